@@ -1,0 +1,52 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "Syncwright",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "syncwright", targets: ["syncwright"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", exact: "3.12.3"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CGit2",
+            pkgConfig: "libgit2",
+            providers: [.apt(["libgit2-dev"])]
+        ),
+        .target(name: "GitKit", dependencies: ["CGit2"]),
+        .target(name: "Manifests", dependencies: [
+            .product(name: "Yams", package: "Yams"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        .target(name: "StateStore", dependencies: [
+            "Manifests",
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
+        .target(name: "Planner", dependencies: ["Manifests"]),
+        .target(name: "Reconciler", dependencies: [
+            "GitKit", "Manifests", "StateStore", "Planner",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Yams", package: "Yams"),
+        ]),
+        .executableTarget(name: "syncwright", dependencies: [
+            "Reconciler", "Manifests", "Planner",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Yams", package: "Yams"),
+        ]),
+        .testTarget(name: "GitKitTests", dependencies: ["GitKit"]),
+        .testTarget(name: "ManifestsTests", dependencies: ["Manifests"]),
+        .testTarget(name: "StateStoreTests", dependencies: ["StateStore", "Manifests"]),
+        .testTarget(name: "PlannerTests", dependencies: ["Planner", "Manifests"]),
+        .testTarget(name: "ReconcilerTests", dependencies: ["Reconciler", "GitKit", "Manifests", "StateStore"]),
+        .testTarget(name: "CLITests", dependencies: ["syncwright"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,4 @@
+#ifndef SYNCWRIGHT_CGIT2_SHIM_H
+#define SYNCWRIGHT_CGIT2_SHIM_H
+#include <git2.h>
+#endif

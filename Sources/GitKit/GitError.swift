@@ -1,0 +1,44 @@
+import CGit2
+
+/// A libgit2 failure, with libgit2's own message and what Syncwright was doing at the time.
+public struct GitError: Error, Sendable, CustomStringConvertible, Equatable {
+    /// The libgit2 return code (negative), or 0 for failures found by GitKit itself.
+    public let code: Int32
+    /// libgit2's message, or GitKit's own.
+    public let message: String
+    /// What we were doing, e.g. "fetching file:///srv/config.git".
+    public let operation: String
+
+    public init(code: Int32 = 0, message: String, operation: String) {
+        self.code = code
+        self.message = message
+        self.operation = operation
+    }
+
+    public var description: String {
+        "\(operation) failed: \(message)"
+    }
+
+    /// True when the failure means "no such object or reference" (`GIT_ENOTFOUND`).
+    public var isNotFound: Bool { code == GIT_ENOTFOUND.rawValue }
+}
+
+/// The one place that turns a libgit2 return code into a Swift error.
+@inline(__always)
+func check(_ code: Int32, _ operation: @autoclosure () -> String) throws(GitError) {
+    guard code < 0 else { return }
+    var message = "libgit2 error \(code)"
+    if let last = git_error_last(), let text = last.pointee.message {
+        message = String(cString: text).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+    throw GitError(code: code, message: message, operation: operation())
+}
+
+/// libgit2 must be initialised once per process before any other call.
+private let libgit2Ready: Int32 = git_libgit2_init()
+
+func ensureLibgit2() {
+    _ = libgit2Ready
+}
+
+import Foundation

@@ -1,0 +1,33 @@
+import CGit2
+import Foundation
+
+/// A git object id (SHA-1), held by value.
+public struct ObjectID: Hashable, Sendable, CustomStringConvertible, Codable {
+    /// The 40-character lowercase hex form.
+    public let hex: String
+
+    init(_ oid: git_oid) {
+        var copy = oid
+        var buffer = [CChar](repeating: 0, count: 41)
+        git_oid_fmt(&buffer, &copy)
+        buffer[40] = 0
+        self.hex = String(cString: buffer)
+    }
+
+    /// Parses a full 40-character hex id; nil for anything else.
+    public init?(hex: String) {
+        guard hex.count == 40, hex.allSatisfy({ $0.isHexDigit }) else { return nil }
+        self.hex = hex.lowercased()
+    }
+
+    public var description: String { hex }
+
+    /// The 7-character abbreviation used in file names and messages.
+    public var short: String { String(hex.prefix(7)) }
+
+    func withOID<T>(_ body: (UnsafePointer<git_oid>) throws -> T) throws -> T {
+        var oid = git_oid()
+        try check(git_oid_fromstr(&oid, hex), "parsing object id \(hex)")
+        return try withUnsafePointer(to: &oid) { try body($0) }
+    }
+}

@@ -1,0 +1,453 @@
+import Foundation
+import Yams
+
+/// Reads manifest files: YAML syntax, document header, and each kind's fields, strictly.
+///
+/// Checks that need other documents (references, duplicates, templates) are `DesiredState`'s.
+public enum ManifestParser {
+    /// True for the files the config repository is made of.
+    public static func isManifestPath(_ path: String) -> Bool {
+        path.hasSuffix(".yaml") || path.hasSuffix(".yml")
+    }
+
+    /// Decodes every document in one file. Empty documents are skipped.
+    public static func parse(file: String, contents: Data) -> (manifests: [Manifest], problems: [ManifestProblem]) {
+        let context = ReadContext(file: file)
+        guard let text = String(data: contents, encoding: .utf8) else {
+            return ([], [ManifestProblem(SourceLocation(file: file, line: 1, column: 1), field: "",
+                                         "the file is not valid UTF-8")])
+        }
+        var manifests: [Manifest] = []
+        do {
+            let parser = try Parser(yaml: text)
+            while let root = try parser.nextRoot() {
+                if isNull(root) { continue }
+                context.fieldLocations = [:]
+                if let manifest = document(root, context: context) {
+                    manifests.append(manifest)
+                }
+            }
+        } catch let error as YamlError {
+            context.problems.append(syntaxProblem(error, file: file))
+        } catch {
+            context.problems.append(ManifestProblem(SourceLocation(file: file, line: 1, column: 1), field: "",
+                                                    "cannot read YAML: \(error)"))
+        }
+        return (manifests, context.problems)
+    }
+
+    static func syntaxProblem(_ error: YamlError, file: String) -> ManifestProblem {
+        switch error {
+        case .scanner(let context, let problem, let mark, _),
+             .parser(let context, let problem, let mark, _),
+             .composer(let context, let problem, let mark, _):
+            let detail = context.map { "\(problem) \($0.text)" } ?? problem
+            return ManifestProblem(SourceLocation(file: file, line: mark.line, column: mark.column), field: "",
+                                   "YAML syntax error: \(detail)")
+        case .reader(let problem, _, _, _):
+            return ManifestProblem(SourceLocation(file: file, line: 1, column: 1), field: "",
+                                   "YAML syntax error: \(problem)")
+        default:
+            return ManifestProblem(SourceLocation(file: file, line: 1, column: 1), field: "",
+                                   "YAML syntax error: \(error)")
+        }
+    }
+
+    private static func document(_ root: Node, context: ReadContext) -> Manifest? {
+        guard var top = MapReader(root, path: "", context: context) else { return nil }
+        let before = context.problems.count
+        let version = top.string("apiVersion", required: true)
+        if let version, version != apiVersion {
+            context.fail(top.value("apiVersion"), "apiVersion",
+                         "unsupported apiVersion '\(version)' (expected \(apiVersion))")
+        }
+        let kindText = top.string("kind", required: true)
+        var kind: Kind?
+        if let kindText {
+            kind = Kind(rawValue: kindText)
+            if kind == nil {
+                let known = Kind.allCases.map(\.rawValue).sorted().joined(separator: ", ")
+                context.fail(top.value("kind"), "kind", "unknown kind '\(kindText)' (expected one of: \(known))")
+            }
+        }
+        var metadata: Metadata?
+        if var meta = top.map("metadata", required: true) {
+            let name = meta.string("name", required: true)
+            let description = meta.string("description")
+            meta.finish()
+            if let name {
+                if let reason = nameProblem(name) {
+                    context.fail(meta.value("name"), "metadata.name", reason)
+                } else {
+                    metadata = Metadata(name: name, description: description)
+                }
+            }
+        }
+        var spec: Spec?
+        if let specNode = top.value("spec") {
+            if let kind, var reader = MapReader(specNode, path: "spec", context: context) {
+                spec = decodeSpec(kind, &reader)
+                reader.finish()
+            }
+        } else {
+            top.missing("spec")
+        }
+        top.finish()
+        guard context.problems.count == before, let metadata, let spec else { return nil }
+        return Manifest(metadata: metadata, spec: spec, file: context.file, location: context.location(root),
+                        fieldLocations: context.fieldLocations)
+    }
+
+    /// Why `name` is not a valid object name, or nil when it is.
+    public static func nameProblem(_ name: String) -> String? {
+        let valid = name.count <= 63 && name.wholeMatch(of: #/[a-z0-9]([-a-z0-9]*[a-z0-9])?/#) != nil
+        return valid ? nil : "'\(name)' is not a valid name: use at most 63 lowercase letters, digits and '-', "
+            + "starting and ending with a letter or digit"
+    }
+
+    private static func decodeSpec(_ kind: Kind, _ r: inout MapReader) -> Spec? {
+        switch kind {
+        case .connection: return decodeConnection(&r).map(Spec.connection)
+        case .job: return decodeJob(&r).map(Spec.job)
+        case .jobCollectionTemplate:
+            let template = r.string("template")
+            let jobs = decodeEntries(&r)
+            return jobs.map { .jobCollectionTemplate(JobCollectionTemplateSpec(template: template, jobs: $0)) }
+        case .jobCollection: return decodeCollection(&r).map(Spec.jobCollection)
+        case .schedule: return decodeSchedule(&r).map(Spec.schedule)
+        case .policy: return decodePolicy(&r).map(Spec.policy)
+        }
+    }
+
+    // MARK: Connection
+
+    private static func decodeConnection(_ r: inout MapReader) -> ConnectionSpec? {
+        let context = r.context
+        let type = r.enumeration("type", ConnectionType.self, required: true)
+        let path = r.string("path")
+        let repoPath = r.string("repoPath")
+        let baseDN = r.string("baseDN")
+        let url = r.string("url")
+        let bindDN = r.string("bindDN")
+        var password: SecretReference?
+        if var p = r.map("passwordFrom") {
+            let env = p.string("env")
+            let file = p.string("file")
+            p.finish()
+            if (env == nil) == (file == nil) {
+                context.fail(p.node, "spec.passwordFrom", "give exactly one of env or file")
+            } else {
+                password = SecretReference(env: env, file: file)
+            }
+        }
+        guard let type else { return nil }
+        switch type {
+        case .csv, .ldif:
+            if (path == nil) == (repoPath == nil) {
+                context.fail(r.node, "spec", "a \(type.rawValue) connection needs exactly one of path or repoPath")
+            }
+            for (field, value) in [("url", url), ("bindDN", bindDN)] where value != nil {
+                context.fail(r.value(field), "spec.\(field)", "only an ldap connection has \(field)")
+            }
+            if password != nil {
+                context.fail(r.value("passwordFrom"), "spec.passwordFrom", "only an ldap connection has passwordFrom")
+            }
+        case .ldap:
+            if let url {
+                if !(url.hasPrefix("ldap://") || url.hasPrefix("ldaps://")) {
+                    context.fail(r.value("url"), "spec.url", "'\(url)' must start with ldap:// or ldaps://")
+                }
+            } else {
+                r.missing("url")
+            }
+            if baseDN == nil { r.missing("baseDN") }
+            for (field, value) in [("path", path), ("repoPath", repoPath)] where value != nil {
+                context.fail(r.value(field), "spec.\(field)", "an ldap connection has no \(field); use url")
+            }
+            if bindDN != nil && password == nil && !r.has("passwordFrom") {
+                context.fail(r.value("bindDN"), "spec.passwordFrom", "bindDN needs passwordFrom (env or file)")
+            }
+        }
+        if let repoPath, repoPath.hasPrefix("/") || repoPath.split(separator: "/").contains("..") {
+            context.fail(r.value("repoPath"), "spec.repoPath",
+                         "'\(repoPath)' must be a path inside the repository, without '..' or a leading '/'")
+        }
+        return ConnectionSpec(type: type, path: path, repoPath: repoPath, baseDN: baseDN, url: url,
+                              bindDN: bindDN, passwordFrom: password)
+    }
+
+    // MARK: Job
+
+    private static func decodeJob(_ r: inout MapReader) -> JobSpec? {
+        let context = r.context
+        var source: JobSource?
+        if var s = r.map("source", required: true) {
+            let connection = s.string("connection", required: true)
+            let filter = s.string("filter")
+            let base = s.string("base")
+            s.finish()
+            source = connection.map { JobSource(connection: $0, filter: filter, base: base) }
+        }
+        var destination: JobDestination?
+        if var d = r.map("destination", required: true) {
+            let connection = d.string("connection", required: true)
+            let objectClass = d.stringList("objectClass") ?? []
+            let container = d.string("container")
+            let rdn = d.string("rdn")
+            if rdn != nil && container == nil { d.missing("container") }
+            if container != nil && rdn == nil { d.missing("rdn") }
+            d.finish()
+            destination = connection.map {
+                JobDestination(connection: $0, objectClass: objectClass, container: container, rdn: rdn)
+            }
+        }
+        var mappings: [FieldMapping] = []
+        if let items = r.list("mappings", required: true) {
+            var destinations: [String: String] = [:]
+            for (item, path) in items {
+                guard var m = MapReader(item, path: path, context: context) else { continue }
+                let mapping = decodeMapping(&m)
+                m.finish()
+                guard let mapping else { continue }
+                if let first = destinations[mapping.destination.lowercased()] {
+                    context.fail(item, "\(path).destination",
+                                 "destination '\(mapping.destination)' is already mapped by \(first)")
+                }
+                destinations[mapping.destination.lowercased()] = path
+                mappings.append(mapping)
+            }
+            if !items.isEmpty && mappings.count == items.count && !mappings.contains(where: \.key) {
+                context.fail(r.value("mappings"), "spec.mappings",
+                             "a job needs at least one mapping with key: true, to match source and destination objects")
+            }
+            if items.isEmpty {
+                context.fail(r.value("mappings"), "spec.mappings", "a job needs at least one mapping")
+            }
+            if let rdn = destination?.rdn, !mappings.isEmpty, !mappings.contains(where: { $0.destination.lowercased() == rdn.lowercased() }) {
+                context.fail(r.value("destination"), "spec.destination.rdn",
+                             "rdn '\(rdn)' is not the destination of any mapping")
+            }
+        }
+        let create = r.bool("create") ?? true
+        let delete = r.bool("delete") ?? false
+        var workflow: Workflow?
+        if var w = r.map("workflow") {
+            let approvers = w.stringList("approvers", required: true) ?? []
+            w.finish()
+            if approvers.isEmpty, w.has("approvers") {
+                context.fail(w.value("approvers"), "spec.workflow.approvers", "name at least one approver")
+            }
+            workflow = Workflow(approvers: approvers)
+        }
+        guard let source, let destination else { return nil }
+        return JobSpec(source: source, destination: destination, mappings: mappings, create: create,
+                       delete: delete, workflow: workflow)
+    }
+
+    private static func decodeMapping(_ m: inout MapReader) -> FieldMapping? {
+        let context = m.context
+        let path = m.path
+        let destination = m.string("destination", required: true)
+        let source = m.string("source")
+        let value = m.string("value")
+        let generate = m.string("generate")
+        let key = m.bool("key") ?? false
+        let newOnlyWritten = m.bool("newOnly")
+        let delimiter = m.string("delimiter")
+        let ways = [source, value, generate].compactMap { $0 }.count
+        if ways != 1 {
+            context.fail(m.node, path, ways == 0 ? "give one of source, value or generate"
+                                                 : "give only one of source, value or generate")
+        }
+        if let generate, generate != "password" {
+            context.fail(m.value("generate"), "\(path).generate", "'\(generate)' cannot be generated (only: password)")
+        }
+        if key && generate != nil {
+            context.fail(m.value("key"), "\(path).key", "a generated value cannot be a key")
+        }
+        if key && newOnlyWritten == false {
+            context.fail(m.value("newOnly"), "\(path).newOnly", "a key field is always new-only")
+        }
+        if let delimiter, delimiter.isEmpty {
+            context.fail(m.value("delimiter"), "\(path).delimiter", "must not be empty")
+        }
+        if let value, let problem = templateProblem(value) {
+            context.fail(m.value("value"), "\(path).value", problem)
+        }
+        guard let destination else { return nil }
+        return FieldMapping(source: source, destination: destination, value: value, generate: generate,
+                            key: key, newOnly: key || (newOnlyWritten ?? false), delimiter: delimiter)
+    }
+
+    /// A light check of `{{ … }}` placeholders; the sync engine checks the expressions inside.
+    static func templateProblem(_ template: String) -> String? {
+        var rest = Substring(template)
+        while let open = rest.range(of: "{{") {
+            guard let close = rest[open.upperBound...].range(of: "}}") else {
+                return "'{{' is never closed with '}}'"
+            }
+            if rest[open.upperBound..<close.lowerBound].trimmingCharacters(in: .whitespaces).isEmpty {
+                return "'{{}}' names no field"
+            }
+            rest = rest[close.upperBound...]
+        }
+        return rest.contains("}}") ? "'}}' has no matching '{{'" : nil
+    }
+
+    // MARK: Collections
+
+    private static func decodeEntries(_ r: inout MapReader) -> [CollectionEntry]? {
+        let context = r.context
+        guard let items = r.list("jobs", required: !r.has("template")) else {
+            return r.has("jobs") ? nil : []
+        }
+        var entries: [CollectionEntry] = []
+        var failed = false
+        for (item, path) in items {
+            guard var e = MapReader(item, path: path, context: context) else { failed = true; continue }
+            let job = e.string("job", required: true)
+            let onFailure = e.enumeration("onFailure", OnFailure.self)
+            let badFailure = e.has("onFailure") && onFailure == nil
+            e.finish()
+            guard let job, !badFailure else { failed = true; continue }
+            entries.append(CollectionEntry(job: job, onFailure: onFailure ?? .abort))
+        }
+        return failed ? nil : entries
+    }
+
+    private static func decodeCollection(_ r: inout MapReader) -> JobCollectionSpec? {
+        let context = r.context
+        let template = r.string("template")
+        let jobs = decodeEntries(&r)
+        var notifications: Notifications?
+        if var n = r.map("notifications") {
+            var triggers: [NotificationTrigger] = []
+            for (item, path) in n.list("when", required: true) ?? [] {
+                if case .scalar(let s) = item, let trigger = NotificationTrigger(rawValue: s.string) {
+                    triggers.append(trigger)
+                } else {
+                    let allowed = NotificationTrigger.allCases.map(\.rawValue).joined(separator: ", ")
+                    context.fail(item, path, "\(shape(item)) is not one of \(allowed)")
+                }
+            }
+            let recipients = n.stringList("recipients", required: true) ?? []
+            for (index, recipient) in recipients.enumerated() where !recipient.contains("@") {
+                context.fail(n.value("recipients"), "spec.notifications.recipients[\(index)]",
+                             "'\(recipient)' is not an email address")
+            }
+            if n.has("recipients") && recipients.isEmpty {
+                context.fail(n.value("recipients"), "spec.notifications.recipients", "name at least one recipient")
+            }
+            n.finish()
+            notifications = Notifications(when: triggers, recipients: recipients)
+        }
+        guard let jobs else { return nil }
+        return JobCollectionSpec(template: template, jobs: jobs, notifications: notifications)
+    }
+
+    // MARK: Schedule
+
+    private static func decodeSchedule(_ r: inout MapReader) -> ScheduleSpec? {
+        let context = r.context
+        let targets = r.stringList("targets", required: true) ?? []
+        if r.has("targets") && targets.isEmpty {
+            context.fail(r.value("targets"), "spec.targets", "name at least one collection")
+        }
+        let timezone = r.string("timezone") ?? "UTC"
+        if TimeZone(identifier: timezone) == nil {
+            context.fail(r.value("timezone"), "spec.timezone", "unknown time zone '\(timezone)' (use an IANA name like Europe/Berlin)")
+        }
+        var triggers: [Trigger] = []
+        if let items = r.list("triggers", required: true) {
+            if items.isEmpty { context.fail(r.value("triggers"), "spec.triggers", "give at least one trigger") }
+            for (item, path) in items {
+                guard var t = MapReader(item, path: path, context: context) else { continue }
+                if let trigger = decodeTrigger(&t) { triggers.append(trigger) }
+                t.finish()
+            }
+        }
+        let timeout = r.string("timeout")
+        if let timeout, DurationText(timeout) == nil {
+            context.fail(r.value("timeout"), "spec.timeout", "'\(timeout)' is not a duration like 30m, 2h or 1h30m")
+        }
+        let expires = r.string("expires")
+        if let expires, TimestampText(expires) == nil {
+            context.fail(r.value("expires"), "spec.expires", "'\(expires)' is not a timestamp like 2026-12-31T23:59")
+        }
+        let enabled = r.bool("enabled") ?? true
+        return ScheduleSpec(targets: targets, timezone: timezone, triggers: triggers, timeout: timeout,
+                            expires: expires, enabled: enabled)
+    }
+
+    private static func decodeTrigger(_ t: inout MapReader) -> Trigger? {
+        let context = t.context
+        let path = t.path
+        let present = ["cron", "every", "once", "atStartup"].filter { t.has($0) }
+        guard present.count == 1, let which = present.first else {
+            _ = ["cron", "every", "once", "atStartup", "from", "for"].map { t.value($0) }
+            context.fail(t.node, path, present.isEmpty ? "give one of cron, every, once or atStartup"
+                                                        : "give only one of \(present.joined(separator: ", "))")
+            return nil
+        }
+        if which != "every" {
+            for extra in ["from", "for"] where t.has(extra) {
+                context.fail(t.value(extra), "\(path).\(extra)", "\(extra) goes with every only")
+            }
+        }
+        switch which {
+        case "cron":
+            guard let text = t.string("cron") else { return nil }
+            do {
+                _ = try CronExpression(text)
+            } catch {
+                context.fail(t.value("cron"), "\(path).cron", error.message)
+                return nil
+            }
+            return .cron(text)
+        case "every":
+            guard let interval = t.string("every") else { return nil }
+            if DurationText(interval) == nil {
+                context.fail(t.value("every"), "\(path).every", "'\(interval)' is not an interval like 30s, 15m, 2h or 1d")
+            }
+            let from = t.string("from")
+            if let from, TimestampText(from) == nil {
+                context.fail(t.value("from"), "\(path).from", "'\(from)' is not a timestamp like 2026-12-01T08:00")
+            }
+            let duration = t.string("for")
+            if let duration, DurationText(duration) == nil {
+                context.fail(t.value("for"), "\(path).for", "'\(duration)' is not a duration like 8h")
+            }
+            return .every(interval: interval, from: from, for: duration)
+        case "once":
+            guard let text = t.string("once") else { return nil }
+            if TimestampText(text) == nil {
+                context.fail(t.value("once"), "\(path).once", "'\(text)' is not a timestamp like 2026-12-01T08:00")
+            }
+            return .once(text)
+        default:
+            guard let on = t.bool("atStartup") else { return nil }
+            if !on {
+                context.fail(t.value("atStartup"), "\(path).atStartup", "write atStartup: true, or remove the trigger")
+            }
+            return .atStartup
+        }
+    }
+
+    // MARK: Policy
+
+    private static func decodePolicy(_ r: inout MapReader) -> PolicySpec? {
+        let context = r.context
+        var rules: [PolicyRule] = []
+        for (item, path) in r.list("rules", required: true) ?? [] {
+            guard var p = MapReader(item, path: path, context: context) else { continue }
+            let name = p.string("name", required: true)
+            let description = p.string("description")
+            let expression = p.string("expression", required: true)
+            p.finish()
+            if let name, let expression {
+                rules.append(PolicyRule(name: name, description: description, expression: expression))
+            }
+        }
+        return PolicySpec(rules: rules)
+    }
+}

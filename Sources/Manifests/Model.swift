@@ -1,0 +1,292 @@
+import Foundation
+
+/// The API version every manifest must declare.
+public let apiVersion = "syncwright.dev/v1"
+
+/// What a manifest document is.
+public enum Kind: String, CaseIterable, Codable, Sendable, Comparable {
+    case connection = "Connection"
+    case job = "Job"
+    case jobCollectionTemplate = "JobCollectionTemplate"
+    case jobCollection = "JobCollection"
+    case schedule = "Schedule"
+    case policy = "Policy"
+
+    /// Dependency order: what an object may reference comes first. Plans list objects in this order.
+    public var order: Int { Kind.allCases.firstIndex(of: self) ?? 0 }
+
+    public static func < (lhs: Kind, rhs: Kind) -> Bool { lhs.order < rhs.order }
+}
+
+/// A kind and a name: the identity of an object.
+public struct ObjectKey: Hashable, Sendable, Comparable, Codable, CustomStringConvertible {
+    public let kind: Kind
+    public let name: String
+
+    public init(_ kind: Kind, _ name: String) {
+        self.kind = kind
+        self.name = name
+    }
+
+    public static func < (lhs: ObjectKey, rhs: ObjectKey) -> Bool {
+        (lhs.kind.order, lhs.name) < (rhs.kind.order, rhs.name)
+    }
+
+    public var description: String { "\(kind.rawValue) \(name)" }
+}
+
+/// `metadata` of every document.
+public struct Metadata: Codable, Sendable, Equatable {
+    public var name: String
+    public var description: String?
+    public init(name: String, description: String? = nil) {
+        self.name = name
+        self.description = description
+    }
+}
+
+// MARK: Connection
+
+public enum ConnectionType: String, Codable, Sendable, CaseIterable { case csv, ldif, ldap }
+
+/// A secret named by reference, never written in a manifest.
+public struct SecretReference: Codable, Sendable, Equatable {
+    public var env: String?
+    public var file: String?
+    public init(env: String? = nil, file: String? = nil) {
+        self.env = env
+        self.file = file
+    }
+}
+
+public struct ConnectionSpec: Codable, Sendable, Equatable {
+    public var type: ConnectionType
+    /// A file on the reconciler's machine; relative paths are relative to the home.
+    public var path: String?
+    /// A file in the config repository, read at the applied commit.
+    public var repoPath: String?
+    public var baseDN: String?
+    public var url: String?
+    public var bindDN: String?
+    public var passwordFrom: SecretReference?
+}
+
+// MARK: Job
+
+public struct JobSource: Codable, Sendable, Equatable {
+    public var connection: String
+    public var filter: String?
+    public var base: String?
+}
+
+public struct JobDestination: Codable, Sendable, Equatable {
+    public var connection: String
+    public var objectClass: [String]
+    public var container: String?
+    public var rdn: String?
+}
+
+public struct FieldMapping: Codable, Sendable, Equatable {
+    public var source: String?
+    public var destination: String
+    public var value: String?
+    public var generate: String?
+    public var key: Bool
+    public var newOnly: Bool
+    public var delimiter: String?
+}
+
+public struct Workflow: Codable, Sendable, Equatable {
+    public var approvers: [String]
+}
+
+public struct JobSpec: Codable, Sendable, Equatable {
+    public var source: JobSource
+    public var destination: JobDestination
+    public var mappings: [FieldMapping]
+    /// Create source objects missing at the destination (true), or skip them.
+    public var create: Bool
+    /// Delete destination objects missing from the source (true), or leave them.
+    public var delete: Bool
+    public var workflow: Workflow?
+}
+
+// MARK: Collections and templates
+
+public enum OnFailure: String, Codable, Sendable, CaseIterable { case abort, `continue` }
+
+public struct CollectionEntry: Codable, Sendable, Equatable {
+    public var job: String
+    public var onFailure: OnFailure
+    public init(job: String, onFailure: OnFailure = .abort) {
+        self.job = job
+        self.onFailure = onFailure
+    }
+}
+
+public enum NotificationTrigger: String, Codable, Sendable, CaseIterable {
+    case always, recordsUpdated, errors, jobFails
+}
+
+public struct Notifications: Codable, Sendable, Equatable {
+    public var when: [NotificationTrigger]
+    public var recipients: [String]
+}
+
+public struct JobCollectionSpec: Codable, Sendable, Equatable {
+    public var template: String?
+    /// As written; after template expansion (`DesiredState`), the template's jobs come first.
+    public var jobs: [CollectionEntry]
+    public var notifications: Notifications?
+}
+
+public struct JobCollectionTemplateSpec: Codable, Sendable, Equatable {
+    /// A template may build on another template; its jobs come first.
+    public var template: String?
+    public var jobs: [CollectionEntry]
+}
+
+// MARK: Schedule
+
+public enum Trigger: Codable, Sendable, Equatable {
+    case cron(String)
+    case every(interval: String, from: String?, for: String?)
+    case once(String)
+    case atStartup
+}
+
+public struct ScheduleSpec: Codable, Sendable, Equatable {
+    public var targets: [String]
+    public var timezone: String
+    public var triggers: [Trigger]
+    public var timeout: String?
+    public var expires: String?
+    public var enabled: Bool
+}
+
+// MARK: Policy
+
+/// A rule kept with the manifests. Stored and planned now; checked in a later release.
+public struct PolicyRule: Codable, Sendable, Equatable {
+    public var name: String
+    public var description: String?
+    public var expression: String
+}
+
+public struct PolicySpec: Codable, Sendable, Equatable {
+    public var rules: [PolicyRule]
+}
+
+// MARK: Documents
+
+/// The spec of any kind.
+public enum Spec: Sendable, Equatable {
+    case connection(ConnectionSpec)
+    case job(JobSpec)
+    case jobCollectionTemplate(JobCollectionTemplateSpec)
+    case jobCollection(JobCollectionSpec)
+    case schedule(ScheduleSpec)
+    case policy(PolicySpec)
+
+    public var kind: Kind {
+        switch self {
+        case .connection: .connection
+        case .job: .job
+        case .jobCollectionTemplate: .jobCollectionTemplate
+        case .jobCollection: .jobCollection
+        case .schedule: .schedule
+        case .policy: .policy
+        }
+    }
+}
+
+/// A place in a file of the config repository.
+public struct SourceLocation: Sendable, Equatable, Hashable, Codable, CustomStringConvertible {
+    public var file: String
+    public var line: Int
+    public var column: Int
+    public init(file: String, line: Int, column: Int) {
+        self.file = file
+        self.line = line
+        self.column = column
+    }
+    public var description: String { "\(file):\(line):\(column)" }
+}
+
+/// One decoded document.
+public struct Manifest: Sendable, Equatable {
+    public var metadata: Metadata
+    public var spec: Spec
+    /// The file the document came from (repository-relative).
+    public var file: String
+    /// Where the document starts, and where each field was written (by field path).
+    public var location: SourceLocation
+    public var fieldLocations: [String: SourceLocation]
+
+    public var kind: Kind { spec.kind }
+    public var key: ObjectKey { ObjectKey(spec.kind, metadata.name) }
+
+    public init(metadata: Metadata, spec: Spec, file: String, location: SourceLocation,
+                fieldLocations: [String: SourceLocation] = [:]) {
+        self.metadata = metadata
+        self.spec = spec
+        self.file = file
+        self.location = location
+        self.fieldLocations = fieldLocations
+    }
+
+    /// Where `fieldPath` was written, or the document's start when it is not known.
+    public func location(of fieldPath: String) -> SourceLocation {
+        fieldLocations[fieldPath] ?? location
+    }
+}
+
+/// A name this object refers to, and the field that holds it.
+public struct Reference: Sendable, Equatable, Hashable {
+    /// `.object` for a manifest, `.file` for a repository path (a connection's `repoPath`).
+    public enum Target: Sendable, Equatable, Hashable {
+        case object(ObjectKey)
+        case file(String)
+    }
+    public let field: String
+    public let target: Target
+}
+
+extension Manifest {
+    /// Every reference the spec makes, with the field path that holds it.
+    public var references: [Reference] { spec.references }
+}
+
+extension Spec {
+    public var references: [Reference] {
+        func jobRefs(_ jobs: [CollectionEntry]) -> [Reference] {
+            jobs.enumerated().map { index, entry in
+                Reference(field: "spec.jobs[\(index)].job", target: .object(ObjectKey(.job, entry.job)))
+            }
+        }
+        switch self {
+        case .connection(let c):
+            return c.repoPath.map { [Reference(field: "spec.repoPath", target: .file($0))] } ?? []
+        case .job(let j):
+            return [
+                Reference(field: "spec.source.connection", target: .object(ObjectKey(.connection, j.source.connection))),
+                Reference(field: "spec.destination.connection",
+                          target: .object(ObjectKey(.connection, j.destination.connection))),
+            ]
+        case .jobCollectionTemplate(let t):
+            let base = t.template.map { [Reference(field: "spec.template",
+                                                  target: .object(ObjectKey(.jobCollectionTemplate, $0)))] } ?? []
+            return base + jobRefs(t.jobs)
+        case .jobCollection(let c):
+            let base = c.template.map { [Reference(field: "spec.template",
+                                                  target: .object(ObjectKey(.jobCollectionTemplate, $0)))] } ?? []
+            return base + jobRefs(c.jobs)
+        case .schedule(let s):
+            return s.targets.enumerated().map { index, name in
+                Reference(field: "spec.targets[\(index)]", target: .object(ObjectKey(.jobCollection, name)))
+            }
+        case .policy:
+            return []
+        }
+    }
+}

@@ -1,0 +1,130 @@
+import Foundation
+import Manifests
+
+/// How a plan is shown.
+public enum PlanFormat: String, Sendable, CaseIterable { case text, markdown, json }
+
+extension Plan {
+    /// Renders the plan. `colour` adds ANSI colours to text (the CLI asks for it on a terminal only).
+    public func rendered(as format: PlanFormat, colour: Bool = false) -> String {
+        switch format {
+        case .text: return text(colour: colour)
+        case .markdown: return markdown()
+        case .json: return json()
+        }
+    }
+
+    var summaryLine: String {
+        "\(count(.create)) to create, \(count(.update)) to update, \(count(.delete)) to delete"
+    }
+
+    static func short(_ revision: String?) -> String {
+        guard let revision else { return "nothing" }
+        return revision.count == 40 ? String(revision.prefix(7)) : revision
+    }
+
+    static func value(_ value: JSONValue?) -> String {
+        value.map(\.description) ?? "(absent)"
+    }
+
+    public func text(colour: Bool) -> String {
+        func paint(_ text: String, _ code: String) -> String { colour ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text }
+        var lines = ["Plan: revision \(Self.short(revision)) against applied \(Self.short(appliedRevision))", ""]
+        if isEmpty {
+            lines.append("No changes. The applied state matches this revision.")
+            return lines.joined(separator: "\n") + "\n"
+        }
+        for change in changes {
+            switch change.action {
+            case .create:
+                lines.append(paint("+ \(change.key)", "32") + "  (\(change.file))")
+            case .delete:
+                lines.append(paint("- \(change.key)", "31") + "  (was \(change.file))")
+            case .update:
+                lines.append(paint("~ \(change.key)", "33") + "  (\(change.file))")
+                for field in change.fields {
+                    lines.append("    ~ \(field.path): \(Self.value(field.old)) → \(Self.value(field.new))")
+                }
+            }
+        }
+        lines += ["", "Plan: \(summaryLine)."]
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    public func markdown() -> String {
+        func cell(_ text: String) -> String {
+            text.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ")
+        }
+        var out = "### Syncwright plan for `\(Self.short(revision))`\n\n"
+        if isEmpty {
+            return out + "No changes: the applied state (`\(Self.short(appliedRevision))`) matches this revision.\n"
+        }
+        out += "**\(summaryLine)** (applied now: `\(Self.short(appliedRevision))`)\n\n"
+        out += "| Action | Kind | Name | File | Fields |\n|---|---|---|---|---|\n"
+        for change in changes {
+            let fields = change.fields.map { "`\(cell($0.path))`" }.joined(separator: ", ")
+            out += "| \(change.action.rawValue) | \(change.key.kind.rawValue) | `\(change.key.name)` | "
+                + "`\(cell(change.file))` | \(fields) |\n"
+        }
+        let updates = changes.filter { $0.action == .update }
+        if !updates.isEmpty {
+            out += "\n<details><summary>Field changes</summary>\n\n"
+            for change in updates {
+                out += "#### \(change.key.kind.rawValue) `\(change.key.name)`\n\n| Field | Old | New |\n|---|---|---|\n"
+                for field in change.fields {
+                    out += "| `\(cell(field.path))` | `\(cell(Self.value(field.old)))` | `\(cell(Self.value(field.new)))` |\n"
+                }
+                out += "\n"
+            }
+            out += "</details>\n"
+        }
+        return out
+    }
+
+    struct JSONPlan: Encodable {
+        struct Field: Encodable {
+            let path: String
+            let old: JSONValue
+            let new: JSONValue
+        }
+        struct Item: Encodable {
+            let kind: String
+            let name: String
+            let action: String
+            let file: String
+            let fields: [Field]
+        }
+        struct Summary: Encodable {
+            let create: Int
+            let update: Int
+            let delete: Int
+        }
+        let revision: String
+        let appliedRevision: String?
+        let changes: [Item]
+        let summary: Summary
+
+        func encode(to encoder: Encoder) throws {
+            enum Keys: String, CodingKey { case revision, appliedRevision, changes, summary }
+            var c = encoder.container(keyedBy: Keys.self)
+            try c.encode(revision, forKey: .revision)
+            try c.encode(appliedRevision, forKey: .appliedRevision) // null, not absent, when none
+            try c.encode(changes, forKey: .changes)
+            try c.encode(summary, forKey: .summary)
+        }
+    }
+
+    public func json() -> String {
+        let document = JSONPlan(
+            revision: revision, appliedRevision: appliedRevision,
+            changes: changes.map { change in
+                JSONPlan.Item(kind: change.key.kind.rawValue, name: change.key.name, action: change.action.rawValue,
+                              file: change.file,
+                              fields: change.fields.map { .init(path: $0.path, old: $0.old ?? .null, new: $0.new ?? .null) })
+            },
+            summary: .init(create: count(.create), update: count(.update), delete: count(.delete)))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        return ((try? encoder.encode(document)).flatMap { String(data: $0, encoding: .utf8) } ?? "{}") + "\n"
+    }
+}

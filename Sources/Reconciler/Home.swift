@@ -1,0 +1,150 @@
+import Foundation
+import GitKit
+import StateStore
+import Yams
+
+/// Where to find a secret: an environment variable or a file. The value is never stored.
+public struct SecretSource: Codable, Sendable, Equatable {
+    public var env: String?
+    public var file: String?
+    public init(env: String? = nil, file: String? = nil) {
+        self.env = env
+        self.file = file
+    }
+
+    /// Reads the secret now; `what` names it in the error.
+    func resolve(_ what: String) throws -> String {
+        if let env {
+            guard let value = ProcessInfo.processInfo.environment[env], !value.isEmpty else {
+                throw ReconcilerError.failed("\(what) is read from the environment variable \(env), which is not set")
+            }
+            return value
+        }
+        if let file {
+            guard let data = FileManager.default.contents(atPath: file),
+                  let value = String(data: data, encoding: .utf8) else {
+                throw ReconcilerError.failed("\(what) is read from \(file), which cannot be read")
+            }
+            return value.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        throw ReconcilerError.failed("\(what) names neither env nor file")
+    }
+}
+
+/// `config.yaml` in the home.
+public struct HomeConfig: Codable, Sendable, Equatable {
+    public struct Credentials: Codable, Sendable, Equatable {
+        public struct SSHKey: Codable, Sendable, Equatable {
+            public var privateKey: String
+            public var publicKey: String?
+            public var passphraseFrom: SecretSource?
+        }
+        public var username: String?
+        public var sshKey: SSHKey?
+        /// An HTTPS token (e.g. a personal access token).
+        public var tokenFrom: SecretSource?
+    }
+    public struct Author: Codable, Sendable, Equatable {
+        public var name: String
+        public var email: String
+    }
+
+    public var remote: String
+    public var branch: String
+    public var reportsBranch: String
+    public var credentials: Credentials?
+    public var author: Author?
+
+    public init(remote: String, branch: String = "main", reportsBranch: String = "reports",
+                credentials: Credentials? = nil, author: Author? = nil) {
+        self.remote = remote
+        self.branch = branch
+        self.reportsBranch = reportsBranch
+        self.credentials = credentials
+        self.author = author
+    }
+
+    /// The credentials with their secrets read now.
+    func gitCredentials() throws -> GitCredentials {
+        guard let credentials else { return .none }
+        var out = GitCredentials(username: credentials.username)
+        if let key = credentials.sshKey {
+            out.sshKey = .init(privateKeyPath: key.privateKey, publicKeyPath: key.publicKey,
+                               passphrase: try key.passphraseFrom?.resolve("the SSH key passphrase"))
+        }
+        out.token = try credentials.tokenFrom?.resolve("the git token")
+        return out
+    }
+}
+
+/// The reconciler's home folder: `config.yaml`, the bare clone `repo.git` and `state.sqlite`.
+public struct Home: Sendable {
+    public let path: String
+    public let config: HomeConfig
+
+    public var configPath: String { (path as NSString).appendingPathComponent("config.yaml") }
+    public var repositoryPath: String { (path as NSString).appendingPathComponent("repo.git") }
+    public var statePath: String { (path as NSString).appendingPathComponent("state.sqlite") }
+
+    /// The home to use: `--home`, else `$SYNCWRIGHT_HOME`, else `./.syncwright`.
+    public static func resolvePath(_ option: String?) -> String {
+        let raw = option ?? ProcessInfo.processInfo.environment["SYNCWRIGHT_HOME"] ?? ".syncwright"
+        let expanded = (raw as NSString).expandingTildeInPath
+        if expanded.hasPrefix("/") { return expanded }
+        return (FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(expanded)
+    }
+
+    /// Opens an existing home, or explains how to make one.
+    public static func open(_ path: String) throws -> Home {
+        let configPath = (path as NSString).appendingPathComponent("config.yaml")
+        guard let data = FileManager.default.contents(atPath: configPath) else {
+            throw ReconcilerError.failed("no Syncwright home at \(path): run `syncwright init <repo-url>` first")
+        }
+        do {
+            let config = try YAMLDecoder().decode(HomeConfig.self, from: data)
+            return Home(path: path, config: config)
+        } catch {
+            throw ReconcilerError.failed("\(configPath) is not a valid Syncwright config: \(error)")
+        }
+    }
+
+    /// Creates a home: clones `config.remote` through libgit2, checks the branch, creates the state store,
+    /// then writes `config.yaml` last. A failure removes whatever this call created.
+    public static func create(at path: String, config: HomeConfig, force: Bool) throws -> Home {
+        let fm = FileManager.default
+        let home = Home(path: path, config: config)
+        let existing = [home.configPath, home.repositoryPath, home.statePath].filter { fm.fileExists(atPath: $0) }
+        if !existing.isEmpty {
+            guard force else {
+                throw ReconcilerError.failed("\(path) is already a Syncwright home; use --force to replace it")
+            }
+        }
+        let createdFolder = !fm.fileExists(atPath: path)
+        let staging = (path as NSString).appendingPathComponent(".init-\(UUID().uuidString.prefix(8))")
+        do {
+            try fm.createDirectory(atPath: staging, withIntermediateDirectories: true)
+            let stagedRepo = (staging as NSString).appendingPathComponent("repo.git")
+            let repo = try GitRepository.cloneBare(from: config.remote, to: stagedRepo,
+                                                   credentials: try config.gitCredentials())
+            do {
+                _ = try repo.resolveCommit("refs/remotes/origin/\(config.branch)")
+            } catch {
+                throw ReconcilerError.failed("the branch '\(config.branch)' does not exist in \(config.remote)")
+            }
+            _ = try StateStore(path: (staging as NSString).appendingPathComponent("state.sqlite"))
+            let yaml = try YAMLEncoder().encode(config)
+            try Data(yaml.utf8).write(to: URL(fileURLWithPath: (staging as NSString).appendingPathComponent("config.yaml")))
+            for file in existing { try fm.removeItem(atPath: file) }
+            for name in ["repo.git", "state.sqlite", "config.yaml"] {
+                try fm.moveItem(atPath: (staging as NSString).appendingPathComponent(name),
+                                toPath: (path as NSString).appendingPathComponent(name))
+            }
+            try fm.removeItem(atPath: staging)
+            return home
+        } catch {
+            try? fm.removeItem(atPath: staging)
+            if createdFolder { try? fm.removeItem(atPath: path) }
+            throw ReconcilerError.wrap(error)
+        }
+    }
+}

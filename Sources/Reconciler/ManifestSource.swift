@@ -1,0 +1,102 @@
+import Foundation
+import GitKit
+import Manifests
+
+/// Where the manifests of one revision are read from.
+public protocol ManifestSource {
+    /// What the plan calls this revision: a full sha, or a folder path.
+    var revision: String { get }
+    /// Every manifest file.
+    func manifestFiles() throws -> [ManifestFile]
+    /// The manifest files among `paths` that exist at this revision.
+    func manifestFiles(_ paths: [String]) throws -> [ManifestFile]
+    /// Whether a repository-relative path exists (for `repoPath`).
+    func exists(_ path: String) -> Bool
+}
+
+/// A commit in a git repository, read without a work tree.
+public struct CommitSource: ManifestSource {
+    let repository: GitRepository
+    public let commit: ObjectID
+    private let allPaths: Set<String>?
+
+    /// `listAllPaths` walks the whole tree once, which a full build wants and a path-scoped one does not.
+    init(repository: GitRepository, commit: ObjectID, listAllPaths: Bool) throws {
+        self.repository = repository
+        self.commit = commit
+        self.allPaths = listAllPaths ? Set(try repository.paths(at: commit)) : nil
+    }
+
+    public var revision: String { commit.hex }
+
+    public func manifestFiles() throws -> [ManifestFile] {
+        try repository.files(at: commit, where: ManifestParser.isManifestPath)
+            .map { ManifestFile(path: $0.path, contents: $0.contents) }
+    }
+
+    public func manifestFiles(_ paths: [String]) throws -> [ManifestFile] {
+        try paths.compactMap { path in
+            try repository.file(at: commit, path: path).map { ManifestFile(path: path, contents: $0) }
+        }
+    }
+
+    public func exists(_ path: String) -> Bool {
+        if let allPaths { return allPaths.contains(path) }
+        return ((try? repository.file(at: commit, path: path)) ?? nil) != nil
+    }
+}
+
+/// A plain folder (`validate --path`), such as a work tree before it is committed.
+public struct FolderSource: ManifestSource {
+    public let root: String
+
+    public init(root: String) throws {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ReconcilerError.failed("\(root) is not a folder")
+        }
+        self.root = root
+    }
+
+    public var revision: String { root }
+
+    public func manifestFiles() throws -> [ManifestFile] {
+        guard let enumerator = FileManager.default.enumerator(atPath: root) else {
+            throw ReconcilerError.failed("cannot list the folder \(root)")
+        }
+        var paths: [String] = []
+        while let path = enumerator.nextObject() as? String {
+            if path == ".git" || path.hasSuffix("/.git") { enumerator.skipDescendants(); continue }
+            if ManifestParser.isManifestPath(path) { paths.append(path) }
+        }
+        return try manifestFiles(paths.sorted())
+    }
+
+    public func manifestFiles(_ paths: [String]) throws -> [ManifestFile] {
+        try paths.map { path in
+            let full = (root as NSString).appendingPathComponent(path)
+            guard let data = FileManager.default.contents(atPath: full) else {
+                throw ReconcilerError.failed("cannot read \(full)")
+            }
+            return ManifestFile(path: path, contents: data)
+        }
+    }
+
+    public func exists(_ path: String) -> Bool {
+        FileManager.default.fileExists(atPath: (root as NSString).appendingPathComponent(path))
+    }
+}
+
+extension ManifestSource {
+    /// Parses and validates every manifest: the full, position-exact check.
+    func fullDesiredState() throws -> DesiredState {
+        let (manifests, problems) = ManifestParser.parse(files: try manifestFiles())
+        do {
+            let state = try DesiredState.build(manifests: manifests, scope: .full, fileExists: exists)
+            if !problems.isEmpty { throw ManifestError(problems) }
+            return state
+        } catch let error as ManifestError {
+            throw ReconcilerError.invalidManifests(revision: revision, ManifestError(problems + error.problems))
+        }
+    }
+}

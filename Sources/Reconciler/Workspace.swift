@@ -1,0 +1,192 @@
+import Foundation
+import GitKit
+import Logging
+import Manifests
+import Planner
+import StateStore
+
+/// A plan together with what applying it stores.
+public struct PlannedRevision: Sendable {
+    public let plan: Plan
+    let desired: DesiredState
+    let commit: ObjectID
+}
+
+/// One stored collection, as `status` shows it.
+public struct CollectionSummary: Sendable, Equatable {
+    public let name: String
+    public let description: String?
+    public let file: String
+    public let jobs: [CollectionEntry]
+    public let template: String?
+}
+
+/// An opened home: its bare clone, its state store, and the operations the commands run.
+public final class Workspace: Sendable {
+    public let home: Home
+    let repository: GitRepository
+    public let store: StateStore
+    let logger: Logger
+
+    public init(home: Home, logger: Logger) throws {
+        self.home = home
+        self.logger = logger
+        do {
+            repository = try GitRepository.open(at: home.repositoryPath)
+            store = try StateStore(path: home.statePath)
+        } catch {
+            throw ReconcilerError.wrap(error)
+        }
+    }
+
+    /// Fetches the remote, so refs resolve to what it holds now.
+    public func fetch() throws {
+        do {
+            let started = Date()
+            try repository.fetch(credentials: try home.config.gitCredentials())
+            logger.debug("fetched", metadata: ["remote": "\(home.config.remote)",
+                                               "ms": "\(Int(Date().timeIntervalSince(started) * 1000))"])
+        } catch {
+            throw ReconcilerError.wrap(error)
+        }
+    }
+
+    /// The commit `ref` names, defaulting to the configured branch's tip.
+    public func resolve(_ ref: String?) throws -> ObjectID {
+        let name = ref ?? home.config.branch
+        do {
+            return try repository.resolveCommit(name)
+        } catch where error.isNotFound {
+            throw ReconcilerError.failed("ref '\(name)' names no branch, tag or commit in \(home.config.remote)")
+        } catch {
+            throw ReconcilerError.wrap(error)
+        }
+    }
+
+    /// Validates every manifest at `ref`.
+    public func validate(ref: String?) throws -> (revision: ObjectID, objects: [ObjectKey]) {
+        let commit = try resolve(ref)
+        let source = try CommitSource(repository: repository, commit: commit, listAllPaths: true)
+        return (commit, Array(try source.fullDesiredState().objects.keys))
+    }
+
+    /// Plans `ref` against the stored state.
+    ///
+    /// After the first apply only the files changed since the applied revision are read; when the
+    /// applied revision is `ref` itself nothing is parsed at all. A path-scoped check that finds a
+    /// problem repeats the full check, so every error is reported with its exact position.
+    public func plan(ref: String?) throws -> PlannedRevision {
+        let commit = try resolve(ref)
+        let applied = try store.appliedRevision()
+        guard let applied, let appliedCommit = ObjectID(hex: applied.revision) else {
+            return try fullPlan(commit: commit, appliedRevision: applied?.revision)
+        }
+        if appliedCommit == commit {
+            let empty = DesiredState(objects: [:], scope: .changed([]))
+            return PlannedRevision(plan: Plan(revision: commit.hex, appliedRevision: applied.revision, changes: []),
+                                   desired: empty, commit: commit)
+        }
+        let changes: [PathChange]
+        do {
+            changes = try repository.changedPaths(from: appliedCommit, to: commit)
+        } catch {
+            logger.info("applied revision is no longer in the repository; planning in full",
+                        metadata: ["applied": "\(applied.revision)"])
+            return try fullPlan(commit: commit, appliedRevision: applied.revision)
+        }
+        let changedPaths = Set(changes.map(\.path))
+        let source = try CommitSource(repository: repository, commit: commit, listAllPaths: false)
+        let toRead = changes.filter { $0.status != .deleted && ManifestParser.isManifestPath($0.path) }.map(\.path)
+        let (manifests, problems) = ManifestParser.parse(files: try source.manifestFiles(toRead))
+        let desired: DesiredState
+        do {
+            guard problems.isEmpty else { throw ManifestError(problems) }
+            desired = try DesiredState.build(manifests: manifests, scope: .changed(changedPaths),
+                                             applied: store.catalog, fileExists: source.exists)
+        } catch is ManifestError {
+            logger.debug("path-scoped check found problems; repeating the full check for exact positions")
+            return try fullPlan(commit: commit, appliedRevision: applied.revision)
+        }
+        let stored = try store.records(for: desired.objects.keys, inFiles: changedPaths)
+        logger.debug("planned path-scoped", metadata: ["changedFiles": "\(changes.count)",
+                                                       "parsedFiles": "\(toRead.count)"])
+        return PlannedRevision(plan: Plan.make(desired: desired, applied: stored, revision: commit.hex,
+                                               appliedRevision: applied.revision),
+                               desired: desired, commit: commit)
+    }
+
+    private func fullPlan(commit: ObjectID, appliedRevision: String?) throws -> PlannedRevision {
+        let source = try CommitSource(repository: repository, commit: commit, listAllPaths: true)
+        let desired = try source.fullDesiredState()
+        let stored = try store.allRecords()
+        return PlannedRevision(plan: Plan.make(desired: desired, applied: stored, revision: commit.hex,
+                                               appliedRevision: appliedRevision),
+                               desired: desired, commit: commit)
+    }
+
+    /// Plans `ref` and stores the result in one transaction. Invalid manifests store nothing.
+    @discardableResult
+    public func apply(ref: String?) throws -> Plan {
+        let planned = try plan(ref: ref)
+        let plan = planned.plan
+        if plan.appliedRevision == planned.commit.hex { return plan }
+        let deleted = plan.changes.filter { $0.action == .delete }.map(\.key)
+        try store.apply(desired: planned.desired, deleted: deleted, revision: planned.commit.hex,
+                        counts: (plan.count(.create), plan.count(.update), plan.count(.delete)))
+        logger.info("applied", metadata: ["revision": "\(planned.commit.hex)", "create": "\(plan.count(.create))",
+                                          "update": "\(plan.count(.update))", "delete": "\(plan.count(.delete))"])
+        return plan
+    }
+
+    /// The stored collections, by name.
+    public func collections() throws -> [CollectionSummary] {
+        try store.manifests(of: .jobCollection).compactMap { metadata, spec, file in
+            guard case .jobCollection(let collection) = spec else { return nil }
+            return CollectionSummary(name: metadata.name, description: metadata.description, file: file,
+                                     jobs: collection.jobs, template: collection.template)
+        }
+    }
+}
+
+/// Validation and diffs that need no home.
+public enum Offline {
+    /// Validates a plain folder.
+    public static func validate(folder: String) throws -> [ObjectKey] {
+        Array(try FolderSource(root: folder).fullDesiredState().objects.keys)
+    }
+
+    private static func commit(_ ref: String, in repository: GitRepository) throws -> ObjectID {
+        let resolved: Result<ObjectID, GitError> = Result { () throws(GitError) -> ObjectID in
+            try repository.resolveCommit(ref)
+        }
+        switch resolved {
+        case .success(let id): return id
+        case .failure(let error) where error.isNotFound:
+            throw ReconcilerError.failed("ref '\(ref)' names no branch, tag or commit in this repository")
+        case .failure(let error): throw error
+        }
+    }
+
+    /// What the change from `base` to `head` does, in the git repository containing `directory`.
+    public static func diff(base: String, head: String, in directory: String) throws -> Plan {
+        do {
+            let repository = try GitRepository.discover(from: directory)
+            let baseCommit = try commit(base, in: repository)
+            let headCommit = try commit(head, in: repository)
+            let baseState: DesiredState
+            do {
+                baseState = try CommitSource(repository: repository, commit: baseCommit, listAllPaths: true)
+                    .fullDesiredState()
+            } catch ReconcilerError.invalidManifests(_, let error) {
+                throw ReconcilerError.failed("the base revision \(base) (\(baseCommit.short)) is itself invalid, "
+                    + "so there is nothing to compare with: \(error)")
+            }
+            let headState = try CommitSource(repository: repository, commit: headCommit, listAllPaths: true)
+                .fullDesiredState()
+            return Plan.make(desired: headState, applied: baseState.objects, revision: headCommit.hex,
+                             appliedRevision: baseCommit.hex)
+        } catch {
+            throw ReconcilerError.wrap(error)
+        }
+    }
+}

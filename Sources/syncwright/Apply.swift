@@ -1,0 +1,35 @@
+import ArgumentParser
+import Planner
+import Reconciler
+
+extension Syncwright {
+    struct Apply: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Plan a revision and store it, in one transaction; records the applied revision.",
+            discussion: """
+                A manifest removed from git deletes the stored object. A revision with any invalid \
+                manifest applies nothing and leaves the stored state exactly as it was.
+                """)
+
+        @Option(help: "The branch, tag or commit to apply (default: the configured branch's tip).")
+        var ref: String?
+
+        @OptionGroup var options: HomeOptions
+
+        func run() throws {
+            try Output.run {
+                let workspace = try options.workspace()
+                try workspace.fetch()
+                let plan = try workspace.apply(ref: ref)
+                let short = String(plan.revision.prefix(7))
+                if plan.appliedRevision == plan.revision {
+                    print("Nothing to apply: revision \(short) is already applied.")
+                    return
+                }
+                print(plan.rendered(as: .text, colour: Output.colour), terminator: "")
+                print("Applied revision \(short): \(plan.count(.create)) created, \(plan.count(.update)) updated, "
+                    + "\(plan.count(.delete)) deleted.")
+            }
+        }
+    }
+}

@@ -1,0 +1,40 @@
+import ArgumentParser
+import Foundation
+import Planner
+import Reconciler
+
+extension Syncwright {
+    struct Diff: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show what the change between two commits does to jobs, collections and schedules.",
+            discussion: """
+                Run inside any clone of a config repository; no home is needed. This is what a \
+                pull-request check posts (--format markdown). Exit codes: 0 no change, 2 changes, 1 error \
+                (including invalid manifests at the head).
+                """)
+
+        @Argument(help: "The base revision (e.g. origin/main).")
+        var base: String
+
+        @Argument(help: "The head revision (e.g. HEAD).")
+        var head: String
+
+        @Option(help: "text, markdown or json.")
+        var format: PlanFormat = .text
+
+        @Option(name: .customLong("repo"), help: ArgumentHelp("A folder inside the clone (default: the current folder).",
+                                                               valueName: "dir"))
+        var directory: String?
+
+        func run() throws {
+            var changed = false
+            try Output.run {
+                let plan = try Offline.diff(base: base, head: head,
+                                            in: directory ?? FileManager.default.currentDirectoryPath)
+                print(plan.rendered(as: format, colour: Output.colour), terminator: "")
+                changed = !plan.isEmpty
+            }
+            if changed { throw ExitCode(2) }
+        }
+    }
+}

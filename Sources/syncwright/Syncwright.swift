@@ -1,0 +1,86 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Manifests
+import Reconciler
+
+@main
+struct Syncwright: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "syncwright",
+        abstract: "GitOps for directory synchronization: job collections as YAML in git, reconciled.",
+        discussion: """
+            Jobs, collections, schedules and connections live as YAML manifests in a git repository. \
+            The reconciler keeps a home (default ./.syncwright, or $SYNCWRIGHT_HOME) with a bare clone \
+            of that repository and its stored state, plans each revision against that state, and applies it.
+
+            Exit codes: 0 success; 1 error; plan and diff exit 2 when something would change.
+            """,
+        version: "0.1.0",
+        subcommands: [Init.self, Validate.self, Plan.self, Apply.self, Diff.self, Status.self]
+    )
+}
+
+/// Options every home-using command shares.
+struct HomeOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The reconciler's home folder (default: $SYNCWRIGHT_HOME, else ./.syncwright).",
+                                            valueName: "dir"))
+    var home: String?
+
+    @Option(name: .long, help: "Log level on stderr: trace, debug, info, notice, warning, error or critical.")
+    var logLevel: Logger.Level = .warning
+
+    var homePath: String { Home.resolvePath(home) }
+
+    func logger() -> Logger {
+        var logger = Logger(label: "syncwright") { label in StreamLogHandler.standardError(label: label) }
+        logger.logLevel = logLevel
+        return logger
+    }
+
+    /// Opens the home and its workspace, or explains what is missing.
+    func workspace() throws -> Workspace {
+        try Workspace(home: try Home.open(homePath), logger: logger())
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// How lists and plans are printed.
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable { case text, json }
+
+enum Output {
+    static func standardError(_ text: String) {
+        FileHandle.standardError.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8))
+    }
+
+    /// Colour only on a terminal, and never when NO_COLOR is set.
+    static var colour: Bool {
+        isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
+            && ProcessInfo.processInfo.environment["TERM"] != "dumb"
+    }
+
+    static func json<T: Encodable>(_ value: T) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        return ((try? encoder.encode(value)).flatMap { String(data: $0, encoding: .utf8) } ?? "{}")
+    }
+
+    /// Runs a command body; prints any error as one clear message on stderr and exits 1.
+    static func run(_ body: () throws -> Void) throws {
+        do {
+            try body()
+        } catch let exit as ExitCode {
+            throw exit
+        } catch ReconcilerError.invalidManifests(let revision, let error) {
+            for problem in error.problems { standardError(problem.description) }
+            let count = error.problems.count
+            standardError("error: revision \(revision) has \(count) problem\(count == 1 ? "" : "s"); nothing was applied")
+            throw ExitCode.failure
+        } catch {
+            standardError("error: \(error)")
+            throw ExitCode.failure
+        }
+    }
+}
