@@ -41,12 +41,15 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
         ]),
-        .testTarget(name: "GitKitTests", dependencies: ["GitKit"]),
-        .testTarget(name: "ManifestsTests", dependencies: ["Manifests"]),
-        .testTarget(name: "StateStoreTests", dependencies: ["StateStore", "Manifests"]),
+        // Fixtures for tests only: temp folders, real git repositories made with the git CLI, processes.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "GitKitTests", dependencies: ["GitKit", "TestSupport"]),
+        .testTarget(name: "ManifestsTests", dependencies: ["Manifests", "TestSupport"]),
+        .testTarget(name: "StateStoreTests", dependencies: ["StateStore", "Manifests", "TestSupport"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Manifests"]),
-        .testTarget(name: "ReconcilerTests", dependencies: ["Reconciler", "GitKit", "Manifests", "StateStore"]),
-        .testTarget(name: "CLITests", dependencies: ["syncwright"]),
+        .testTarget(name: "ReconcilerTests", dependencies: ["Reconciler", "GitKit", "Manifests", "StateStore",
+                                                            "Planner", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["syncwright", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -21,6 +21,7 @@ public struct CronExpression: Sendable, Equatable {
     /// The reason an expression is invalid.
     public struct ParseError: Error, Sendable, Equatable, CustomStringConvertible {
         public let message: String
+        public init(message: String) { self.message = message }
         public var description: String { message }
     }
 

@@ -28,7 +28,7 @@ public enum ManifestParser {
                 }
             }
         } catch let error as YamlError {
-            context.problems.append(syntaxProblem(error, file: file))
+            context.problems.append(syntaxProblem(error, file: file, text: text))
         } catch {
             context.problems.append(ManifestProblem(SourceLocation(file: file, line: 1, column: 1), field: "",
                                                     "cannot read YAML: \(error)"))
@@ -36,8 +36,14 @@ public enum ManifestParser {
         return (manifests, context.problems)
     }
 
-    static func syntaxProblem(_ error: YamlError, file: String) -> ManifestProblem {
+    static func syntaxProblem(_ error: YamlError, file: String, text: String) -> ManifestProblem {
         switch error {
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            let key = duplicates.sorted().first ?? ""
+            let place = secondOccurrence(of: key, in: text, after: context.mark.line)
+                ?? SourceLocation(file: file, line: context.mark.line, column: context.mark.column)
+            return ManifestProblem(SourceLocation(file: file, line: place.line, column: place.column), field: "",
+                                   "duplicate key '\(key)': a mapping may name each key once")
         case .scanner(let context, let problem, let mark, _),
              .parser(let context, let problem, let mark, _),
              .composer(let context, let problem, let mark, _):
@@ -51,6 +57,21 @@ public enum ManifestParser {
             return ManifestProblem(SourceLocation(file: file, line: 1, column: 1), field: "",
                                    "YAML syntax error: \(error)")
         }
+    }
+
+    /// Where a block-style key appears for the second time (Yams reports only the mapping's position).
+    private static func secondOccurrence(of key: String, in text: String, after line: Int) -> SourceLocation? {
+        var seen = 0
+        for (index, content) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let stripped = content.drop { $0 == " " || $0 == "-" }
+            guard stripped.hasPrefix(key), stripped.dropFirst(key.count).drop(while: { $0 == " " }).hasPrefix(":")
+            else { continue }
+            seen += 1
+            if seen == 2 {
+                return SourceLocation(file: "", line: index + 1, column: content.count - stripped.count + 1)
+            }
+        }
+        return nil
     }
 
     private static func document(_ root: Node, context: ReadContext) -> Manifest? {

@@ -53,14 +53,10 @@ struct MapReader {
             context.fail(node, path, "expected a mapping, found \(shape(node))")
             return nil
         }
-        var seen: Set<String> = []
+        // Yams has already rejected duplicate keys.
         for (keyNode, value) in mapping {
             guard case .scalar(let scalar) = keyNode else {
                 context.fail(keyNode, path, "keys must be plain strings")
-                continue
-            }
-            if !seen.insert(scalar.string).inserted {
-                context.fail(keyNode, child(scalar.string), "duplicate key '\(scalar.string)'")
                 continue
             }
             entries.append((scalar.string, keyNode, value))

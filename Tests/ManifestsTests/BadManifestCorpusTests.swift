@@ -1,0 +1,227 @@
+import Foundation
+import Manifests
+import Testing
+
+/// One bad repository and the exact problems it must produce.
+struct BadCase: CustomTestStringConvertible, Sendable {
+    let name: String
+    let files: [String: String]
+    let expected: [String]
+    var testDescription: String { name }
+}
+
+let header = "apiVersion: syncwright.dev/v1\n"
+let goodConnections = """
+    apiVersion: syncwright.dev/v1
+    kind: Connection
+    metadata: { name: src }
+    spec: { type: csv, repoPath: data/in.csv }
+    ---
+    apiVersion: syncwright.dev/v1
+    kind: Connection
+    metadata: { name: dst }
+    spec: { type: ldif, path: out.ldif }
+
+    """
+let goodJob = """
+    apiVersion: syncwright.dev/v1
+    kind: Job
+    metadata: { name: j1 }
+    spec:
+      source: { connection: src }
+      destination: { connection: dst }
+      mappings:
+        - { source: id, destination: employeeNumber, key: true }
+
+    """
+
+/// Validates `files` as a whole repository (plus `data/in.csv`, which exists).
+func problems(_ files: [String: String]) -> [String] {
+    let all = files.merging(["c.yaml": goodConnections]) { mine, _ in mine }
+    let parsed = ManifestParser.parse(files: all.sorted { $0.key < $1.key }.map {
+        ManifestFile(path: $0.key, contents: Data($0.value.utf8))
+    })
+    var found = parsed.problems
+    do {
+        _ = try DesiredState.build(manifests: parsed.manifests, scope: .full, fileExists: { $0 == "data/in.csv" })
+    } catch let error as ManifestError {
+        found += error.problems
+    } catch {
+        Issue.record("unexpected error \(error)")
+    }
+    return ManifestError(found).problems.map(\.description)
+}
+
+let badCases: [BadCase] = [
+    BadCase(name: "YAML syntax: unclosed flow mapping",
+            files: ["a.yaml": header + "kind: Job\nmetadata: { name: x\n"],
+            expected: ["a.yaml:4:1: YAML syntax error: did not find expected ',' or '}' while parsing a flow mapping"]),
+    BadCase(name: "YAML syntax: bad indentation",
+            files: ["a.yaml": header + "kind: Job\n  metadata: x\n"],
+            expected: ["a.yaml:3:11: YAML syntax error: mapping values are not allowed in this context"]),
+    BadCase(name: "document is a list",
+            files: ["a.yaml": "- a\n- b\n"],
+            expected: ["a.yaml:1:1: expected a mapping, found a list"]),
+    BadCase(name: "missing apiVersion",
+            files: ["a.yaml": "kind: Policy\nmetadata: { name: p }\nspec: { rules: [] }\n"],
+            expected: ["a.yaml:1:1: apiVersion: required field is missing"]),
+    BadCase(name: "wrong apiVersion",
+            files: ["a.yaml": "apiVersion: syncwright.dev/v2\nkind: Policy\nmetadata: { name: p }\nspec: { rules: [] }\n"],
+            expected: ["a.yaml:1:13: apiVersion: unsupported apiVersion 'syncwright.dev/v2' (expected syncwright.dev/v1)"]),
+    BadCase(name: "unknown kind",
+            files: ["a.yaml": header + "kind: Jobb\nmetadata: { name: x }\nspec: {}\n"],
+            expected: ["a.yaml:2:7: kind: unknown kind 'Jobb' (expected one of: Connection, Job, JobCollection, "
+                       + "JobCollectionTemplate, Policy, Schedule)"]),
+    BadCase(name: "missing spec",
+            files: ["a.yaml": header + "kind: Policy\nmetadata: { name: p }\n"],
+            expected: ["a.yaml:1:1: spec: required field is missing"]),
+    BadCase(name: "invalid name",
+            files: ["a.yaml": header + "kind: Policy\nmetadata: { name: Bad_Name }\nspec: { rules: [] }\n"],
+            expected: ["a.yaml:3:19: metadata.name: 'Bad_Name' is not a valid name: use at most 63 lowercase letters, "
+                       + "digits and '-', starting and ending with a letter or digit"]),
+    BadCase(name: "unknown top-level field",
+            files: ["a.yaml": header + "kind: Policy\nmetadata: { name: p }\nspec: { rules: [] }\nstatus: {}\n"],
+            expected: ["a.yaml:5:1: status: unknown field (expected one of: apiVersion, kind, metadata, spec)"]),
+    BadCase(name: "unknown metadata field",
+            files: ["a.yaml": header + "kind: Policy\nmetadata: { name: p, labels: {} }\nspec: { rules: [] }\n"],
+            expected: ["a.yaml:3:22: metadata.labels: unknown field (expected one of: description, name)"]),
+    BadCase(name: "unknown job field (typo)",
+            files: ["j.yaml": goodJob + "  delet: true\n"],
+            expected: ["j.yaml:9:3: spec.delet: unknown field (expected one of: create, delete, destination, mappings, "
+                       + "source, workflow)"]),
+    BadCase(name: "wrong type: bool as string",
+            files: ["j.yaml": goodJob + "  create: \"yes\"\n"],
+            expected: ["j.yaml:9:11: spec.create: expected true or false, found 'yes'"]),
+    BadCase(name: "wrong type: mappings is a mapping",
+            files: ["j.yaml": goodJob.replacingOccurrences(of: "  mappings:\n    - { source: id, destination: employeeNumber, key: true }\n",
+                                                           with: "  mappings: { source: id }\n")],
+            expected: ["j.yaml:7:13: spec.mappings: expected a list, found a mapping"]),
+    BadCase(name: "job with no key mapping",
+            files: ["j.yaml": goodJob.replacingOccurrences(of: ", key: true", with: "")],
+            expected: ["j.yaml:8:5: spec.mappings: a job needs at least one mapping with key: true, "
+                       + "to match source and destination objects"]),
+    BadCase(name: "mapping with both source and value",
+            files: ["j.yaml": goodJob + "    - { source: a, value: b, destination: cn }\n"],
+            expected: ["j.yaml:9:7: spec.mappings[1]: give only one of source, value or generate"]),
+    BadCase(name: "generate something unknown",
+            files: ["j.yaml": goodJob + "    - { generate: pin, destination: pin }\n"],
+            expected: ["j.yaml:9:19: spec.mappings[1].generate: 'pin' cannot be generated (only: password)"]),
+    BadCase(name: "key that is not new-only",
+            files: ["j.yaml": goodJob + "    - { source: mail, destination: mail, key: true, newOnly: false }\n"],
+            expected: ["j.yaml:9:62: spec.mappings[1].newOnly: a key field is always new-only"]),
+    BadCase(name: "same destination mapped twice",
+            files: ["j.yaml": goodJob + "    - { source: other, destination: EmployeeNumber }\n"],
+            expected: ["j.yaml:9:7: spec.mappings[1].destination: destination 'EmployeeNumber' is already mapped by spec.mappings[0]"]),
+    BadCase(name: "unclosed template placeholder",
+            files: ["j.yaml": goodJob + "    - { value: \"{{givenName} x\", destination: cn }\n"],
+            expected: ["j.yaml:9:16: spec.mappings[1].value: '{{' is never closed with '}}'"]),
+    BadCase(name: "dangling connection reference",
+            files: ["j.yaml": goodJob.replacingOccurrences(of: "{ connection: dst }", with: "{ connection: corp-ldap }")],
+            expected: ["j.yaml:6:30: spec.destination.connection: no Connection named 'corp-ldap' exists"]),
+    BadCase(name: "rdn without container",
+            files: ["j.yaml": goodJob.replacingOccurrences(of: "{ connection: dst }", with: "{ connection: dst, rdn: employeeNumber }")],
+            expected: ["j.yaml:6:16: spec.destination.container: required field is missing"]),
+    BadCase(name: "duplicate name in a kind, across files",
+            files: ["j.yaml": goodJob, "k.yaml": goodJob],
+            expected: ["k.yaml:3:19: metadata.name: duplicate Job name 'j1' (first defined at j.yaml:3:19)"]),
+    BadCase(name: "duplicate YAML key",
+            files: ["a.yaml": header + "kind: Policy\nkind: Policy\nmetadata: { name: p }\nspec: { rules: [] }\n"],
+            expected: ["a.yaml:3:1: duplicate key 'kind': a mapping may name each key once"]),
+    BadCase(name: "csv connection with neither path nor repoPath",
+            files: ["x.yaml": header + "kind: Connection\nmetadata: { name: hr }\nspec: { type: csv }\n"],
+            expected: ["x.yaml:4:7: spec: a csv connection needs exactly one of path or repoPath"]),
+    BadCase(name: "connection type unknown",
+            files: ["x.yaml": header + "kind: Connection\nmetadata: { name: hr }\nspec: { type: excel, path: a.xlsx }\n"],
+            expected: ["x.yaml:4:15: spec.type: 'excel' is not one of csv, ldif, ldap"]),
+    BadCase(name: "ldap connection without url, with a path",
+            files: ["x.yaml": header + "kind: Connection\nmetadata: { name: corp }\nspec: { type: ldap, baseDN: 'dc=corp', path: x }\n"],
+            expected: ["x.yaml:4:7: spec.url: required field is missing",
+                       "x.yaml:4:46: spec.path: an ldap connection has no path; use url"]),
+    BadCase(name: "ldap bindDN without passwordFrom",
+            files: ["x.yaml": header + "kind: Connection\nmetadata: { name: corp }\n"
+                        + "spec:\n  type: ldap\n  url: ldaps://dc1\n  baseDN: dc=corp\n  bindDN: cn=sync\n"],
+            expected: ["x.yaml:8:11: spec.passwordFrom: bindDN needs passwordFrom (env or file)"]),
+    BadCase(name: "passwordFrom with both env and file",
+            files: ["x.yaml": header + "kind: Connection\nmetadata: { name: corp }\n"
+                        + "spec:\n  type: ldap\n  url: ldap://dc1\n  baseDN: dc=corp\n  passwordFrom: { env: A, file: /b }\n"],
+            expected: ["x.yaml:8:17: spec.passwordFrom: give exactly one of env or file"]),
+    BadCase(name: "repoPath that does not exist",
+            files: ["x.yaml": header + "kind: Connection\nmetadata: { name: hr }\nspec: { type: csv, repoPath: data/missing.csv }\n"],
+            expected: ["x.yaml:4:30: spec.repoPath: the file 'data/missing.csv' does not exist in the repository"]),
+    BadCase(name: "repoPath escaping the repository",
+            files: ["x.yaml": header + "kind: Connection\nmetadata: { name: hr }\nspec: { type: csv, repoPath: ../etc/passwd }\n"],
+            expected: ["x.yaml:4:30: spec.repoPath: '../etc/passwd' must be a path inside the repository, without '..' or a leading '/'"]),
+    BadCase(name: "collection with a dangling job",
+            files: ["j.yaml": goodJob, "c2.yaml": header + "kind: JobCollection\nmetadata: { name: nightly }\n"
+                        + "spec:\n  jobs:\n    - { job: j1 }\n    - { job: j2, onFailure: continue }\n"],
+            expected: ["c2.yaml:7:14: spec.jobs[1].job: no Job named 'j2' exists"]),
+    BadCase(name: "bad onFailure",
+            files: ["j.yaml": goodJob, "c2.yaml": header + "kind: JobCollection\nmetadata: { name: nightly }\n"
+                        + "spec:\n  jobs:\n    - { job: j1, onFailure: retry }\n"],
+            expected: ["c2.yaml:6:29: spec.jobs[0].onFailure: 'retry' is not one of abort, continue"]),
+    BadCase(name: "job listed twice via the template",
+            files: ["j.yaml": goodJob,
+                    "t.yaml": header + "kind: JobCollectionTemplate\nmetadata: { name: base }\nspec: { jobs: [ { job: j1 } ] }\n",
+                    "c2.yaml": header + "kind: JobCollection\nmetadata: { name: nightly }\n"
+                        + "spec:\n  template: base\n  jobs:\n    - { job: j1 }\n"],
+            expected: ["c2.yaml:7:5: spec.jobs: job 'j1' is listed twice (its template 'base' included)"]),
+    BadCase(name: "template cycle",
+            files: ["j.yaml": goodJob,
+                    "t.yaml": header + "kind: JobCollectionTemplate\nmetadata: { name: a }\nspec: { template: b, jobs: [ { job: j1 } ] }\n"
+                        + "---\n" + header + "kind: JobCollectionTemplate\nmetadata: { name: b }\nspec: { template: a, jobs: [] }\n"],
+            expected: ["t.yaml:4:19: spec.template: template cycle: a → b → a",
+                       "t.yaml:9:19: spec.template: template cycle: b → a → b"]),
+    BadCase(name: "notification trigger unknown",
+            files: ["j.yaml": goodJob, "c2.yaml": header + "kind: JobCollection\nmetadata: { name: nightly }\n"
+                        + "spec:\n  jobs: [ { job: j1 } ]\n  notifications: { when: [failure], recipients: [ops@corp.example] }\n"],
+            expected: ["c2.yaml:6:27: spec.notifications.when[0]: 'failure' is not one of always, recordsUpdated, errors, jobFails"]),
+    BadCase(name: "invalid cron: hour out of range",
+            files: ["s.yaml": header + "kind: Schedule\nmetadata: { name: s }\n"
+                        + "spec:\n  targets: []\n  triggers:\n    - cron: \"0 25 * * *\"\n"],
+            expected: ["s.yaml:5:12: spec.targets: name at least one collection",
+                       "s.yaml:7:13: spec.triggers[0].cron: hour field '25': 25 is out of range 0-23"]),
+    BadCase(name: "invalid cron: wrong field count",
+            files: ["j.yaml": goodJob, "s.yaml": header + "kind: Schedule\nmetadata: { name: s }\n"
+                        + "spec:\n  targets: [nightly]\n  triggers:\n    - cron: \"*/5 * * *\"\n"],
+            expected: ["s.yaml:7:13: spec.triggers[0].cron: a cron expression has 5 fields "
+                       + "(minute hour day-of-month month day-of-week), found 4"]),
+    BadCase(name: "schedule targeting a missing collection",
+            files: ["s.yaml": header + "kind: Schedule\nmetadata: { name: s }\n"
+                        + "spec:\n  targets: [nightly]\n  triggers: [ { every: 15m } ]\n"],
+            expected: ["s.yaml:5:13: spec.targets[0]: no JobCollection named 'nightly' exists"]),
+    BadCase(name: "unknown time zone",
+            files: ["s.yaml": header + "kind: Schedule\nmetadata: { name: s }\n"
+                        + "spec:\n  targets: [x]\n  timezone: Europe/Atlantis\n  triggers: [ { atStartup: true } ]\n"],
+            expected: ["s.yaml:6:13: spec.timezone: unknown time zone 'Europe/Atlantis' (use an IANA name like Europe/Berlin)"]),
+    BadCase(name: "trigger with two kinds and a bad interval",
+            files: ["s.yaml": header + "kind: Schedule\nmetadata: { name: s }\n"
+                        + "spec:\n  targets: [x]\n  triggers:\n    - { cron: '@daily', once: '2026-12-01T08:00' }\n    - { every: 15 }\n"],
+            expected: ["s.yaml:7:7: spec.triggers[0]: give only one of cron, once",
+                       "s.yaml:8:16: spec.triggers[1].every: '15' is not an interval like 30s, 15m, 2h or 1d"]),
+    BadCase(name: "bad timestamp and duration",
+            files: ["s.yaml": header + "kind: Schedule\nmetadata: { name: s }\n"
+                        + "spec:\n  targets: [x]\n  triggers: [ { once: '2026-02-30T08:00' } ]\n  timeout: soon\n  expires: tomorrow\n"],
+            expected: ["s.yaml:6:23: spec.triggers[0].once: '2026-02-30T08:00' is not a timestamp like 2026-12-01T08:00",
+                       "s.yaml:7:12: spec.timeout: 'soon' is not a duration like 30m, 2h or 1h30m",
+                       "s.yaml:8:12: spec.expires: 'tomorrow' is not a timestamp like 2026-12-31T23:59"]),
+]
+
+@Test("each bad repository reports exactly its problems", arguments: badCases.filter { !$0.expected.isEmpty })
+func badRepository(_ bad: BadCase) {
+    #expect(problems(bad.files) == bad.expected)
+}
+
+@Test func corpusIsLargeEnough() {
+    #expect(badCases.filter { !$0.expected.isEmpty }.count >= 25)
+}
+
+@Test func invalidUTF8IsReported() {
+    let (manifests, found) = ManifestParser.parse(file: "bin.yaml", contents: Data([0x6B, 0x3A, 0x20, 0xFF, 0xFE]))
+    #expect(manifests.isEmpty)
+    #expect(found.map(\.description) == ["bin.yaml:1:1: the file is not valid UTF-8"])
+}
+
+@Test func oneFileReportsEveryProblemInOnePass() {
+    let found = problems(["j.yaml": goodJob + "  create: maybe\n  delete: 1\n  extra: 1\n"])
+    #expect(found.count == 3)
+}
