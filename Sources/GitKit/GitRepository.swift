@@ -12,6 +12,10 @@ public struct PathChange: Sendable, Equatable, Hashable {
     public enum Status: String, Sendable { case added, modified, deleted }
     public let path: String
     public let status: Status
+    public init(path: String, status: Status) {
+        self.path = path
+        self.status = status
+    }
 }
 
 /// Who made a commit, and when.

@@ -89,8 +89,8 @@ public struct FolderSource: ManifestSource {
 
 extension ManifestSource {
     /// Parses and validates every manifest: the full, position-exact check.
-    func fullDesiredState() throws -> DesiredState {
-        let (manifests, problems) = ManifestParser.parse(files: try manifestFiles())
+    func fullDesiredState(_ files: [ManifestFile]? = nil) throws -> DesiredState {
+        let (manifests, problems) = ManifestParser.parse(files: try files ?? manifestFiles())
         do {
             let state = try DesiredState.build(manifests: manifests, scope: .full, fileExists: exists)
             if !problems.isEmpty { throw ManifestError(problems) }

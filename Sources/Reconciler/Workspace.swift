@@ -7,9 +7,21 @@ import StateStore
 
 /// A plan together with what applying it stores.
 public struct PlannedRevision: Sendable {
+    /// How the desired state was read.
+    public enum Mode: String, Sendable {
+        /// The revision is the applied one: nothing was read.
+        case unchanged
+        /// Only files changed since the applied revision were read.
+        case pathScoped
+        /// Every manifest was read.
+        case full
+    }
     public let plan: Plan
     let desired: DesiredState
     let commit: ObjectID
+    public let mode: Mode
+    /// How many manifest files were parsed.
+    public let parsedFiles: Int
 }
 
 /// One stored collection, as `status` shows it.
@@ -84,7 +96,7 @@ public final class Workspace: Sendable {
         if appliedCommit == commit {
             let empty = DesiredState(objects: [:], scope: .changed([]))
             return PlannedRevision(plan: Plan(revision: commit.hex, appliedRevision: applied.revision, changes: []),
-                                   desired: empty, commit: commit)
+                                   desired: empty, commit: commit, mode: .unchanged, parsedFiles: 0)
         }
         let changes: [PathChange]
         do {
@@ -112,16 +124,17 @@ public final class Workspace: Sendable {
                                                        "parsedFiles": "\(toRead.count)"])
         return PlannedRevision(plan: Plan.make(desired: desired, applied: stored, revision: commit.hex,
                                                appliedRevision: applied.revision),
-                               desired: desired, commit: commit)
+                               desired: desired, commit: commit, mode: .pathScoped, parsedFiles: toRead.count)
     }
 
-    private func fullPlan(commit: ObjectID, appliedRevision: String?) throws -> PlannedRevision {
+    func fullPlan(commit: ObjectID, appliedRevision: String?) throws -> PlannedRevision {
         let source = try CommitSource(repository: repository, commit: commit, listAllPaths: true)
-        let desired = try source.fullDesiredState()
+        let files = try source.manifestFiles()
+        let desired = try source.fullDesiredState(files)
         let stored = try store.allRecords()
         return PlannedRevision(plan: Plan.make(desired: desired, applied: stored, revision: commit.hex,
                                                appliedRevision: appliedRevision),
-                               desired: desired, commit: commit)
+                               desired: desired, commit: commit, mode: .full, parsedFiles: files.count)
     }
 
     /// Plans `ref` and stores the result in one transaction. Invalid manifests store nothing.

@@ -1,0 +1,98 @@
+import Foundation
+import Manifests
+import Planner
+import Testing
+
+func record(_ kind: Kind, _ name: String, _ spec: String, file: String = "f.yaml") -> ObjectRecord {
+    ObjectRecord(key: ObjectKey(kind, name), file: file, spec: spec, raw: spec, hash: Canonical.hash(spec), references: [])
+}
+
+@Suite struct PlanTests {
+    let job = #"{"metadata":{"name":"a"},"spec":{"create":true,"mappings":[{"destination":"cn","key":true,"source":"x"}]}}"#
+    let jobEdited = #"{"metadata":{"description":"new","name":"a"},"spec":{"create":false,"mappings":[{"destination":"cn","key":true,"source":"y"},{"destination":"sn","key":false,"source":"z"}]}}"#
+
+    @Test func createUpdateDeleteAndUnchanged() {
+        let desired = DesiredState(objects: [
+            ObjectKey(.job, "a"): record(.job, "a", jobEdited),
+            ObjectKey(.job, "same"): record(.job, "same", job),
+            ObjectKey(.schedule, "new"): record(.schedule, "new", "{}", file: "s.yaml"),
+        ], scope: .full)
+        let applied = [
+            ObjectKey(.job, "a"): record(.job, "a", job),
+            ObjectKey(.job, "same"): record(.job, "same", job),
+            ObjectKey(.connection, "gone"): record(.connection, "gone", "{}", file: "old.yaml"),
+        ]
+        let plan = Plan.make(desired: desired, applied: applied, revision: String(repeating: "b", count: 40),
+                             appliedRevision: String(repeating: "a", count: 40))
+        #expect(plan.changes.map(\.key) == [ObjectKey(.connection, "gone"), ObjectKey(.job, "a"), ObjectKey(.schedule, "new")])
+        #expect(plan.changes.map(\.action) == [.delete, .update, .create])
+        #expect(plan.changes[0].file == "old.yaml")
+        #expect(plan.changes[1].fields == [
+            FieldChange(path: "metadata.description", old: nil, new: .string("new")),
+            FieldChange(path: "spec.create", old: .bool(true), new: .bool(false)),
+            FieldChange(path: "spec.mappings[0].source", old: .string("x"), new: .string("y")),
+            FieldChange(path: "spec.mappings[1]", old: nil,
+                        new: .object(["destination": .string("sn"), "key": .bool(false), "source": .string("z")])),
+        ])
+        #expect((plan.count(.create), plan.count(.update), plan.count(.delete)) == (1, 1, 1))
+    }
+
+    @Test func identicalStatesPlanNothing() {
+        let objects = [ObjectKey(.job, "a"): record(.job, "a", job)]
+        let plan = Plan.make(desired: DesiredState(objects: objects, scope: .full), applied: objects,
+                             revision: "r", appliedRevision: "r")
+        #expect(plan.isEmpty)
+        #expect(plan.text(colour: false).contains("No changes."))
+    }
+
+    @Test func textLooksLikeTerraformAndColoursOnlyWhenAsked() {
+        let plan = Plan(revision: String(repeating: "c", count: 40), appliedRevision: nil, changes: [
+            Change(key: ObjectKey(.job, "j"), action: .update, file: "jobs/j.yaml",
+                   fields: [FieldChange(path: "spec.delete", old: .bool(false), new: .bool(true))]),
+            Change(key: ObjectKey(.schedule, "s"), action: .create, file: "schedules/s.yaml"),
+        ])
+        #expect(plan.text(colour: false) == """
+            Plan: revision ccccccc against applied nothing
+
+            ~ Job j  (jobs/j.yaml)
+                ~ spec.delete: false → true
+            + Schedule s  (schedules/s.yaml)
+
+            Plan: 1 to create, 1 to update, 0 to delete.
+
+            """)
+        #expect(!plan.text(colour: false).contains("\u{1B}["))
+        #expect(plan.text(colour: true).contains("\u{1B}[33m~ Job j\u{1B}[0m"))
+    }
+
+    @Test func jsonHasTheDocumentedShape() throws {
+        let plan = Plan(revision: "abc", appliedRevision: nil, changes: [
+            Change(key: ObjectKey(.job, "j"), action: .update, file: "j.yaml",
+                   fields: [FieldChange(path: "spec.mappings[1]", old: nil, new: .number(3))]),
+        ])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(plan.json().utf8)) as? [String: Any])
+        #expect(object["revision"] as? String == "abc")
+        #expect(object["appliedRevision"] is NSNull)
+        let summary = try #require(object["summary"] as? [String: Int])
+        #expect(summary == ["create": 0, "update": 1, "delete": 0])
+        let change = try #require((object["changes"] as? [[String: Any]])?.first)
+        #expect(change["kind"] as? String == "Job")
+        #expect(change["name"] as? String == "j")
+        #expect(change["action"] as? String == "update")
+        let field = try #require((change["fields"] as? [[String: Any]])?.first)
+        #expect(field["path"] as? String == "spec.mappings[1]")
+        #expect(field["old"] is NSNull)
+        #expect(field["new"] as? Int == 3)
+    }
+
+    @Test func markdownEscapesPipesForTables() {
+        let plan = Plan(revision: "r", appliedRevision: "q", changes: [
+            Change(key: ObjectKey(.job, "j"), action: .update, file: "j.yaml",
+                   fields: [FieldChange(path: "spec.source.filter", old: .string("a || b"), new: .string("a"))]),
+        ])
+        let markdown = plan.markdown()
+        #expect(markdown.contains("**0 to create, 1 to update, 0 to delete**"))
+        #expect(markdown.contains(#"| `spec.source.filter` | `"a \|\| b"` | `"a"` |"#))
+        #expect(markdown.contains("<details>"))
+    }
+}
