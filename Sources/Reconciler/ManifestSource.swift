@@ -91,12 +91,16 @@ extension ManifestSource {
     /// Parses and validates every manifest: the full, position-exact check.
     func fullDesiredState(_ files: [ManifestFile]? = nil) throws -> DesiredState {
         let (manifests, problems) = ManifestParser.parse(files: try files ?? manifestFiles())
+        var all = problems
+        var state: DesiredState?
         do {
-            let state = try DesiredState.build(manifests: manifests, scope: .full, fileExists: exists)
-            if !problems.isEmpty { throw ManifestError(problems) }
-            return state
+            state = try DesiredState.build(manifests: manifests, scope: .full, fileExists: exists)
         } catch let error as ManifestError {
-            throw ReconcilerError.invalidManifests(revision: revision, ManifestError(problems + error.problems))
+            all += error.problems
         }
+        guard all.isEmpty, let state else {
+            throw ReconcilerError.invalidManifests(revision: revision, ManifestError(all))
+        }
+        return state
     }
 }

@@ -16,6 +16,14 @@ public struct AppliedRevision: Sendable, Equatable {
     public let created: Int
     public let updated: Int
     public let deleted: Int
+
+    public init(revision: String, appliedAt: Date, created: Int, updated: Int, deleted: Int) {
+        self.revision = revision
+        self.appliedAt = appliedAt
+        self.created = created
+        self.updated = updated
+        self.deleted = deleted
+    }
 }
 
 /// The reconciler's stored state in SQLite: the applied revision and every applied object.

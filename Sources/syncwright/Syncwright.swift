@@ -19,6 +19,24 @@ struct Syncwright: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [Init.self, Validate.self, Plan.self, Apply.self, Diff.self, Status.self]
     )
+
+    /// Like the default entry point, but usage errors exit 1 (not 64): every command exits 1 on errors.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                Output.standardError(fullMessage(for: error))
+                Foundation.exit(1)
+            }
+            exit(withError: error)
+        }
+    }
 }
 
 /// Options every home-using command shares.

@@ -1,0 +1,73 @@
+import Foundation
+import Manifests
+import StateStore
+import TestSupport
+import Testing
+
+func rec(_ kind: Kind, _ name: String, file: String, spec: String = "{}", refs: [Reference.Target] = []) -> ObjectRecord {
+    ObjectRecord(key: ObjectKey(kind, name), file: file, spec: spec, raw: spec + " ", hash: Canonical.hash(spec), references: refs)
+}
+
+@Suite struct StateStoreTests {
+    @Test func fullApplyReplacesEverythingAndRecordsTheRevision() throws {
+        let folder = try TemporaryFolder()
+        let store = try StateStore(path: folder.sub("state.sqlite"))
+        #expect(try store.appliedRevision() == nil)
+        let a = rec(.job, "a", file: "a.yaml", refs: [.object(ObjectKey(.connection, "src"))])
+        let c = rec(.connection, "src", file: "c.yaml", refs: [.file("data/in.csv")])
+        try store.apply(desired: DesiredState(objects: [a.key: a, c.key: c], scope: .full), deleted: [],
+                        revision: "r1", counts: (2, 0, 0), at: Date(timeIntervalSince1970: 1_000))
+        #expect(try store.appliedRevision() == AppliedRevision(revision: "r1", appliedAt: Date(timeIntervalSince1970: 1_000),
+                                                               created: 2, updated: 0, deleted: 0))
+        let stored = try store.allRecords()
+        #expect(stored[a.key]?.spec == a.spec && stored[a.key]?.raw == a.raw && stored[a.key]?.hash == a.hash)
+        #expect(stored.count == 2)
+
+        let b = rec(.job, "b", file: "b.yaml")
+        try store.apply(desired: DesiredState(objects: [b.key: b], scope: .full), deleted: [], revision: "r2", counts: (1, 0, 2))
+        #expect(Array(try store.allRecords().keys) == [b.key])
+        #expect(try store.appliedRevision()?.revision == "r2")
+    }
+
+    @Test func scopedApplyUpsertsAndDeletesOnlyWhatItNames() throws {
+        let folder = try TemporaryFolder()
+        let store = try StateStore(path: folder.sub("state.sqlite"))
+        let a = rec(.job, "a", file: "a.yaml", refs: [.object(ObjectKey(.connection, "src"))])
+        let b = rec(.job, "b", file: "b.yaml", refs: [.object(ObjectKey(.connection, "src"))])
+        try store.apply(desired: DesiredState(objects: [a.key: a, b.key: b], scope: .full), deleted: [], revision: "r1", counts: (2, 0, 0))
+        let a2 = rec(.job, "a", file: "moved.yaml", spec: #"{"x":1}"#, refs: [.object(ObjectKey(.connection, "other"))])
+        try store.apply(desired: DesiredState(objects: [a2.key: a2], scope: .changed(["a.yaml", "moved.yaml", "b.yaml"])),
+                        deleted: [b.key], revision: "r2", counts: (0, 1, 1))
+        let stored = try store.allRecords()
+        #expect(Array(stored.keys) == [a.key])
+        #expect(stored[a.key]?.file == "moved.yaml" && stored[a.key]?.spec == #"{"x":1}"#)
+        // The references were replaced, not added to.
+        let catalog = store.catalog
+        #expect(try catalog.referrers(of: [.object(ObjectKey(.connection, "src"))]).isEmpty)
+        #expect(try catalog.referrers(of: [.object(ObjectKey(.connection, "other"))]) == [a.key: "moved.yaml"])
+        #expect(try catalog.file(of: a.key) == "moved.yaml")
+        #expect(try catalog.keys(inFiles: ["moved.yaml", "nothing.yaml"]) == [a.key])
+        #expect(try catalog.raw(a.key)?.json == a2.raw)
+        #expect(try store.records(for: [a.key, b.key], inFiles: []).keys.sorted() == [a.key])
+    }
+
+    @Test func reopeningKeepsTheStateAndTheSchema() throws {
+        let folder = try TemporaryFolder()
+        let a = rec(.policy, "p", file: "p.yaml")
+        try StateStore(path: folder.sub("s.sqlite")).apply(desired: DesiredState(objects: [a.key: a], scope: .full),
+                                                           deleted: [], revision: "r", counts: (1, 0, 0))
+        let reopened = try StateStore(path: folder.sub("s.sqlite"))
+        #expect(try reopened.allRecords().count == 1)
+        // The independent oracle: the sqlite3 CLI sees the same rows.
+        let rows = try runProcess("/usr/bin/sqlite3", [folder.sub("s.sqlite"), "SELECT kind, name, file FROM objects"])
+        #expect(rows.stdout == "Policy|p|p.yaml\n")
+    }
+
+    @Test func anUnopenableStoreSaysWhichFile() throws {
+        let folder = try TemporaryFolder()
+        try "not a database, just text that is long enough to be read as a header".write(
+            toFile: folder.sub("bad.sqlite"), atomically: true, encoding: .utf8)
+        let error = #expect(throws: StateError.self) { try StateStore(path: folder.sub("bad.sqlite")) }
+        #expect(error?.description.hasPrefix("cannot open the state store \(folder.sub("bad.sqlite"))") == true)
+    }
+}
