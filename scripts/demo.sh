@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs Syncwright on the demo config repository in examples/:
+# a bare git repository made from it (file://, no server), then init, validate, plan, apply and status.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+scripts/install-deps.sh
+swift build --product syncwright
+bin="$root/.build/debug/syncwright"
+
+work=${DEMO_DIR:-$(mktemp -d /tmp/syncwright-demo.XXXXXX)}
+mkdir -p "$work"
+rm -rf "$work/config" "$work/config.git" "$work/home"
+cp -r examples "$work/config"
+export GIT_AUTHOR_NAME="Syncwright Demo" GIT_AUTHOR_EMAIL="demo@syncwright.invalid"
+export GIT_COMMITTER_NAME="$GIT_AUTHOR_NAME" GIT_COMMITTER_EMAIL="$GIT_AUTHOR_EMAIL"
+git -C "$work/config" init -q -b main
+git -C "$work/config" add -A
+git -C "$work/config" commit -q -m "Demo config repository"
+git clone -q --bare "$work/config" "$work/config.git"
+
+if [[ -t 1 ]]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
+step() { printf '\n%s$ %s%s\n' "$bold" "$*" "$plain"; }
+cd "$work"
+step syncwright init "file://$work/config.git" --home home
+"$bin" init "file://$work/config.git" --home home
+step syncwright validate --home home
+"$bin" validate --home home
+step syncwright plan --home home
+"$bin" plan --home home || [[ $? == 2 ]]   # exit 2: changes to apply
+step syncwright apply --home home
+"$bin" apply --home home
+step syncwright plan --home home
+"$bin" plan --home home
+step syncwright status --home home
+"$bin" status --home home
+printf '\nThe demo lives in %s: edit %s/config, commit, push to config.git, then plan again.\n' "$work" "$work"

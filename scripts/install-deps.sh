@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Syncwright builds and tests against, when they are missing.
+# Idempotent: does nothing (and needs no network) when everything is already installed.
+set -euo pipefail
+
+packages=(libgit2-dev libldap-dev libsqlite3-dev slapd ldap-utils pkg-config git sqlite3)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+echo "Installing missing packages: ${missing[*]}"
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
