@@ -113,10 +113,12 @@ def main():
           f"({args.jobs + args.collections + 1} files) in {time.perf_counter() - t:.1f}s", file=sys.stderr)
 
     url = "file://" + origin
-    results = {"init (bare clone)": [], "apply, first (fetch, parse, plan, store)": [], "cold apply (init + apply)": [],
+    results = {"reference: git clone --bare (git CLI)": [], "init (bare clone)": [], "apply, first (fetch, parse, plan, store)": [], "cold apply (init + apply)": [],
                "plan, no change": [], "plan, one file changed": []}
     for run in range(args.runs):
         home = os.path.join(args.work, f"home-{run}")
+        reference = os.path.join(args.work, f"git-clone-{run}.git")
+        results["reference: git clone --bare (git CLI)"].append(measure(["git", "clone", "-q", "--bare", url, reference]))
         init = measure([args.binary, "init", url, "--home", home])
         apply = measure([args.binary, "apply", "--home", home])
         results["init (bare clone)"].append(init)

@@ -61,6 +61,11 @@ public final class GitRepository: @unchecked Sendable {
         var options = git_clone_options()
         try check(git_clone_options_init(&options, UInt32(GIT_CLONE_OPTIONS_VERSION)), "preparing clone options")
         options.bare = 1
+        // For a remote on this machine, copy the object database (as `git clone /path` does) instead
+        // of re-packing every object through the transport, which costs seconds on a large repository.
+        if url.hasPrefix("file://") || url.hasPrefix("/") {
+            options.local = GIT_CLONE_LOCAL
+        }
         options.fetch_opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_ALL
         configure(&options.fetch_opts.callbacks, with: box)
         var out: OpaquePointer?

@@ -19,7 +19,10 @@ public enum ManifestParser {
         }
         var manifests: [Manifest] = []
         do {
-            let parser = try Parser(yaml: text)
+            // Scalars are interpreted by the reader, so Yams need not guess tags (its default resolver runs
+            // regular expressions on every scalar). The encoding is given because Yams' default reads the
+            // whole process environment for every parser.
+            let parser = try Parser(yaml: text, resolver: .basic, encoding: .utf8)
             while let root = try parser.nextRoot() {
                 if isNull(root) { continue }
                 context.fieldLocations = [:]
@@ -121,7 +124,12 @@ public enum ManifestParser {
 
     /// Why `name` is not a valid object name, or nil when it is.
     public static func nameProblem(_ name: String) -> String? {
-        let valid = name.count <= 63 && name.wholeMatch(of: #/[a-z0-9]([-a-z0-9]*[a-z0-9])?/#) != nil
+        // `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, checked by hand: a Regex literal is re-parsed on every call.
+        let bytes = Array(name.utf8)
+        func alphanumeric(_ b: UInt8) -> Bool { (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39) }
+        let valid = !bytes.isEmpty && bytes.count <= 63
+            && alphanumeric(bytes[0]) && alphanumeric(bytes[bytes.count - 1])
+            && bytes.allSatisfy { alphanumeric($0) || $0 == 0x2D }
         return valid ? nil : "'\(name)' is not a valid name: use at most 63 lowercase letters, digits and '-', "
             + "starting and ending with a letter or digit"
     }

@@ -91,7 +91,7 @@ struct MapReader {
             context.fail(node, child(key), "expected a string, found \(shape(node))")
             return nil
         }
-        if required && scalar.string.trimmingCharacters(in: .whitespaces).isEmpty {
+        if required && scalar.string.utf8.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) {
             context.fail(node, child(key), "must not be empty")
             return nil
         }

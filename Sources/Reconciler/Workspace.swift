@@ -128,13 +128,18 @@ public final class Workspace: Sendable {
     }
 
     func fullPlan(commit: ObjectID, appliedRevision: String?) throws -> PlannedRevision {
+        var clock = PhaseClock()
         let source = try CommitSource(repository: repository, commit: commit, listAllPaths: true)
         let files = try source.manifestFiles()
+        clock.lap("read")
         let desired = try source.fullDesiredState(files)
+        clock.lap("parse+check")
         let stored = try store.allRecords()
-        return PlannedRevision(plan: Plan.make(desired: desired, applied: stored, revision: commit.hex,
-                                               appliedRevision: appliedRevision),
-                               desired: desired, commit: commit, mode: .full, parsedFiles: files.count)
+        clock.lap("load")
+        let plan = Plan.make(desired: desired, applied: stored, revision: commit.hex, appliedRevision: appliedRevision)
+        clock.lap("compare")
+        logger.debug("planned in full", metadata: clock.metadata(["files": "\(files.count)"]))
+        return PlannedRevision(plan: plan, desired: desired, commit: commit, mode: .full, parsedFiles: files.count)
     }
 
     /// Plans `ref` and stores the result in one transaction. Invalid manifests store nothing.
@@ -144,6 +149,9 @@ public final class Workspace: Sendable {
         let plan = planned.plan
         if plan.appliedRevision == planned.commit.hex { return plan }
         let deleted = plan.changes.filter { $0.action == .delete }.map(\.key)
+        var clock = PhaseClock()
+        defer { logger.debug("stored", metadata: clock.metadata([:])) }
+        defer { clock.lap("store") }
         try store.apply(desired: planned.desired, deleted: deleted, revision: planned.commit.hex,
                         counts: (plan.count(.create), plan.count(.update), plan.count(.delete)))
         logger.info("applied", metadata: ["revision": "\(planned.commit.hex)", "create": "\(plan.count(.create))",
@@ -201,5 +209,23 @@ public enum Offline {
         } catch {
             throw ReconcilerError.wrap(error)
         }
+    }
+}
+
+/// Milliseconds spent in named phases, for debug logs.
+struct PhaseClock {
+    private var last = DispatchTime.now()
+    private var laps: [(String, Int)] = []
+
+    mutating func lap(_ name: String) {
+        let now = DispatchTime.now()
+        laps.append((name, Int((now.uptimeNanoseconds - last.uptimeNanoseconds) / 1_000_000)))
+        last = now
+    }
+
+    func metadata(_ extra: Logger.Metadata) -> Logger.Metadata {
+        var out = extra
+        for (name, ms) in laps { out["\(name)Ms"] = "\(ms)" }
+        return out
     }
 }

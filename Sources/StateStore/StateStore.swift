@@ -65,8 +65,8 @@ public final class StateStore: Sendable {
                     spec TEXT NOT NULL,
                     raw TEXT NOT NULL,
                     hash TEXT NOT NULL,
-                    PRIMARY KEY (kind, name)
-                ) WITHOUT ROWID;
+                    UNIQUE (kind, name)
+                );
                 CREATE INDEX objects_by_file ON objects(file);
                 CREATE TABLE refs (
                     kind TEXT NOT NULL,
