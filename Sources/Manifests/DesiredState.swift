@@ -230,7 +230,7 @@ private struct Builder {
     }
 
     mutating func record(for manifest: Manifest) throws -> ObjectRecord? {
-        let raw = Canonical.json(metadata: manifest.metadata, spec: manifest.spec)
+        let raw = manifest.canonical.json
         var effective = manifest.spec
         switch manifest.spec {
         case .jobCollection(var spec):
@@ -256,8 +256,10 @@ private struct Builder {
         default:
             break
         }
-        let json = effective == manifest.spec ? raw : Canonical.json(metadata: manifest.metadata, spec: effective)
-        return ObjectRecord(key: manifest.key, file: manifest.file, spec: json, raw: raw, hash: Canonical.hash(json),
+        let (json, hash) = effective == manifest.spec
+            ? manifest.canonical
+            : { let json = Canonical.json(metadata: manifest.metadata, spec: effective); return (json, Canonical.hash(json)) }()
+        return ObjectRecord(key: manifest.key, file: manifest.file, spec: json, raw: raw, hash: hash,
                             references: manifest.references.map(\.target))
     }
 

@@ -222,6 +222,9 @@ public struct Manifest: Sendable, Equatable {
     /// Where the document starts, and where each field was written (by field path).
     public var location: SourceLocation
     public var fieldLocations: [String: SourceLocation]
+    /// Canonical JSON of `{metadata, spec}` as written, and its SHA-256, computed once when parsed
+    /// (on the parsing thread, so large repositories hash on every core).
+    public let canonical: (json: String, hash: String)
 
     public var kind: Kind { spec.kind }
     public var key: ObjectKey { ObjectKey(spec.kind, metadata.name) }
@@ -233,6 +236,13 @@ public struct Manifest: Sendable, Equatable {
         self.file = file
         self.location = location
         self.fieldLocations = fieldLocations
+        let json = Canonical.json(metadata: metadata, spec: spec)
+        self.canonical = (json, Canonical.hash(json))
+    }
+
+    public static func == (lhs: Manifest, rhs: Manifest) -> Bool {
+        lhs.metadata == rhs.metadata && lhs.spec == rhs.spec && lhs.file == rhs.file && lhs.location == rhs.location
+            && lhs.fieldLocations == rhs.fieldLocations
     }
 
     /// Where `fieldPath` was written, or the document's start when it is not known.
