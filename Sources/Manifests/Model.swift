@@ -219,7 +219,8 @@ public struct Manifest: Sendable, Equatable {
     public var spec: Spec
     /// The file the document came from (repository-relative).
     public var file: String
-    /// Where the document starts, and where each field was written (by field path).
+    /// Where the document starts, and where the fields that other documents' checks point at were
+    /// written (names and references, by field path).
     public var location: SourceLocation
     public var fieldLocations: [String: SourceLocation]
     /// Canonical JSON of `{metadata, spec}` as written, and its SHA-256, computed once when parsed

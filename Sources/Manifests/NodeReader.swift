@@ -61,8 +61,12 @@ struct MapReader {
             }
             entries.append((scalar.string, keyNode, value))
         }
-        context.fieldLocations[path] = context.location(node)
     }
+
+    /// The keys whose positions are kept for checks made after parsing (references, names); every
+    /// other problem is reported while parsing, with the node's own position. Keeping only these
+    /// saves building a path string for every field of every document.
+    static let trackedKeys: Set<String> = ["name", "connection", "template", "job", "jobs", "targets", "repoPath"]
 
     func child(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
 
@@ -70,7 +74,9 @@ struct MapReader {
     mutating func value(_ key: String) -> Node? {
         read.insert(key)
         guard let entry = entries.first(where: { $0.key == key }), !isNull(entry.value) else { return nil }
-        context.fieldLocations[child(key)] = context.location(entry.value)
+        if Self.trackedKeys.contains(key) {
+            context.fieldLocations[child(key)] = context.location(entry.value)
+        }
         return entry.value
     }
 
@@ -135,9 +141,10 @@ struct MapReader {
             context.fail(node, child(key), "expected a list, found \(shape(node))")
             return nil
         }
+        let tracked = Self.trackedKeys.contains(key)
         return sequence.enumerated().map { index, item in
             let itemPath = "\(child(key))[\(index)]"
-            context.fieldLocations[itemPath] = context.location(item)
+            if tracked { context.fieldLocations[itemPath] = context.location(item) }
             return (item, itemPath)
         }
     }

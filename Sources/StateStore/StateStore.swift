@@ -63,7 +63,7 @@ public final class StateStore: Sendable {
                     name TEXT NOT NULL,
                     file TEXT NOT NULL,
                     spec TEXT NOT NULL,
-                    raw TEXT NOT NULL,
+                    raw TEXT,                          -- NULL when the same as spec (all but collections)
                     hash TEXT NOT NULL,
                     UNIQUE (kind, name)
                 );
@@ -109,8 +109,9 @@ public final class StateStore: Sendable {
 
     private static func record(_ row: Row) -> ObjectRecord? {
         guard let kind = Kind(rawValue: row["kind"]) else { return nil }
-        return ObjectRecord(key: ObjectKey(kind, row["name"]), file: row["file"], spec: row["spec"],
-                            raw: row["raw"], hash: row["hash"], references: [])
+        let spec: String = row["spec"]
+        return ObjectRecord(key: ObjectKey(kind, row["name"]), file: row["file"], spec: spec,
+                            raw: row["raw"] ?? spec, hash: row["hash"], references: [])
     }
 
     /// Every applied object.
@@ -180,7 +181,8 @@ public final class StateStore: Sendable {
                 }
                 for record in desired.objects.values {
                     let kind = record.key.kind.rawValue
-                    try upsert.execute(arguments: [kind, record.key.name, record.file, record.spec, record.raw, record.hash])
+                    let raw: String? = record.raw == record.spec ? nil : record.raw
+                    try upsert.execute(arguments: [kind, record.key.name, record.file, record.spec, raw, record.hash])
                     if desired.scope != .full { try dropRefs.execute(arguments: [kind, record.key.name]) }
                     for target in Set(record.references.map(Self.targetKey)) {
                         try addRef.execute(arguments: [kind, record.key.name, target])
@@ -231,7 +233,7 @@ struct Catalog: AppliedCatalog {
 
     func raw(_ key: ObjectKey) throws -> (json: String, file: String)? {
         try store.read { db in
-            try Row.fetchOne(db, sql: "SELECT raw, file FROM objects WHERE kind = ? AND name = ?",
+            try Row.fetchOne(db, sql: "SELECT coalesce(raw, spec) AS raw, file FROM objects WHERE kind = ? AND name = ?",
                              arguments: [key.kind.rawValue, key.name]).map { ($0["raw"], $0["file"]) }
         }
     }

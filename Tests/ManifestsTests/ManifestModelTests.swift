@@ -114,7 +114,8 @@ import Testing
         #expect(spec.mappings.first { $0.generate == "password" }?.newOnly == true)
         #expect(spec.mappings.first { $0.destination == "telephoneNumber" }?.delimiter == ";")
         #expect(spec.create == true && spec.delete == false)
-        #expect(job.location(of: "spec.mappings[1]") == SourceLocation(file: "jobs/hr-users-to-corp.yaml", line: 17, column: 7))
+        #expect(job.location(of: "spec.source.connection") == SourceLocation(file: "jobs/hr-users-to-corp.yaml", line: 8, column: 17))
+        #expect(job.location(of: "metadata.name") == SourceLocation(file: "jobs/hr-users-to-corp.yaml", line: 4, column: 9))
     }
 
     @Test func canonicalJSONIgnoresFormattingAndSpelledOutDefaults() throws {
