@@ -395,14 +395,8 @@ public enum ManifestParser {
                 t.finish()
             }
         }
-        let timeout = r.string("timeout")
-        if let timeout, DurationText(timeout) == nil {
-            context.fail(r.value("timeout"), "spec.timeout", "'\(timeout)' is not a duration like 30m, 2h or 1h30m")
-        }
-        let expires = r.string("expires")
-        if let expires, TimestampText(expires) == nil {
-            context.fail(r.value("expires"), "spec.expires", "'\(expires)' is not a timestamp like 2026-12-31T23:59")
-        }
+        let timeout = r.duration("timeout", example: "30m, 2h or 1h30m")
+        let expires = r.timestamp("expires", example: "2026-12-31T23:59")
         let enabled = r.bool("enabled") ?? true
         return ScheduleSpec(targets: targets, timezone: timezone, triggers: triggers, timeout: timeout,
                             expires: expires, enabled: enabled)
@@ -434,24 +428,12 @@ public enum ManifestParser {
             }
             return .cron(text)
         case "every":
-            guard let interval = t.string("every") else { return nil }
-            if DurationText(interval) == nil {
-                context.fail(t.value("every"), "\(path).every", "'\(interval)' is not an interval like 30s, 15m, 2h or 1d")
-            }
-            let from = t.string("from")
-            if let from, TimestampText(from) == nil {
-                context.fail(t.value("from"), "\(path).from", "'\(from)' is not a timestamp like 2026-12-01T08:00")
-            }
-            let duration = t.string("for")
-            if let duration, DurationText(duration) == nil {
-                context.fail(t.value("for"), "\(path).for", "'\(duration)' is not a duration like 8h")
-            }
+            guard let interval = t.duration("every", what: "an interval", example: "30s, 15m, 2h or 1d") else { return nil }
+            let from = t.timestamp("from", example: "2026-12-01T08:00")
+            let duration = t.duration("for", example: "8h")
             return .every(interval: interval, from: from, for: duration)
         case "once":
-            guard let text = t.string("once") else { return nil }
-            if TimestampText(text) == nil {
-                context.fail(t.value("once"), "\(path).once", "'\(text)' is not a timestamp like 2026-12-01T08:00")
-            }
+            guard let text = t.timestamp("once", example: "2026-12-01T08:00") else { return nil }
             return .once(text)
         default:
             guard let on = t.bool("atStartup") else { return nil }

@@ -131,6 +131,24 @@ struct MapReader {
         entries.first(where: { $0.key == key })?.value
     }
 
+    /// A duration field (`30s`, `15m`, `1h30m`), kept as written once it is known to be valid.
+    mutating func duration(_ key: String, what: String = "a duration", example: String) -> String? {
+        guard let text = string(key) else { return nil }
+        if DurationText(text) == nil {
+            context.fail(valueNode(key), child(key), "'\(text)' is not \(what) like \(example)")
+        }
+        return text
+    }
+
+    /// A timestamp field (`2026-12-01T08:00`), kept as written once it is known to be valid.
+    mutating func timestamp(_ key: String, example: String) -> String? {
+        guard let text = string(key) else { return nil }
+        if TimestampText(text) == nil {
+            context.fail(valueNode(key), child(key), "'\(text)' is not a timestamp like \(example)")
+        }
+        return text
+    }
+
     /// The items of a list field, each with its field path.
     mutating func list(_ key: String, required: Bool = false) -> [(node: Node, path: String)]? {
         guard let node = value(key) else {

@@ -1,18 +1,11 @@
 import Foundation
 import GitKit
+import Manifests
 import StateStore
 import Yams
 
-/// Where to find a secret: an environment variable or a file. The value is never stored.
-public struct SecretSource: Codable, Sendable, Equatable {
-    public var env: String?
-    public var file: String?
-    public init(env: String? = nil, file: String? = nil) {
-        self.env = env
-        self.file = file
-    }
-
-    /// Reads the secret now; `what` names it in the error.
+extension SecretReference {
+    /// Reads the secret now; `what` names it in the error. The value is never stored.
     func resolve(_ what: String) throws -> String {
         if let env {
             guard let value = ProcessInfo.processInfo.environment[env], !value.isEmpty else {
@@ -37,12 +30,12 @@ public struct HomeConfig: Codable, Sendable, Equatable {
         public struct SSHKey: Codable, Sendable, Equatable {
             public var privateKey: String
             public var publicKey: String?
-            public var passphraseFrom: SecretSource?
+            public var passphraseFrom: SecretReference?
         }
         public var username: String?
         public var sshKey: SSHKey?
         /// An HTTPS token (e.g. a personal access token).
-        public var tokenFrom: SecretSource?
+        public var tokenFrom: SecretReference?
     }
     public struct Author: Codable, Sendable, Equatable {
         public var name: String
@@ -62,6 +55,41 @@ public struct HomeConfig: Codable, Sendable, Equatable {
         self.reportsBranch = reportsBranch
         self.credentials = credentials
         self.author = author
+    }
+
+    /// The fields config.yaml may hold.
+    private indirect enum Field: Sendable {
+        case value
+        case fields([String: Field])
+    }
+
+    private static let schema: [String: Field] = {
+        let secret = Field.fields(["env": .value, "file": .value])
+        return [
+            "remote": .value, "branch": .value, "reportsBranch": .value,
+            "credentials": .fields(["username": .value, "tokenFrom": secret,
+                                    "sshKey": .fields(["privateKey": .value, "publicKey": .value, "passphraseFrom": secret])]),
+            "author": .fields(["name": .value, "email": .value]),
+        ]
+    }()
+
+    /// `LINE:COL: field.path: unknown field …` for the first field config.yaml should not have.
+    static func unknownField(in text: String) throws -> String? {
+        guard let root = try Yams.compose(yaml: text) else { return nil }
+        func walk(_ node: Node, _ schema: [String: Field], _ path: String) -> String? {
+            guard case .mapping(let mapping) = node else { return nil }
+            for (key, value) in mapping {
+                let name = key.string ?? ""
+                let field = path.isEmpty ? name : "\(path).\(name)"
+                guard let child = schema[name] else {
+                    let mark = key.mark.map { "\($0.line):\($0.column)" } ?? "1:1"
+                    return "\(mark): \(field): unknown field (expected one of: \(schema.keys.sorted().joined(separator: ", ")))"
+                }
+                if case .fields(let nested) = child, let problem = walk(value, nested, field) { return problem }
+            }
+            return nil
+        }
+        return walk(root, schema, "")
     }
 
     /// The credentials with their secrets read now.
@@ -100,12 +128,18 @@ public struct Home: Sendable {
         guard let data = FileManager.default.contents(atPath: configPath) else {
             throw ReconcilerError.failed("no Syncwright home at \(path): run `syncwright init <repo-url>` first")
         }
+        let config: HomeConfig
         do {
-            let config = try YAMLDecoder().decode(HomeConfig.self, from: data)
-            return Home(path: path, config: config)
+            if let problem = try HomeConfig.unknownField(in: String(decoding: data, as: UTF8.self)) {
+                throw ReconcilerError.failed("\(configPath):\(problem)")
+            }
+            config = try YAMLDecoder().decode(HomeConfig.self, from: data)
+        } catch let error as ReconcilerError {
+            throw error
         } catch {
             throw ReconcilerError.failed("\(configPath) is not a valid Syncwright config: \(error)")
         }
+        return Home(path: path, config: config)
     }
 
     /// Creates a home: clones `config.remote` through libgit2, checks the branch, creates the state store,

@@ -197,6 +197,27 @@ let baseFiles: [String: String] = [
         #expect(!FileManager.default.fileExists(atPath: folder.sub("h")))
     }
 
+    @Test func aMistypedConfigFieldIsNamed() throws {
+        let fixture = try GitFixture(files: baseFiles)
+        let folder = try TemporaryFolder()
+        let home = try Home.create(at: folder.sub("h"), config: HomeConfig(remote: fixture.originURL), force: false)
+        let text = try String(contentsOfFile: home.configPath, encoding: .utf8)
+        try (text + "credentials:\n  sshkey: { privateKey: /k }\n").write(toFile: home.configPath, atomically: true, encoding: .utf8)
+        let error = #expect(throws: ReconcilerError.self) { try Home.open(folder.sub("h")) }
+        #expect(error?.description == "\(home.configPath):5:3: credentials.sshkey: unknown field "
+                + "(expected one of: sshKey, tokenFrom, username)")
+    }
+
+    @Test func secretsAreReadByReferenceAndNamedWhenMissing() throws {
+        let folder = try TemporaryFolder()
+        try "s3cret\n".write(toFile: folder.sub("token"), atomically: true, encoding: .utf8)
+        #expect(try SecretReference(file: folder.sub("token")).resolve("the git token") == "s3cret")
+        let missing = #expect(throws: ReconcilerError.self) {
+            try SecretReference(env: "SYNCWRIGHT_TEST_UNSET_VARIABLE").resolve("the git token")
+        }
+        #expect(missing?.description == "the git token is read from the environment variable SYNCWRIGHT_TEST_UNSET_VARIABLE, which is not set")
+    }
+
     @Test func aMissingHomeSaysRunInit() throws {
         let folder = try TemporaryFolder()
         let error = #expect(throws: ReconcilerError.self) { try Home.open(folder.sub("nothing")) }
