@@ -158,6 +158,7 @@ public enum ManifestParser {
         let baseDN = r.string("baseDN")
         let url = r.string("url")
         let bindDN = r.string("bindDN")
+        let delimiter = r.string("delimiter")
         var password: SecretReference?
         if var p = r.map("passwordFrom") {
             let env = p.string("env")
@@ -181,6 +182,14 @@ public enum ManifestParser {
             if password != nil {
                 context.fail(r.value("passwordFrom"), "spec.passwordFrom", "only an ldap connection has passwordFrom")
             }
+            if let delimiter {
+                if type != .csv {
+                    context.fail(r.value("delimiter"), "spec.delimiter", "only a csv connection has a delimiter")
+                } else if delimiter.count != 1 || delimiter == "\"" || delimiter == "\n" || delimiter == "\r" {
+                    context.fail(r.value("delimiter"), "spec.delimiter",
+                                 "'\(delimiter)' must be one character other than a quote or a line break (e.g. ';' or a tab)")
+                }
+            }
         case .ldap:
             if let url {
                 if !(url.hasPrefix("ldap://") || url.hasPrefix("ldaps://")) {
@@ -190,7 +199,7 @@ public enum ManifestParser {
                 r.missing("url")
             }
             if baseDN == nil { r.missing("baseDN") }
-            for (field, value) in [("path", path), ("repoPath", repoPath)] where value != nil {
+            for (field, value) in [("path", path), ("repoPath", repoPath), ("delimiter", delimiter)] where value != nil {
                 context.fail(r.value(field), "spec.\(field)", "an ldap connection has no \(field); use url")
             }
             if bindDN != nil && password == nil && !r.has("passwordFrom") {
@@ -202,7 +211,7 @@ public enum ManifestParser {
                          "'\(repoPath)' must be a path inside the repository, without '..' or a leading '/'")
         }
         return ConnectionSpec(type: type, path: path, repoPath: repoPath, baseDN: baseDN, url: url,
-                              bindDN: bindDN, passwordFrom: password)
+                              bindDN: bindDN, passwordFrom: password, delimiter: delimiter)
     }
 
     // MARK: Job
@@ -213,6 +222,11 @@ public enum ManifestParser {
         if var s = r.map("source", required: true) {
             let connection = s.string("connection", required: true)
             let filter = s.string("filter")
+            if let filter {
+                do { _ = try FilterExpression.parse(filter) } catch {
+                    context.fail(s.value("filter"), "spec.source.filter", error.description)
+                }
+            }
             let base = s.string("base")
             s.finish()
             source = connection.map { JobSource(connection: $0, filter: filter, base: base) }
@@ -259,6 +273,17 @@ public enum ManifestParser {
         }
         let create = r.bool("create") ?? true
         let delete = r.bool("delete") ?? false
+        let allowEmptySource = r.bool("allowEmptySource") ?? false
+        var threshold = DeleteThreshold.standard
+        if var t = r.map("deleteThreshold") {
+            let count = t.int("count", in: 0...Int(Int32.max))
+            let percent = t.int("percent", in: 0...100)
+            t.finish()
+            if !t.has("count") && !t.has("percent") {
+                context.fail(t.node, "spec.deleteThreshold", "give count, percent or both")
+            }
+            threshold = DeleteThreshold(count: count, percent: percent)
+        }
         var workflow: Workflow?
         if var w = r.map("workflow") {
             let approvers = w.stringList("approvers", required: true) ?? []
@@ -270,7 +295,7 @@ public enum ManifestParser {
         }
         guard let source, let destination else { return nil }
         return JobSpec(source: source, destination: destination, mappings: mappings, create: create,
-                       delete: delete, workflow: workflow)
+                       delete: delete, workflow: workflow, allowEmptySource: allowEmptySource, deleteThreshold: threshold)
     }
 
     private static func decodeMapping(_ m: inout MapReader) -> FieldMapping? {
@@ -300,27 +325,14 @@ public enum ManifestParser {
         if let delimiter, delimiter.isEmpty {
             context.fail(m.value("delimiter"), "\(path).delimiter", "must not be empty")
         }
-        if let value, let problem = templateProblem(value) {
-            context.fail(m.value("value"), "\(path).value", problem)
+        if let value {
+            do { _ = try ValueTemplate.parse(value) } catch {
+                context.fail(m.value("value"), "\(path).value", error.description)
+            }
         }
         guard let destination else { return nil }
         return FieldMapping(source: source, destination: destination, value: value, generate: generate,
                             key: key, newOnly: key || (newOnlyWritten ?? false), delimiter: delimiter)
-    }
-
-    /// A light check of `{{ … }}` placeholders; the sync engine checks the expressions inside.
-    static func templateProblem(_ template: String) -> String? {
-        var rest = Substring(template)
-        while let open = rest.range(of: "{{") {
-            guard let close = rest[open.upperBound...].range(of: "}}") else {
-                return "'{{' is never closed with '}}'"
-            }
-            if rest[open.upperBound..<close.lowerBound].trimmingCharacters(in: .whitespaces).isEmpty {
-                return "'{{}}' names no field"
-            }
-            rest = rest[close.upperBound...]
-        }
-        return rest.contains("}}") ? "'}}' has no matching '{{'" : nil
     }
 
     // MARK: Collections

@@ -69,6 +69,8 @@ public struct ConnectionSpec: Codable, Sendable, Equatable {
     public var url: String?
     public var bindDN: String?
     public var passwordFrom: SecretReference?
+    /// csv: the field separator (one character; default `,`).
+    public var delimiter: String?
 }
 
 // MARK: Job
@@ -109,6 +111,21 @@ public struct JobSpec: Codable, Sendable, Equatable {
     /// Delete destination objects missing from the source (true), or leave them.
     public var delete: Bool
     public var workflow: Workflow?
+    /// A source with no entries fails the job (deleting nothing) unless this is true.
+    public var allowEmptySource: Bool
+    /// More deletes than this fails the job, which then writes nothing.
+    public var deleteThreshold: DeleteThreshold
+}
+
+/// The accidental-delete guard: `count` and/or `percent` of the destination's matched objects.
+public struct DeleteThreshold: Codable, Sendable, Equatable {
+    public var count: Int?
+    public var percent: Int?
+    public init(count: Int? = nil, percent: Int? = nil) {
+        self.count = count
+        self.percent = percent
+    }
+    public static let standard = DeleteThreshold(count: 500)
 }
 
 // MARK: Collections and templates

@@ -117,6 +117,17 @@ struct MapReader {
         return nil
     }
 
+    mutating func int(_ key: String, in range: ClosedRange<Int>) -> Int? {
+        guard let node = value(key) else { return nil }
+        if case .scalar(let scalar) = node, scalar.style == .plain, let value = Int(scalar.string) {
+            if range.contains(value) { return value }
+            context.fail(node, child(key), "\(value) is out of range \(range.lowerBound)-\(range.upperBound)")
+            return nil
+        }
+        context.fail(node, child(key), "expected a whole number, found \(shape(node))")
+        return nil
+    }
+
     mutating func enumeration<E: RawRepresentable & CaseIterable>(_ key: String, _: E.Type,
                                                                    required: Bool = false) -> E?
     where E.RawValue == String {

@@ -157,7 +157,8 @@ func examplesFixture() throws -> GitFixture {
             "jobs/x.yaml:4:7: spec.destination: required field is missing",
             "jobs/x.yaml:4:7: spec.mappings: required field is missing",
             "jobs/x.yaml:4:7: spec.source: required field is missing",
-            "jobs/x.yaml:4:9: spec.sourc: unknown field (expected one of: create, delete, destination, mappings, source, workflow)",
+            "jobs/x.yaml:4:9: spec.sourc: unknown field (expected one of: allowEmptySource, create, delete, deleteThreshold, "
+                + "destination, mappings, source, workflow)",
         ])
 
         let both = try syncwright(["validate", "--path", examples, "--ref", "main"])

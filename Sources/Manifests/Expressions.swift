@@ -1,0 +1,288 @@
+/// A syntax error in a filter or template, at a 1-based column of the expression text.
+public struct ExpressionError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let column: Int
+    public let message: String
+    public init(column: Int, message: String) {
+        self.column = column
+        self.message = message
+    }
+    public var description: String { "column \(column): \(message)" }
+}
+
+// MARK: Filters
+
+/// A source filter: `status == "active" && !(title startsWith "Intern")`.
+///
+/// Fields are multi-valued: a comparison holds when **any** value matches, and `!=` holds when
+/// no value equals. A missing field has no values. Comparisons are exact (case-sensitive).
+public indirect enum FilterExpression: Sendable, Equatable {
+    public enum Comparison: String, Sendable { case equals = "==", notEquals = "!=", contains, startsWith }
+    case compare(field: String, Comparison, String)
+    case oneOf(field: String, [String])
+    case exists(field: String)
+    case not(FilterExpression)
+    case and(FilterExpression, FilterExpression)
+    case or(FilterExpression, FilterExpression)
+
+    /// The fields the expression reads.
+    public var fields: Set<String> {
+        switch self {
+        case .compare(let f, _, _), .oneOf(let f, _), .exists(let f): [f]
+        case .not(let e): e.fields
+        case .and(let a, let b), .or(let a, let b): a.fields.union(b.fields)
+        }
+    }
+
+    public static func parse(_ text: String) throws(ExpressionError) -> FilterExpression {
+        var parser = ExpressionLexer(text)
+        let expression = try parser.parseOr()
+        parser.skipSpaces()
+        guard parser.atEnd else { throw parser.error("unexpected '\(parser.rest.prefix(12))'") }
+        return expression
+    }
+}
+
+/// A character-level parser shared by filters and templates.
+struct ExpressionLexer {
+    let chars: [Character]
+    var index = 0
+    /// Added to reported columns when the text is part of a larger string (template placeholders).
+    let columnOffset: Int
+
+    init(_ text: String, columnOffset: Int = 0) {
+        chars = Array(text)
+        self.columnOffset = columnOffset
+    }
+
+    var atEnd: Bool { index >= chars.count }
+    var rest: String { String(chars[min(index, chars.count)...]) }
+
+    func error(_ message: String) -> ExpressionError {
+        ExpressionError(column: columnOffset + index + 1, message: message)
+    }
+
+    mutating func skipSpaces() {
+        while index < chars.count, chars[index].isWhitespace { index += 1 }
+    }
+
+    mutating func take(_ token: String) -> Bool {
+        skipSpaces()
+        let token = Array(token)
+        guard index + token.count <= chars.count, Array(chars[index..<index + token.count]) == token else { return false }
+        // A word token must not run into an identifier (`in` is not the start of `inactive`).
+        if let last = token.last, last.isLetter, index + token.count < chars.count,
+           isIdentifierCharacter(chars[index + token.count]) {
+            return false
+        }
+        index += token.count
+        return true
+    }
+
+    func isIdentifierCharacter(_ c: Character) -> Bool {
+        c.isLetter || c.isNumber || c == "_" || c == "-" || c == "." || c == ";"
+    }
+
+    mutating func identifier(_ what: String) throws(ExpressionError) -> String {
+        skipSpaces()
+        let start = index
+        while index < chars.count, isIdentifierCharacter(chars[index]) { index += 1 }
+        guard index > start, chars[start].isLetter || chars[start] == "_" else {
+            index = start
+            throw error("expected \(what)")
+        }
+        return String(chars[start..<index])
+    }
+
+    mutating func stringLiteral() throws(ExpressionError) -> String {
+        skipSpaces()
+        guard index < chars.count, chars[index] == "\"" || chars[index] == "'" else {
+            throw error("expected a quoted string")
+        }
+        let quote = chars[index]
+        let start = index
+        index += 1
+        var out = ""
+        while index < chars.count {
+            let c = chars[index]
+            if c == "\\" && index + 1 < chars.count {
+                out.append(chars[index + 1])
+                index += 2
+                continue
+            }
+            if c == quote {
+                index += 1
+                return out
+            }
+            out.append(c)
+            index += 1
+        }
+        index = start
+        throw error("the string is never closed with \(quote)")
+    }
+
+    mutating func number() throws(ExpressionError) -> Int {
+        skipSpaces()
+        let start = index
+        if index < chars.count, chars[index] == "-" { index += 1 }
+        while index < chars.count, chars[index].isASCII, chars[index].isNumber { index += 1 }
+        guard let value = Int(String(chars[start..<index])) else {
+            index = start
+            throw error("expected a number")
+        }
+        return value
+    }
+
+    // Filter grammar: or := and ('||' and)*; and := unary ('&&' unary)*; unary := '!' unary | primary.
+
+    mutating func parseOr() throws(ExpressionError) -> FilterExpression {
+        var left = try parseAnd()
+        while take("||") { left = .or(left, try parseAnd()) }
+        return left
+    }
+
+    mutating func parseAnd() throws(ExpressionError) -> FilterExpression {
+        var left = try parseUnary()
+        while take("&&") { left = .and(left, try parseUnary()) }
+        return left
+    }
+
+    mutating func parseUnary() throws(ExpressionError) -> FilterExpression {
+        if take("!=") { index -= 2; throw error("'!=' needs a field before it") }
+        if take("!") { return .not(try parseUnary()) }
+        return try parsePrimary()
+    }
+
+    mutating func parsePrimary() throws(ExpressionError) -> FilterExpression {
+        if take("(") {
+            let inner = try parseOr()
+            guard take(")") else { throw error("expected ')'") }
+            return inner
+        }
+        skipSpaces()
+        let start = index
+        if take("exists") {
+            if take("(") {
+                let field = try identifier("a field name")
+                guard take(")") else { throw error("expected ')' after exists(\(field)") }
+                return .exists(field: field)
+            }
+            index = start
+        }
+        let field = try identifier("a field name, '!', '(' or exists(field)")
+        if take("==") { return .compare(field: field, .equals, try stringLiteral()) }
+        if take("!=") { return .compare(field: field, .notEquals, try stringLiteral()) }
+        if take("contains") { return .compare(field: field, .contains, try stringLiteral()) }
+        if take("startsWith") { return .compare(field: field, .startsWith, try stringLiteral()) }
+        if take("in") {
+            guard take("[") else { throw error("expected '[' after in") }
+            var values = [try stringLiteral()]
+            while take(",") { values.append(try stringLiteral()) }
+            guard take("]") else { throw error("expected ',' or ']'") }
+            return .oneOf(field: field, values)
+        }
+        skipSpaces()
+        throw error(atEnd ? "expected ==, !=, contains, startsWith or in after '\(field)'"
+                          : "expected ==, !=, contains, startsWith or in after '\(field)', found '\(rest.prefix(8))'")
+    }
+}
+
+// MARK: Value templates
+
+/// A value template: literal text with `{{ field | pipe | pipe(arg) }}` placeholders.
+public struct ValueTemplate: Sendable, Equatable {
+    public enum Pipe: Sendable, Equatable {
+        case lower, upper, trim
+        case left(Int)
+        case substring(start: Int, length: Int)
+        case replace(String, String)
+        case defaultValue(String)
+    }
+
+    public enum Segment: Sendable, Equatable {
+        case literal(String)
+        case field(String, [Pipe])
+    }
+
+    public let segments: [Segment]
+
+    /// The fields the template reads.
+    public var fields: Set<String> {
+        Set(segments.compactMap { if case .field(let name, _) = $0 { name } else { nil } })
+    }
+
+    public static func parse(_ text: String) throws(ExpressionError) -> ValueTemplate {
+        var segments: [Segment] = []
+        let chars = Array(text)
+        var literal = ""
+        var i = 0
+        while i < chars.count {
+            if chars[i] == "{", i + 1 < chars.count, chars[i + 1] == "{" {
+                var j = i + 2
+                while j + 1 < chars.count, !(chars[j] == "}" && chars[j + 1] == "}") { j += 1 }
+                guard j + 1 < chars.count else {
+                    throw ExpressionError(column: i + 1, message: "'{{' is never closed with '}}'")
+                }
+                if !literal.isEmpty { segments.append(.literal(literal)); literal = "" }
+                segments.append(try placeholder(String(chars[(i + 2)..<j]), offset: i + 2))
+                i = j + 2
+                continue
+            }
+            if chars[i] == "}", i + 1 < chars.count, chars[i + 1] == "}" {
+                throw ExpressionError(column: i + 1, message: "'}}' has no matching '{{'")
+            }
+            literal.append(chars[i])
+            i += 1
+        }
+        if !literal.isEmpty { segments.append(.literal(literal)) }
+        return ValueTemplate(segments: segments)
+    }
+
+    private static func placeholder(_ text: String, offset: Int) throws(ExpressionError) -> Segment {
+        var lexer = ExpressionLexer(text, columnOffset: offset)
+        let field = try lexer.identifier("a field name inside {{ }}")
+        var pipes: [Pipe] = []
+        while lexer.take("|") {
+            let name = try lexer.identifier("a pipe name after '|'")
+            let start = lexer.index
+            switch name {
+            case "lower": pipes.append(.lower)
+            case "upper": pipes.append(.upper)
+            case "trim": pipes.append(.trim)
+            case "left":
+                guard lexer.take("(") else { throw lexer.error("left needs a length: left(n)") }
+                let n = try lexer.number()
+                guard lexer.take(")") else { throw lexer.error("expected ')' after left(\(n)") }
+                guard n >= 0 else { lexer.index = start; throw lexer.error("left(n) needs n ≥ 0") }
+                pipes.append(.left(n))
+            case "substring":
+                guard lexer.take("(") else { throw lexer.error("substring needs a start and a length: substring(start, length)") }
+                let s = try lexer.number()
+                guard lexer.take(",") else { throw lexer.error("substring needs a start and a length: substring(start, length)") }
+                let l = try lexer.number()
+                guard lexer.take(")") else { throw lexer.error("expected ')'") }
+                guard s >= 0, l >= 0 else { lexer.index = start; throw lexer.error("substring(start, length) needs both ≥ 0") }
+                pipes.append(.substring(start: s, length: l))
+            case "replace":
+                guard lexer.take("(") else { throw lexer.error("replace needs two strings: replace(\"a\", \"b\")") }
+                let a = try lexer.stringLiteral()
+                guard lexer.take(",") else { throw lexer.error("replace needs two strings: replace(\"a\", \"b\")") }
+                let b = try lexer.stringLiteral()
+                guard lexer.take(")") else { throw lexer.error("expected ')'") }
+                guard !a.isEmpty else { lexer.index = start; throw lexer.error("replace needs a non-empty string to find") }
+                pipes.append(.replace(a, b))
+            case "default":
+                guard lexer.take("(") else { throw lexer.error("default needs a value: default(\"x\")") }
+                let value = try lexer.stringLiteral()
+                guard lexer.take(")") else { throw lexer.error("expected ')'") }
+                pipes.append(.defaultValue(value))
+            default:
+                lexer.index = start - name.count
+                throw lexer.error("unknown pipe '\(name)' (use lower, upper, trim, left(n), substring(start, length), "
+                                  + "replace(a, b) or default(x))")
+            }
+        }
+        lexer.skipSpaces()
+        guard lexer.atEnd else { throw lexer.error("expected '|' or '}}', found '\(lexer.rest.prefix(8))'") }
+        return .field(field, pipes)
+    }
+}
