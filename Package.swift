@@ -30,6 +30,7 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .target(name: "Planner", dependencies: ["Manifests"]),
+        .target(name: "Directory"),
         .target(name: "Reconciler", dependencies: [
             "GitKit", "Manifests", "StateStore", "Planner",
             .product(name: "Logging", package: "swift-log"),
@@ -47,6 +48,7 @@ let package = Package(
         .testTarget(name: "ManifestsTests", dependencies: ["Manifests", "TestSupport"]),
         .testTarget(name: "StateStoreTests", dependencies: ["StateStore", "Manifests", "TestSupport"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Manifests"]),
+        .testTarget(name: "DirectoryTests", dependencies: ["Directory", "TestSupport"]),
         .testTarget(name: "ReconcilerTests", dependencies: ["Reconciler", "GitKit", "Manifests", "StateStore",
                                                             "Planner", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["syncwright", "TestSupport"]),

@@ -1,0 +1,55 @@
+import Foundation
+
+/// Where a file directory's bytes come from.
+public enum FileLocation: Sendable, Equatable {
+    /// A file on this machine; the directory can be written.
+    case path(String)
+    /// Bytes read elsewhere (a `repoPath` file at the applied commit); read-only.
+    case contents(Data, label: String)
+
+    var label: String {
+        switch self {
+        case .path(let path): path
+        case .contents(_, let label): label
+        }
+    }
+
+    /// The file's bytes; nil when a path does not exist and `missingIsEmpty` is set.
+    func load(what: String, missingIsEmpty: Bool) throws -> Data? {
+        switch self {
+        case .contents(let data, _):
+            return data
+        case .path(let path):
+            if !FileManager.default.fileExists(atPath: path) {
+                if missingIsEmpty { return nil }
+                throw DirectoryError("\(what): cannot read \(path): the file does not exist")
+            }
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw DirectoryError("\(what): cannot read \(path): \(String(cString: strerror(errno)))")
+            }
+            return data
+        }
+    }
+
+    func writablePath(what: String) throws -> String {
+        switch self {
+        case .path(let path): return path
+        case .contents(_, let label):
+            throw DirectoryError("\(what): \(label) is read from the config repository and cannot be written; "
+                                 + "use path for a destination")
+        }
+    }
+}
+
+/// In-memory entries of a file directory, with DN lookup and deletion marks.
+struct EntryTable {
+    var entries: [Entry?] = []
+    var index: [String: Int] = [:]
+
+    mutating func append(_ entry: Entry, key: String) {
+        index[key] = entries.count
+        entries.append(entry)
+    }
+
+    var live: [Entry] { entries.compactMap { $0 } }
+}

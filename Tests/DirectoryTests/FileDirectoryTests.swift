@@ -1,0 +1,192 @@
+import Directory
+import Foundation
+import TestSupport
+import Testing
+
+func readAll(_ directory: Directory, base: String? = nil) throws -> [Entry] {
+    var all: [Entry] = []
+    try directory.read(base: base, pageSize: 2) { all += $0 }
+    return all
+}
+
+@Suite struct CSVTests {
+    let nasty = "\u{FEFF}id,name,title,phones\r\n"
+        + "1,\"Smith, Bob\",\"Lead \"\"Identity\"\" Architect\",+49 1;+49 2\r\n"
+        + "2,Dörte Müller,\"two\nlines\",\r\n"
+        + "3,,\" padded \",+49 3"
+
+    @Test func readsQuotesCommasNewlinesUnicodeBOMAndNoTrailingNewline() throws {
+        let csv = CSVDirectory(.contents(Data(nasty.utf8), label: "hr.csv"), what: "connection hr",
+                               multiValueDelimiters: ["phones": ";"], missingIsEmpty: false)
+        let rows = try readAll(csv)
+        #expect(rows.map(\.dn) == ["#1", "#2", "#3"])
+        #expect(rows[0]["name"] == ["Smith, Bob"])
+        #expect(rows[0]["title"] == ["Lead \"Identity\" Architect"])
+        #expect(rows[0]["phones"] == ["+49 1", "+49 2"])
+        #expect(rows[1]["name"] == ["Dörte Müller"])
+        #expect(rows[1]["title"] == ["two\nlines"])
+        #expect(rows[1]["phones"].isEmpty) // empty field: absent
+        #expect(rows[2]["name"].isEmpty)
+        #expect(rows[2]["title"] == [" padded "])
+        #expect(rows[0]["ID"] == ["1"]) // attribute names ignore case
+    }
+
+    @Test func roundTripsThroughAFile() throws {
+        let folder = try TemporaryFolder()
+        let path = folder.sub("out.csv")
+        try Data(nasty.utf8).write(to: URL(fileURLWithPath: path))
+        let csv = CSVDirectory(.path(path), what: "connection out", multiValueDelimiters: ["phones": ";"], missingIsEmpty: false)
+        let before = try readAll(csv)
+        try csv.apply(.modify(dn: "#3", [Modification(.replace, "name", ["Chi, \"the\" Nguyen"])]))
+        try csv.apply(.add(Entry(dn: "", attributes: [("id", ["4"]), ("mail", ["x@y"])])))
+        try csv.commit()
+        let again = try readAll(CSVDirectory(.path(path), what: "c", multiValueDelimiters: ["phones": ";"], missingIsEmpty: false))
+        #expect(Array(again.prefix(2)) == Array(before.prefix(2)))
+        #expect(again[2]["name"] == ["Chi, \"the\" Nguyen"])
+        #expect(again[3]["mail"] == ["x@y"] && again[3]["id"] == ["4"])
+        // Read the bytes: Foundation's String(contentsOfFile:) would drop a BOM.
+        let text = String(decoding: try Data(contentsOf: URL(fileURLWithPath: path)), as: UTF8.self)
+        #expect(text.hasPrefix("\u{FEFF}id,name,title,phones,mail\r\n")) // BOM and CRLF kept, new column appended
+        #expect(text.contains("3,\"Chi, \"\"the\"\" Nguyen\",\" padded \",+49 3,\r\n"))
+    }
+
+    @Test func malformedFilesNameTheLine() throws {
+        func error(_ text: String) -> String? {
+            let csv = CSVDirectory(.contents(Data(text.utf8), label: "hr.csv"), what: "connection hr", missingIsEmpty: false)
+            do { _ = try readAll(csv); return nil } catch { return "\(error)" }
+        }
+        #expect(error("a,b\n1,\"open\n2,3\n") == "connection hr: hr.csv: line 2: a quoted field is never closed")
+        #expect(error("a,b\n1,2,3\n") == "connection hr: hr.csv: line 2: 3 fields, but the header has 2")
+        #expect(error("a,b\n\"x\"y,2\n") == "connection hr: hr.csv: line 2: unexpected text after a closing quote")
+        #expect(error("a,A\n1,2\n") == "connection hr: hr.csv: line 1: the header names the column 'A' twice")
+    }
+
+    @Test func aMissingSourceFailsAndAMissingDestinationIsEmpty() throws {
+        let folder = try TemporaryFolder()
+        let source = CSVDirectory(.path(folder.sub("none.csv")), what: "connection hr", missingIsEmpty: false)
+        #expect(throws: DirectoryError("connection hr: cannot read \(folder.sub("none.csv")): the file does not exist")) {
+            try readAll(source)
+        }
+        let destination = CSVDirectory(.path(folder.sub("none.csv")), what: "connection out", missingIsEmpty: true)
+        #expect(try readAll(destination).isEmpty)
+    }
+
+    @Test func multipleValuesWithoutADelimiterFailThatRowOnly() throws {
+        let folder = try TemporaryFolder()
+        let csv = CSVDirectory(.path(folder.sub("o.csv")), what: "c", missingIsEmpty: true)
+        #expect(throws: DirectoryError.self) { try csv.apply(.add(Entry(dn: "", attributes: [("phone", ["1", "2"])]))) }
+        try csv.apply(.add(Entry(dn: "", attributes: [("phone", ["1"])])))
+        try csv.commit()
+        #expect(try String(contentsOfFile: folder.sub("o.csv"), encoding: .utf8) == "phone\n1\n")
+    }
+
+    @Test func aRepositoryFileCannotBeWritten() throws {
+        let csv = CSVDirectory(.contents(Data("a\n1\n".utf8), label: "data/hr.csv"), what: "connection hr", missingIsEmpty: false)
+        #expect(throws: DirectoryError("connection hr: data/hr.csv is read from the config repository and cannot be written; use path for a destination")) {
+            try csv.apply(.delete(dn: "#1"))
+        }
+    }
+}
+
+@Suite struct LDIFTests {
+    let sample = """
+        version: 1
+        # a comment that is
+         folded
+        dn: uid=bsmith,ou=People,dc=corp,dc=example
+        objectClass: inetOrgPerson
+        cn: Bob
+          Smith
+        description:: RMO2cnRlIE3DvGxsZXI=
+        mail: bob@corp.example
+
+        dn:: Y249RMO2cnRlIE3DvGxsZXIsb3U9UGVvcGxlLGRjPWNvcnAsZGM9ZXhhbXBsZQ==
+        cn: x
+        """
+
+    @Test func readsFoldedBase64AndComments() throws {
+        let entries = try LDIFCodec.parse(Data(sample.utf8), what: "f")
+        #expect(entries.count == 2)
+        #expect(entries[0].dn == "uid=bsmith,ou=People,dc=corp,dc=example")
+        #expect(entries[0]["cn"] == ["Bob Smith"])
+        #expect(entries[0]["description"] == ["Dörte Müller"])
+        #expect(entries[0]["objectclass"] == ["inetOrgPerson"])
+        #expect(entries[1].dn == "cn=Dörte Müller,ou=People,dc=corp,dc=example")
+    }
+
+    @Test func roundTripsNastyValues() throws {
+        let long = String(repeating: "x", count: 200)
+        let entries = [
+            Entry(dn: "cn=Smith\\, Bob,ou=People,dc=corp", attributes: [
+                ("cn", ["Smith, Bob"]), ("description", [" leading space", "trailing ", ":colon", "<angle", "Müller"]),
+                ("note", [Value(long)]), ("photo", [Value(Data([0, 1, 2, 255]))]), ("multi", ["a\nb", "c\r\nd"]),
+            ]),
+            Entry(dn: "uid=ümlaut,dc=corp", attributes: [("uid", ["ümlaut"])]),
+        ]
+        let encoded = LDIFCodec.encode(entries)
+        let text = String(decoding: encoded, as: UTF8.self)
+        #expect(text.split(separator: "\n").allSatisfy { $0.utf8.count <= 76 })
+        #expect(text.contains("description:: IGxlYWRpbmcgc3BhY2U="))
+        #expect(text.contains("dn:: dWlkPcO8bWxhdXQsZGM9Y29ycA=="))
+        #expect(try LDIFCodec.parse(encoded, what: "f") == entries)
+        // No trailing newline after the last record is fine too.
+        #expect(try LDIFCodec.parse(encoded.dropLast(), what: "f") == entries)
+    }
+
+    @Test func readsOnlyBelowTheBase() throws {
+        let text = "dn: ou=People,dc=corp\nou: People\n\ndn: uid=a,ou=People,dc=corp\nuid: a\n\ndn: uid=b,ou=Other,dc=corp\nuid: b\n"
+        let ldif = LDIFDirectory(.contents(Data(text.utf8), label: "x.ldif"), what: "c", missingIsEmpty: false)
+        #expect(try readAll(ldif, base: "OU=People, DC=corp").map(\.dn) == ["ou=People,dc=corp", "uid=a,ou=People,dc=corp"])
+    }
+
+    @Test func changeRecordsAndBadBase64AreRefused() {
+        #expect(throws: DirectoryError("f: line 2: change records (changetype) are not supported; the file must hold entries")) {
+            try LDIFCodec.parse(Data("dn: cn=x\nchangetype: add\n".utf8), what: "f")
+        }
+        #expect(throws: DirectoryError("f: line 2: the base64 value of cn is not valid")) {
+            try LDIFCodec.parse(Data("dn: cn=x\ncn:: !!!\n".utf8), what: "f")
+        }
+        #expect(throws: DirectoryError("f: line 1: a record must start with dn:, found cn:")) {
+            try LDIFCodec.parse(Data("cn: x\n".utf8), what: "f")
+        }
+    }
+
+    @Test func renameModifyDeleteAndAtomicCommit() throws {
+        let folder = try TemporaryFolder()
+        let path = folder.sub("corp.ldif")
+        let ldif = LDIFDirectory(.path(path), what: "connection corp", missingIsEmpty: true)
+        try ldif.apply(.add(Entry(dn: "uid=a,ou=People,dc=corp", attributes: [("uid", ["a"]), ("sn", ["A"])])))
+        try ldif.apply(.add(Entry(dn: "uid=b,ou=People,dc=corp", attributes: [("uid", ["b"])])))
+        #expect(throws: DirectoryError("already exists: UID=a,ou=People,dc=corp")) {
+            try ldif.apply(.add(Entry(dn: "UID=a,ou=People,dc=corp")))
+        }
+        #expect(!FileManager.default.fileExists(atPath: path)) // nothing visible before commit
+        try ldif.commit()
+        let reopened = LDIFDirectory(.path(path), what: "c", missingIsEmpty: false)
+        try reopened.apply(.rename(dn: "uid=a,ou=People,dc=corp", newRDN: "uid=a2", newSuperior: nil))
+        try reopened.apply(.modify(dn: "uid=a2,ou=People,dc=corp", [Modification(.replace, "uid", ["a2"]),
+                                                                     Modification(.delete, "sn", [])]))
+        try reopened.apply(.delete(dn: "uid=b,ou=People,dc=corp"))
+        try reopened.commit()
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "version: 1\n\ndn: uid=a2,ou=People,dc=corp\nuid: a2\n")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path) == ["corp.ldif"]) // no temp files left
+    }
+}
+
+@Suite struct DistinguishedNameTests {
+    @Test func escapesPerRFC4514() {
+        #expect(DistinguishedName.escape("Smith, Bob") == "Smith\\, Bob")
+        #expect(DistinguishedName.escape("a+b\"c\\d<e>f;g") == "a\\+b\\\"c\\\\d\\<e\\>f\\;g")
+        #expect(DistinguishedName.escape("#1 ") == "\\#1\\ ")
+        #expect(DistinguishedName.escape(" x") == "\\ x")
+        #expect(DistinguishedName.escape("Dörte") == "Dörte")
+        #expect(DistinguishedName.make(rdnAttribute: "cn", value: "Smith, Bob", container: "ou=People,dc=corp")
+                == "cn=Smith\\, Bob,ou=People,dc=corp")
+    }
+
+    @Test func splitsAndNormalizes() {
+        #expect(DistinguishedName.split("cn=Smith\\, Bob,ou=People,dc=corp") == ("cn=Smith\\, Bob", "ou=People,dc=corp"))
+        #expect(DistinguishedName.normalize("UID=a, OU=People ,dc=corp") == "uid=a,ou=People,dc=corp")
+        #expect(DistinguishedName.normalize("cn=Smith\\, Bob") == "cn=Smith\\, Bob")
+    }
+}
