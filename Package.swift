@@ -31,6 +31,7 @@ let package = Package(
         ]),
         .target(name: "Planner", dependencies: ["Manifests"]),
         .target(name: "Directory"),
+        .target(name: "Sync", dependencies: ["Directory", "Manifests"]),
         .target(name: "Reconciler", dependencies: [
             "GitKit", "Manifests", "StateStore", "Planner",
             .product(name: "Logging", package: "swift-log"),
@@ -49,6 +50,7 @@ let package = Package(
         .testTarget(name: "StateStoreTests", dependencies: ["StateStore", "Manifests", "TestSupport"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Manifests"]),
         .testTarget(name: "DirectoryTests", dependencies: ["Directory", "TestSupport"]),
+        .testTarget(name: "SyncTests", dependencies: ["Sync", "Directory", "Manifests", "TestSupport"]),
         .testTarget(name: "ReconcilerTests", dependencies: ["Reconciler", "GitKit", "Manifests", "StateStore",
                                                             "Planner", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["syncwright", "TestSupport"]),

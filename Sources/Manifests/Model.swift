@@ -71,6 +71,17 @@ public struct ConnectionSpec: Codable, Sendable, Equatable {
     public var passwordFrom: SecretReference?
     /// csv: the field separator (one character; default `,`).
     public var delimiter: String?
+
+    public init(type: ConnectionType, path: String? = nil, repoPath: String? = nil, baseDN: String? = nil, url: String? = nil, bindDN: String? = nil, passwordFrom: SecretReference? = nil, delimiter: String? = nil) {
+        self.type = type
+        self.path = path
+        self.repoPath = repoPath
+        self.baseDN = baseDN
+        self.url = url
+        self.bindDN = bindDN
+        self.passwordFrom = passwordFrom
+        self.delimiter = delimiter
+    }
 }
 
 // MARK: Job
@@ -79,6 +90,12 @@ public struct JobSource: Codable, Sendable, Equatable {
     public var connection: String
     public var filter: String?
     public var base: String?
+
+    public init(connection: String, filter: String? = nil, base: String? = nil) {
+        self.connection = connection
+        self.filter = filter
+        self.base = base
+    }
 }
 
 public struct JobDestination: Codable, Sendable, Equatable {
@@ -86,6 +103,13 @@ public struct JobDestination: Codable, Sendable, Equatable {
     public var objectClass: [String]
     public var container: String?
     public var rdn: String?
+
+    public init(connection: String, objectClass: [String] = [], container: String? = nil, rdn: String? = nil) {
+        self.connection = connection
+        self.objectClass = objectClass
+        self.container = container
+        self.rdn = rdn
+    }
 }
 
 public struct FieldMapping: Codable, Sendable, Equatable {
@@ -96,10 +120,24 @@ public struct FieldMapping: Codable, Sendable, Equatable {
     public var key: Bool
     public var newOnly: Bool
     public var delimiter: String?
+
+    public init(source: String? = nil, destination: String, value: String? = nil, generate: String? = nil, key: Bool = false, newOnly: Bool = false, delimiter: String? = nil) {
+        self.source = source
+        self.destination = destination
+        self.value = value
+        self.generate = generate
+        self.key = key
+        self.newOnly = newOnly
+        self.delimiter = delimiter
+    }
 }
 
 public struct Workflow: Codable, Sendable, Equatable {
     public var approvers: [String]
+
+    public init(approvers: [String]) {
+        self.approvers = approvers
+    }
 }
 
 public struct JobSpec: Codable, Sendable, Equatable {
@@ -115,6 +153,17 @@ public struct JobSpec: Codable, Sendable, Equatable {
     public var allowEmptySource: Bool
     /// More deletes than this fails the job, which then writes nothing.
     public var deleteThreshold: DeleteThreshold
+
+    public init(source: JobSource, destination: JobDestination, mappings: [FieldMapping], create: Bool = true, delete: Bool = false, workflow: Workflow? = nil, allowEmptySource: Bool = false, deleteThreshold: DeleteThreshold = .standard) {
+        self.source = source
+        self.destination = destination
+        self.mappings = mappings
+        self.create = create
+        self.delete = delete
+        self.workflow = workflow
+        self.allowEmptySource = allowEmptySource
+        self.deleteThreshold = deleteThreshold
+    }
 }
 
 /// The accidental-delete guard: `count` and/or `percent` of the destination's matched objects.

@@ -1,0 +1,103 @@
+import Directory
+import Foundation
+
+/// A job's counters, as reported per run.
+public struct JobStatistics: Sendable, Equatable, Codable {
+    public var read = 0
+    public var created = 0
+    public var updated = 0
+    public var deleted = 0
+    public var unchanged = 0
+    public var skipped = 0
+    public var failed = 0
+    public init() {}
+}
+
+/// The result of applying a ChangeSet.
+public struct JobOutcome: Sendable {
+    public var statistics = JobStatistics()
+    /// One line per object: `+ DN`, `~ DN attr: old → new`, `- DN`, `> old → new`, `! DN reason`.
+    public var log: [String] = []
+    /// Set when the job as a whole failed (a guard, or the destination could not be written).
+    public var error: String?
+}
+
+extension JobEngine {
+    /// How a value is shown in logs: masked for secret attributes.
+    public func show(_ attribute: AttributeName, _ values: [Value]) -> String {
+        if values.isEmpty { return "(none)" }
+        if secretAttributes.contains(attribute) { return "••••••" }
+        return values.map { $0.description }.joined(separator: "; ")
+    }
+
+    /// The log lines for one change, as it would be applied.
+    public func logLines(for change: ObjectChange) -> [String] {
+        switch change.action {
+        case .create:
+            return ["+ \(change.dn.isEmpty ? "(new row)" : change.dn)"]
+        case .delete:
+            return ["- \(change.dn)"]
+        case .update, .rename:
+            var lines: [String] = []
+            let dn = change.newDN ?? change.dn
+            if let newDN = change.newDN { lines.append("> \(change.dn) → \(newDN)") }
+            for attribute in change.attributes {
+                lines.append("~ \(dn) \(attribute.attribute): \(show(attribute.attribute, attribute.old)) → "
+                             + "\(show(attribute.attribute, attribute.new))")
+            }
+            return lines
+        }
+    }
+
+    /// Applies `set` to `destination`, object by object. A failing object is counted and logged, and
+    /// the job goes on. A guard violation applies nothing. `shouldStop` is asked between objects.
+    public func apply(_ set: ChangeSet, to destination: Directory, progress: ((JobProgress) -> Void)? = nil,
+                      shouldStop: () -> Bool = { false }) -> JobOutcome {
+        var outcome = JobOutcome()
+        var stats = JobStatistics()
+        stats.read = set.read
+        stats.unchanged = set.unchanged
+        stats.skipped = set.skipped
+        stats.failed = set.failures.count
+        for failure in set.failures { outcome.log.append("! \(failure.object) \(failure.reason)") }
+        if let violation = set.guardViolation {
+            outcome.statistics = stats
+            outcome.error = violation
+            return outcome
+        }
+        var written = (created: 0, updated: 0, deleted: 0)
+        for (index, change) in set.changes.enumerated() {
+            if shouldStop() {
+                outcome.error = "stopped after \(index) of \(set.changes.count) changes"
+                break
+            }
+            do {
+                for operation in change.operations { try destination.apply(operation) }
+                switch change.action {
+                case .create: written.created += 1
+                case .update, .rename: written.updated += 1
+                case .delete: written.deleted += 1
+                }
+                outcome.log += logLines(for: change)
+            } catch {
+                stats.failed += 1
+                outcome.log.append("! \(change.dn.isEmpty ? "(new row)" : change.dn) \(error)")
+            }
+            if (index + 1) % 10_000 == 0 {
+                progress?(JobProgress(job: name, phase: .writing, done: index + 1, total: set.changes.count))
+            }
+        }
+        do {
+            try destination.commit()
+            stats.created = written.created
+            stats.updated = written.updated
+            stats.deleted = written.deleted
+        } catch {
+            // Nothing of this job reached the destination.
+            outcome.error = "\(error)"
+            outcome.log.append("! the destination was not written: \(error)")
+        }
+        outcome.statistics = stats
+        return outcome
+    }
+}

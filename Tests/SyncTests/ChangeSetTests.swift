@@ -1,0 +1,176 @@
+import Directory
+import Foundation
+import Manifests
+import Sync
+import Testing
+
+func job(create: Bool = true, delete: Bool = false, filter: String? = nil, rdn: Bool = true,
+         threshold: DeleteThreshold = .standard, allowEmpty: Bool = false, extra: [FieldMapping] = []) -> JobSpec {
+    let m = { (s: String?, d: String, v: String?, key: Bool, newOnly: Bool, g: String?) in
+        FieldMapping(source: s, destination: d, value: v, generate: g, key: key, newOnly: newOnly, delimiter: nil)
+    }
+    return JobSpec(
+        source: JobSource(connection: "src", filter: filter, base: nil),
+        destination: JobDestination(connection: "dst", objectClass: ["inetOrgPerson"],
+                                    container: rdn ? "ou=People,dc=corp" : nil, rdn: rdn ? "uid" : nil),
+        mappings: [
+            m("id", "employeeNumber", nil, true, true, nil),
+            m("login", "uid", nil, false, false, nil),
+            m(nil, "cn", "{{given}} {{sn}}", false, false, nil),
+            m("sn", "sn", nil, false, false, nil),
+            m(nil, "userPassword", nil, false, true, "password"),
+        ] + extra,
+        create: create, delete: delete, workflow: nil, allowEmptySource: allowEmpty, deleteThreshold: threshold)
+}
+
+func csv(_ text: String) -> CSVDirectory {
+    CSVDirectory(.contents(Data(text.utf8), label: "in.csv"), what: "connection src", missingIsEmpty: false)
+}
+
+func ldif(_ entries: [Entry]) -> LDIFDirectory {
+    LDIFDirectory(.contents(LDIFCodec.encode(entries), label: "out.ldif"), what: "connection dst", missingIsEmpty: false)
+}
+
+let existing = Entry(dn: "uid=ajohnson,ou=People,dc=corp", attributes: [
+    ("objectClass", ["inetOrgPerson"]), ("employeeNumber", ["1"]), ("uid", ["ajohnson"]),
+    ("cn", ["Alice Johnson"]), ("sn", ["Johnson"]), ("userPassword", ["old-secret"]),
+])
+
+@Suite struct ChangeSetTests {
+    @Test func createsWithDNObjectClassAndAGeneratedPassword() throws {
+        let engine = try JobEngine(name: "j", spec: job(), destinationNeedsDN: true)
+        let set = try engine.plan(source: csv("id,login,given,sn\n2,bsmith,Bob,\"Smith, Jr\"\n"), destination: ldif([]))
+        #expect(set.read == 1 && set.changes.count == 1)
+        let change = try #require(set.changes.first)
+        #expect(change.action == .create)
+        #expect(change.dn == "uid=bsmith,ou=People,dc=corp")
+        guard case .add(let entry) = change.operations.first else { Issue.record("not an add"); return }
+        #expect(entry["objectClass"] == ["inetOrgPerson"])
+        #expect(entry["cn"] == ["Bob Smith, Jr"])
+        #expect(entry["userPassword"].first?.text?.count == 20)
+        #expect(engine.logLines(for: change) == ["+ uid=bsmith,ou=People,dc=corp"])
+    }
+
+    @Test func unchangedWhenEverythingMatchesAndNewOnlyIsNeverRewritten() throws {
+        let engine = try JobEngine(name: "j", spec: job(), destinationNeedsDN: true)
+        let set = try engine.plan(source: csv("id,login,given,sn\n1,ajohnson,Alice,Johnson\n"), destination: ldif([existing]))
+        #expect(set.changes.isEmpty)
+        #expect(set.unchanged == 1)
+    }
+
+    @Test func updatesOnlyTheAttributeThatDiffersAndMasksSecrets() throws {
+        let engine = try JobEngine(name: "j", spec: job(), destinationNeedsDN: true)
+        let set = try engine.plan(source: csv("id,login,given,sn\n1,ajohnson,Alicia,Johnson\n"), destination: ldif([existing]))
+        let change = try #require(set.changes.first)
+        #expect(change.action == .update)
+        #expect(change.operations == [.modify(dn: existing.dn, [Modification(.replace, "cn", ["Alicia Johnson"])])])
+        #expect(engine.logLines(for: change) == ["~ uid=ajohnson,ou=People,dc=corp cn: Alice Johnson → Alicia Johnson"])
+        #expect(engine.show("userPassword", ["x"]) == "••••••")
+    }
+
+    @Test func aLoginChangeWithTheSameKeyIsARename() throws {
+        let engine = try JobEngine(name: "j", spec: job(), destinationNeedsDN: true)
+        let set = try engine.plan(source: csv("id,login,given,sn\n1,ajones,Alice,Johnson\n"), destination: ldif([existing]))
+        let change = try #require(set.changes.first)
+        #expect(change.action == .rename)
+        #expect(change.newDN == "uid=ajones,ou=People,dc=corp")
+        #expect(change.operations == [
+            .rename(dn: existing.dn, newRDN: "uid=ajones", newSuperior: nil),
+            .modify(dn: "uid=ajones,ou=People,dc=corp", [Modification(.replace, "uid", ["ajones"])]),
+        ])
+        #expect(engine.logLines(for: change) == [
+            "> uid=ajohnson,ou=People,dc=corp → uid=ajones,ou=People,dc=corp",
+            "~ uid=ajones,ou=People,dc=corp uid: ajohnson → ajones",
+        ])
+    }
+
+    @Test func deleteSemantics() throws {
+        let other = Entry(dn: "uid=x,ou=People,dc=corp", attributes: [("employeeNumber", ["9"]), ("uid", ["x"])])
+        let unmanaged = Entry(dn: "uid=svc,ou=People,dc=corp", attributes: [("uid", ["svc"])]) // no key: never touched
+        let source = "id,login,given,sn\n1,ajohnson,Alice,Johnson\n"
+        let keep = try JobEngine(name: "j", spec: job(delete: false), destinationNeedsDN: true)
+        #expect(try keep.plan(source: csv(source), destination: ldif([existing, other, unmanaged])).changes.isEmpty)
+        let prune = try JobEngine(name: "j", spec: job(delete: true), destinationNeedsDN: true)
+        let set = try prune.plan(source: csv(source), destination: ldif([existing, other, unmanaged]))
+        #expect(set.changes.map(\.operations) == [[.delete(dn: "uid=x,ou=People,dc=corp")]])
+        #expect(set.managed == 2)
+        #expect(set.guardViolation == nil)
+    }
+
+    @Test func createFalseSkips() throws {
+        let engine = try JobEngine(name: "j", spec: job(create: false), destinationNeedsDN: true)
+        let set = try engine.plan(source: csv("id,login,given,sn\n5,new,N,N\n"), destination: ldif([]))
+        #expect(set.changes.isEmpty && set.skipped == 1)
+    }
+
+    @Test func theFilterDecidesWhatIsRead() throws {
+        let engine = try JobEngine(name: "j", spec: job(filter: "status == \"active\""), destinationNeedsDN: true)
+        let set = try engine.plan(source: csv("id,login,given,sn,status\n1,a,A,A,active\n2,b,B,B,inactive\n"),
+                                  destination: ldif([]))
+        #expect(set.read == 1 && set.changes.map(\.dn) == ["uid=a,ou=People,dc=corp"])
+    }
+
+    @Test func badRowsFailAloneAndTheJobGoesOn() throws {
+        let engine = try JobEngine(name: "j", spec: job(), destinationNeedsDN: true)
+        let set = try engine.plan(source: csv("id,login,given,sn\n,nokey,A,A\n3,,A,A\n4,dup,A,A\n4,dup2,A,A\n6,ok,A,A\n"),
+                                  destination: ldif([]))
+        #expect(set.failures == [
+            ObjectFailure(object: "#1", reason: "its key employeeNumber is empty"),
+            ObjectFailure(object: "#2", reason: "its rdn attribute uid is empty, so it has no DN"),
+            ObjectFailure(object: "#4", reason: "its key '4' appears more than once in the source"),
+        ])
+        #expect(set.changes.map(\.dn) == ["uid=dup,ou=People,dc=corp", "uid=ok,ou=People,dc=corp"])
+    }
+
+    @Test func anEmptySourceDeletesNothingAndFails() throws {
+        let engine = try JobEngine(name: "j", spec: job(delete: true), destinationNeedsDN: true)
+        let set = try engine.plan(source: csv("id,login,given,sn\n"), destination: ldif([existing]))
+        #expect(set.guardViolation == "the source returned no entries, so nothing was changed (set allowEmptySource: true if that is expected)")
+        let allowed = try JobEngine(name: "j", spec: job(delete: true, allowEmpty: true), destinationNeedsDN: true)
+        #expect(try allowed.plan(source: csv("id,login,given,sn\n"), destination: ldif([existing])).guardViolation == nil)
+    }
+
+    @Test func theDeleteThresholdStopsAMassDelete() throws {
+        let many = (1...5).map { Entry(dn: "uid=u\($0),ou=People,dc=corp", attributes: [("employeeNumber", [Value("\($0 + 10)")])]) }
+        let source = "id,login,given,sn\n1,ajohnson,Alice,Johnson\n"
+        let byCount = try JobEngine(name: "j", spec: job(delete: true, threshold: DeleteThreshold(count: 3)), destinationNeedsDN: true)
+        #expect(try byCount.plan(source: csv(source), destination: ldif([existing] + many)).guardViolation
+                == "would delete 5, threshold 3; nothing was changed (raise deleteThreshold if that is expected)")
+        let byPercent = try JobEngine(name: "j", spec: job(delete: true, threshold: DeleteThreshold(percent: 50)), destinationNeedsDN: true)
+        #expect(try byPercent.plan(source: csv(source), destination: ldif([existing] + many)).guardViolation
+                == "would delete 5 of 6 (83%), threshold 50%; nothing was changed (raise deleteThreshold if that is expected)")
+    }
+
+    @Test func aGuardedJobWritesNothing() throws {
+        let folder = try TestFolder()
+        let path = folder.path + "/dst.ldif"
+        try LDIFCodec.encode([existing]).write(to: URL(fileURLWithPath: path))
+        let before = try Data(contentsOf: URL(fileURLWithPath: path))
+        let engine = try JobEngine(name: "j", spec: job(delete: true), destinationNeedsDN: true)
+        let destination = LDIFDirectory(.path(path), what: "connection dst", missingIsEmpty: true)
+        let set = try engine.plan(source: csv("id,login,given,sn\n"), destination: destination)
+        let outcome = engine.apply(set, to: destination)
+        #expect(outcome.error != nil && outcome.statistics.deleted == 0)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
+    }
+
+    @Test func csvDestinationsNeedNoDN() throws {
+        let engine = try JobEngine(name: "j", spec: job(rdn: false), destinationNeedsDN: false)
+        let set = try engine.plan(source: csv("id,login,given,sn\n1,a,A,A\n"),
+                                  destination: CSVDirectory(.contents(Data(), label: "o.csv"), what: "d", missingIsEmpty: true))
+        #expect(set.changes.map(\.action) == [.create])
+        let needsDN = try JobEngine(name: "j", spec: job(rdn: false), destinationNeedsDN: true)
+        #expect(try needsDN.plan(source: csv("id,login,given,sn\n1,a,A,A\n"), destination: ldif([])).failures.map(\.reason)
+                == ["the job gives no container and rdn, so a new destination entry would have no DN"])
+    }
+}
+
+/// A temp folder (Sync tests do not need the git fixtures).
+final class TestFolder {
+    let path: String
+    init() throws {
+        path = NSTemporaryDirectory() + "sync-test-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
