@@ -33,12 +33,12 @@ let package = Package(
         .target(name: "Directory"),
         .target(name: "Sync", dependencies: ["Directory", "Manifests"]),
         .target(name: "Reconciler", dependencies: [
-            "GitKit", "Manifests", "StateStore", "Planner",
+            "GitKit", "Manifests", "StateStore", "Planner", "Sync", "Directory",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
         ]),
         .executableTarget(name: "syncwright", dependencies: [
-            "Reconciler", "Manifests", "Planner",
+            "Reconciler", "Manifests", "Planner", "Sync",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),

@@ -107,6 +107,8 @@ public final class CSVDirectory: Directory {
         }
     }
 
+    public var stagesChanges: Bool { true }
+
     public func commit() throws {
         guard dirty else { return }
         let path = try location.writablePath(what: what)

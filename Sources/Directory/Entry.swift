@@ -123,4 +123,8 @@ public protocol Directory: AnyObject {
 
     /// Makes every applied change durable. Nothing is visible before it.
     func commit() throws
+
+    /// True when applied changes stay in memory until `commit()`, so a preview may apply them
+    /// (and later jobs of the same run see them) without writing anything.
+    var stagesChanges: Bool { get }
 }

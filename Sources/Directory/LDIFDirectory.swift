@@ -96,6 +96,8 @@ public final class LDIFDirectory: Directory {
         dirty = true
     }
 
+    public var stagesChanges: Bool { true }
+
     public func commit() throws {
         guard dirty else { return }
         let path = try location.writablePath(what: what)

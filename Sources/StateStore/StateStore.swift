@@ -77,6 +77,31 @@ public final class StateStore: Sendable {
                 CREATE INDEX refs_by_source ON refs(kind, name);
                 """)
         }
+        migrator.registerMigration("v2: runs") { db in
+            try db.execute(sql: """
+                CREATE TABLE runs (
+                    id TEXT PRIMARY KEY,
+                    collection TEXT NOT NULL,
+                    trigger TEXT NOT NULL,
+                    revision TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    startedAt DOUBLE NOT NULL,
+                    finishedAt DOUBLE NOT NULL,
+                    report TEXT NOT NULL
+                );
+                CREATE INDEX runs_by_collection ON runs(collection, startedAt);
+                CREATE INDEX runs_by_time ON runs(startedAt);
+                CREATE TABLE jobRuns (
+                    runId TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+                    position INTEGER NOT NULL,
+                    job TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    log TEXT NOT NULL,
+                    PRIMARY KEY (runId, position)
+                );
+                CREATE INDEX jobRuns_by_job ON jobRuns(job);
+                """)
+        }
         return migrator
     }
 
@@ -199,6 +224,132 @@ public final class StateStore: Sendable {
         } catch let error as DatabaseError {
             throw StateError("storing revision \(revision) in \(path) failed, nothing was changed: \(error.message ?? "\(error)")")
         }
+    }
+}
+
+/// A finished run as stored: indexed columns plus the report document (JSON) and job logs.
+public struct StoredRun: Sendable, Equatable {
+    public struct Job: Sendable, Equatable {
+        public let name: String
+        public let status: String
+        public let log: String
+        public init(name: String, status: String, log: String) {
+            self.name = name
+            self.status = status
+            self.log = log
+        }
+    }
+    public let id: String
+    public let collection: String
+    public let trigger: String
+    public let revision: String
+    public let status: String
+    public let startedAt: Date
+    public let finishedAt: Date
+    /// The run report, as JSON (its schema belongs to the reconciler).
+    public let report: String
+    public let jobs: [Job]
+
+    public init(id: String, collection: String, trigger: String, revision: String, status: String,
+                startedAt: Date, finishedAt: Date, report: String, jobs: [Job]) {
+        self.id = id
+        self.collection = collection
+        self.trigger = trigger
+        self.revision = revision
+        self.status = status
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.report = report
+        self.jobs = jobs
+    }
+}
+
+/// How often a collection (or job) has run, and how it last went.
+public struct RunCounters: Sendable, Equatable {
+    public let timesRun: Int
+    public let lastRun: Date?
+    public let lastOutcome: String?
+}
+
+extension StateStore {
+    /// Records a finished run and its jobs in one transaction.
+    public func record(_ run: StoredRun) throws {
+        do {
+            try queue.write { db in
+                try db.execute(sql: """
+                    INSERT INTO runs (id, collection, trigger, revision, status, startedAt, finishedAt, report)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [run.id, run.collection, run.trigger, run.revision, run.status,
+                                     run.startedAt.timeIntervalSince1970, run.finishedAt.timeIntervalSince1970, run.report])
+                for (position, job) in run.jobs.enumerated() {
+                    try db.execute(sql: "INSERT INTO jobRuns (runId, position, job, status, log) VALUES (?, ?, ?, ?, ?)",
+                                   arguments: [run.id, position, job.name, job.status, job.log])
+                }
+            }
+        } catch let error as DatabaseError {
+            throw StateError("recording run \(run.id) in \(path) failed: \(error.message ?? "\(error)")")
+        }
+    }
+
+    /// Run reports (JSON), newest first, optionally of one collection.
+    public func runReports(collection: String? = nil, limit: Int = 50) throws -> [String] {
+        try read { db in
+            if let collection {
+                return try String.fetchAll(db, sql: "SELECT report FROM runs WHERE collection = ? ORDER BY startedAt DESC, id DESC LIMIT ?",
+                                           arguments: [collection, limit])
+            }
+            return try String.fetchAll(db, sql: "SELECT report FROM runs ORDER BY startedAt DESC, id DESC LIMIT ?", arguments: [limit])
+        }
+    }
+
+    /// The stored log of one job in one run.
+    public func jobLog(run: String, job: String) throws -> String? {
+        try read { db in
+            try String.fetchOne(db, sql: "SELECT log FROM jobRuns WHERE runId = ? AND job = ?", arguments: [run, job])
+        }
+    }
+
+    /// Times run, last run and last outcome of every collection that has run.
+    public func collectionCounters() throws -> [String: RunCounters] {
+        try read { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT collection, COUNT(*) AS timesRun, MAX(startedAt) AS lastRun,
+                       (SELECT status FROM runs r2 WHERE r2.collection = runs.collection
+                        ORDER BY startedAt DESC, id DESC LIMIT 1) AS lastOutcome
+                FROM runs GROUP BY collection
+                """)
+            var out: [String: RunCounters] = [:]
+            for row in rows {
+                let last: Double? = row["lastRun"]
+                out[row["collection"]] = RunCounters(timesRun: row["timesRun"], lastRun: last.map { Date(timeIntervalSince1970: $0) },
+                                                     lastOutcome: row["lastOutcome"])
+            }
+            return out
+        }
+    }
+
+    /// Times run, last run and last outcome of one job, across collections.
+    public func jobCounters(_ job: String) throws -> RunCounters {
+        try read { db in
+            let row = try Row.fetchOne(db, sql: """
+                SELECT COUNT(*) AS timesRun, MAX(runs.startedAt) AS lastRun,
+                       (SELECT j2.status FROM jobRuns j2 JOIN runs r2 ON r2.id = j2.runId WHERE j2.job = ?
+                        ORDER BY r2.startedAt DESC LIMIT 1) AS lastOutcome
+                FROM jobRuns JOIN runs ON runs.id = jobRuns.runId WHERE jobRuns.job = ? AND jobRuns.status != 'notRun'
+                """, arguments: [job, job])
+            let last: Double? = row?["lastRun"]
+            return RunCounters(timesRun: row?["timesRun"] ?? 0, lastRun: last.map { Date(timeIntervalSince1970: $0) },
+                               lastOutcome: row?["lastOutcome"])
+        }
+    }
+
+    /// One applied object's effective spec, decoded; nil when not applied.
+    public func manifest(_ key: ObjectKey) throws -> (Metadata, Spec)? {
+        let json = try read { db in
+            try String.fetchOne(db, sql: "SELECT spec FROM objects WHERE kind = ? AND name = ?",
+                                arguments: [key.kind.rawValue, key.name])
+        }
+        return try json.map { try Canonical.decode(kind: key.kind, json: $0) }
     }
 }
 

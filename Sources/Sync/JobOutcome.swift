@@ -51,8 +51,11 @@ extension JobEngine {
 
     /// Applies `set` to `destination`, object by object. A failing object is counted and logged, and
     /// the job goes on. A guard violation applies nothing. `shouldStop` is asked between objects.
-    public func apply(_ set: ChangeSet, to destination: Directory, progress: ((JobProgress) -> Void)? = nil,
-                      shouldStop: () -> Bool = { false }) -> JobOutcome {
+    ///
+    /// With `commit: false` the changes are applied to a staging directory and not made durable
+    /// (a preview).
+    public func apply(_ set: ChangeSet, to destination: Directory, commit: Bool = true,
+                      progress: ((JobProgress) -> Void)? = nil, shouldStop: () -> Bool = { false }) -> JobOutcome {
         var outcome = JobOutcome()
         var stats = JobStatistics()
         stats.read = set.read
@@ -88,7 +91,7 @@ extension JobEngine {
             }
         }
         do {
-            try destination.commit()
+            if commit { try destination.commit() }
             stats.created = written.created
             stats.updated = written.updated
             stats.deleted = written.deleted

@@ -25,6 +25,22 @@ extension Syncwright {
                 let file: String
                 let template: String?
                 let jobs: [Job]
+                let lastRun: Date?
+                let lastOutcome: String?
+                let timesRun: Int
+
+                func encode(to encoder: Encoder) throws {
+                    enum Keys: String, CodingKey { case name, description, file, template, jobs, lastRun, lastOutcome, timesRun }
+                    var c = encoder.container(keyedBy: Keys.self)
+                    try c.encode(name, forKey: .name)
+                    try c.encodeIfPresent(description, forKey: .description)
+                    try c.encode(file, forKey: .file)
+                    try c.encodeIfPresent(template, forKey: .template)
+                    try c.encode(jobs, forKey: .jobs)
+                    try c.encode(lastRun, forKey: .lastRun) // null until the first run
+                    try c.encode(lastOutcome, forKey: .lastOutcome)
+                    try c.encode(timesRun, forKey: .timesRun)
+                }
             }
             let appliedRevision: String?
             let appliedAt: Date?
@@ -36,13 +52,16 @@ extension Syncwright {
                 let workspace = try options.workspace()
                 let applied = try workspace.store.appliedRevision()
                 let collections = try workspace.collections()
+                let counters = try workspace.store.collectionCounters()
                 switch format {
                 case .json:
                     let document = Document(
                         appliedRevision: applied?.revision, appliedAt: applied?.appliedAt,
                         collections: collections.map { c in
                             .init(name: c.name, description: c.description, file: c.file, template: c.template,
-                                  jobs: c.jobs.map { .init(job: $0.job, onFailure: $0.onFailure.rawValue) })
+                                  jobs: c.jobs.map { .init(job: $0.job, onFailure: $0.onFailure.rawValue) },
+                                  lastRun: counters[c.name]?.lastRun, lastOutcome: counters[c.name]?.lastOutcome,
+                                  timesRun: counters[c.name]?.timesRun ?? 0)
                         })
                     print(Output.json(document))
                 case .text:
@@ -56,12 +75,12 @@ extension Syncwright {
                         print("No collections.")
                         return
                     }
-                    let width = max(10, collections.map(\.name.count).max() ?? 0) + 2
-                    print("COLLECTION".padding(toLength: width, withPad: " ", startingAt: 0) + "JOBS")
-                    for c in collections {
+                    print(RunText.table(["COLLECTION", "RUNS", "LAST RUN", "OUTCOME", "JOBS"], collections.map { c in
+                        let counter = counters[c.name]
                         let jobs = c.jobs.map { $0.onFailure == .continue ? "\($0.job) (continue)" : $0.job }
-                        print(c.name.padding(toLength: width, withPad: " ", startingAt: 0) + jobs.joined(separator: " → "))
-                    }
+                        return [c.name, "\(counter?.timesRun ?? 0)", counter?.lastRun.map(RunReport.timestamp) ?? "never",
+                                counter?.lastOutcome ?? "-", jobs.joined(separator: " → ")]
+                    }, rightAligned: [1]), terminator: "")
                 }
             }
         }

@@ -17,7 +17,7 @@ struct Syncwright: AsyncParsableCommand {
             Exit codes: 0 success; 1 error; plan and diff exit 2 when something would change.
             """,
         version: "0.1.0",
-        subcommands: [Init.self, Validate.self, Plan.self, Apply.self, Diff.self, Status.self]
+        subcommands: [Init.self, Validate.self, Plan.self, Apply.self, Diff.self, Run.self, History.self, Status.self]
     )
 
     /// Like the default entry point, but usage errors exit 1 (not 64): every command exits 1 on errors.
@@ -81,7 +81,10 @@ enum Output {
     static func json<T: Encodable>(_ value: T) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .iso8601
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var c = encoder.singleValueContainer()
+            try c.encode(RunReport.timestamp(date))
+        }
         return ((try? encoder.encode(value)).flatMap { String(data: $0, encoding: .utf8) } ?? "{}")
     }
 

@@ -1,0 +1,243 @@
+import Directory
+import Foundation
+import GitKit
+import Logging
+import Manifests
+import StateStore
+import Sync
+
+/// What `run --preview` shows for one job.
+public struct JobPreview: Sendable {
+    public let job: String
+    public let read: Int
+    public let create: Int
+    public let update: Int
+    public let rename: Int
+    public let delete: Int
+    public let unchanged: Int
+    public let skipped: Int
+    public let failed: Int
+    /// The first changes, as log lines (secrets masked).
+    public let lines: [String]
+    /// How many changes were left out of `lines`.
+    public let moreChanges: Int
+    /// Why the job would fail, if it would.
+    public let error: String?
+}
+
+/// A finished run (or preview).
+public struct RunOutcome: Sendable {
+    public let report: RunReport
+    /// For a preview: per job, what it would do.
+    public let previews: [JobPreview]
+    /// Each job's log lines, in job order (empty for a preview).
+    public let logs: [String: [String]]
+}
+
+extension Workspace {
+    /// How many log lines of one job are stored; the counts in the report stay exact.
+    static let storedLogLines = 10_000
+
+    /// Runs a stored collection now: its jobs in order, with `onFailure` deciding what follows a
+    /// failure. With `preview`, computes everything and writes nothing (and records no run).
+    public func run(collection name: String, preview: Bool = false, trigger: RunTrigger = .manual,
+                    previewLines: Int = 10, progress: ((JobProgress) -> Void)? = nil) throws -> RunOutcome {
+        guard let applied = try store.appliedRevision() else {
+            throw ReconcilerError.failed("nothing is applied yet: run `syncwright apply` first")
+        }
+        guard let (_, spec) = try store.manifest(ObjectKey(.jobCollection, name)),
+              case .jobCollection(let collection) = spec else {
+            let known = try collections().map(\.name)
+            throw ReconcilerError.failed("no collection named '\(name)' is applied"
+                + (known.isEmpty ? "" : " (applied: \(known.joined(separator: ", ")))"))
+        }
+        let started = Date()
+        var jobs: [RunReport.Job] = []
+        var previews: [JobPreview] = []
+        var logs: [String: [String]] = [:]
+        var abortedBy: String?
+        // One directory per connection for the whole run: a later job reads what an earlier one
+        // wrote, and in a preview what it would have written (staged in memory, never committed).
+        var directories = DirectoryCache()
+        for entry in collection.jobs {
+            if let abortedBy {
+                jobs.append(RunReport.Job(name: entry.job, status: .notRun, stats: .init(JobStatistics()), durationMs: 0,
+                                          error: "not run: \(abortedBy) failed and its onFailure is abort"))
+                continue
+            }
+            let jobStarted = DispatchTime.now()
+            var status = JobStatus.succeeded
+            var stats = JobStatistics()
+            var error: String?
+            do {
+                let (jobSpec, engine, source, destination) = try prepare(job: entry.job, revision: applied.revision,
+                                                                         directories: &directories)
+                if jobSpec.workflow != nil && trigger == .manual {
+                    status = .notRun
+                    error = "needs an approval (workflow), and approvals are not available in this version yet"
+                } else {
+                    let set = try engine.plan(source: source, destination: destination, progress: progress)
+                    if preview {
+                        let lines = set.failures.map { "! \($0.object) \($0.reason)" }
+                            + set.changes.prefix(previewLines).flatMap { engine.logLines(for: $0) }
+                        previews.append(JobPreview(
+                            job: entry.job, read: set.read, create: set.count(.create), update: set.count(.update),
+                            rename: set.count(.rename), delete: set.count(.delete), unchanged: set.unchanged,
+                            skipped: set.skipped, failed: set.failures.count, lines: lines,
+                            moreChanges: max(0, set.changes.count - previewLines), error: set.guardViolation))
+                        stats.read = set.read
+                        stats.failed = set.failures.count
+                        error = set.guardViolation
+                        if destination.stagesChanges {
+                            _ = engine.apply(set, to: destination, commit: false)
+                        }
+                    } else {
+                        let outcome = engine.apply(set, to: destination, progress: progress)
+                        stats = outcome.statistics
+                        error = outcome.error
+                        logs[entry.job] = outcome.log
+                        if outcome.error != nil {
+                            // What it staged may not have been written: later jobs read the file again.
+                            directories.evict(jobSpec.destination.connection)
+                        }
+                    }
+                    if error != nil { status = .failed }
+                }
+            } catch {
+                // The job could not start (a connection, a file, a bad spec): it fails as a whole.
+                jobs.append(RunReport.Job(name: entry.job, status: .failed, stats: .init(JobStatistics()),
+                                          durationMs: Self.milliseconds(since: jobStarted), error: Self.describe(error)))
+                logger.info("job failed", metadata: ["job": "\(entry.job)", "error": "\(Self.describe(error))"])
+                if entry.onFailure == .abort { abortedBy = entry.job }
+                if preview {
+                    previews.append(JobPreview(job: entry.job, read: 0, create: 0, update: 0, rename: 0, delete: 0,
+                                               unchanged: 0, skipped: 0, failed: 0, lines: [], moreChanges: 0,
+                                               error: Self.describe(error)))
+                }
+                continue
+            }
+            jobs.append(RunReport.Job(name: entry.job, status: status, stats: .init(stats),
+                                      durationMs: Self.milliseconds(since: jobStarted), error: error))
+            if status == .failed && entry.onFailure == .abort { abortedBy = entry.job }
+        }
+        let report = RunReport(runId: RunReport.makeID(at: started), collection: name, trigger: trigger,
+                               revision: applied.revision, status: Self.status(of: jobs, aborted: abortedBy != nil),
+                               startedAt: started, finishedAt: Date(), jobs: jobs)
+        if !preview {
+            try store.record(StoredRun(
+                id: report.runId, collection: name, trigger: trigger.rawValue, revision: report.revision,
+                status: report.status.rawValue, startedAt: report.startedAt, finishedAt: report.finishedAt,
+                report: report.json(),
+                jobs: jobs.map { job in
+                    StoredRun.Job(name: job.name, status: job.status.rawValue,
+                                  log: Self.cappedLog(logs[job.name] ?? []))
+                }))
+            logger.info("run finished", metadata: ["run": "\(report.runId)", "collection": "\(name)",
+                                                   "status": "\(report.status.rawValue)"])
+        }
+        return RunOutcome(report: report, previews: previews, logs: logs)
+    }
+
+    static func status(of jobs: [RunReport.Job], aborted: Bool) -> RunStatus {
+        let ran = jobs.filter { $0.status != .notRun }
+        let failed = ran.filter { $0.status == .failed }.count
+        if failed == 0 { return .succeeded }
+        if aborted && jobs.last?.status == .notRun { return .aborted }
+        return failed == ran.count ? .failed : .partial
+    }
+
+    static func cappedLog(_ lines: [String]) -> String {
+        guard lines.count > storedLogLines else { return lines.joined(separator: "\n") }
+        return (lines.prefix(storedLogLines) + ["… \(lines.count - storedLogLines) more lines not kept"]).joined(separator: "\n")
+    }
+
+    static func milliseconds(since start: DispatchTime) -> Int {
+        Int((DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1_000_000)
+    }
+
+    static func describe(_ error: any Error) -> String {
+        switch error {
+        case let e as ReconcilerError: e.description
+        case let e as DirectoryError: e.description
+        case let e as TransformError: e.description
+        case let e as GitError: e.description
+        default: "\(error)"
+        }
+    }
+
+    /// The job's engine and its two directories, opened from the stored connections.
+    private func prepare(job name: String, revision: String,
+                         directories: inout DirectoryCache) throws -> (JobSpec, JobEngine, Directory, Directory) {
+        guard let (_, spec) = try store.manifest(ObjectKey(.job, name)), case .job(let job) = spec else {
+            throw ReconcilerError.failed("job \(name) is not applied")
+        }
+        let destinationType = try connection(job.destination.connection).type
+        let engine = try JobEngine(name: name, spec: job, destinationNeedsDN: destinationType != .csv)
+        var joinDelimiters: [AttributeName: String] = [:]
+        for mapping in job.mappings { if let d = mapping.delimiter { joinDelimiters[AttributeName(mapping.destination)] = d } }
+        let source = try directories.get(job.source.connection) {
+            try open(job.source.connection, revision: revision, asDestination: false, multiValue: [:])
+        }
+        let destination = try directories.get(job.destination.connection) {
+            try open(job.destination.connection, revision: revision, asDestination: true, multiValue: joinDelimiters)
+        }
+        return (job, engine, source, destination)
+    }
+
+    private func connection(_ name: String) throws -> ConnectionSpec {
+        guard let (_, spec) = try store.manifest(ObjectKey(.connection, name)), case .connection(let connection) = spec else {
+            throw ReconcilerError.failed("connection \(name) is not applied")
+        }
+        return connection
+    }
+
+    private func open(_ name: String, revision: String, asDestination: Bool,
+                      multiValue: [AttributeName: String]) throws -> Directory {
+        let spec = try connection(name)
+        let what = "connection \(name)"
+        if spec.type == .ldap {
+            throw ReconcilerError.failed("\(what): ldap connections (\(spec.url ?? "")) are not available in this version yet")
+        }
+        let location: FileLocation
+        if let repoPath = spec.repoPath {
+            guard let commit = ObjectID(hex: revision) else { throw ReconcilerError.failed("bad applied revision \(revision)") }
+            guard let data = try repository.file(at: commit, path: repoPath) else {
+                throw ReconcilerError.failed("\(what): \(repoPath) does not exist at the applied revision \(commit.short)")
+            }
+            location = .contents(data, label: "\(repoPath)@\(commit.short)")
+        } else if let path = spec.path {
+            let absolute = path.hasPrefix("/") ? path : (home.path as NSString).appendingPathComponent(path)
+            location = .path(absolute)
+        } else {
+            throw ReconcilerError.failed("\(what) names no file")
+        }
+        switch spec.type {
+        case .csv:
+            return CSVDirectory(location, what: what, delimiter: spec.delimiter?.first ?? ",",
+                                multiValueDelimiters: multiValue, missingIsEmpty: asDestination)
+        case .ldif:
+            return LDIFDirectory(location, what: what, missingIsEmpty: asDestination)
+        case .ldap:
+            throw ReconcilerError.failed("\(what): ldap connections are not available in this version yet")
+        }
+    }
+
+    /// Stored runs, newest first.
+    public func history(collection: String?, limit: Int) throws -> [RunReport] {
+        try store.runReports(collection: collection, limit: limit).map { try RunReport.decode($0) }
+    }
+}
+
+/// The directories opened during one run, by connection name.
+struct DirectoryCache {
+    private var open: [String: Directory] = [:]
+
+    mutating func get(_ connection: String, _ make: () throws -> Directory) throws -> Directory {
+        if let directory = open[connection] { return directory }
+        let directory = try make()
+        open[connection] = directory
+        return directory
+    }
+
+    mutating func evict(_ connection: String) { open[connection] = nil }
+}

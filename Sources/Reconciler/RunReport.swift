@@ -1,0 +1,102 @@
+import Foundation
+import Sync
+
+/// How a run ended. See docs/report-json.md.
+public enum RunStatus: String, Codable, Sendable {
+    /// Every job that ran succeeded.
+    case succeeded
+    /// The only job failed, every job failed, or nothing could start.
+    case failed
+    /// Some jobs failed with `onFailure: continue`; the others succeeded.
+    case partial
+    /// A job failed with `onFailure: abort`, and the jobs after it did not run.
+    case aborted
+    /// A job waits for an approval (workflows).
+    case awaitingApproval
+}
+
+/// How one job of a run ended.
+public enum JobStatus: String, Codable, Sendable {
+    case succeeded, failed
+    /// Not run: an earlier job aborted the run, or the job needs an approval.
+    case notRun
+}
+
+/// What started a run.
+public enum RunTrigger: String, Codable, Sendable { case manual, schedule, approval }
+
+/// One run of a collection: the document `history --format json` lists and reports publish.
+public struct RunReport: Codable, Sendable, Equatable {
+    public struct Statistics: Codable, Sendable, Equatable {
+        public var read, created, updated, deleted, unchanged, skipped, failed: Int
+        init(_ s: JobStatistics) {
+            (read, created, updated, deleted, unchanged, skipped, failed) =
+                (s.read, s.created, s.updated, s.deleted, s.unchanged, s.skipped, s.failed)
+        }
+    }
+    public struct Job: Codable, Sendable, Equatable {
+        public var name: String
+        public var status: JobStatus
+        public var stats: Statistics
+        public var durationMs: Int
+        public var error: String?
+    }
+    public var runId: String
+    public var collection: String
+    public var trigger: RunTrigger
+    /// Full sha of the applied manifest revision the run used.
+    public var revision: String
+    public var status: RunStatus
+    public var startedAt: Date
+    public var finishedAt: Date
+    public var jobs: [Job]
+
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var c = encoder.singleValueContainer()
+            try c.encode(RunReport.timestamp(date))
+        }
+        return encoder
+    }()
+
+    static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let text = try decoder.singleValueContainer().decode(String.self)
+            guard let date = RunReport.parseTimestamp(text) else {
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "bad time \(text)"))
+            }
+            return date
+        }
+        return decoder
+    }()
+
+    /// ISO 8601 UTC with milliseconds, e.g. `2026-11-25T02:30:00.120Z`.
+    public static func timestamp(_ date: Date) -> String {
+        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+    }
+
+    static func parseTimestamp(_ text: String) -> Date? {
+        try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text)
+    }
+
+    public func json() -> String {
+        (try? Self.encoder.encode(self)).flatMap { String(data: $0, encoding: .utf8) } ?? "{}"
+    }
+
+    public static func decode(_ json: String) throws -> RunReport {
+        try decoder.decode(RunReport.self, from: Data(json.utf8))
+    }
+
+    /// `YYYYMMDDTHHMMSSZ-<4 hex>`: sorts by time.
+    public static func makeID(at date: Date) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC") ?? .current
+        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
+        let stamp = String(format: "%04d%02d%02dT%02d%02d%02dZ", c.year ?? 0, c.month ?? 0, c.day ?? 0,
+                           c.hour ?? 0, c.minute ?? 0, c.second ?? 0)
+        return "\(stamp)-\(String(format: "%04x", UInt16.random(in: 0...UInt16.max)))"
+    }
+}

@@ -1,0 +1,126 @@
+import ArgumentParser
+import Foundation
+import Reconciler
+import Sync
+
+extension Syncwright {
+    struct Run: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run a collection now, from the stored (applied) state.",
+            discussion: """
+                Jobs run in order. A failed job with onFailure: abort stops the rest (the run is aborted); \
+                with continue the run goes on (and is partial). Each job reports read, created, updated, \
+                deleted, unchanged, skipped and failed objects; the run is recorded (see `syncwright history`). \
+                --preview computes everything and writes nothing: destinations stay as they are and no run \
+                is recorded. Exit codes: 0 when the run succeeded, 1 when it failed, was aborted or is partial \
+                (for --preview: when a job would fail).
+                """)
+
+        @Argument(help: "The collection to run.")
+        var collection: String
+
+        @Flag(help: "A dry run: show what each job would change, and write nothing.")
+        var preview = false
+
+        @Option(help: "text or json (the run report).")
+        var format: OutputFormat = .text
+
+        @Option(help: "With --preview: how many changes to show per job.")
+        var show = 10
+
+        @OptionGroup var options: HomeOptions
+
+        func run() throws {
+            var succeeded = false
+            try Output.run {
+                let workspace = try options.workspace()
+                let meter = ProgressMeter(enabled: format == .text && isatty(STDERR_FILENO) == 1)
+                let outcome = try workspace.run(collection: collection, preview: preview, previewLines: show,
+                                                progress: meter.update)
+                meter.finish()
+                switch format {
+                case .json:
+                    print(Output.json(outcome.report))
+                case .text:
+                    print(preview ? RunText.preview(outcome) : RunText.summary(outcome.report), terminator: "")
+                }
+                succeeded = preview ? outcome.previews.allSatisfy { $0.error == nil } && outcome.report.status != .failed
+                                    : [.succeeded, .awaitingApproval].contains(outcome.report.status)
+            }
+            if !succeeded { throw ExitCode.failure }
+        }
+    }
+}
+
+/// A live progress line on stderr, only on a terminal.
+final class ProgressMeter: @unchecked Sendable {
+    let enabled: Bool
+    private var start = Date()
+    private var job = ""
+    private var shown = false
+
+    init(enabled: Bool) { self.enabled = enabled }
+
+    func update(_ progress: JobProgress) {
+        guard enabled else { return }
+        if progress.job != job { job = progress.job; start = Date() }
+        let rate = Double(progress.done) / max(Date().timeIntervalSince(start), 0.001)
+        let total = progress.total.map { " of \($0)" } ?? ""
+        FileHandle.standardError.write(Data("\r\u{1B}[K\(progress.job): \(progress.phase.rawValue) \(progress.done)\(total) objects (\(Int(rate))/s)".utf8))
+        shown = true
+    }
+
+    func finish() {
+        if shown { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    }
+}
+
+/// Text renderings of runs.
+enum RunText {
+    static func short(_ revision: String) -> String { String(revision.prefix(7)) }
+
+    static func table(_ header: [String], _ rows: [[String]], rightAligned: Set<Int>) -> String {
+        let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { index, cell in
+                let pad = String(repeating: " ", count: widths[index] - cell.count)
+                return rightAligned.contains(index) ? pad + cell : cell + pad
+            }.joined(separator: "  ").trimmingCharacters(in: .whitespaces)
+        }
+        return ([line(header)] + rows.map(line)).joined(separator: "\n") + "\n"
+    }
+
+    static func summary(_ report: RunReport) -> String {
+        let seconds = report.finishedAt.timeIntervalSince(report.startedAt)
+        var out = "Run \(report.runId) of \(report.collection): \(report.status.rawValue) "
+            + "(\(report.trigger.rawValue), revision \(short(report.revision)), \(String(format: "%.1f", seconds)) s)\n\n"
+        out += table(["JOB", "STATUS", "READ", "CREATED", "UPDATED", "DELETED", "UNCHANGED", "SKIPPED", "FAILED", "TIME"],
+                     report.jobs.map { job in
+                         let s = job.stats
+                         return [job.name, job.status.rawValue, "\(s.read)", "\(s.created)", "\(s.updated)", "\(s.deleted)",
+                                 "\(s.unchanged)", "\(s.skipped)", "\(s.failed)", "\(job.durationMs) ms"]
+                     }, rightAligned: Set(2...9))
+        let problems = report.jobs.filter { $0.error != nil }
+        if !problems.isEmpty {
+            out += "\n" + problems.map { "\($0.name): \($0.error ?? "")" }.joined(separator: "\n") + "\n"
+        }
+        return out
+    }
+
+    static func preview(_ outcome: RunOutcome) -> String {
+        var out = "Preview of \(outcome.report.collection) at revision \(short(outcome.report.revision)): nothing is written.\n"
+        for job in outcome.report.jobs {
+            out += "\n"
+            guard let p = outcome.previews.first(where: { $0.job == job.name }) else {
+                out += "\(job.name): \(job.status.rawValue)\(job.error.map { ": \($0)" } ?? "")\n"
+                continue
+            }
+            out += "\(p.job): read \(p.read); \(p.create) to create, \(p.update) to update, \(p.rename) to rename, "
+                + "\(p.delete) to delete, \(p.unchanged) unchanged, \(p.skipped) skipped, \(p.failed) failed\n"
+            if let error = p.error { out += "  would fail: \(error)\n" }
+            for line in p.lines { out += "  \(line)\n" }
+            if p.moreChanges > 0 { out += "  … and \(p.moreChanges) more changes\n" }
+        }
+        return out
+    }
+}
