@@ -32,6 +32,16 @@ step syncwright apply --home home
 "$bin" apply --home home
 step syncwright plan --home home
 "$bin" plan --home home
+step syncwright run nightly-directory-sync --preview --home home
+"$bin" run nightly-directory-sync --preview --home home
+step syncwright run nightly-directory-sync --home home
+"$bin" run nightly-directory-sync --home home
+step syncwright run nightly-directory-sync --home home   "# again: everything is unchanged"
+"$bin" run nightly-directory-sync --home home
+step syncwright history --home home
+"$bin" history --home home
 step syncwright status --home home
 "$bin" status --home home
+step head -n 13 home/directories/corp.ldif
+head -n 13 home/directories/corp.ldif
 printf '\nThe demo lives in %s: edit %s/config, commit, push to config.git, then plan again.\n' "$work" "$work"
