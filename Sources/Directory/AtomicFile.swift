@@ -4,6 +4,12 @@ import Foundation
 /// a temp file in the same folder, fsync, rename over the target, fsync the folder.
 enum AtomicFile {
     static func write(_ data: Data, to path: String, what: String) throws {
+        try write(to: path, what: what) { sink in data.withUnsafeBytes { sink($0) } }
+    }
+
+    /// Streams the contents: `produce` hands chunks to its sink, which buffers and writes them.
+    static func write(to path: String, what: String,
+                      _ produce: (_ sink: (UnsafeRawBufferPointer) -> Void) throws -> Void) throws {
         let folder = (path as NSString).deletingLastPathComponent
         let fm = FileManager.default
         do {
@@ -17,9 +23,9 @@ enum AtomicFile {
             throw DirectoryError("\(what): cannot write \(path): \(String(cString: strerror(errno)))")
         }
         var failure: String?
-        data.withUnsafeBytes { buffer in
+        func writeAll(_ buffer: UnsafeRawBufferPointer) {
             var offset = 0
-            while offset < buffer.count, let base = buffer.baseAddress {
+            while failure == nil, offset < buffer.count, let base = buffer.baseAddress {
                 let written = Foundation.write(fd, base + offset, buffer.count - offset)
                 if written < 0 {
                     if errno == EINTR { continue }
@@ -29,6 +35,22 @@ enum AtomicFile {
                 offset += written
             }
         }
+        var pending: [UInt8] = []
+        pending.reserveCapacity(1 << 20)
+        do {
+            try produce { chunk in
+                if pending.count + chunk.count > (1 << 20) {
+                    pending.withUnsafeBytes { writeAll($0) }
+                    pending.removeAll(keepingCapacity: true)
+                }
+                if chunk.count >= (1 << 20) { writeAll(chunk) } else { pending.append(contentsOf: chunk) }
+            }
+        } catch {
+            close(fd)
+            unlink(temp)
+            throw error
+        }
+        pending.withUnsafeBytes { writeAll($0) }
         if failure == nil && fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
         close(fd)
         if failure == nil && rename(temp, path) != 0 { failure = String(cString: strerror(errno)) }

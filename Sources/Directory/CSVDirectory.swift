@@ -32,41 +32,58 @@ public final class CSVDirectory: Directory {
         self.missingIsEmpty = missingIsEmpty
     }
 
+    /// Parses the file, handing each data row to `row` as an entry named `#<row>`.
+    private func parseRows(_ row: (Entry) throws -> Void) throws {
+        guard let data = try location.load(what: what, missingIsEmpty: missingIsEmpty) else { return }
+        var splitters: [[UInt8]?] = []
+        var number = 0
+        let format = try CSVCodec.forEachRecord(data, delimiter: delimiter, what: "\(what): \(location.label)") { record in
+            if number == 0 {
+                header = record.fields.indices.map { AttributeName(String(decoding: record.field($0), as: UTF8.self)) }
+                splitters = header.map { multiValueDelimiters[$0].map { Array($0.utf8) } }
+                number = 1
+                return
+            }
+            var entry = Entry(dn: "#\(number)", names: header)
+            for column in record.fields.indices {
+                let field = record.field(column)
+                guard !field.isEmpty else { continue }
+                if let splitter = splitters[column] {
+                    for part in CSVCodec.split(field, by: splitter) { entry.append(at: column, bytes: part) }
+                } else {
+                    entry.append(at: column, bytes: field)
+                }
+            }
+            number += 1
+            try row(entry)
+        }
+        hadBOM = format.hadBOM
+        lineEnding = format.crlf ? "\r\n" : "\n"
+    }
+
     private func load() throws {
         guard !loaded else { return }
         loaded = true
-        guard let data = try location.load(what: what, missingIsEmpty: missingIsEmpty) else { return }
-        let parsed = try CSVCodec.parse(data, delimiter: delimiter, what: "\(what): \(location.label)")
-        hadBOM = parsed.hadBOM
-        lineEnding = parsed.crlf ? "\r\n" : "\n"
-        header = parsed.header.map { AttributeName(String(decoding: $0, as: UTF8.self)) }
-        let splitters: [[UInt8]?] = header.map { multiValueDelimiters[$0].map { Array($0.utf8) } }
-        table.entries.reserveCapacity(parsed.rows.count)
-        for (number, fields) in parsed.rows.enumerated() {
-            var attributes: [(AttributeName, [Value])] = []
-            attributes.reserveCapacity(fields.count)
-            for (column, field) in fields.enumerated() where !field.isEmpty {
-                if let splitter = splitters[column] {
-                    let values = CSVCodec.split(field, by: splitter).map { Value(Data($0)) }
-                    if !values.isEmpty { attributes.append((header[column], values)) }
-                } else {
-                    attributes.append((header[column], [Value(Data(field))]))
-                }
-            }
-            let dn = "#\(number + 1)"
-            table.append(Entry(dn: dn, attributes: attributes), key: dn)
-        }
+        try parseRows { entry in table.append(entry, key: entry.dn) }
     }
 
     public func read(base: String?, pageSize: Int, _ page: ([Entry]) throws -> Void) throws {
-        try load()
-        var start = 0
-        let entries = table.live
-        while start < entries.count {
-            let end = min(start + max(pageSize, 1), entries.count)
-            try page(Array(entries[start..<end]))
-            start = end
+        var batch: [Entry] = []
+        batch.reserveCapacity(max(pageSize, 1))
+        func flush(_ entry: Entry?) throws {
+            if let entry { batch.append(entry) }
+            if batch.count >= max(pageSize, 1) || (entry == nil && !batch.isEmpty) {
+                try page(batch)
+                batch.removeAll(keepingCapacity: true)
+            }
         }
+        if loaded {
+            for entry in table.entries { if let entry { try flush(entry) } }
+        } else {
+            // Stream: a source's rows are not kept; a destination loads its table when first changed.
+            try parseRows { try flush($0) }
+        }
+        try flush(nil)
     }
 
     public func apply(_ change: DirectoryChange) throws {
@@ -146,141 +163,149 @@ extension Entry {
 
 /// RFC 4180 reading and writing, on bytes.
 enum CSVCodec {
-    struct Parsed {
-        var header: [[UInt8]]
-        var rows: [[[UInt8]]]
-        var hadBOM: Bool
-        var crlf: Bool
+    /// One record: the bytes of all its fields in one reused buffer.
+    struct Record {
+        var storage: [UInt8] = []
+        var fields: [Range<Int>] = []
+        func field(_ index: Int) -> ArraySlice<UInt8> { storage[fields[index]] }
     }
 
-    static func parse(_ data: Data, delimiter: UInt8, what: String) throws -> Parsed {
-        let bytes = [UInt8](data)
-        var i = 0
+    struct Format {
         var hadBOM = false
-        if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF {
-            i = 3
-            hadBOM = true
-        }
-        let quote = UInt8(ascii: "\""), cr = UInt8(ascii: "\r"), lf = UInt8(ascii: "\n")
-        var records: [[[UInt8]]] = []
-        var record: [[UInt8]] = []
-        var field: [UInt8] = []
-        var line = 1
-        var recordLine = 1
-        var sawCRLF = false
-        var atFieldStart = true
-        let n = bytes.count
-        func endField() {
-            record.append(field)
-            field = []
-            atFieldStart = true
-        }
-        while i < n {
-            let b = bytes[i]
-            if atFieldStart && b == quote {
-                // A quoted field: runs to the closing quote; "" is one quote.
-                let openLine = line
-                i += 1
-                var closed = false
-                while i < n {
-                    let c = bytes[i]
-                    if c == quote {
-                        if i + 1 < n && bytes[i + 1] == quote {
-                            field.append(quote)
-                            i += 2
-                            continue
-                        }
-                        i += 1
-                        closed = true
-                        break
-                    }
-                    if c == lf { line += 1 }
-                    field.append(c)
-                    i += 1
+        var crlf = false
+    }
+
+    /// Calls `body` with each record (the header first), skipping blank lines. Checks that every
+    /// record has as many fields as the header, and that header names are unique.
+    static func forEachRecord(_ data: Data, delimiter: UInt8, what: String,
+                              _ body: (Record) throws -> Void) throws -> Format {
+        var format = Format()
+        var width: Int?
+        try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            let n = bytes.count
+            var i = 0
+            if n >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF {
+                i = 3
+                format.hadBOM = true
+            }
+            let quote = UInt8(ascii: "\""), cr = UInt8(ascii: "\r"), lf = UInt8(ascii: "\n")
+            var record = Record()
+            record.storage.reserveCapacity(256)
+            var fieldStart = 0
+            var line = 1
+            var recordLine = 1
+            var atFieldStart = true
+            func endField() {
+                record.fields.append(fieldStart..<record.storage.count)
+                fieldStart = record.storage.count
+                atFieldStart = true
+            }
+            func endRecord() throws {
+                endField()
+                defer {
+                    record.storage.removeAll(keepingCapacity: true)
+                    record.fields.removeAll(keepingCapacity: true)
+                    fieldStart = 0
                 }
-                guard closed else {
-                    throw DirectoryError("\(what): line \(openLine): a quoted field is never closed")
+                if record.fields.count == 1 && record.fields[0].isEmpty { return } // a blank line
+                if let width {
+                    if record.fields.count != width {
+                        throw DirectoryError("\(what): line \(recordLine): \(record.fields.count) fields, but the header has \(width)")
+                    }
+                } else {
+                    width = record.fields.count
+                    var seen = Set<String>()
+                    for index in record.fields.indices {
+                        let text = String(decoding: record.field(index), as: UTF8.self)
+                        if text.isEmpty { throw DirectoryError("\(what): line 1: the header has an empty column name") }
+                        if !seen.insert(text.lowercased()).inserted {
+                            throw DirectoryError("\(what): line 1: the header names the column '\(text)' twice")
+                        }
+                    }
+                }
+                try body(record)
+            }
+            while i < n {
+                let b = bytes[i]
+                if atFieldStart && b == quote {
+                    let openLine = line
+                    i += 1
+                    var closed = false
+                    while i < n {
+                        let c = bytes[i]
+                        if c == quote {
+                            if i + 1 < n && bytes[i + 1] == quote {
+                                record.storage.append(quote)
+                                i += 2
+                                continue
+                            }
+                            i += 1
+                            closed = true
+                            break
+                        }
+                        if c == lf { line += 1 }
+                        record.storage.append(c)
+                        i += 1
+                    }
+                    guard closed else {
+                        throw DirectoryError("\(what): line \(openLine): a quoted field is never closed")
+                    }
+                    atFieldStart = false
+                    if i < n && bytes[i] != delimiter && bytes[i] != cr && bytes[i] != lf {
+                        throw DirectoryError("\(what): line \(line): unexpected text after a closing quote")
+                    }
+                    continue
                 }
                 atFieldStart = false
-                if i < n && bytes[i] != delimiter && bytes[i] != cr && bytes[i] != lf {
-                    throw DirectoryError("\(what): line \(line): unexpected text after a closing quote")
-                }
-                continue
-            }
-            atFieldStart = false
-            if b == delimiter {
-                endField()
-                i += 1
-            } else if b == cr || b == lf {
-                if b == cr && i + 1 < n && bytes[i + 1] == lf {
-                    sawCRLF = true
+                if b == delimiter {
+                    endField()
                     i += 1
+                } else if b == cr || b == lf {
+                    if b == cr && i + 1 < n && bytes[i + 1] == lf {
+                        format.crlf = true
+                        i += 1
+                    }
+                    i += 1
+                    try endRecord()
+                    line += 1
+                    recordLine = line
+                } else {
+                    let start = i
+                    while i < n, bytes[i] != delimiter, bytes[i] != cr, bytes[i] != lf { i += 1 }
+                    record.storage.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<i]))
                 }
-                i += 1
-                endField()
-                if !(record.count == 1 && record[0].isEmpty) { // skip blank lines
-                    records.append(record)
-                    try checkWidth(records, what: what, line: recordLine)
-                }
-                record = []
-                line += 1
-                recordLine = line
-            } else {
-                // Fast path: copy a run of plain bytes.
-                let start = i
-                while i < n, bytes[i] != delimiter, bytes[i] != cr, bytes[i] != lf { i += 1 }
-                field.append(contentsOf: bytes[start..<i])
+            }
+            if !atFieldStart || !record.fields.isEmpty || fieldStart < record.storage.count {
+                try endRecord()
             }
         }
-        if !atFieldStart || !record.isEmpty || !field.isEmpty {
-            endField()
-            if !(record.count == 1 && record[0].isEmpty) {
-                records.append(record)
-                try checkWidth(records, what: what, line: recordLine)
-            }
-        }
-        guard let header = records.first else { return Parsed(header: [], rows: [], hadBOM: hadBOM, crlf: false) }
-        var seen = Set<String>()
-        for name in header {
-            let text = String(decoding: name, as: UTF8.self)
-            if text.isEmpty { throw DirectoryError("\(what): line 1: the header has an empty column name") }
-            if !seen.insert(text.lowercased()).inserted {
-                throw DirectoryError("\(what): line 1: the header names the column '\(text)' twice")
-            }
-        }
-        return Parsed(header: header, rows: Array(records.dropFirst()), hadBOM: hadBOM, crlf: sawCRLF)
+        return format
     }
 
-    private static func checkWidth(_ records: [[[UInt8]]], what: String, line: Int) throws {
-        guard records.count > 1, let header = records.first, let last = records.last, last.count != header.count else { return }
-        throw DirectoryError("\(what): line \(line): \(last.count) fields, but the header has \(header.count)")
-    }
-
-    static func split(_ field: [UInt8], by separator: [UInt8]) -> [[UInt8]] {
-        guard !separator.isEmpty else { return [field] }
-        var out: [[UInt8]] = []
-        var current: [UInt8] = []
-        var i = 0
-        while i < field.count {
-            if field[i] == separator[0], i + separator.count <= field.count,
-               Array(field[i..<i + separator.count]) == separator {
-                out.append(current)
-                current = []
+    /// The parts of `field` between `separator`s, trimmed of spaces; empty parts are dropped.
+    static func split(_ field: ArraySlice<UInt8>, by separator: [UInt8]) -> [ArraySlice<UInt8>] {
+        guard let first = separator.first else { return [field] }
+        var out: [ArraySlice<UInt8>] = []
+        var partStart = field.startIndex
+        var i = field.startIndex
+        func emit(_ end: Int) {
+            var a = partStart, b = end
+            while a < b, field[a] == 0x20 { a += 1 }
+            while b > a, field[b - 1] == 0x20 { b -= 1 }
+            if a < b { out.append(field[a..<b]) }
+        }
+        while i < field.endIndex {
+            if field[i] == first, i + separator.count <= field.endIndex, field[i..<i + separator.count].elementsEqual(separator) {
+                emit(i)
                 i += separator.count
+                partStart = i
             } else {
-                current.append(field[i])
                 i += 1
             }
         }
-        out.append(current)
-        return out.map { trimSpaces($0) }.filter { !$0.isEmpty }
-    }
-
-    private static func trimSpaces(_ bytes: [UInt8]) -> [UInt8] {
-        var start = 0, end = bytes.count
-        while start < end, bytes[start] == 0x20 { start += 1 }
-        while end > start, bytes[end - 1] == 0x20 { end -= 1 }
-        return Array(bytes[start..<end])
+        emit(field.endIndex)
+        return out
     }
 
     static func encode(header: [Data], rows: [[Data]], delimiter: UInt8, lineEnding: String, bom: Bool) -> Data {

@@ -3,6 +3,11 @@ public enum DistinguishedName {
     /// Escapes an attribute value for use in an RDN: `,` `+` `"` `\` `<` `>` `;`, a leading `#` or
     /// space, a trailing space, and NUL.
     public static func escape(_ value: String) -> String {
+        let special: Set<UInt8> = [0x2C, 0x2B, 0x22, 0x5C, 0x3C, 0x3E, 0x3B, 0x00]
+        let utf8 = value.utf8
+        if let first = utf8.first, first != 0x23, first != 0x20, utf8.last != 0x20, !utf8.contains(where: special.contains) {
+            return value // nothing to escape: the common case
+        }
         var out = ""
         out.reserveCapacity(value.utf8.count)
         let scalars = Array(value.unicodeScalars)
@@ -45,25 +50,24 @@ public enum DistinguishedName {
     /// A comparable form: attribute types lowercased, spaces around separators removed. Values
     /// keep their case (most directories match case-insensitively; we stay exact to be safe).
     public static func normalize(_ dn: String) -> String {
-        var out = ""
-        var escaped = false
-        var inType = true
-        var pendingSpace = false
-        for c in dn {
-            if escaped { out.append(c); escaped = false; continue }
-            switch c {
-            case "\\": out.append(c); escaped = true
-            case ",", "+":
-                out.append(c); inType = true; pendingSpace = false
-            case "=":
-                out.append(c); inType = false; pendingSpace = false
-            case " ":
-                if !inType && !out.isEmpty && out.last != "=" { pendingSpace = true }
+        var out: [UInt8] = []
+        out.reserveCapacity(dn.utf8.count)
+        var escaped = false, inType = true, pendingSpace = false
+        for byte in dn.utf8 {
+            if escaped { out.append(byte); escaped = false; continue }
+            switch byte {
+            case UInt8(ascii: ","), UInt8(ascii: "+"):
+                out.append(byte); inType = true; pendingSpace = false
+            case UInt8(ascii: "="):
+                out.append(byte); inType = false; pendingSpace = false
+            case UInt8(ascii: " "):
+                if !inType && !out.isEmpty && out.last != UInt8(ascii: "=") { pendingSpace = true }
             default:
-                if pendingSpace { out.append(" "); pendingSpace = false }
-                out.append(inType ? Character(c.lowercased()) : c)
+                if pendingSpace { out.append(UInt8(ascii: " ")); pendingSpace = false }
+                if byte == UInt8(ascii: "\\") { escaped = true }
+                out.append(inType && byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte)
             }
         }
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 }

@@ -15,50 +15,172 @@ public struct Value: Hashable, Sendable, CustomStringConvertible, ExpressibleByS
     public var description: String { text ?? "base64:\(bytes.base64EncodedString())" }
 
     public var isEmpty: Bool { bytes.isEmpty }
+
+    /// The parts of `bytes` between `separator`s, trimmed of spaces; empty parts are dropped.
+    public static func split(_ bytes: some Collection<UInt8>, by separator: [UInt8]) -> [ArraySlice<UInt8>] {
+        let array = Array(bytes)
+        return CSVCodec.split(array[...], by: separator)
+    }
 }
 
 /// An attribute name; compared without regard to ASCII case, as LDAP does, and kept as first written.
 public struct AttributeName: Hashable, Sendable, CustomStringConvertible, ExpressibleByStringLiteral {
     public let name: String
-    private let folded: String
 
-    public init(_ name: String) {
-        self.name = name
-        self.folded = name.lowercased()
-    }
-
+    public init(_ name: String) { self.name = name }
     public init(stringLiteral name: String) { self.init(name) }
 
-    public static func == (lhs: AttributeName, rhs: AttributeName) -> Bool { lhs.folded == rhs.folded }
-    public func hash(into hasher: inout Hasher) { hasher.combine(folded) }
+    public static func == (lhs: AttributeName, rhs: AttributeName) -> Bool {
+        equalFolded(lhs.name, rhs.name)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        for byte in name.utf8 { hasher.combine(byte | (byte >= 0x41 && byte <= 0x5A ? 0x20 : 0)) }
+    }
+
     public var description: String { name }
+
+    /// ASCII case-insensitive equality, without allocating.
+    static func equalFolded(_ a: String, _ b: String) -> Bool {
+        var a = a, b = b
+        return a.withUTF8 { x in
+            b.withUTF8 { y in
+                guard x.count == y.count else { return false }
+                for i in 0..<x.count where x[i] != y[i] {
+                    let p = x[i] | 0x20, q = y[i] | 0x20
+                    guard p == q, p >= 0x61, p <= 0x7A else { return false }
+                }
+                return true
+            }
+        }
+    }
 }
 
 /// One directory object: a DN (or, for CSV rows, `#<row>`), and multi-valued attributes in order.
+///
+/// Stored compactly, because a job may hold a million of them: every value's bytes in one
+/// buffer, and one small slot per value naming its attribute and its place in the buffer.
 public struct Entry: Sendable, Equatable {
     public var dn: String
-    public private(set) var attributes: [(name: AttributeName, values: [Value])]
+    private var names: [AttributeName] = []
+    /// Per value: the attribute (index into `names`), and its bytes' start and length in `bytes`.
+    private var slots: [(name: UInt16, start: UInt32, count: UInt32)] = []
+    private var bytes: [UInt8] = []
 
     public init(dn: String, attributes: [(AttributeName, [Value])] = []) {
         self.dn = dn
-        self.attributes = []
         for (name, values) in attributes { self[name] = values }
     }
 
+    /// An entry whose attributes will be among `names` (shared, not copied, between entries
+    /// built from the same list), filled with `append(at:bytes:)`.
+    public init(dn: String, names: [AttributeName]) {
+        self.dn = dn
+        self.names = names
+    }
+
+    /// The position of `name` in this entry's name list, if it is there.
+    public func index(of name: AttributeName) -> Int? { names.firstIndex(of: name) }
+
+    /// Adds a value to the attribute at `index` of the name list.
+    public mutating func append(at index: Int, bytes value: UnsafeRawBufferPointer) {
+        slots.append((UInt16(index), UInt32(bytes.count), UInt32(value.count)))
+        bytes.append(contentsOf: value)
+    }
+
+    public mutating func append(at index: Int, bytes value: ArraySlice<UInt8>) {
+        value.withUnsafeBytes { append(at: index, bytes: $0) }
+    }
+
+    /// Adds a value to `name`, adding the name when it is new.
+    public mutating func append(_ name: AttributeName, bytes value: some Collection<UInt8>) {
+        let index: Int
+        if let existing = names.firstIndex(of: name) { index = existing } else { index = names.count; names.append(name) }
+        slots.append((UInt16(index), UInt32(bytes.count), UInt32(value.count)))
+        bytes.append(contentsOf: value)
+    }
+
+    public mutating func append(_ name: AttributeName, value: Value) {
+        let index: Int
+        if let existing = names.firstIndex(of: name) { index = existing } else { index = names.count; names.append(name) }
+        value.bytes.withUnsafeBytes { append(at: index, bytes: $0) }
+    }
+
+    /// The bytes of every value at name-list position `index`, without copying.
+    public func values(at index: Int) -> [ArraySlice<UInt8>] {
+        var out: [ArraySlice<UInt8>] = []
+        for slot in slots where Int(slot.name) == index {
+            out.append(bytes[Int(slot.start)..<Int(slot.start + slot.count)])
+        }
+        return out
+    }
+
+    /// The bytes of every value of `name`, without copying.
+    public func values(of name: AttributeName) -> [ArraySlice<UInt8>] {
+        guard let index = names.firstIndex(of: name) else { return [] }
+        return values(at: index)
+    }
+
+    /// Every value in the order added, with its attribute name (values of one attribute are
+    /// contiguous when they were added together).
+    public func forEachValue(_ body: (AttributeName, ArraySlice<UInt8>) -> Void) {
+        for slot in slots { body(names[Int(slot.name)], bytes[Int(slot.start)..<Int(slot.start + slot.count)]) }
+    }
+
     public static func == (lhs: Entry, rhs: Entry) -> Bool {
-        lhs.dn == rhs.dn && lhs.attributes.count == rhs.attributes.count
-            && zip(lhs.attributes, rhs.attributes).allSatisfy { $0.name == $1.name && $0.values == $1.values }
+        guard lhs.dn == rhs.dn else { return false }
+        let a = lhs.attributes, b = rhs.attributes
+        return a.count == b.count && zip(a, b).allSatisfy { $0.name == $1.name && $0.values == $1.values }
+    }
+
+    /// Every attribute with its values, in first-written order.
+    public var attributes: [(name: AttributeName, values: [Value])] {
+        names.indices.compactMap { index in
+            let values = slots.filter { Int($0.name) == index }.map { value(at: $0) }
+            return values.isEmpty ? nil : (names[index], values)
+        }
+    }
+
+    private func value(at slot: (name: UInt16, start: UInt32, count: UInt32)) -> Value {
+        Value(Data(bytes[Int(slot.start)..<Int(slot.start + slot.count)]))
+    }
+
+    /// Calls `body` with each attribute's name and its values' bytes, without building `Value`s.
+    public func forEachAttribute(_ body: (AttributeName, [ArraySlice<UInt8>]) throws -> Void) rethrows {
+        for index in names.indices {
+            var values: [ArraySlice<UInt8>] = []
+            for slot in slots where Int(slot.name) == index {
+                values.append(bytes[Int(slot.start)..<Int(slot.start + slot.count)])
+            }
+            if !values.isEmpty { try body(names[index], values) }
+        }
     }
 
     /// The values of `name`; empty when absent. Setting an empty list removes the attribute.
     public subscript(name: AttributeName) -> [Value] {
-        get { attributes.first { $0.name == name }?.values ?? [] }
+        get {
+            guard let index = names.firstIndex(of: name) else { return [] }
+            var out: [Value] = []
+            for slot in slots where Int(slot.name) == index { out.append(value(at: slot)) }
+            return out
+        }
         set {
-            if let index = attributes.firstIndex(where: { $0.name == name }) {
-                if newValue.isEmpty { attributes.remove(at: index) } else { attributes[index].values = newValue }
-            } else if !newValue.isEmpty {
-                attributes.append((name, newValue))
+            // Rebuild without the attribute's old values, then add the new ones (rare: updates only).
+            let old = self
+            names = []
+            slots = []
+            bytes = []
+            bytes.reserveCapacity(old.bytes.count)
+            var replaced = false
+            old.forEachAttribute { attribute, values in
+                if attribute == name {
+                    replaced = true
+                    for value in newValue { append(attribute, bytes: value.bytes) }
+                } else {
+                    for value in values { append(attribute, bytes: value) }
+                }
             }
+            if !replaced { for value in newValue { append(name, bytes: value.bytes) } }
         }
     }
 
@@ -69,6 +191,13 @@ public struct Entry: Sendable, Equatable {
 
     /// The first value of `name` as text.
     public func first(_ name: String) -> String? { self[name].first?.description }
+
+    /// The first value's bytes of `name`, without copying; nil when absent.
+    public func firstBytes(_ name: AttributeName) -> ArraySlice<UInt8>? {
+        guard let index = names.firstIndex(of: name),
+              let slot = slots.first(where: { Int($0.name) == index }) else { return nil }
+        return bytes[Int(slot.start)..<Int(slot.start + slot.count)]
+    }
 }
 
 /// One attribute-level change within a modify.

@@ -24,7 +24,7 @@ public final class LDIFDirectory: Directory {
         guard !loaded else { return }
         loaded = true
         guard let data = try location.load(what: what, missingIsEmpty: missingIsEmpty) else { return }
-        for entry in try LDIFCodec.parse(data, what: "\(what): \(location.label)") {
+        try LDIFCodec.forEachEntry(data, what: "\(what): \(location.label)") { entry in
             let key = DistinguishedName.normalize(entry.dn)
             if table.index[key] != nil {
                 throw DirectoryError("\(what): \(location.label) holds the entry \(entry.dn) twice")
@@ -101,7 +101,9 @@ public final class LDIFDirectory: Directory {
     public func commit() throws {
         guard dirty else { return }
         let path = try location.writablePath(what: what)
-        try AtomicFile.write(LDIFCodec.encode(table.live), to: path, what: what)
+        try AtomicFile.write(to: path, what: what) { sink in
+            LDIFCodec.encode(table.entries.lazy.compactMap { $0 }, to: sink)
+        }
         dirty = false
     }
 }
@@ -110,112 +112,140 @@ public final class LDIFDirectory: Directory {
 public enum LDIFCodec {
     /// Parses content records. `what` names the file in errors.
     public static func parse(_ data: Data, what: String) throws -> [Entry] {
-        let bytes = [UInt8](data)
-        // Logical lines: unfolded, with the number of the physical line each starts on.
-        var lines: [(number: Int, text: [UInt8])] = []
-        var number = 0
-        var start = 0
-        var inComment = false
-        func physical(_ raw: ArraySlice<UInt8>) {
-            number += 1
-            var line = raw
-            if line.last == 0x0D { line = line.dropLast() }
-            if line.first == 0x20 { // a continuation
-                if inComment { return }
-                if let lastIndex = lines.indices.last, !lines[lastIndex].text.isEmpty {
-                    lines[lastIndex].text.append(contentsOf: line.dropFirst())
-                    return
-                }
-            }
-            inComment = line.first == UInt8(ascii: "#")
-            if inComment { return }
-            lines.append((number, Array(line)))
-        }
-        for i in 0..<bytes.count where bytes[i] == 0x0A {
-            physical(bytes[start..<i])
-            start = i + 1
-        }
-        if start < bytes.count { physical(bytes[start..<bytes.count]) }
-
         var entries: [Entry] = []
-        var current: Entry?
-        var sawRecord = false
-        for (lineNumber, text) in lines {
-            if text.isEmpty {
-                if let entry = current { entries.append(entry) }
-                current = nil
-                continue
-            }
-            guard let colon = text.firstIndex(of: UInt8(ascii: ":")) else {
-                throw DirectoryError("\(what): line \(lineNumber): expected 'name: value'")
-            }
-            let name = String(decoding: text[..<colon], as: UTF8.self)
-            var rest = text[(colon + 1)...]
-            let value: Data
-            if rest.first == UInt8(ascii: ":") {
-                rest = rest.dropFirst().drop { $0 == 0x20 }
-                guard let decoded = Data(base64Encoded: Data(rest)) else {
-                    throw DirectoryError("\(what): line \(lineNumber): the base64 value of \(name) is not valid")
-                }
-                value = decoded
-            } else if rest.first == UInt8(ascii: "<") {
-                throw DirectoryError("\(what): line \(lineNumber): URL values (\(name):<) are not supported")
-            } else {
-                value = Data(rest.drop { $0 == 0x20 })
-            }
-            if current == nil {
-                if !sawRecord && name.lowercased() == "version" {
-                    sawRecord = true
-                    continue
-                }
-                guard name.lowercased() == "dn" else {
-                    throw DirectoryError("\(what): line \(lineNumber): a record must start with dn:, found \(name):")
-                }
-                guard let dn = String(data: value, encoding: .utf8) else {
-                    throw DirectoryError("\(what): line \(lineNumber): the DN is not valid UTF-8")
-                }
-                current = Entry(dn: dn)
-                sawRecord = true
-                continue
-            }
-            if name.lowercased() == "changetype" {
-                throw DirectoryError("\(what): line \(lineNumber): change records (changetype) are not supported; "
-                                     + "the file must hold entries")
-            }
-            current?[AttributeName(name)].append(Value(value))
-        }
-        if let entry = current { entries.append(entry) }
+        try forEachEntry(data, what: what) { entries.append($0) }
         return entries
     }
 
+    /// Streams content records: lines are unfolded as they are read, comments skipped, and each
+    /// value is added to its entry straight from the file's bytes.
+    static func forEachEntry(_ data: Data, what: String, _ body: (Entry) throws -> Void) throws {
+        var current: Entry?
+        var sawRecord = false
+        var logical: [UInt8] = []
+        logical.reserveCapacity(256)
+        var logicalLine = 0
+        var names: [[UInt8]: AttributeName] = [:]
+
+        func finishLogical() throws {
+            defer { logical.removeAll(keepingCapacity: true) }
+            guard !logical.isEmpty else { return }
+            guard let colon = logical.firstIndex(of: UInt8(ascii: ":")) else {
+                throw DirectoryError("\(what): line \(logicalLine): expected 'name: value'")
+            }
+            let nameBytes = Array(logical[..<colon])
+            let name: AttributeName
+            if let cached = names[nameBytes] { name = cached } else {
+                name = AttributeName(String(decoding: nameBytes, as: UTF8.self))
+                names[nameBytes] = name
+            }
+            var rest = logical[(colon + 1)...]
+            var decoded: Data?
+            if rest.first == UInt8(ascii: ":") {
+                rest = rest.dropFirst().drop { $0 == 0x20 }
+                guard let value = Data(base64Encoded: Data(rest)) else {
+                    throw DirectoryError("\(what): line \(logicalLine): the base64 value of \(name) is not valid")
+                }
+                decoded = value
+            } else if rest.first == UInt8(ascii: "<") {
+                throw DirectoryError("\(what): line \(logicalLine): URL values (\(name):<) are not supported")
+            } else {
+                rest = rest.drop { $0 == 0x20 }
+            }
+            if current == nil {
+                let lower = name.name.lowercased()
+                if !sawRecord && lower == "version" {
+                    sawRecord = true
+                    return
+                }
+                guard lower == "dn" else {
+                    throw DirectoryError("\(what): line \(logicalLine): a record must start with dn:, found \(name):")
+                }
+                guard let dn = decoded.map({ String(data: $0, encoding: .utf8) }) ?? String(validating: rest, as: UTF8.self) else {
+                    throw DirectoryError("\(what): line \(logicalLine): the DN is not valid UTF-8")
+                }
+                current = Entry(dn: dn)
+                sawRecord = true
+                return
+            }
+            if name.name.count == 10 && name.name.lowercased() == "changetype" {
+                throw DirectoryError("\(what): line \(logicalLine): change records (changetype) are not supported; "
+                                     + "the file must hold entries")
+            }
+            if let decoded { current?.append(name, value: Value(decoded)) } else { current?.append(name, bytes: rest) }
+        }
+
+        try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            var start = 0
+            var number = 0
+            var inComment = false
+            while start <= bytes.count {
+                var end = start
+                while end < bytes.count, bytes[end] != 0x0A { end += 1 }
+                if start == bytes.count && end == start { break }
+                number += 1
+                var lineEnd = end
+                if lineEnd > start, bytes[lineEnd - 1] == 0x0D { lineEnd -= 1 }
+                let line = UnsafeBufferPointer(rebasing: bytes[start..<lineEnd])
+                if line.first == 0x20 && (inComment || !logical.isEmpty) {
+                    if !inComment { logical.append(contentsOf: line.dropFirst()) }
+                } else {
+                    try finishLogical()
+                    inComment = line.first == UInt8(ascii: "#")
+                    if line.isEmpty {
+                        if let entry = current { try body(entry) }
+                        current = nil
+                    } else if !inComment {
+                        logical.append(contentsOf: line)
+                        logicalLine = number
+                    }
+                }
+                start = end + 1
+            }
+            try finishLogical()
+            if let entry = current { try body(entry) }
+        }
+    }
+
     /// True when `bytes` may be written as-is (RFC 2849 SAFE-STRING, and no trailing space).
-    static func isSafe(_ bytes: Data) -> Bool {
+    static func isSafe(_ bytes: some Collection<UInt8>) -> Bool {
         guard let first = bytes.first else { return true }
         if first == 0x20 || first == UInt8(ascii: ":") || first == UInt8(ascii: "<") { return false }
-        if bytes.last == 0x20 { return false }
-        return !bytes.contains { $0 == 0 || $0 == 0x0A || $0 == 0x0D || $0 > 0x7F }
+        var last = first
+        for byte in bytes {
+            if byte == 0 || byte == 0x0A || byte == 0x0D || byte > 0x7F { return false }
+            last = byte
+        }
+        return last != 0x20
     }
 
     /// Writes entries as LDIF, beginning with `version: 1`.
     public static func encode(_ entries: [Entry]) -> Data {
         var out = Data()
-        out.reserveCapacity(entries.count * 200)
-        out.append(contentsOf: Array("version: 1\n".utf8))
-        var line: [UInt8] = []
-        func emit(_ name: String, _ value: Data) {
-            line.removeAll(keepingCapacity: true)
-            line.append(contentsOf: name.utf8)
+        encode(entries, to: { out.append(contentsOf: $0) })
+        return out
+    }
+
+    /// Writes entries as LDIF to `sink`, in chunks.
+    static func encode(_ entries: some Sequence<Entry>, to sink: (UnsafeRawBufferPointer) -> Void) {
+        var out: [UInt8] = []
+        out.reserveCapacity(1 << 16)
+        out.append(contentsOf: "version: 1\n".utf8)
+        func emit(_ name: String, _ value: some Collection<UInt8>) {
+            let lineStart = out.count
+            out.append(contentsOf: name.utf8)
             if isSafe(value) {
-                line.append(UInt8(ascii: ":"))
-                if !value.isEmpty { line.append(0x20); line.append(contentsOf: value) }
+                out.append(UInt8(ascii: ":"))
+                if !value.isEmpty { out.append(0x20); out.append(contentsOf: value) }
             } else {
-                line.append(contentsOf: Array(":: ".utf8))
-                line.append(contentsOf: value.base64EncodedData())
+                out.append(contentsOf: ":: ".utf8)
+                out.append(contentsOf: Data(value).base64EncodedData())
             }
             // Fold at 76 bytes; only ASCII is ever written, so no character is split.
-            if line.count <= 76 {
-                out.append(contentsOf: line)
-            } else {
+            if out.count - lineStart > 76 {
+                let line = Array(out[lineStart...])
+                out.removeSubrange(lineStart...)
                 out.append(contentsOf: line[0..<76])
                 var i = 76
                 while i < line.count {
@@ -230,11 +260,13 @@ public enum LDIFCodec {
         }
         for entry in entries {
             out.append(0x0A)
-            emit("dn", Data(entry.dn.utf8))
-            for (name, values) in entry.attributes {
-                for value in values { emit(name.name, value.bytes) }
+            emit("dn", entry.dn.utf8)
+            entry.forEachValue { name, value in emit(name.name, value) }
+            if out.count >= 1 << 16 {
+                out.withUnsafeBytes(sink)
+                out.removeAll(keepingCapacity: true)
             }
         }
-        return out
+        out.withUnsafeBytes(sink)
     }
 }

@@ -35,9 +35,6 @@ public struct RunOutcome: Sendable {
 }
 
 extension Workspace {
-    /// How many log lines of one job are stored; the counts in the report stay exact.
-    static let storedLogLines = 10_000
-
     /// Runs a stored collection now: its jobs in order, with `onFailure` deciding what follows a
     /// failure. With `preview`, computes everything and writes nothing (and records no run).
     public func run(collection name: String, preview: Bool = false, trigger: RunTrigger = .manual,
@@ -130,7 +127,7 @@ extension Workspace {
                 report: report.json(),
                 jobs: jobs.map { job in
                     StoredRun.Job(name: job.name, status: job.status.rawValue,
-                                  log: Self.cappedLog(logs[job.name] ?? []))
+                                  log: (logs[job.name] ?? []).joined(separator: "\n"))
                 }))
             logger.info("run finished", metadata: ["run": "\(report.runId)", "collection": "\(name)",
                                                    "status": "\(report.status.rawValue)"])
@@ -144,11 +141,6 @@ extension Workspace {
         if failed == 0 { return .succeeded }
         if aborted && jobs.last?.status == .notRun { return .aborted }
         return failed == ran.count ? .failed : .partial
-    }
-
-    static func cappedLog(_ lines: [String]) -> String {
-        guard lines.count > storedLogLines else { return lines.joined(separator: "\n") }
-        return (lines.prefix(storedLogLines) + ["… \(lines.count - storedLogLines) more lines not kept"]).joined(separator: "\n")
     }
 
     static func milliseconds(since start: DispatchTime) -> Int {

@@ -17,7 +17,8 @@ public struct ObjectChange: Sendable, Equatable {
     public let dn: String
     /// For a rename (and a rename with changes): the new DN.
     public let newDN: String?
-    /// For an update: each attribute that changes. For a create: every attribute written.
+    /// For an update or rename: each attribute that changes. Empty for a create (the `.add`
+    /// operation holds the entry) and a delete.
     public let attributes: [AttributeChange]
     /// The directory operations, in order.
     public let operations: [DirectoryChange]

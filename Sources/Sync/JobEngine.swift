@@ -15,10 +15,16 @@ public struct JobEngine {
     private let filter: FilterExpression?
     private let mappings: [CompiledMapping]
     private let keyMappings: [CompiledMapping]
+    /// `objectClass`, then every mapped destination attribute: the name list of desired entries.
+    private let destinationNames: [AttributeName]
+    static let objectClass = AttributeName("objectClass")
+    private let objectClassBytes: [ArraySlice<UInt8>]
 
     struct CompiledMapping {
         enum Way { case copy(AttributeName, delimiter: String?), template(ValueTemplate), generatePassword }
         let destination: AttributeName
+        /// Position of `destination` in `destinationNames`.
+        let index: Int
         let way: Way
         let key: Bool
         /// Written on create only (keys and generated values always are).
@@ -33,6 +39,12 @@ public struct JobEngine {
         self.spec = spec
         self.destinationNeedsDN = destinationNeedsDN
         var secrets = secretAttributes
+        var names: [AttributeName] = [Self.objectClass]
+        for mapping in spec.mappings where !names.contains(AttributeName(mapping.destination)) {
+            names.append(AttributeName(mapping.destination))
+        }
+        destinationNames = names
+        objectClassBytes = spec.destination.objectClass.map { Array($0.utf8)[...] }
         do {
             filter = try spec.source.filter.map { try FilterExpression.parse($0) }
             mappings = try spec.mappings.map { m in
@@ -46,8 +58,9 @@ public struct JobEngine {
                     secrets.insert(AttributeName(m.destination))
                 }
                 let generated = m.generate != nil
-                return CompiledMapping(destination: AttributeName(m.destination), way: way, key: m.key,
-                                       newOnly: m.key || m.newOnly || generated)
+                let destination = AttributeName(m.destination)
+                return CompiledMapping(destination: destination, index: names.firstIndex(of: destination) ?? 0,
+                                       way: way, key: m.key, newOnly: m.key || m.newOnly || generated)
             }
         } catch {
             throw TransformError("job \(name): \(error)")
@@ -84,8 +97,8 @@ public struct JobEngine {
                 set.read += 1
                 if set.read % 10_000 == 0 { progress?(JobProgress(job: name, phase: .reading, done: set.read, total: nil)) }
                 do {
-                    let desired = try desiredAttributes(for: entry)
-                    let key = try sourceKey(desired, entry: entry)
+                    let desired = try desired(for: entry)
+                    let key = try sourceKey(desired)
                     guard seenSource.insert(key).inserted else {
                         throw TransformError("its key \(describe(key)) appears more than once in the source")
                     }
@@ -139,83 +152,81 @@ public struct JobEngine {
         "'" + key.replacingOccurrences(of: "\u{1F}", with: "', '") + "'"
     }
 
-    /// The mapped values for a source entry, in mapping order. Generated values are left out here.
-    func desiredAttributes(for entry: Entry) throws(TransformError) -> [(CompiledMapping, [Value])] {
-        var out: [(CompiledMapping, [Value])] = []
-        out.reserveCapacity(mappings.count)
+    /// The mapped values for a source entry, as an entry over `destinationNames` (no DN yet).
+    /// Generated values are left out here; they are made on create.
+    func desired(for entry: Entry) throws(TransformError) -> Entry {
+        var out = Entry(dn: "", names: destinationNames)
+        // objectClass first, as directories print it; updates compare mapped attributes only.
+        for objectClass in objectClassBytes { out.append(at: 0, bytes: objectClass) }
         for mapping in mappings {
             switch mapping.way {
             case .copy(let field, let delimiter):
-                var values = entry[field]
+                let values = entry.values(of: field)
                 if let delimiter {
-                    values = values.flatMap { value -> [Value] in
-                        guard let text = value.text else { return [value] }
-                        return text.components(separatedBy: delimiter)
-                            .map { $0.trimmingCharacters(in: .whitespaces) }
-                            .filter { !$0.isEmpty }.map { Value($0) }
+                    let separator = Array(delimiter.utf8)
+                    for value in values {
+                        for part in Value.split(value, by: separator) { out.append(at: mapping.index, bytes: part) }
                     }
+                } else {
+                    for value in values { out.append(at: mapping.index, bytes: value) }
                 }
-                out.append((mapping, values))
             case .template(let template):
                 let text = try template.render(entry)
-                out.append((mapping, text.isEmpty ? [] : [Value(text)]))
+                if !text.isEmpty { out.append(at: mapping.index, bytes: Array(text.utf8)[...]) }
             case .generatePassword:
-                out.append((mapping, []))
+                break
             }
         }
         return out
     }
 
-    private func sourceKey(_ desired: [(CompiledMapping, [Value])], entry: Entry) throws(TransformError) -> String {
+    private func sourceKey(_ desired: Entry) throws(TransformError) -> String {
         var parts: [String] = []
-        for (mapping, values) in desired where mapping.key {
-            guard let first = values.first else {
+        for mapping in keyMappings {
+            guard let first = desired.values(at: mapping.index).first else {
                 throw TransformError("its key \(mapping.destination) is empty")
             }
-            parts.append(first.description)
+            parts.append(String(decoding: first, as: UTF8.self))
         }
-        return parts.joined(separator: "\u{1F}")
+        return parts.count == 1 ? parts[0] : parts.joined(separator: "\u{1F}")
     }
 
     func destinationKey(_ entry: Entry) -> String? {
         var parts: [String] = []
         for mapping in keyMappings {
-            guard let first = entry[mapping.destination].first else { return nil }
-            parts.append(first.description)
+            guard let first = entry.values(of: mapping.destination).first else { return nil }
+            parts.append(String(decoding: first, as: UTF8.self))
         }
-        return parts.joined(separator: "\u{1F}")
+        return parts.count == 1 ? parts[0] : parts.joined(separator: "\u{1F}")
     }
 
-    private func computedDN(_ desired: [(CompiledMapping, [Value])]) throws(TransformError) -> String? {
+    private func computedDN(_ desired: Entry) throws(TransformError) -> String? {
         guard let rdn = spec.destination.rdn, let container = spec.destination.container else { return nil }
-        let name = AttributeName(rdn)
-        guard let value = desired.first(where: { $0.0.destination == name })?.1.first?.text, !value.isEmpty else {
+        guard let index = destinationNames.firstIndex(of: AttributeName(rdn)),
+              let first = desired.values(at: index).first, !first.isEmpty,
+              let value = String(validating: first, as: UTF8.self) else {
             throw TransformError("its rdn attribute \(rdn) is empty, so it has no DN")
         }
         return DistinguishedName.make(rdnAttribute: rdn, value: value, container: container)
     }
 
-    private func create(_ desired: [(CompiledMapping, [Value])]) throws(TransformError) -> ObjectChange {
+    private func create(_ desired: Entry) throws(TransformError) -> ObjectChange {
         let dn = try computedDN(desired) ?? ""
         if destinationNeedsDN && dn.isEmpty {
             throw TransformError("the job gives no container and rdn, so a new destination entry would have no DN")
         }
-        var entry = Entry(dn: dn)
-        if !spec.destination.objectClass.isEmpty {
-            entry["objectClass"] = spec.destination.objectClass.map { Value($0) }
+        var entry = desired
+        entry.dn = dn
+        for mapping in mappings {
+            if case .generatePassword = mapping.way {
+                entry.append(at: mapping.index, bytes: Array(PasswordGenerator.make().utf8)[...])
+            }
         }
-        var attributes: [AttributeChange] = []
-        for (mapping, values) in desired {
-            var values = values
-            if case .generatePassword = mapping.way { values = [Value(PasswordGenerator.make())] }
-            guard !values.isEmpty else { continue }
-            entry[mapping.destination] = values
-            attributes.append(AttributeChange(attribute: mapping.destination, old: [], new: values))
-        }
-        return ObjectChange(action: .create, dn: dn, newDN: nil, attributes: attributes, operations: [.add(entry)])
+        // The entry itself says what is written; `attributes` lists changes to existing objects only.
+        return ObjectChange(action: .create, dn: dn, newDN: nil, attributes: [], operations: [.add(entry)])
     }
 
-    private func update(_ current: Entry, desired: [(CompiledMapping, [Value])]) throws(TransformError) -> ObjectChange? {
+    private func update(_ current: Entry, desired: Entry) throws(TransformError) -> ObjectChange? {
         var operations: [DirectoryChange] = []
         var dn = current.dn
         var newDN: String?
@@ -230,12 +241,14 @@ public struct JobEngine {
         }
         var attributes: [AttributeChange] = []
         var modifications: [Modification] = []
-        for (mapping, values) in desired where !mapping.newOnly {
-            let old = current[mapping.destination]
-            guard Set(old) != Set(values) || old.count != values.count else { continue }
-            attributes.append(AttributeChange(attribute: mapping.destination, old: old, new: values))
-            modifications.append(values.isEmpty ? Modification(.delete, mapping.destination, [])
-                                                : Modification(.replace, mapping.destination, values))
+        for mapping in mappings where !mapping.newOnly {
+            let new = desired.values(at: mapping.index)
+            let old = current.values(of: mapping.destination)
+            if old.count == new.count && new.allSatisfy({ value in old.contains { $0.elementsEqual(value) } }) { continue }
+            let newValues = new.map { Value(Data($0)) }
+            attributes.append(AttributeChange(attribute: mapping.destination, old: old.map { Value(Data($0)) }, new: newValues))
+            modifications.append(newValues.isEmpty ? Modification(.delete, mapping.destination, [])
+                                                   : Modification(.replace, mapping.destination, newValues))
         }
         if !modifications.isEmpty { operations.append(.modify(dn: dn, modifications)) }
         guard !operations.isEmpty else { return nil }

@@ -54,18 +54,23 @@ extension JobEngine {
     ///
     /// With `commit: false` the changes are applied to a staging directory and not made durable
     /// (a preview).
-    public func apply(_ set: ChangeSet, to destination: Directory, commit: Bool = true,
+    ///
+    /// The log keeps its first `logLimit` lines, then one line saying how many were left out; the
+    /// statistics stay exact.
+    public func apply(_ set: ChangeSet, to destination: Directory, commit: Bool = true, logLimit: Int = 10_000,
                       progress: ((JobProgress) -> Void)? = nil, shouldStop: () -> Bool = { false }) -> JobOutcome {
         var outcome = JobOutcome()
+        var log = CappedLog(limit: logLimit)
         var stats = JobStatistics()
         stats.read = set.read
         stats.unchanged = set.unchanged
         stats.skipped = set.skipped
         stats.failed = set.failures.count
-        for failure in set.failures { outcome.log.append("! \(failure.object) \(failure.reason)") }
+        for failure in set.failures { log.append("! \(failure.object) \(failure.reason)") }
         if let violation = set.guardViolation {
             outcome.statistics = stats
             outcome.error = violation
+            outcome.log = log.lines
             return outcome
         }
         var written = (created: 0, updated: 0, deleted: 0)
@@ -81,10 +86,10 @@ extension JobEngine {
                 case .update, .rename: written.updated += 1
                 case .delete: written.deleted += 1
                 }
-                outcome.log += logLines(for: change)
+                if log.wantsMore { log.append(contentsOf: logLines(for: change)) } else { log.skip(1) }
             } catch {
                 stats.failed += 1
-                outcome.log.append("! \(change.dn.isEmpty ? "(new row)" : change.dn) \(error)")
+                log.append("! \(change.dn.isEmpty ? "(new row)" : change.dn) \(error)")
             }
             if (index + 1) % 10_000 == 0 {
                 progress?(JobProgress(job: name, phase: .writing, done: index + 1, total: set.changes.count))
@@ -98,9 +103,34 @@ extension JobEngine {
         } catch {
             // Nothing of this job reached the destination.
             outcome.error = "\(error)"
-            outcome.log.append("! the destination was not written: \(error)")
+            log.append("! the destination was not written: \(error)")
         }
         outcome.statistics = stats
+        outcome.log = log.lines
         return outcome
+    }
+}
+
+/// A log that keeps its first lines and counts the rest.
+struct CappedLog {
+    let limit: Int
+    private var kept: [String] = []
+    private var left = 0
+
+    init(limit: Int) { self.limit = limit }
+
+    var wantsMore: Bool { kept.count < limit }
+
+    mutating func append(_ line: String) {
+        if kept.count < limit { kept.append(line) } else { left += 1 }
+    }
+
+    mutating func append(contentsOf lines: [String]) { for line in lines { append(line) } }
+
+    /// Counts lines not built at all (one per change; a rename or update may have had more).
+    mutating func skip(_ count: Int) { left += count }
+
+    var lines: [String] {
+        left == 0 ? kept : kept + ["… \(left) more changes not kept in this log; the counts are exact"]
     }
 }
