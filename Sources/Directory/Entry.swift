@@ -79,6 +79,10 @@ public struct Entry: Sendable, Equatable {
         self.names = names
     }
 
+    /// How many names the entry's name list holds, and the name at a position of it.
+    public var nameCount: Int { names.count }
+    public func name(at index: Int) -> AttributeName { names[index] }
+
     /// The position of `name` in this entry's name list, if it is there.
     public func index(of name: AttributeName) -> Int? { names.firstIndex(of: name) }
 

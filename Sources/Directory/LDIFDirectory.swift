@@ -24,8 +24,11 @@ public final class LDIFDirectory: Directory {
         guard !loaded else { return }
         loaded = true
         guard let data = try location.load(what: what, missingIsEmpty: missingIsEmpty) else { return }
-        try LDIFCodec.forEachEntry(data, what: "\(what): \(location.label)") { entry in
-            let key = DistinguishedName.normalize(entry.dn)
+        let entries = try LDIFCodec.parseAll(data, what: "\(what): \(location.label)")
+        let keys = ParallelParts.map(entries) { DistinguishedName.normalize($0.dn) }
+        table.entries.reserveCapacity(entries.count)
+        table.index.reserveCapacity(entries.count)
+        for (entry, key) in zip(entries, keys) {
             if table.index[key] != nil {
                 throw DirectoryError("\(what): \(location.label) holds the entry \(entry.dn) twice")
             }
@@ -120,92 +123,67 @@ public enum LDIFCodec {
     /// Streams content records: lines are unfolded as they are read, comments skipped, and each
     /// value is added to its entry straight from the file's bytes.
     static func forEachEntry(_ data: Data, what: String, _ body: (Entry) throws -> Void) throws {
-        var current: Entry?
-        var sawRecord = false
-        var logical: [UInt8] = []
-        logical.reserveCapacity(256)
-        var logicalLine = 0
-        var names: [[UInt8]: AttributeName] = [:]
-
-        func finishLogical() throws {
-            defer { logical.removeAll(keepingCapacity: true) }
-            guard !logical.isEmpty else { return }
-            guard let colon = logical.firstIndex(of: UInt8(ascii: ":")) else {
-                throw DirectoryError("\(what): line \(logicalLine): expected 'name: value'")
-            }
-            let nameBytes = Array(logical[..<colon])
-            let name: AttributeName
-            if let cached = names[nameBytes] { name = cached } else {
-                name = AttributeName(String(decoding: nameBytes, as: UTF8.self))
-                names[nameBytes] = name
-            }
-            var rest = logical[(colon + 1)...]
-            var decoded: Data?
-            if rest.first == UInt8(ascii: ":") {
-                rest = rest.dropFirst().drop { $0 == 0x20 }
-                guard let value = Data(base64Encoded: Data(rest)) else {
-                    throw DirectoryError("\(what): line \(logicalLine): the base64 value of \(name) is not valid")
-                }
-                decoded = value
-            } else if rest.first == UInt8(ascii: "<") {
-                throw DirectoryError("\(what): line \(logicalLine): URL values (\(name):<) are not supported")
-            } else {
-                rest = rest.drop { $0 == 0x20 }
-            }
-            if current == nil {
-                let lower = name.name.lowercased()
-                if !sawRecord && lower == "version" {
-                    sawRecord = true
-                    return
-                }
-                guard lower == "dn" else {
-                    throw DirectoryError("\(what): line \(logicalLine): a record must start with dn:, found \(name):")
-                }
-                guard let dn = decoded.map({ String(data: $0, encoding: .utf8) }) ?? String(validating: rest, as: UTF8.self) else {
-                    throw DirectoryError("\(what): line \(logicalLine): the DN is not valid UTF-8")
-                }
-                current = Entry(dn: dn)
-                sawRecord = true
-                return
-            }
-            if name.name.count == 10 && name.name.lowercased() == "changetype" {
-                throw DirectoryError("\(what): line \(logicalLine): change records (changetype) are not supported; "
-                                     + "the file must hold entries")
-            }
-            if let decoded { current?.append(name, value: Value(decoded)) } else { current?.append(name, bytes: rest) }
+        try data.withUnsafeBytes { raw in
+            try forEachEntry(raw.bindMemory(to: UInt8.self), firstLine: 1, expectVersion: true, what: what, body)
         }
+    }
 
-        try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+    /// Parses all entries, splitting a large file at record boundaries (a line break followed by
+    /// an empty line) and parsing the parts on all cores. Entries keep the file's order; errors
+    /// name the file's own line numbers.
+    static func parseAll(_ data: Data, what: String) throws -> [Entry] {
+        try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> [Entry] in
             let bytes = raw.bindMemory(to: UInt8.self)
-            var start = 0
-            var number = 0
-            var inComment = false
-            while start <= bytes.count {
-                var end = start
-                while end < bytes.count, bytes[end] != 0x0A { end += 1 }
-                if start == bytes.count && end == start { break }
-                number += 1
-                var lineEnd = end
-                if lineEnd > start, bytes[lineEnd - 1] == 0x0D { lineEnd -= 1 }
-                let line = UnsafeBufferPointer(rebasing: bytes[start..<lineEnd])
-                if line.first == 0x20 && (inComment || !logical.isEmpty) {
-                    if !inComment { logical.append(contentsOf: line.dropFirst()) }
-                } else {
-                    try finishLogical()
-                    inComment = line.first == UInt8(ascii: "#")
-                    if line.isEmpty {
-                        if let entry = current { try body(entry) }
-                        current = nil
-                    } else if !inComment {
-                        logical.append(contentsOf: line)
-                        logicalLine = number
-                    }
-                }
-                start = end + 1
+            let parts = ProcessInfo.processInfo.activeProcessorCount * 2
+            guard bytes.count > 1 << 20, parts > 1 else {
+                var out: [Entry] = []
+                try forEachEntry(bytes, firstLine: 1, expectVersion: true, what: what) { out.append($0) }
+                return out
             }
-            try finishLogical()
-            if let entry = current { try body(entry) }
+            // Cut points: after "\n\n" (or "\n\r\n") near each part's share of the file.
+            var cuts = [0]
+            for part in 1..<parts {
+                var i = max(bytes.count * part / parts, cuts[cuts.count - 1])
+                while i + 1 < bytes.count, !(bytes[i] == 0x0A && (bytes[i + 1] == 0x0A
+                        || (bytes[i + 1] == 0x0D && i + 2 < bytes.count && bytes[i + 2] == 0x0A))) { i += 1 }
+                guard i + 1 < bytes.count else { break }
+                cuts.append(i + 1)
+            }
+            cuts.append(bytes.count)
+            // Line numbers where each part starts.
+            var firstLines = [1]
+            for index in 1..<cuts.count - 1 {
+                var lines = 0
+                for byte in UnsafeBufferPointer(rebasing: bytes[cuts[index - 1]..<cuts[index]]) where byte == 0x0A { lines += 1 }
+                firstLines.append(firstLines[index - 1] + lines)
+            }
+            let ranges = (0..<cuts.count - 1).map { (cuts[$0], cuts[$0 + 1], firstLines[$0]) }
+            let base = UInt(bitPattern: bytes.baseAddress), total = bytes.count
+            let results = ParallelParts.map(ranges) { start, end, line -> Result<[Entry], DirectoryError> in
+                guard let pointer = UnsafePointer<UInt8>(bitPattern: base) else { return .success([]) }
+                let whole = UnsafeBufferPointer(start: pointer, count: total)
+                var out: [Entry] = []
+                do {
+                    try forEachEntry(UnsafeBufferPointer(rebasing: whole[start..<end]), firstLine: line,
+                                     expectVersion: start == 0, what: what) { out.append($0) }
+                    return .success(out)
+                } catch let error as DirectoryError {
+                    return .failure(error)
+                } catch {
+                    return .failure(DirectoryError("\(what): \(error)"))
+                }
+            }
+            var all: [Entry] = []
+            all.reserveCapacity(results.reduce(0) { $0 + ((try? $1.get().count) ?? 0) })
+            for result in results { all += try result.get() }
+            return all
         }
+    }
+
+    static func forEachEntry(_ bytes: UnsafeBufferPointer<UInt8>, firstLine: Int, expectVersion: Bool, what: String,
+                             _ body: (Entry) throws -> Void) throws {
+        var reader = LDIFReader(bytes: bytes, line: firstLine, sawRecord: !expectVersion, what: what)
+        try reader.run(body)
     }
 
     /// True when `bytes` may be written as-is (RFC 2849 SAFE-STRING, and no trailing space).
@@ -268,5 +246,155 @@ public enum LDIFCodec {
             }
         }
         out.withUnsafeBytes(sink)
+    }
+}
+
+/// The LDIF parser's state. Values are added to entries straight from the file's bytes; a line is
+/// copied only when it is folded.
+struct LDIFReader {
+    let bytes: UnsafeBufferPointer<UInt8>
+    var line: Int
+    var sawRecord: Bool
+    let what: String
+    var position = 0
+    var entry = Entry(dn: "")
+    var inEntry = false
+    /// Attribute names seen so far, shared by the entries, and each spelling with its position.
+    var schema: [AttributeName] = []
+    var spellings: [(bytes: [UInt8], index: Int)] = []
+    /// Records tend to repeat one attribute order: the spelling after the last one is tried first.
+    var lastSpelling = -1
+    var folded: [UInt8] = []
+
+    init(bytes: UnsafeBufferPointer<UInt8>, line: Int, sawRecord: Bool, what: String) {
+        self.bytes = bytes
+        self.line = line
+        self.sawRecord = sawRecord
+        self.what = what
+    }
+
+    /// The end of the physical line starting at `start` (the index of its line feed, or the end).
+    func lineEnd(from start: Int) -> Int {
+        guard start < bytes.count, let base = bytes.baseAddress else { return bytes.count }
+        if let found = memchr(base + start, 0x0A, bytes.count - start) {
+            return base.distance(to: found.assumingMemoryBound(to: UInt8.self))
+        }
+        return bytes.count
+    }
+
+    mutating func run(_ body: (Entry) throws -> Void) throws {
+        while position < bytes.count {
+            var end = lineEnd(from: position)
+            var contentEnd = end
+            if contentEnd > position, bytes[contentEnd - 1] == 0x0D { contentEnd -= 1 }
+            let lineNumber = line
+            if contentEnd == position {
+                // An empty line ends the record.
+                if inEntry { try body(entry); inEntry = false }
+            } else if bytes[position] == UInt8(ascii: "#") {
+                // A comment, with any continuation lines.
+                while end + 1 < bytes.count, bytes[end + 1] == 0x20 { line += 1; end = lineEnd(from: end + 1) }
+            } else if bytes[position] == 0x20 {
+                throw DirectoryError("\(what): line \(lineNumber): a continuation line follows no line")
+            } else if end + 1 < bytes.count, bytes[end + 1] == 0x20 {
+                // A folded line: join its parts, then read it.
+                folded.removeAll(keepingCapacity: true)
+                folded.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[position..<contentEnd]))
+                while end + 1 < bytes.count, bytes[end + 1] == 0x20 {
+                    let next = end + 2
+                    end = lineEnd(from: next)
+                    var nextEnd = end
+                    if nextEnd > next, bytes[nextEnd - 1] == 0x0D { nextEnd -= 1 }
+                    folded.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[next..<max(next, nextEnd)]))
+                    line += 1
+                }
+                let copy = folded
+                try copy.withUnsafeBufferPointer { try logicalLine($0, number: lineNumber) }
+            } else {
+                try logicalLine(UnsafeBufferPointer(rebasing: bytes[position..<contentEnd]), number: lineNumber)
+            }
+            line += 1
+            position = end + 1
+        }
+        if inEntry { try body(entry); inEntry = false }
+    }
+
+    mutating func nameIndex(_ name: UnsafeBufferPointer<UInt8>) -> Int {
+        func matches(_ spelling: [UInt8]) -> Bool {
+            guard spelling.count == name.count else { return false }
+            return spelling.withUnsafeBytes { mine in
+                guard let a = mine.baseAddress, let b = name.baseAddress else { return name.isEmpty }
+                return memcmp(a, b, name.count) == 0
+            }
+        }
+        let guess = lastSpelling + 1
+        if guess < spellings.count, matches(spellings[guess].bytes) { lastSpelling = guess; return spellings[guess].index }
+        for (i, spelling) in spellings.enumerated() where matches(spelling.bytes) { lastSpelling = i; return spelling.index }
+        let candidate = AttributeName(String(decoding: name, as: UTF8.self))
+        let index: Int
+        if let existing = schema.firstIndex(of: candidate) {
+            index = existing // the same name in other letter case
+        } else {
+            index = schema.count
+            schema.append(candidate)
+        }
+        spellings.append((Array(name), index))
+        lastSpelling = spellings.count - 1
+        return index
+    }
+
+    mutating func logicalLine(_ text: UnsafeBufferPointer<UInt8>, number: Int) throws {
+        guard let colon = text.firstIndex(of: UInt8(ascii: ":")) else {
+            throw DirectoryError("\(what): line \(number): expected 'name: value'")
+        }
+        let nameBytes = UnsafeBufferPointer(rebasing: text[..<colon])
+        var valueStart = colon + 1
+        var base64 = false
+        if valueStart < text.count, text[valueStart] == UInt8(ascii: ":") {
+            base64 = true
+            valueStart += 1
+        } else if valueStart < text.count, text[valueStart] == UInt8(ascii: "<") {
+            throw DirectoryError("\(what): line \(number): URL values (\(String(decoding: nameBytes, as: UTF8.self)):<) are not supported")
+        }
+        while valueStart < text.count, text[valueStart] == 0x20 { valueStart += 1 }
+        let raw = UnsafeBufferPointer(rebasing: text[valueStart...])
+        var decoded: Data?
+        if base64 {
+            guard let value = Data(base64Encoded: Data(buffer: raw)) else {
+                throw DirectoryError("\(what): line \(number): the base64 value of \(String(decoding: nameBytes, as: UTF8.self)) is not valid")
+            }
+            decoded = value
+        }
+        if !inEntry {
+            let lower = String(decoding: nameBytes, as: UTF8.self).lowercased()
+            if !sawRecord && lower == "version" {
+                sawRecord = true
+                return
+            }
+            guard lower == "dn" else {
+                throw DirectoryError("\(what): line \(number): a record must start with dn:, found \(String(decoding: nameBytes, as: UTF8.self)):")
+            }
+            guard let dn = decoded.map({ String(data: $0, encoding: .utf8) }) ?? String(validating: raw, as: UTF8.self) else {
+                throw DirectoryError("\(what): line \(number): the DN is not valid UTF-8")
+            }
+            entry = Entry(dn: dn, names: schema)
+            inEntry = true
+            sawRecord = true
+            return
+        }
+        let index = nameIndex(nameBytes)
+        let name = schema[index]
+        if nameBytes.count == 10, name.name.lowercased() == "changetype" {
+            throw DirectoryError("\(what): line \(number): change records (changetype) are not supported; "
+                                 + "the file must hold entries")
+        }
+        if index >= entry.nameCount {
+            // A name first seen inside this entry: add it (the index matches the shared list).
+            if let decoded { entry.append(name, value: Value(decoded)) } else { entry.append(name, bytes: raw) }
+        } else if let decoded {
+            decoded.withUnsafeBytes { entry.append(at: index, bytes: $0) }
+        } else {
+            entry.append(at: index, bytes: UnsafeRawBufferPointer(raw))
+        }
     }
 }

@@ -3,14 +3,14 @@ import Foundation
 import Manifests
 
 /// Runs one job: read, filter, map, match by key, compute the ChangeSet, and apply it.
-public struct JobEngine {
+public struct JobEngine: Sendable {
     public let name: String
     public let spec: JobSpec
     /// Whether a new destination entry needs a DN (directories do; CSV files do not).
     public let destinationNeedsDN: Bool
     /// Attributes whose values never appear in logs or previews.
     public let secretAttributes: Set<AttributeName>
-    public var pageSize = 1000
+    public var pageSize = 4096
 
     private let filter: FilterExpression?
     private let mappings: [CompiledMapping]
@@ -20,8 +20,8 @@ public struct JobEngine {
     static let objectClass = AttributeName("objectClass")
     private let objectClassBytes: [ArraySlice<UInt8>]
 
-    struct CompiledMapping {
-        enum Way { case copy(AttributeName, delimiter: String?), template(ValueTemplate), generatePassword }
+    struct CompiledMapping: Sendable {
+        enum Way: Sendable { case copy(AttributeName, delimiter: String?), template(ValueTemplate), generatePassword }
         let destination: AttributeName
         /// Position of `destination` in `destinationNames`.
         let index: Int
@@ -91,35 +91,37 @@ public struct JobEngine {
         var matched = [Bool](repeating: false, count: current.count)
         var seenSource: Set<String> = []
 
+        // Rows are mapped, keyed and diffed on all cores (the destination index is read-only by
+        // now); duplicates and matches are then settled in source order.
+        let index = byKey, existing = current, ambiguousKeys = ambiguous
         try source.read(base: spec.source.base, pageSize: pageSize) { page in
-            for entry in page {
-                if let filter, !filter.matches(entry) { continue }
-                set.read += 1
-                if set.read % 10_000 == 0 { progress?(JobProgress(job: name, phase: .reading, done: set.read, total: nil)) }
-                do {
-                    let desired = try desired(for: entry)
-                    let key = try sourceKey(desired)
+            let rows = ParallelParts.map(page) { entry in
+                outcome(for: entry, index: index, existing: existing, ambiguous: ambiguousKeys)
+            }
+            for (entry, row) in zip(page, rows) {
+                switch row {
+                case .filteredOut:
+                    continue
+                case .failed(let reason):
+                    set.read += 1
+                    set.failures.append(ObjectFailure(object: entry.dn, reason: reason))
+                case .planned(let key, let match, let change):
+                    set.read += 1
                     guard seenSource.insert(key).inserted else {
-                        throw TransformError("its key \(describe(key)) appears more than once in the source")
+                        set.failures.append(ObjectFailure(object: entry.dn,
+                                                          reason: "its key \(describe(key)) appears more than once in the source"))
+                        continue
                     }
-                    if ambiguous.contains(key) {
-                        throw TransformError("its key \(describe(key)) matches more than one destination object")
-                    }
-                    if let index = byKey[key] {
-                        matched[index] = true
-                        if let change = try update(current[index], desired: desired) {
-                            set.changes.append(change)
-                        } else {
-                            set.unchanged += 1
-                        }
-                    } else if spec.create {
-                        set.changes.append(try create(desired))
+                    if let match { matched[match] = true }
+                    if let change {
+                        set.changes.append(change)
+                    } else if match != nil {
+                        set.unchanged += 1
                     } else {
                         set.skipped += 1
                     }
-                } catch let error as TransformError {
-                    set.failures.append(ObjectFailure(object: entry.dn, reason: error.message))
                 }
+                if set.read % 10_000 == 0 { progress?(JobProgress(job: name, phase: .reading, done: set.read, total: nil)) }
             }
         }
         if spec.delete {
@@ -130,6 +132,31 @@ public struct JobEngine {
         }
         set.guardViolation = guardViolation(set)
         return set
+    }
+
+    /// What one source row comes to, computed independently of the other rows.
+    enum RowOutcome: Sendable {
+        case filteredOut
+        case failed(String)
+        /// `match`: the destination entry's position, if any; `change`: nil for unchanged or skipped.
+        case planned(key: String, match: Int?, change: ObjectChange?)
+    }
+
+    func outcome(for entry: Entry, index: [String: Int], existing: [Entry], ambiguous: Set<String>) -> RowOutcome {
+        if let filter, !filter.matches(entry) { return .filteredOut }
+        do throws(TransformError) {
+            let desired = try desired(for: entry)
+            let key = try sourceKey(desired)
+            if ambiguous.contains(key) {
+                throw TransformError("its key \(describe(key)) matches more than one destination object")
+            }
+            if let match = index[key] {
+                return .planned(key: key, match: match, change: try update(existing[match], desired: desired))
+            }
+            return .planned(key: key, match: nil, change: spec.create ? try create(desired) : nil)
+        } catch {
+            return .failed(error.message)
+        }
     }
 
     private func guardViolation(_ set: ChangeSet) -> String? {
@@ -256,3 +283,4 @@ public struct JobEngine {
                             attributes: attributes, operations: operations)
     }
 }
+

@@ -190,3 +190,33 @@ func readAll(_ directory: Directory, base: String? = nil) throws -> [Entry] {
         #expect(DistinguishedName.normalize("cn=Smith\\, Bob") == "cn=Smith\\, Bob")
     }
 }
+
+@Suite struct LargeFileTests {
+    /// Files over 1 MiB are parsed in parts on all cores; the result must match the sequential parse.
+    @Test func aLargeLDIFParsesInPartsExactlyLikeTheSequentialParser() throws {
+        var entries: [Entry] = []
+        for i in 0..<25_000 {
+            entries.append(Entry(dn: "uid=user\(i),ou=People,dc=corp", attributes: [
+                ("uid", [Value("user\(i)")]), ("cn", [Value("Üser \(i)")]),
+                ("description", [Value(String(repeating: "long text ", count: i % 12))]),
+            ]))
+        }
+        let data = LDIFCodec.encode(entries)
+        #expect(data.count > 2 << 20)
+        let folder = try TemporaryFolder()
+        try data.write(to: URL(fileURLWithPath: folder.sub("big.ldif")))
+        let read = try readAll(LDIFDirectory(.path(folder.sub("big.ldif")), what: "c", missingIsEmpty: false))
+        #expect(read.count == entries.count)
+        #expect(read == (try LDIFCodec.parse(data, what: "c")))
+        #expect(read == entries)
+
+        // An error near the end names its line in the whole file.
+        var text = String(decoding: data, as: UTF8.self)
+        text += "\ndn: uid=bad,dc=corp\nchangetype: add\n"
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).count
+        try Data(text.utf8).write(to: URL(fileURLWithPath: folder.sub("bad.ldif")))
+        #expect(throws: DirectoryError("c: \(folder.sub("bad.ldif")): line \(lines - 1): change records (changetype) are not supported; the file must hold entries")) {
+            try readAll(LDIFDirectory(.path(folder.sub("bad.ldif")), what: "c", missingIsEmpty: false))
+        }
+    }
+}
