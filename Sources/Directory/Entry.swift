@@ -42,6 +42,9 @@ public struct AttributeName: Hashable, Sendable, CustomStringConvertible, Expres
 
     /// ASCII case-insensitive equality, without allocating.
     static func equalFolded(_ a: String, _ b: String) -> Bool {
+        // Most names differ in length, and equal ones are usually spelled alike.
+        guard a.utf8.count == b.utf8.count else { return false }
+        if a == b { return true }
         var a = a, b = b
         return a.withUTF8 { x in
             b.withUTF8 { y in

@@ -104,8 +104,19 @@ public final class LDIFDirectory: Directory {
     public func commit() throws {
         guard dirty else { return }
         let path = try location.writablePath(what: what)
+        let live = table.live
         try AtomicFile.write(to: path, what: what) { sink in
-            LDIFCodec.encode(table.entries.lazy.compactMap { $0 }, to: sink)
+            // Encode windows of entries on all cores, and write them in order.
+            let header = Array("version: 1\n".utf8)
+            header.withUnsafeBytes(sink)
+            let window = 65_536
+            for start in stride(from: 0, to: live.count, by: window) {
+                let slice = Array(live[start..<min(start + window, live.count)])
+                let parts = max(1, ProcessInfo.processInfo.activeProcessorCount * 2)
+                let ranges = (0..<parts).map { ($0 * slice.count / parts, ($0 + 1) * slice.count / parts) }
+                let buffers = ParallelParts.map(ranges) { from, to in LDIFCodec.encodeBody(slice[from..<to]) }
+                for buffer in buffers { buffer.withUnsafeBytes(sink) }
+            }
         }
         dirty = false
     }
@@ -205,11 +216,19 @@ public enum LDIFCodec {
         return out
     }
 
+    /// The records of `entries`, without the `version` line.
+    static func encodeBody(_ entries: ArraySlice<Entry>) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(entries.count * 200)
+        encode(entries, versionLine: false) { out.append(contentsOf: $0) }
+        return out
+    }
+
     /// Writes entries as LDIF to `sink`, in chunks.
-    static func encode(_ entries: some Sequence<Entry>, to sink: (UnsafeRawBufferPointer) -> Void) {
+    static func encode(_ entries: some Sequence<Entry>, versionLine: Bool = true, to sink: (UnsafeRawBufferPointer) -> Void) {
         var out: [UInt8] = []
         out.reserveCapacity(1 << 16)
-        out.append(contentsOf: "version: 1\n".utf8)
+        if versionLine { out.append(contentsOf: "version: 1\n".utf8) }
         func emit(_ name: String, _ value: some Collection<UInt8>) {
             let lineStart = out.count
             out.append(contentsOf: name.utf8)
