@@ -104,14 +104,14 @@ public final class LDIFDirectory: Directory {
     public func commit() throws {
         guard dirty else { return }
         let path = try location.writablePath(what: what)
-        let live = table.live
+        let entries = table.entries
         try AtomicFile.write(to: path, what: what) { sink in
             // Encode windows of entries on all cores, and write them in order.
             let header = Array("version: 1\n".utf8)
             header.withUnsafeBytes(sink)
             let window = 65_536
-            for start in stride(from: 0, to: live.count, by: window) {
-                let slice = Array(live[start..<min(start + window, live.count)])
+            for start in stride(from: 0, to: entries.count, by: window) {
+                let slice = Array(entries[start..<min(start + window, entries.count)].lazy.compactMap { $0 })
                 let parts = max(1, ProcessInfo.processInfo.activeProcessorCount * 2)
                 let ranges = (0..<parts).map { ($0 * slice.count / parts, ($0 + 1) * slice.count / parts) }
                 let buffers = ParallelParts.map(ranges) { from, to in LDIFCodec.encodeBody(slice[from..<to]) }

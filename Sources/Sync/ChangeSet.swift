@@ -20,8 +20,38 @@ public struct ObjectChange: Sendable, Equatable {
     /// For an update or rename: each attribute that changes. Empty for a create (the `.add`
     /// operation holds the entry) and a delete.
     public let attributes: [AttributeChange]
+    /// What is written: a create's entry, or an update's renames and modifications. Kept in this
+    /// form because a first load holds a million creates at once; see `operations`.
+    let payload: Payload
+
+    enum Payload: Sendable, Equatable {
+        case entry(Entry)
+        case operations([DirectoryChange])
+    }
+
+    public init(action: Action, dn: String, newDN: String?, attributes: [AttributeChange], operations: [DirectoryChange]) {
+        if action == .create, operations.count == 1, case .add(let entry) = operations[0] {
+            self.init(action: action, dn: dn, newDN: newDN, attributes: attributes, payload: .entry(entry))
+        } else {
+            self.init(action: action, dn: dn, newDN: newDN, attributes: attributes, payload: .operations(operations))
+        }
+    }
+
+    init(action: Action, dn: String, newDN: String?, attributes: [AttributeChange], payload: Payload) {
+        self.action = action
+        self.dn = dn
+        self.newDN = newDN
+        self.attributes = attributes
+        self.payload = payload
+    }
+
     /// The directory operations, in order.
-    public let operations: [DirectoryChange]
+    public var operations: [DirectoryChange] {
+        switch payload {
+        case .entry(let entry): [.add(entry)]
+        case .operations(let operations): operations
+        }
+    }
 }
 
 /// A row that could not be turned into a change, and why.

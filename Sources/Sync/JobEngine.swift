@@ -250,7 +250,7 @@ public struct JobEngine: Sendable {
             }
         }
         // The entry itself says what is written; `attributes` lists changes to existing objects only.
-        return ObjectChange(action: .create, dn: dn, newDN: nil, attributes: [], operations: [.add(entry)])
+        return ObjectChange(action: .create, dn: dn, newDN: nil, attributes: [], payload: .entry(entry))
     }
 
     private func update(_ current: Entry, desired: Entry) throws(TransformError) -> ObjectChange? {

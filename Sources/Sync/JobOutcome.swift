@@ -80,7 +80,10 @@ extension JobEngine {
                 break
             }
             do {
-                for operation in change.operations { try destination.apply(operation) }
+                switch change.payload {
+                case .entry(let entry): try destination.apply(.add(entry))
+                case .operations(let operations): for operation in operations { try destination.apply(operation) }
+                }
                 switch change.action {
                 case .create: written.created += 1
                 case .update, .rename: written.updated += 1
