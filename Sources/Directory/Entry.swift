@@ -77,10 +77,24 @@ public struct Entry: Sendable, Equatable {
 
     /// An entry whose attributes will be among `names` (shared, not copied, between entries
     /// built from the same list), filled with `append(at:bytes:)`.
-    public init(dn: String, names: [AttributeName]) {
+    public init(dn: String, names: [AttributeName], reservingBytes: Int = 0, values: Int = 0) {
         self.dn = dn
         self.names = names
+        // Reserving up front saves the buffers' repeated doubling: a job builds millions of these.
+        if reservingBytes > 0 { bytes.reserveCapacity(reservingBytes) }
+        if values > 0 { slots.reserveCapacity(values) }
     }
+
+    /// Drops the spare capacity the buffers grew while values were added: a directory holds
+    /// its entries for a whole job, a million of them on a large one.
+    public mutating func shrinkToFit() {
+        if bytes.capacity > bytes.count + 32 { bytes = Array(bytes) }
+        if slots.capacity > slots.count + 2 { slots = Array(slots) }
+    }
+
+    /// The size of all values, and how many there are, for sizing derived entries.
+    public var byteCount: Int { bytes.count }
+    public var valueCount: Int { slots.count }
 
     /// How many names the entry's name list holds, and the name at a position of it.
     public var nameCount: Int { names.count }

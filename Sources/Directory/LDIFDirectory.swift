@@ -23,8 +23,12 @@ public final class LDIFDirectory: Directory {
     private func load() throws {
         guard !loaded else { return }
         loaded = true
-        guard let data = try location.load(what: what, missingIsEmpty: missingIsEmpty) else { return }
-        let entries = try LDIFCodec.parseAll(data, what: "\(what): \(location.label)")
+        // The file's bytes are released as soon as they are parsed: they are as large as the entries.
+        func parse() throws -> [Entry]? {
+            guard let data = try location.load(what: what, missingIsEmpty: missingIsEmpty) else { return nil }
+            return try LDIFCodec.parseAll(data, what: "\(what): \(location.label)")
+        }
+        guard let entries = try parse() else { return }
         let keys = ParallelParts.map(entries) { DistinguishedName.normalize($0.dn) }
         table.entries.reserveCapacity(entries.count)
         table.index.reserveCapacity(entries.count)
@@ -309,7 +313,7 @@ struct LDIFReader {
             let lineNumber = line
             if contentEnd == position {
                 // An empty line ends the record.
-                if inEntry { try body(entry); inEntry = false }
+                if inEntry { entry.shrinkToFit(); try body(entry); inEntry = false }
             } else if bytes[position] == UInt8(ascii: "#") {
                 // A comment, with any continuation lines.
                 while end + 1 < bytes.count, bytes[end + 1] == 0x20 { line += 1; end = lineEnd(from: end + 1) }
@@ -335,7 +339,7 @@ struct LDIFReader {
             line += 1
             position = end + 1
         }
-        if inEntry { try body(entry); inEntry = false }
+        if inEntry { entry.shrinkToFit(); try body(entry); inEntry = false }
     }
 
     mutating func nameIndex(_ name: UnsafeBufferPointer<UInt8>) -> Int {

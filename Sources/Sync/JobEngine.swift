@@ -182,7 +182,8 @@ public struct JobEngine: Sendable {
     /// The mapped values for a source entry, as an entry over `destinationNames` (no DN yet).
     /// Generated values are left out here; they are made on create.
     func desired(for entry: Entry) throws(TransformError) -> Entry {
-        var out = Entry(dn: "", names: destinationNames)
+        var out = Entry(dn: "", names: destinationNames, reservingBytes: entry.byteCount + 64,
+                        values: entry.valueCount + objectClassBytes.count + 4)
         // objectClass first, as directories print it; updates compare mapped attributes only.
         for objectClass in objectClassBytes { out.append(at: 0, bytes: objectClass) }
         for mapping in mappings {
