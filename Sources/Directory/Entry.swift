@@ -142,6 +142,38 @@ public struct Entry: Sendable, Equatable {
         return values(at: index)
     }
 
+    /// Calls `body` with each value's bytes at name-list position `index`, without allocating.
+    public func forEachValue(at index: Int, _ body: (ArraySlice<UInt8>) throws -> Void) rethrows {
+        for slot in slots where Int(slot.name) == index {
+            try body(bytes[Int(slot.start)..<Int(slot.start + slot.count)])
+        }
+    }
+
+    /// The first value's bytes at name-list position `index`.
+    public func firstValue(at index: Int) -> ArraySlice<UInt8>? {
+        guard let slot = slots.first(where: { Int($0.name) == index }) else { return nil }
+        return bytes[Int(slot.start)..<Int(slot.start + slot.count)]
+    }
+
+    /// Whether the values at `index` here equal (as sets, with the same count) those at
+    /// `otherIndex` in `other` (nil: the other has none), without allocating.
+    public func sameValues(at index: Int, as other: Entry, at otherIndex: Int?) -> Bool {
+        var mine = 0, theirs = 0
+        for slot in slots where Int(slot.name) == index { mine += 1 }
+        if let otherIndex { for slot in other.slots where Int(slot.name) == otherIndex { theirs += 1 } }
+        guard mine == theirs else { return false }
+        guard mine > 0, let otherIndex else { return true }
+        for slot in slots where Int(slot.name) == index {
+            let value = bytes[Int(slot.start)..<Int(slot.start + slot.count)]
+            var found = false
+            for o in other.slots where Int(o.name) == otherIndex && o.count == slot.count {
+                if other.bytes[Int(o.start)..<Int(o.start + o.count)].elementsEqual(value) { found = true; break }
+            }
+            if !found { return false }
+        }
+        return true
+    }
+
     /// Every value in the order added, with its attribute name (values of one attribute are
     /// contiguous when they were added together).
     public func forEachValue(_ body: (AttributeName, ArraySlice<UInt8>) -> Void) {

@@ -5,25 +5,62 @@ import Manifests
 extension FilterExpression {
     /// Whether `entry` passes. Multi-valued fields match when any value does; comparisons are exact.
     public func matches(_ entry: Entry) -> Bool {
+        CompiledFilter(self).matches(entry)
+    }
+}
+
+/// A filter with its operands as bytes, evaluated on an entry's values without copying them.
+indirect enum CompiledFilter: Sendable {
+    case compare(AttributeName, FilterExpression.Comparison, [UInt8])
+    case oneOf(AttributeName, [[UInt8]])
+    case exists(AttributeName)
+    case not(CompiledFilter)
+    case and(CompiledFilter, CompiledFilter)
+    case or(CompiledFilter, CompiledFilter)
+
+    init(_ expression: FilterExpression) {
+        switch expression {
+        case .compare(let field, let comparison, let operand): self = .compare(AttributeName(field), comparison, Array(operand.utf8))
+        case .oneOf(let field, let list): self = .oneOf(AttributeName(field), list.map { Array($0.utf8) })
+        case .exists(let field): self = .exists(AttributeName(field))
+        case .not(let inner): self = .not(CompiledFilter(inner))
+        case .and(let a, let b): self = .and(CompiledFilter(a), CompiledFilter(b))
+        case .or(let a, let b): self = .or(CompiledFilter(a), CompiledFilter(b))
+        }
+    }
+
+    func matches(_ entry: Entry) -> Bool {
+        func any(_ name: AttributeName, _ test: (ArraySlice<UInt8>) -> Bool) -> Bool {
+            guard let index = entry.index(of: name) else { return false }
+            var found = false
+            entry.forEachValue(at: index) { if !found && test($0) { found = true } }
+            return found
+        }
         switch self {
-        case .compare(let field, let comparison, let operand):
-            let values = entry[field].map { $0.text ?? "" }
+        case .compare(let name, let comparison, let operand):
             switch comparison {
-            case .equals: return values.contains(operand)
-            case .notEquals: return !values.contains(operand)
-            case .contains: return values.contains { $0.contains(operand) }
-            case .startsWith: return values.contains { $0.hasPrefix(operand) }
+            case .equals: return any(name) { $0.elementsEqual(operand) }
+            case .notEquals: return !any(name) { $0.elementsEqual(operand) }
+            case .startsWith: return any(name) { $0.starts(with: operand) }
+            case .contains:
+                return any(name) { value in
+                    guard !operand.isEmpty else { return true }
+                    guard value.count >= operand.count else { return false }
+                    var i = value.startIndex
+                    while i + operand.count <= value.endIndex {
+                        if value[i..<i + operand.count].elementsEqual(operand) { return true }
+                        i += 1
+                    }
+                    return false
+                }
             }
-        case .oneOf(let field, let list):
-            return entry[field].contains { list.contains($0.text ?? "") }
-        case .exists(let field):
-            return !entry[field].isEmpty
-        case .not(let inner):
-            return !inner.matches(entry)
-        case .and(let a, let b):
-            return a.matches(entry) && b.matches(entry)
-        case .or(let a, let b):
-            return a.matches(entry) || b.matches(entry)
+        case .oneOf(let name, let list):
+            return any(name) { value in list.contains { value.elementsEqual($0) } }
+        case .exists(let name):
+            return entry.index(of: name).flatMap { entry.firstValue(at: $0) } != nil
+        case .not(let inner): return !inner.matches(entry)
+        case .and(let a, let b): return a.matches(entry) && b.matches(entry)
+        case .or(let a, let b): return a.matches(entry) || b.matches(entry)
         }
     }
 }
@@ -46,8 +83,8 @@ extension ValueTemplate {
                 out += text
             case .field(let name, let pipes):
                 var value = ""
-                if let first = entry[name].first {
-                    guard let text = first.text else {
+                if let index = entry.index(of: AttributeName(name)), let first = entry.firstValue(at: index) {
+                    guard let text = String(validating: first, as: UTF8.self) else {
                         throw TransformError("\(name) is binary, not text, so {{\(name)}} cannot use it")
                     }
                     value = text

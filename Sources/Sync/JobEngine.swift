@@ -12,7 +12,7 @@ public struct JobEngine: Sendable {
     public let secretAttributes: Set<AttributeName>
     public var pageSize = 4096
 
-    private let filter: FilterExpression?
+    private let filter: CompiledFilter?
     private let mappings: [CompiledMapping]
     private let keyMappings: [CompiledMapping]
     /// `objectClass`, then every mapped destination attribute: the name list of desired entries.
@@ -46,7 +46,7 @@ public struct JobEngine: Sendable {
         destinationNames = names
         objectClassBytes = spec.destination.objectClass.map { Array($0.utf8)[...] }
         do {
-            filter = try spec.source.filter.map { try FilterExpression.parse($0) }
+            filter = try spec.source.filter.map { CompiledFilter(try FilterExpression.parse($0)) }
             mappings = try spec.mappings.map { m in
                 let way: CompiledMapping.Way
                 if let source = m.source {
@@ -189,14 +189,14 @@ public struct JobEngine: Sendable {
         for mapping in mappings {
             switch mapping.way {
             case .copy(let field, let delimiter):
-                let values = entry.values(of: field)
+                guard let column = entry.index(of: field) else { continue }
                 if let delimiter {
                     let separator = Array(delimiter.utf8)
-                    for value in values {
+                    entry.forEachValue(at: column) { value in
                         for part in Value.split(value, by: separator) { out.append(at: mapping.index, bytes: part) }
                     }
                 } else {
-                    for value in values { out.append(at: mapping.index, bytes: value) }
+                    entry.forEachValue(at: column) { out.append(at: mapping.index, bytes: $0) }
                 }
             case .template(let template):
                 let text = try template.render(entry)
@@ -211,7 +211,7 @@ public struct JobEngine: Sendable {
     private func sourceKey(_ desired: Entry) throws(TransformError) -> String {
         var parts: [String] = []
         for mapping in keyMappings {
-            guard let first = desired.values(at: mapping.index).first else {
+            guard let first = desired.firstValue(at: mapping.index) else {
                 throw TransformError("its key \(mapping.destination) is empty")
             }
             parts.append(String(decoding: first, as: UTF8.self))
@@ -222,7 +222,7 @@ public struct JobEngine: Sendable {
     func destinationKey(_ entry: Entry) -> String? {
         var parts: [String] = []
         for mapping in keyMappings {
-            guard let first = entry.values(of: mapping.destination).first else { return nil }
+            guard let index = entry.index(of: mapping.destination), let first = entry.firstValue(at: index) else { return nil }
             parts.append(String(decoding: first, as: UTF8.self))
         }
         return parts.count == 1 ? parts[0] : parts.joined(separator: "\u{1F}")
@@ -231,7 +231,7 @@ public struct JobEngine: Sendable {
     private func computedDN(_ desired: Entry) throws(TransformError) -> String? {
         guard let rdn = spec.destination.rdn, let container = spec.destination.container else { return nil }
         guard let index = destinationNames.firstIndex(of: AttributeName(rdn)),
-              let first = desired.values(at: index).first, !first.isEmpty,
+              let first = desired.firstValue(at: index), !first.isEmpty,
               let value = String(validating: first, as: UTF8.self) else {
             throw TransformError("its rdn attribute \(rdn) is empty, so it has no DN")
         }
@@ -258,7 +258,8 @@ public struct JobEngine: Sendable {
         var operations: [DirectoryChange] = []
         var dn = current.dn
         var newDN: String?
-        if let computed = try computedDN(desired),
+        // The same spelling is the common case, and needs no normalising.
+        if let computed = try computedDN(desired), computed != current.dn,
            DistinguishedName.normalize(computed) != DistinguishedName.normalize(current.dn) {
             let (newRDN, newParent) = DistinguishedName.split(computed)
             let oldParent = DistinguishedName.split(current.dn).parent
@@ -270,9 +271,10 @@ public struct JobEngine: Sendable {
         var attributes: [AttributeChange] = []
         var modifications: [Modification] = []
         for mapping in mappings where !mapping.newOnly {
+            let currentIndex = current.index(of: mapping.destination)
+            if desired.sameValues(at: mapping.index, as: current, at: currentIndex) { continue }
             let new = desired.values(at: mapping.index)
             let old = current.values(of: mapping.destination)
-            if old.count == new.count && new.allSatisfy({ value in old.contains { $0.elementsEqual(value) } }) { continue }
             let newValues = new.map { Value(Data($0)) }
             attributes.append(AttributeChange(attribute: mapping.destination, old: old.map { Value(Data($0)) }, new: newValues))
             modifications.append(newValues.isEmpty ? Modification(.delete, mapping.destination, [])
