@@ -42,55 +42,77 @@ public indirect enum FilterExpression: Sendable, Equatable {
     }
 }
 
-/// A character-level parser shared by filters and templates.
+/// A parser over Unicode scalars, shared by filters and templates. Columns count scalars, as
+/// YAML positions do.
 struct ExpressionLexer {
-    let chars: [Character]
+    let chars: [Unicode.Scalar]
     var index = 0
     /// Added to reported columns when the text is part of a larger string (template placeholders).
     let columnOffset: Int
 
     init(_ text: String, columnOffset: Int = 0) {
-        chars = Array(text)
+        chars = Array(text.unicodeScalars)
+        self.columnOffset = columnOffset
+    }
+
+    init(_ scalars: ArraySlice<Unicode.Scalar>, columnOffset: Int) {
+        chars = Array(scalars)
         self.columnOffset = columnOffset
     }
 
     var atEnd: Bool { index >= chars.count }
-    var rest: String { String(chars[min(index, chars.count)...]) }
+    var rest: String {
+        var out = String.UnicodeScalarView()
+        out.append(contentsOf: chars[min(index, chars.count)...])
+        return String(out)
+    }
+
+    static func isSpace(_ c: Unicode.Scalar) -> Bool { c.properties.isWhitespace }
+    static func isLetter(_ c: Unicode.Scalar) -> Bool { c.properties.isAlphabetic }
+    static func isDigit(_ c: Unicode.Scalar) -> Bool { c.value >= 0x30 && c.value <= 0x39 }
 
     func error(_ message: String) -> ExpressionError {
         ExpressionError(column: columnOffset + index + 1, message: message)
     }
 
     mutating func skipSpaces() {
-        while index < chars.count, chars[index].isWhitespace { index += 1 }
+        while index < chars.count, Self.isSpace(chars[index]) { index += 1 }
     }
 
-    mutating func take(_ token: String) -> Bool {
+    mutating func take(_ token: StaticString) -> Bool {
         skipSpaces()
-        let token = Array(token)
-        guard index + token.count <= chars.count, Array(chars[index..<index + token.count]) == token else { return false }
+        // Tokens are ASCII: compare them to the characters one by one, without allocating.
+        let length = token.utf8CodeUnitCount
+        guard index + length <= chars.count else { return false }
+        let matched = token.withUTF8Buffer { bytes in
+            for offset in 0..<length where chars[index + offset] != Unicode.Scalar(bytes[offset]) { return false }
+            return true
+        }
+        guard matched else { return false }
         // A word token must not run into an identifier (`in` is not the start of `inactive`).
-        if let last = token.last, last.isLetter, index + token.count < chars.count,
-           isIdentifierCharacter(chars[index + token.count]) {
+        let endsInLetter = token.withUTF8Buffer { bytes in bytes.last.map { Self.isLetter(Unicode.Scalar($0)) } ?? false }
+        if endsInLetter, index + length < chars.count, isIdentifierCharacter(chars[index + length]) {
             return false
         }
-        index += token.count
+        index += length
         return true
     }
 
-    func isIdentifierCharacter(_ c: Character) -> Bool {
-        c.isLetter || c.isNumber || c == "_" || c == "-" || c == "." || c == ";"
+    func isIdentifierCharacter(_ c: Unicode.Scalar) -> Bool {
+        Self.isLetter(c) || Self.isDigit(c) || c == "_" || c == "-" || c == "." || c == ";"
     }
 
     mutating func identifier(_ what: String) throws(ExpressionError) -> String {
         skipSpaces()
         let start = index
         while index < chars.count, isIdentifierCharacter(chars[index]) { index += 1 }
-        guard index > start, chars[start].isLetter || chars[start] == "_" else {
+        guard index > start, Self.isLetter(chars[start]) || chars[start] == "_" else {
             index = start
             throw error("expected \(what)")
         }
-        return String(chars[start..<index])
+        var out = String.UnicodeScalarView()
+        out.append(contentsOf: chars[start..<index])
+        return String(out)
     }
 
     mutating func stringLiteral() throws(ExpressionError) -> String {
@@ -101,7 +123,7 @@ struct ExpressionLexer {
         let quote = chars[index]
         let start = index
         index += 1
-        var out = ""
+        var out = String.UnicodeScalarView()
         while index < chars.count {
             let c = chars[index]
             if c == "\\" && index + 1 < chars.count {
@@ -111,7 +133,7 @@ struct ExpressionLexer {
             }
             if c == quote {
                 index += 1
-                return out
+                return String(out)
             }
             out.append(c)
             index += 1
@@ -124,8 +146,10 @@ struct ExpressionLexer {
         skipSpaces()
         let start = index
         if index < chars.count, chars[index] == "-" { index += 1 }
-        while index < chars.count, chars[index].isASCII, chars[index].isNumber { index += 1 }
-        guard let value = Int(String(chars[start..<index])) else {
+        while index < chars.count, Self.isDigit(chars[index]) { index += 1 }
+        var digits = String.UnicodeScalarView()
+        digits.append(contentsOf: chars[start..<index])
+        guard let value = Int(String(digits)) else {
             index = start
             throw error("expected a number")
         }
@@ -212,8 +236,8 @@ public struct ValueTemplate: Sendable, Equatable {
 
     public static func parse(_ text: String) throws(ExpressionError) -> ValueTemplate {
         var segments: [Segment] = []
-        let chars = Array(text)
-        var literal = ""
+        let chars = Array(text.unicodeScalars)
+        var literal = String.UnicodeScalarView()
         var i = 0
         while i < chars.count {
             if chars[i] == "{", i + 1 < chars.count, chars[i + 1] == "{" {
@@ -222,8 +246,8 @@ public struct ValueTemplate: Sendable, Equatable {
                 guard j + 1 < chars.count else {
                     throw ExpressionError(column: i + 1, message: "'{{' is never closed with '}}'")
                 }
-                if !literal.isEmpty { segments.append(.literal(literal)); literal = "" }
-                segments.append(try placeholder(String(chars[(i + 2)..<j]), offset: i + 2))
+                if !literal.isEmpty { segments.append(.literal(String(literal))); literal = String.UnicodeScalarView() }
+                segments.append(try placeholder(chars[(i + 2)..<j], offset: i + 2))
                 i = j + 2
                 continue
             }
@@ -233,11 +257,11 @@ public struct ValueTemplate: Sendable, Equatable {
             literal.append(chars[i])
             i += 1
         }
-        if !literal.isEmpty { segments.append(.literal(literal)) }
+        if !literal.isEmpty { segments.append(.literal(String(literal))) }
         return ValueTemplate(segments: segments)
     }
 
-    private static func placeholder(_ text: String, offset: Int) throws(ExpressionError) -> Segment {
+    private static func placeholder(_ text: ArraySlice<Unicode.Scalar>, offset: Int) throws(ExpressionError) -> Segment {
         var lexer = ExpressionLexer(text, columnOffset: offset)
         let field = try lexer.identifier("a field name inside {{ }}")
         var pipes: [Pipe] = []
