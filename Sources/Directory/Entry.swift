@@ -85,13 +85,6 @@ public struct Entry: Sendable, Equatable {
         if values > 0 { slots.reserveCapacity(values) }
     }
 
-    /// Drops the spare capacity the buffers grew while values were added: a directory holds
-    /// its entries for a whole job, a million of them on a large one.
-    public mutating func shrinkToFit() {
-        if bytes.capacity > bytes.count + 32 { bytes = Array(bytes) }
-        if slots.capacity > slots.count + 2 { slots = Array(slots) }
-    }
-
     /// The size of all values, and how many there are, for sizing derived entries.
     public var byteCount: Int { bytes.count }
     public var valueCount: Int { slots.count }

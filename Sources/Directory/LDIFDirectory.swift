@@ -233,9 +233,17 @@ public enum LDIFCodec {
         var out: [UInt8] = []
         out.reserveCapacity(1 << 16)
         if versionLine { out.append(contentsOf: "version: 1\n".utf8) }
+        // Attribute names as bytes, converted once: there are a dozen, and millions of lines.
+        var nameCache: [(name: String, bytes: [UInt8])] = []
+        func nameBytes(_ name: String) -> [UInt8] {
+            for cached in nameCache where cached.name == name { return cached.bytes }
+            let bytes = Array(name.utf8)
+            nameCache.append((name, bytes))
+            return bytes
+        }
         func emit(_ name: String, _ value: some Collection<UInt8>) {
             let lineStart = out.count
-            out.append(contentsOf: name.utf8)
+            out.append(contentsOf: nameBytes(name))
             if isSafe(value) {
                 out.append(UInt8(ascii: ":"))
                 if !value.isEmpty { out.append(0x20); out.append(contentsOf: value) }
@@ -313,7 +321,7 @@ struct LDIFReader {
             let lineNumber = line
             if contentEnd == position {
                 // An empty line ends the record.
-                if inEntry { entry.shrinkToFit(); try body(entry); inEntry = false }
+                if inEntry { try body(entry); inEntry = false }
             } else if bytes[position] == UInt8(ascii: "#") {
                 // A comment, with any continuation lines.
                 while end + 1 < bytes.count, bytes[end + 1] == 0x20 { line += 1; end = lineEnd(from: end + 1) }
@@ -339,7 +347,7 @@ struct LDIFReader {
             line += 1
             position = end + 1
         }
-        if inEntry { entry.shrinkToFit(); try body(entry); inEntry = false }
+        if inEntry { try body(entry); inEntry = false }
     }
 
     mutating func nameIndex(_ name: UnsafeBufferPointer<UInt8>) -> Int {
