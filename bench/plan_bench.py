@@ -17,9 +17,7 @@ import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-GIT_ENV = dict(os.environ, GIT_AUTHOR_NAME="Bench", GIT_AUTHOR_EMAIL="bench@example.invalid",
-               GIT_COMMITTER_NAME="Bench", GIT_COMMITTER_EMAIL="bench@example.invalid")
+from benchlib import GIT_ENV, ROOT, measure
 
 JOB = """apiVersion: syncwright.dev/v1
 kind: Job
@@ -76,16 +74,6 @@ def git(*args, cwd):
     subprocess.run(["git", *args], cwd=cwd, env=GIT_ENV, check=True, stdout=subprocess.DEVNULL)
 
 
-def measure(argv, ok=(0,), cwd=None):
-    """Runs argv; returns (seconds, peak RSS in MiB) of that process alone."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    code = os.waitstatus_to_exitcode(status)
-    if code not in ok:
-        sys.exit(f"{' '.join(argv)} exited {code}: {proc.stderr.read().decode()}")
-    return elapsed, usage.ru_maxrss / 1024
 
 
 def main():

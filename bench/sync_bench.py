@@ -17,9 +17,7 @@ import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-GIT_ENV = dict(os.environ, GIT_AUTHOR_NAME="Bench", GIT_AUTHOR_EMAIL="bench@example.invalid",
-               GIT_COMMITTER_NAME="Bench", GIT_COMMITTER_EMAIL="bench@example.invalid")
+from benchlib import GIT_ENV, ROOT, measure
 
 
 def write_csv(path, rows, changed=frozenset()):
@@ -75,15 +73,6 @@ spec: {{ jobs: [ {{ job: hr-to-corp }} ] }}
         subprocess.run(["git", *args], cwd=repo, env=GIT_ENV, check=True)
 
 
-def measure(argv, ok=(0,), stdout=subprocess.DEVNULL):
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    code = os.waitstatus_to_exitcode(status)
-    if code not in ok:
-        sys.exit(f"{' '.join(argv)} exited {code}: {proc.stderr.read().decode()[-2000:]}")
-    return elapsed, usage.ru_maxrss / 1024
 
 
 def main():
@@ -118,8 +107,7 @@ def main():
     first_output = os.path.join(args.work, "corp-after-first.ldif")
     for _ in range(args.runs):
         results["floor: wc -l"].append(measure(["wc", "-l", csv]))
-        results["floor: sort"].append(measure(["sort", "-o", os.path.join(args.work, "sorted.csv"), csv],
-                                              ) if True else None)
+        results["floor: sort"].append(measure(["sort", "-o", os.path.join(args.work, "sorted.csv"), csv]))
         shutil.copy(original, csv)
         if os.path.exists(ldif):
             os.remove(ldif)

@@ -1,0 +1,23 @@
+"""Shared helpers for the benchmark scripts: timing a command with its own peak memory."""
+import os
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# A fixed identity, so the scripts do not depend on the machine's git config.
+GIT_ENV = dict(os.environ, GIT_AUTHOR_NAME="Bench", GIT_AUTHOR_EMAIL="bench@example.invalid",
+               GIT_COMMITTER_NAME="Bench", GIT_COMMITTER_EMAIL="bench@example.invalid")
+
+
+def measure(argv, ok=(0,), cwd=None):
+    """Runs argv; returns (seconds, peak RSS in MiB) of that process alone, read with wait4."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    code = os.waitstatus_to_exitcode(status)
+    if code not in ok:
+        sys.exit(f"{' '.join(argv)} exited {code}: {proc.stderr.read().decode()[-2000:]}")
+    return elapsed, usage.ru_maxrss / 1024
