@@ -220,3 +220,41 @@ func readAll(_ directory: Directory, base: String? = nil) throws -> [Entry] {
         }
     }
 }
+
+@Suite struct LargeCSVTests {
+    /// Over 1 MiB, rows are parsed in parts on all cores; they must match a sequential parse.
+    @Test func aLargeCSVParsesInPartsExactlyLikeTheSequentialParser() throws {
+        var text = "\n\u{FEFF}id,name,note,phones\r\n".replacingOccurrences(of: "\n\u{FEFF}", with: "\u{FEFF}")
+        for i in 0..<40_000 {
+            // Quoted commas, doubled quotes and line breaks inside quotes, some of which will straddle a part's end.
+            let note = i % 7 == 0 ? "\"line one\nline \"\"two\"\", \(i)\"" : "plain \(i)"
+            text += "\(i),Person \(i),\(note),+49 \(i);+49 \(i + 1)\r\n"
+        }
+        let data = Data(text.utf8)
+        #expect(data.count > 2 << 20)
+        let folder = try TemporaryFolder()
+        try data.write(to: URL(fileURLWithPath: folder.sub("big.csv")))
+        let read = try readAll(CSVDirectory(.path(folder.sub("big.csv")), what: "c", multiValueDelimiters: ["phones": ";"],
+                                            missingIsEmpty: false))
+        #expect(read.count == 40_000)
+        #expect(read[7]["note"] == ["line one\nline \"two\", 7"])
+        #expect(read[39_999].dn == "#40000" && read[39_999]["phones"] == ["+49 39999", "+49 40000"])
+        for (index, entry) in read.enumerated() where index % 997 == 0 {
+            #expect(entry.dn == "#\(index + 1)")
+            #expect(entry["id"] == [Value("\(index)")])
+        }
+        // Round trip: writing it back gives the same bytes (BOM and CRLF kept).
+        let copy = CSVDirectory(.path(folder.sub("big.csv")), what: "c", multiValueDelimiters: ["phones": ";"], missingIsEmpty: false)
+        try copy.apply(.modify(dn: "#1", [Modification(.replace, "name", ["Person 0"])]))
+        try copy.commit()
+        #expect(try Data(contentsOf: URL(fileURLWithPath: folder.sub("big.csv"))) == data)
+
+        // An error near the end names its line in the whole file (one quoted note spans two lines).
+        let bad = text + "40000,too,many,fields,here\r\n"
+        try Data(bad.utf8).write(to: URL(fileURLWithPath: folder.sub("bad.csv")))
+        let physicalLines = text.utf8.filter { $0 == 0x0A }.count + 1 // the line after every line feed of `text`
+        #expect(throws: DirectoryError("c: \(folder.sub("bad.csv")): line \(physicalLines): 5 fields, but the header has 4")) {
+            try readAll(CSVDirectory(.path(folder.sub("bad.csv")), what: "c", missingIsEmpty: false))
+        }
+    }
+}
