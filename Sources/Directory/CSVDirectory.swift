@@ -32,75 +32,33 @@ public final class CSVDirectory: Directory {
         self.missingIsEmpty = missingIsEmpty
     }
 
-    /// Parses the file, handing each data row to `row` as an entry named `#<row>`. After the
-    /// header, a large file is cut at record boundaries and its parts are parsed on all cores,
-    /// a window at a time; rows still arrive in file order.
+    /// Parses the file, handing each data row to `row` as an entry named `#<row>`.
     private func parseRows(_ row: (Entry) throws -> Void) throws {
         guard let data = try location.load(what: what, missingIsEmpty: missingIsEmpty) else { return }
-        let label = "\(what): \(location.label)"
-        let delimiter = self.delimiter
-        try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
-            let bytes = raw.bindMemory(to: UInt8.self)
-            // The header is the first record that is not a blank line.
-            var headerEnd = 0
-            var headerFields: [AttributeName] = []
-            var headerFormat = CSVCodec.Format()
-            while headerFields.isEmpty && headerEnd < bytes.count {
-                headerEnd += CSVCodec.firstRecordEnd(UnsafeBufferPointer(rebasing: bytes[headerEnd...]))
-                headerFormat = try CSVCodec.forEachRecord(UnsafeBufferPointer(rebasing: bytes[0..<headerEnd]),
-                                                          delimiter: delimiter, what: label, firstLine: 1, width: nil) { record in
-                    headerFields = record.fields.indices.map { AttributeName(String(decoding: record.field($0), as: UTF8.self)) }
+        var splitters: [[UInt8]?] = []
+        var number = 0
+        let format = try CSVCodec.forEachRecord(data, delimiter: delimiter, what: "\(what): \(location.label)") { record in
+            if number == 0 {
+                header = record.fields.indices.map { AttributeName(String(decoding: record.field($0), as: UTF8.self)) }
+                splitters = header.map { multiValueDelimiters[$0].map { Array($0.utf8) } }
+                number = 1
+                return
+            }
+            var entry = Entry(dn: "#\(number)", names: header)
+            for column in record.fields.indices {
+                let field = record.field(column)
+                guard !field.isEmpty else { continue }
+                if let splitter = splitters[column] {
+                    for part in CSVCodec.split(field, by: splitter) { entry.append(at: column, bytes: part) }
+                } else {
+                    entry.append(at: column, bytes: field)
                 }
             }
-            hadBOM = headerFormat.hadBOM
-            lineEnding = headerFormat.crlf ? "\r\n" : "\n"
-            guard !headerFields.isEmpty else { return }
-            header = headerFields
-            let names = headerFields
-            let splitters: [[UInt8]?] = names.map { multiValueDelimiters[$0].map { Array($0.utf8) } }
-            let headerLines = UnsafeBufferPointer(rebasing: bytes[0..<headerEnd]).reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
-            let parts = CSVCodec.parts(bytes, from: headerEnd, firstLine: 1 + headerLines, size: 1 << 20)
-            let base = UInt(bitPattern: bytes.baseAddress), total = bytes.count
-            let window = max(1, ProcessInfo.processInfo.activeProcessorCount * 2)
-            var number = 1
-            for windowStart in stride(from: 0, to: parts.count, by: window) {
-                let group = Array(parts[windowStart..<min(windowStart + window, parts.count)])
-                let parsed = ParallelParts.map(group) { part -> Result<[Entry], DirectoryError> in
-                    guard let pointer = UnsafePointer<UInt8>(bitPattern: base) else { return .success([]) }
-                    let whole = UnsafeBufferPointer(start: pointer, count: total)
-                    var entries: [Entry] = []
-                    do {
-                        _ = try CSVCodec.forEachRecord(UnsafeBufferPointer(rebasing: whole[part.start..<part.end]),
-                                                       delimiter: delimiter, what: label, firstLine: part.line,
-                                                       width: names.count) { record in
-                            var entry = Entry(dn: "", names: names)
-                            for column in record.fields.indices {
-                                let field = record.field(column)
-                                guard !field.isEmpty else { continue }
-                                if let splitter = splitters[column] {
-                                    for piece in CSVCodec.split(field, by: splitter) { entry.append(at: column, bytes: piece) }
-                                } else {
-                                    entry.append(at: column, bytes: field)
-                                }
-                            }
-                            entries.append(entry)
-                        }
-                        return .success(entries)
-                    } catch let error as DirectoryError {
-                        return .failure(error)
-                    } catch {
-                        return .failure(DirectoryError("\(label): \(error)"))
-                    }
-                }
-                for result in parsed {
-                    for var entry in try result.get() {
-                        entry.dn = "#\(number)"
-                        number += 1
-                        try row(entry)
-                    }
-                }
-            }
+            number += 1
+            try row(entry)
         }
+        hadBOM = format.hadBOM
+        lineEnding = format.crlf ? "\r\n" : "\n"
     }
 
     private func load() throws {
@@ -221,22 +179,13 @@ enum CSVCodec {
     /// record has as many fields as the header, and that header names are unique.
     static func forEachRecord(_ data: Data, delimiter: UInt8, what: String,
                               _ body: (Record) throws -> Void) throws -> Format {
-        try data.withUnsafeBytes { raw in
-            try forEachRecord(raw.bindMemory(to: UInt8.self), delimiter: delimiter, what: what, firstLine: 1,
-                              width: nil, body)
-        }
-    }
-
-    /// Like `forEachRecord(_:…)` on part of a file: lines count from `firstLine`, and when `width`
-    /// is given the part has no header and every record must have that many fields.
-    static func forEachRecord(_ bytes: UnsafeBufferPointer<UInt8>, delimiter: UInt8, what: String, firstLine: Int,
-                              width knownWidth: Int?, _ body: (Record) throws -> Void) throws -> Format {
         var format = Format()
-        var width = knownWidth
-        do {
+        var width: Int?
+        try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            let bytes = raw.bindMemory(to: UInt8.self)
             let n = bytes.count
             var i = 0
-            if knownWidth == nil, n >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF {
+            if n >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF {
                 i = 3
                 format.hadBOM = true
             }
@@ -244,8 +193,8 @@ enum CSVCodec {
             var record = Record()
             record.storage.reserveCapacity(256)
             var fieldStart = 0
-            var line = firstLine
-            var recordLine = firstLine
+            var line = 1
+            var recordLine = 1
             var atFieldStart = true
             func endField() {
                 record.fields.append(fieldStart..<record.storage.count)
@@ -332,43 +281,6 @@ enum CSVCodec {
             }
         }
         return format
-    }
-
-    /// Cuts `bytes[start...]` into parts of about `size` bytes that end at a record boundary (a
-    /// line feed outside quotes), with the line each part starts on.
-    static func parts(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int, firstLine: Int,
-                      size: Int) -> [(start: Int, end: Int, line: Int)] {
-        var parts: [(start: Int, end: Int, line: Int)] = []
-        var inQuotes = false
-        var partStart = start, partLine = firstLine, lines = 0
-        var i = start
-        let n = bytes.count
-        while i < n {
-            let b = bytes[i]
-            if b == 0x22 {
-                inQuotes.toggle() // "" inside quotes toggles twice
-            } else if b == 0x0A {
-                lines += 1
-                if !inQuotes && i + 1 - partStart >= size {
-                    parts.append((partStart, i + 1, partLine))
-                    partStart = i + 1
-                    partLine += lines
-                    lines = 0
-                }
-            }
-            i += 1
-        }
-        if partStart < n { parts.append((partStart, n, partLine)) }
-        return parts
-    }
-
-    /// The end of the first record (after its line feed), honouring quotes; `bytes.count` if none.
-    static func firstRecordEnd(_ bytes: UnsafeBufferPointer<UInt8>) -> Int {
-        var inQuotes = false
-        for i in 0..<bytes.count {
-            if bytes[i] == 0x22 { inQuotes.toggle() } else if bytes[i] == 0x0A && !inQuotes { return i + 1 }
-        }
-        return bytes.count
     }
 
     /// The parts of `field` between `separator`s, trimmed of spaces; empty parts are dropped.
