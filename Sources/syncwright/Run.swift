@@ -53,6 +53,9 @@ extension Syncwright {
 }
 
 /// A live progress line on stderr, only on a terminal.
+///
+/// `@unchecked Sendable`: the engine reports progress from its sequential loops only (never from
+/// the parallel mapping), so `update` is never called concurrently.
 final class ProgressMeter: @unchecked Sendable {
     let enabled: Bool
     private var start = Date()

@@ -205,7 +205,7 @@ func examplesFixture() throws -> GitFixture {
     @Test func helpExplainsEveryCommand() throws {
         let root = try syncwright(["--help"])
         #expect(root.status == 0)
-        for command in ["init", "validate", "plan", "apply", "diff", "status"] {
+        for command in ["init", "validate", "plan", "apply", "diff", "run", "history", "status"] {
             #expect(root.stdout.contains(command))
             let help = try syncwright([command, "--help"])
             #expect(help.status == 0, "\(command)")
@@ -215,5 +215,8 @@ func examplesFixture() throws -> GitFixture {
         #expect(planHelp.contains("Exit codes: 0 nothing would change, 2 something would, 1 error."))
         let unknown = try syncwright(["plan", "--format", "yaml"])
         #expect(unknown.status == 1)
+        let runHelp = try syncwright(["run", "--help"]).stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        #expect(runHelp.contains("--preview computes everything and writes nothing"))
+        #expect(try syncwright(["run"]).status == 1) // the collection is required
     }
 }
