@@ -235,15 +235,6 @@ public struct Entry: Sendable, Equatable {
         set { self[AttributeName(name)] = newValue }
     }
 
-    /// The first value of `name` as text.
-    public func first(_ name: String) -> String? { self[name].first?.description }
-
-    /// The first value's bytes of `name`, without copying; nil when absent.
-    public func firstBytes(_ name: AttributeName) -> ArraySlice<UInt8>? {
-        guard let index = names.firstIndex(of: name),
-              let slot = slots.first(where: { Int($0.name) == index }) else { return nil }
-        return bytes[Int(slot.start)..<Int(slot.start + slot.count)]
-    }
 }
 
 /// One attribute-level change within a modify.
@@ -269,12 +260,6 @@ public enum DirectoryChange: Sendable, Equatable {
     /// A new RDN (e.g. `uid=new`) and optionally a new parent.
     case rename(dn: String, newRDN: String, newSuperior: String?)
 
-    public var dn: String {
-        switch self {
-        case .add(let entry): entry.dn
-        case .modify(let dn, _), .delete(let dn), .rename(let dn, _, _): dn
-        }
-    }
 }
 
 /// The Directory module's error: names the connection and the file, DN or server at fault.

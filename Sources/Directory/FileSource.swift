@@ -50,6 +50,4 @@ struct EntryTable {
         index[key] = entries.count
         entries.append(entry)
     }
-
-    var live: [Entry] { entries.compactMap { $0 } }
 }

@@ -99,17 +99,6 @@ public final class GitRepository: @unchecked Sendable {
 
     // MARK: Remote
 
-    /// The URL of remote `name`.
-    public func remoteURL(_ name: String = "origin") throws(GitError) -> String {
-        try locked { () throws(GitError) -> String in
-            var remote: OpaquePointer?
-            try check(git_remote_lookup(&remote, handle, name), "looking up remote \(name)")
-            defer { git_remote_free(remote) }
-            guard let remote, let url = git_remote_url(remote) else { return "" }
-            return String(cString: url)
-        }
-    }
-
     /// Fetches every branch into `refs/remotes/<remote>/*` (pruning deleted ones) and every tag.
     public func fetch(remote name: String = "origin", credentials: GitCredentials = .none) throws(GitError) {
         try locked { () throws(GitError) in

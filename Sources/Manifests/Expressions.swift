@@ -24,15 +24,6 @@ public indirect enum FilterExpression: Sendable, Equatable {
     case and(FilterExpression, FilterExpression)
     case or(FilterExpression, FilterExpression)
 
-    /// The fields the expression reads.
-    public var fields: Set<String> {
-        switch self {
-        case .compare(let f, _, _), .oneOf(let f, _), .exists(let f): [f]
-        case .not(let e): e.fields
-        case .and(let a, let b), .or(let a, let b): a.fields.union(b.fields)
-        }
-    }
-
     public static func parse(_ text: String) throws(ExpressionError) -> FilterExpression {
         var parser = ExpressionLexer(text)
         let expression = try parser.parseOr()
@@ -228,11 +219,6 @@ public struct ValueTemplate: Sendable, Equatable {
     }
 
     public let segments: [Segment]
-
-    /// The fields the template reads.
-    public var fields: Set<String> {
-        Set(segments.compactMap { if case .field(let name, _) = $0 { name } else { nil } })
-    }
 
     public static func parse(_ text: String) throws(ExpressionError) -> ValueTemplate {
         var segments: [Segment] = []
