@@ -350,3 +350,32 @@ func jobField(_ report: [String: Any], _ job: Int, _ field: String) -> String? {
         #expect(result.stderr == "error: no collection named 'nightly' is applied (applied: abort-first, chain, continue-first, full)\n")
     }
 }
+
+@Suite struct ProgressTests {
+    /// 25,000 rows: the engine reports progress every 10,000 objects.
+    func bigHome() throws -> Home {
+        var rows = "id,login,given,sn,title,phones,status\n"
+        for i in 0..<25_000 { rows += "\(i + 10),u\(i),G,S,T,,active\n" }
+        return try Home(try runFixture(hr: rows, jobOptions: "delete: false"))
+    }
+
+    @Test func withoutATerminalARunPrintsNoProgress() throws {
+        let home = try bigHome()
+        let result = try syncwright(["run", "chain"] + home.args)
+        #expect(result.status == 0)
+        #expect(result.stderr.isEmpty)
+        #expect(!result.stdout.contains("\r"))
+    }
+
+    @Test func onATerminalARunShowsALiveProgressLine() throws {
+        let home = try bigHome()
+        // `script` gives the command a pseudo-terminal and records what it printed there.
+        let command = ([binary, "run", "chain"] + home.args).map { "'\($0)'" }.joined(separator: " ")
+        let result = try runProcess("/usr/bin/script", ["-qefc", command, "/dev/null"])
+        #expect(result.status == 0, "\(result.stdout)")
+        #expect(result.stdout.contains("hr-to-corp: reading 10000 objects ("))
+        #expect(result.stdout.contains("/s)"))
+        #expect(result.stdout.contains("\r\u{1B}[K")) // the line is redrawn, then cleared
+        #expect(result.stdout.contains("Run ") && result.stdout.contains(" of chain: succeeded"))
+    }
+}
