@@ -29,11 +29,14 @@ public struct GitCredentials: Sendable, Equatable {
     public static let none = GitCredentials()
 }
 
-/// Carries the credentials into libgit2's C callback. libgit2 calls the callback again after
-/// a rejected attempt, so the box counts attempts and gives up instead of looping forever.
+/// Carries the credentials into libgit2's C callbacks, and brings back what a push reported.
+/// libgit2 calls the credential callback again after a rejected attempt, so the box counts
+/// attempts and gives up instead of looping forever.
 final class CredentialBox {
     let credentials: GitCredentials
     var attempts = 0
+    /// Refs the remote refused in a push, with its reason (`push_update_reference`).
+    var rejected: [(ref: String, reason: String)] = []
     init(_ credentials: GitCredentials) { self.credentials = credentials }
 }
 
@@ -56,7 +59,7 @@ let credentialCallback: git_credential_acquire_cb = { out, _, usernameFromURL, a
     return GIT_PASSTHROUGH.rawValue
 }
 
-/// Fills fetch options with the credential callback for `box`; `box` must outlive the call.
+/// Fills remote callbacks with the credential callback for `box`; `box` must outlive the call.
 func configure(_ callbacks: inout git_remote_callbacks, with box: CredentialBox) {
     callbacks.credentials = credentialCallback
     callbacks.payload = Unmanaged.passUnretained(box).toOpaque()

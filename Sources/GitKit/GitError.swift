@@ -21,6 +21,10 @@ public struct GitError: Error, Sendable, CustomStringConvertible, Equatable {
 
     /// True when the failure means "no such object or reference" (`GIT_ENOTFOUND`).
     public var isNotFound: Bool { code == GIT_ENOTFOUND.rawValue }
+
+    /// True when a push was refused because the remote's branch moved on (`GIT_ENONFASTFORWARD`):
+    /// fetch, rebuild on the new tip, and push again.
+    public var isRejected: Bool { code == GIT_ENONFASTFORWARD.rawValue }
 }
 
 /// The one place that turns a libgit2 return code into a Swift error.
@@ -34,8 +38,12 @@ func check(_ code: Int32, _ operation: @autoclosure () -> String) throws(GitErro
     throw GitError(code: code, message: message, operation: operation())
 }
 
-/// libgit2 must be initialised once per process before any other call.
-private let libgit2Ready: Int32 = git_libgit2_init()
+/// libgit2 must be initialised once per process before any other call. Writing to a git process
+/// that has exited must fail with EPIPE, not kill this process, so SIGPIPE is ignored.
+private let libgit2Ready: Int32 = {
+    signal(SIGPIPE, SIG_IGN)
+    return git_libgit2_init()
+}()
 
 func ensureLibgit2() {
     _ = libgit2Ready

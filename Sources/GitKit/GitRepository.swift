@@ -173,7 +173,7 @@ public final class GitRepository: @unchecked Sendable {
         }
     }
 
-    private func lookupCommit(_ commit: ObjectID) throws(GitError) -> OpaquePointer {
+    func lookupCommit(_ commit: ObjectID) throws(GitError) -> OpaquePointer {
         var out: OpaquePointer?
         var oid = git_oid()
         try check(git_oid_fromstr(&oid, commit.hex), "parsing commit id \(commit.hex)")
@@ -182,7 +182,7 @@ public final class GitRepository: @unchecked Sendable {
         return out
     }
 
-    private func lookupTree(of commit: ObjectID) throws(GitError) -> OpaquePointer {
+    func lookupTree(of commit: ObjectID) throws(GitError) -> OpaquePointer {
         let object = try lookupCommit(commit)
         defer { git_commit_free(object) }
         var tree: OpaquePointer?
@@ -261,7 +261,7 @@ public final class GitRepository: @unchecked Sendable {
         }
     }
 
-    private func readBlob(_ oid: git_oid, path: String) throws(GitError) -> Data {
+    func readBlob(_ oid: git_oid, path: String) throws(GitError) -> Data {
         var id = oid
         var blob: OpaquePointer?
         try check(git_blob_lookup(&blob, handle, &id), "reading \(path)")

@@ -25,9 +25,10 @@ public struct ObjectID: Hashable, Sendable, CustomStringConvertible, Codable {
     /// The 7-character abbreviation used in file names and messages.
     public var short: String { String(hex.prefix(7)) }
 
-    func withOID<T>(_ body: (UnsafePointer<git_oid>) throws -> T) throws -> T {
+    /// The libgit2 form. `hex` is validated at construction, so this cannot fail.
+    var oid: git_oid {
         var oid = git_oid()
-        try check(git_oid_fromstr(&oid, hex), "parsing object id \(hex)")
-        return try withUnsafePointer(to: &oid) { try body($0) }
+        _ = git_oid_fromstr(&oid, hex)
+        return oid
     }
 }
