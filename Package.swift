@@ -32,13 +32,14 @@ let package = Package(
         .target(name: "Planner", dependencies: ["Manifests"]),
         .target(name: "Directory"),
         .target(name: "Sync", dependencies: ["Directory", "Manifests"]),
+        .target(name: "Reports", dependencies: ["GitKit"]),
         .target(name: "Reconciler", dependencies: [
-            "GitKit", "Manifests", "StateStore", "Planner", "Sync", "Directory",
+            "GitKit", "Manifests", "StateStore", "Planner", "Sync", "Directory", "Reports",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
         ]),
         .executableTarget(name: "syncwright", dependencies: [
-            "Reconciler", "Manifests", "Planner", "Sync",
+            "Reconciler", "Manifests", "Planner", "Sync", "Reports",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
@@ -51,8 +52,9 @@ let package = Package(
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Manifests"]),
         .testTarget(name: "DirectoryTests", dependencies: ["Directory", "TestSupport"]),
         .testTarget(name: "SyncTests", dependencies: ["Sync", "Directory", "Manifests", "TestSupport"]),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "GitKit", "TestSupport"]),
         .testTarget(name: "ReconcilerTests", dependencies: ["Reconciler", "GitKit", "Manifests", "StateStore",
-                                                            "Planner", "TestSupport"]),
+                                                            "Planner", "Reports", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["syncwright", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -159,6 +159,7 @@ public enum ManifestParser {
         let url = r.string("url")
         let bindDN = r.string("bindDN")
         let delimiter = r.string("delimiter")
+        let secrets = secretAttributes(&r)
         var password: SecretReference?
         if var p = r.map("passwordFrom") {
             let env = p.string("env")
@@ -211,7 +212,16 @@ public enum ManifestParser {
                          "'\(repoPath)' must be a path inside the repository, without '..' or a leading '/'")
         }
         return ConnectionSpec(type: type, path: path, repoPath: repoPath, baseDN: baseDN, url: url,
-                              bindDN: bindDN, passwordFrom: password, delimiter: delimiter)
+                              bindDN: bindDN, passwordFrom: password, delimiter: delimiter, secretAttributes: secrets)
+    }
+
+    /// `secretAttributes`: attribute names whose values are masked in logs, reports and previews.
+    private static func secretAttributes(_ r: inout MapReader) -> [String]? {
+        guard let names = r.stringList("secretAttributes") else { return nil }
+        for name in names where name.isEmpty || !name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == ";") }) {
+            r.context.fail(r.value("secretAttributes"), "spec.secretAttributes", "'\(name)' is not an attribute name")
+        }
+        return names
     }
 
     // MARK: Job
@@ -274,6 +284,7 @@ public enum ManifestParser {
         let create = r.bool("create") ?? true
         let delete = r.bool("delete") ?? false
         let allowEmptySource = r.bool("allowEmptySource") ?? false
+        let secrets = secretAttributes(&r)
         var threshold = DeleteThreshold.standard
         if var t = r.map("deleteThreshold") {
             let count = t.int("count", in: 0...Int(Int32.max))
@@ -295,7 +306,8 @@ public enum ManifestParser {
         }
         guard let source, let destination else { return nil }
         return JobSpec(source: source, destination: destination, mappings: mappings, create: create,
-                       delete: delete, workflow: workflow, allowEmptySource: allowEmptySource, deleteThreshold: threshold)
+                       delete: delete, workflow: workflow, allowEmptySource: allowEmptySource, deleteThreshold: threshold,
+                       secretAttributes: secrets)
     }
 
     private static func decodeMapping(_ m: inout MapReader) -> FieldMapping? {

@@ -71,8 +71,11 @@ public struct ConnectionSpec: Codable, Sendable, Equatable {
     public var passwordFrom: SecretReference?
     /// csv: the field separator (one character; default `,`).
     public var delimiter: String?
+    /// Attributes whose values are masked (`••••••`) in logs, reports and previews, on top of
+    /// `userPassword` and `unicodePwd`.
+    public var secretAttributes: [String]?
 
-    public init(type: ConnectionType, path: String? = nil, repoPath: String? = nil, baseDN: String? = nil, url: String? = nil, bindDN: String? = nil, passwordFrom: SecretReference? = nil, delimiter: String? = nil) {
+    public init(type: ConnectionType, path: String? = nil, repoPath: String? = nil, baseDN: String? = nil, url: String? = nil, bindDN: String? = nil, passwordFrom: SecretReference? = nil, delimiter: String? = nil, secretAttributes: [String]? = nil) {
         self.type = type
         self.path = path
         self.repoPath = repoPath
@@ -81,6 +84,7 @@ public struct ConnectionSpec: Codable, Sendable, Equatable {
         self.bindDN = bindDN
         self.passwordFrom = passwordFrom
         self.delimiter = delimiter
+        self.secretAttributes = secretAttributes
     }
 }
 
@@ -153,8 +157,11 @@ public struct JobSpec: Codable, Sendable, Equatable {
     public var allowEmptySource: Bool
     /// More deletes than this fails the job, which then writes nothing.
     public var deleteThreshold: DeleteThreshold
+    /// Attributes whose values are masked in logs, reports and previews, on top of the
+    /// connections' and the defaults (`userPassword`, `unicodePwd`, generated passwords).
+    public var secretAttributes: [String]?
 
-    public init(source: JobSource, destination: JobDestination, mappings: [FieldMapping], create: Bool = true, delete: Bool = false, workflow: Workflow? = nil, allowEmptySource: Bool = false, deleteThreshold: DeleteThreshold = .standard) {
+    public init(source: JobSource, destination: JobDestination, mappings: [FieldMapping], create: Bool = true, delete: Bool = false, workflow: Workflow? = nil, allowEmptySource: Bool = false, deleteThreshold: DeleteThreshold = .standard, secretAttributes: [String]? = nil) {
         self.source = source
         self.destination = destination
         self.mappings = mappings
@@ -163,6 +170,7 @@ public struct JobSpec: Codable, Sendable, Equatable {
         self.workflow = workflow
         self.allowEmptySource = allowEmptySource
         self.deleteThreshold = deleteThreshold
+        self.secretAttributes = secretAttributes
     }
 }
 

@@ -3,6 +3,7 @@ import Foundation
 import GitKit
 import Logging
 import Manifests
+import Reports
 import StateStore
 import Sync
 
@@ -89,7 +90,8 @@ extension Workspace {
                             _ = engine.apply(set, to: destination, commit: false)
                         }
                     } else {
-                        let outcome = engine.apply(set, to: destination, progress: progress)
+                        let outcome = engine.apply(set, to: destination, logLimit: home.config.logLineLimit,
+                                                   progress: progress)
                         stats = outcome.statistics
                         error = outcome.error
                         logs[entry.job] = outcome.log
@@ -128,12 +130,16 @@ extension Workspace {
                 jobs: jobs.map { job in
                     StoredRun.Job(name: job.name, status: job.status.rawValue,
                                   log: (logs[job.name] ?? []).joined(separator: "\n"))
-                }))
+                }),
+                publication: ReportPages.publication(for: report, logs: logs).json())
             logger.info("run finished", metadata: ["run": "\(report.runId)", "collection": "\(name)",
                                                    "status": "\(report.status.rawValue)"])
         }
         return RunOutcome(report: report, previews: previews, logs: logs)
     }
+
+    /// Masked in every log, report and preview, whatever the manifests say.
+    static let defaultSecretAttributes: Set<AttributeName> = ["userPassword", "unicodePwd"]
 
     static func status(of jobs: [RunReport.Job], aborted: Bool) -> RunStatus {
         let ran = jobs.filter { $0.status != .notRun }
@@ -163,8 +169,13 @@ extension Workspace {
         guard let (_, spec) = try store.manifest(ObjectKey(.job, name)), case .job(let job) = spec else {
             throw ReconcilerError.failed("job \(name) is not applied")
         }
-        let destinationType = try connection(job.destination.connection).type
-        let engine = try JobEngine(name: name, spec: job, destinationNeedsDN: destinationType != .csv)
+        let sourceConnection = try connection(job.source.connection)
+        let destinationConnection = try connection(job.destination.connection)
+        let secrets = Self.defaultSecretAttributes.union(
+            [job.secretAttributes, sourceConnection.secretAttributes, destinationConnection.secretAttributes]
+                .flatMap { $0 ?? [] }.map { AttributeName($0) })
+        let engine = try JobEngine(name: name, spec: job, destinationNeedsDN: destinationConnection.type != .csv,
+                                   secretAttributes: secrets)
         var joinDelimiters: [AttributeName: String] = [:]
         for mapping in job.mappings { if let d = mapping.delimiter { joinDelimiters[AttributeName(mapping.destination)] = d } }
         let source = try directories.get(job.source.connection) {

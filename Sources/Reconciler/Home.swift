@@ -46,15 +46,39 @@ public struct HomeConfig: Codable, Sendable, Equatable {
     public var branch: String
     public var reportsBranch: String
     public var credentials: Credentials?
+    /// Who the reports-branch commits are by (default `Syncwright <syncwright@localhost>`).
     public var author: Author?
+    /// How many lines each job's log keeps; the rest are counted in a closing line (default 10,000).
+    public var jobLogLines: Int?
 
     public init(remote: String, branch: String = "main", reportsBranch: String = "reports",
-                credentials: Credentials? = nil, author: Author? = nil) {
+                credentials: Credentials? = nil, author: Author? = nil, jobLogLines: Int? = nil) {
         self.remote = remote
         self.branch = branch
         self.reportsBranch = reportsBranch
         self.credentials = credentials
         self.author = author
+        self.jobLogLines = jobLogLines
+    }
+
+    /// The author of reports-branch commits.
+    public var signature: GitSignature {
+        GitSignature(name: author?.name ?? "Syncwright", email: author?.email ?? "syncwright@localhost")
+    }
+
+    /// The log cap in effect.
+    public var logLineLimit: Int { jobLogLines ?? 10_000 }
+
+    /// The first problem with these settings, as a sentence naming the field; nil when they are fine.
+    func problem() -> String? {
+        if branch == reportsBranch {
+            return "reportsBranch: '\(reportsBranch)' is also the config branch; reports need a branch of their own"
+        }
+        if let jobLogLines, jobLogLines < 1 { return "jobLogLines: \(jobLogLines) must be at least 1" }
+        if let author, author.name.isEmpty || author.email.isEmpty || author.email.contains(where: { "<>\n".contains($0) }) {
+            return "author: give a name and an email address without angle brackets"
+        }
+        return nil
     }
 
     /// The fields config.yaml may hold.
@@ -70,6 +94,7 @@ public struct HomeConfig: Codable, Sendable, Equatable {
             "credentials": .fields(["username": .value, "tokenFrom": secret,
                                     "sshKey": .fields(["privateKey": .value, "publicKey": .value, "passphraseFrom": secret])]),
             "author": .fields(["name": .value, "email": .value]),
+            "jobLogLines": .value,
         ]
     }()
 
@@ -134,6 +159,7 @@ public struct Home: Sendable {
                 throw ReconcilerError.failed("\(configPath):\(problem)")
             }
             config = try YAMLDecoder().decode(HomeConfig.self, from: data)
+            if let problem = config.problem() { throw ReconcilerError.failed("\(configPath): \(problem)") }
         } catch let error as ReconcilerError {
             throw error
         } catch {
@@ -146,6 +172,7 @@ public struct Home: Sendable {
     /// then writes `config.yaml` last. A failure removes whatever this call created.
     public static func create(at path: String, config: HomeConfig, force: Bool) throws -> Home {
         let fm = FileManager.default
+        if let problem = config.problem() { throw ReconcilerError.failed(problem) }
         let home = Home(path: path, config: config)
         let existing = [home.configPath, home.repositoryPath, home.statePath].filter { fm.fileExists(atPath: $0) }
         if !existing.isEmpty {

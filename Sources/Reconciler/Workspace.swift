@@ -152,8 +152,10 @@ public final class Workspace: Sendable {
         var clock = PhaseClock()
         defer { logger.debug("stored", metadata: clock.metadata([:])) }
         defer { clock.lap("store") }
+        let now = Date()
         try store.apply(desired: planned.desired, deleted: deleted, revision: planned.commit.hex,
-                        counts: (plan.count(.create), plan.count(.update), plan.count(.delete)))
+                        counts: (plan.count(.create), plan.count(.update), plan.count(.delete)), at: now,
+                        publication: applyPublication(plan, commit: planned.commit, at: now))
         logger.info("applied", metadata: ["revision": "\(planned.commit.hex)", "create": "\(plan.count(.create))",
                                           "update": "\(plan.count(.update))", "delete": "\(plan.count(.delete))"])
         return plan

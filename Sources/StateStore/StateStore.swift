@@ -102,6 +102,23 @@ public final class StateStore: Sendable {
                 CREATE INDEX jobRuns_by_job ON jobRuns(job);
                 """)
         }
+        migrator.registerMigration("v3: outbox") { db in
+            try db.execute(sql: """
+                CREATE TABLE outbox (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    kind TEXT NOT NULL,                -- run | apply
+                    subject TEXT NOT NULL,             -- the run id, or the applied revision
+                    createdAt DOUBLE NOT NULL,
+                    publication TEXT,                  -- what to publish (JSON); NULL once published
+                    publishedAt DOUBLE,
+                    commitId TEXT,                     -- the reports-branch commit that holds it
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    lastError TEXT
+                );
+                CREATE INDEX outbox_unpublished ON outbox(publishedAt, id);
+                CREATE INDEX outbox_by_subject ON outbox(subject);
+                """)
+        }
         return migrator
     }
 
@@ -188,8 +205,9 @@ public final class StateStore: Sendable {
 
     /// Stores a plan's outcome in one transaction: upserts every object of `desired`, deletes `deleted`,
     /// and records `revision`. On any failure nothing changes.
+    /// `publication` (if any) is queued in the outbox in the same transaction.
     public func apply(desired: DesiredState, deleted: [ObjectKey], revision: String, counts: (Int, Int, Int),
-                      at date: Date = Date()) throws {
+                      at date: Date = Date(), publication: String? = nil) throws {
         do {
             try queue.write { db in
                 let upsert = try db.makeStatement(sql: """
@@ -220,6 +238,9 @@ public final class StateStore: Sendable {
                 try db.execute(sql: """
                     INSERT INTO applies (revision, appliedAt, created, updated, deleted) VALUES (?, ?, ?, ?, ?)
                     """, arguments: [revision, date.timeIntervalSince1970, counts.0, counts.1, counts.2])
+                if let publication {
+                    try Self.enqueue(db, kind: "apply", subject: revision, publication: publication, at: date)
+                }
             }
         } catch let error as DatabaseError {
             throw StateError("storing revision \(revision) in \(path) failed, nothing was changed: \(error.message ?? "\(error)")")
@@ -272,8 +293,9 @@ public struct RunCounters: Sendable, Equatable {
 }
 
 extension StateStore {
-    /// Records a finished run and its jobs in one transaction.
-    public func record(_ run: StoredRun) throws {
+    /// Records a finished run and its jobs in one transaction, with `publication` (if any) queued
+    /// in the outbox in that same transaction: a crash after this loses no report.
+    public func record(_ run: StoredRun, publication: String? = nil) throws {
         do {
             try queue.write { db in
                 try db.execute(sql: """
@@ -284,6 +306,9 @@ extension StateStore {
                 for (position, job) in run.jobs.enumerated() {
                     try db.execute(sql: "INSERT INTO jobRuns (runId, position, job, status, log) VALUES (?, ?, ?, ?, ?)",
                                    arguments: [run.id, position, job.name, job.status, job.log])
+                }
+                if let publication {
+                    try Self.enqueue(db, kind: "run", subject: run.id, publication: publication, at: run.finishedAt)
                 }
             }
         } catch let error as DatabaseError {
@@ -399,6 +424,76 @@ struct Catalog: AppliedCatalog {
                 }
             }
             return out
+        }
+    }
+}
+
+/// One report waiting in the outbox to be published.
+public struct OutboxItem: Sendable, Equatable {
+    public let id: Int64
+    /// `run` or `apply`.
+    public let kind: String
+    /// The run id, or the applied revision.
+    public let subject: String
+    public let createdAt: Date
+    /// What to publish (JSON; its schema belongs to the reports module).
+    public let publication: String
+    public let attempts: Int
+    public let lastError: String?
+}
+
+extension StateStore {
+    static func enqueue(_ db: Database, kind: String, subject: String, publication: String, at date: Date) throws {
+        try db.execute(sql: "INSERT INTO outbox (kind, subject, createdAt, publication) VALUES (?, ?, ?, ?)",
+                       arguments: [kind, subject, date.timeIntervalSince1970, publication])
+    }
+
+    func write(_ what: String, _ body: (Database) throws -> Void) throws {
+        do {
+            try queue.write(body)
+        } catch let error as DatabaseError {
+            throw StateError("\(what) in \(path) failed: \(error.message ?? "\(error)")")
+        }
+    }
+
+    /// Reports not yet published, oldest first.
+    public func unpublished(limit: Int = 1_000) throws -> [OutboxItem] {
+        try read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT id, kind, subject, createdAt, publication, attempts, lastError FROM outbox
+                WHERE publishedAt IS NULL ORDER BY id LIMIT ?
+                """, arguments: [limit]).map { row in
+                OutboxItem(id: row["id"], kind: row["kind"], subject: row["subject"],
+                           createdAt: Date(timeIntervalSince1970: row["createdAt"]), publication: row["publication"] ?? "",
+                           attempts: row["attempts"], lastError: row["lastError"])
+            }
+        }
+    }
+
+    /// Marks outbox items as published in `commits` (by item id), dropping their stored pages.
+    public func markPublished(_ commits: [Int64: String], at date: Date = Date()) throws {
+        try write("recording published reports") { db in
+            for (id, commit) in commits {
+                try db.execute(sql: "UPDATE outbox SET publishedAt = ?, commitId = ?, publication = NULL, lastError = NULL WHERE id = ?",
+                               arguments: [date.timeIntervalSince1970, commit, id])
+            }
+        }
+    }
+
+    /// Records a failed attempt to publish `ids`.
+    public func markAttempt(_ ids: [Int64], error: String) throws {
+        try write("recording a failed publish") { db in
+            for id in ids {
+                try db.execute(sql: "UPDATE outbox SET attempts = attempts + 1, lastError = ? WHERE id = ?", arguments: [error, id])
+            }
+        }
+    }
+
+    /// The reports-branch commit that holds `subject` (a run id or revision), once published.
+    public func publishedCommit(of subject: String) throws -> String? {
+        try read { db in
+            try String.fetchOne(db, sql: "SELECT commitId FROM outbox WHERE subject = ? AND publishedAt IS NOT NULL ORDER BY id DESC LIMIT 1",
+                                arguments: [subject])
         }
     }
 }

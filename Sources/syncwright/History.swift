@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Reconciler
+import Reports
 
 extension Syncwright {
     struct History: ParsableCommand {

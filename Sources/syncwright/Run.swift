@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Reconciler
+import Reports
 import Sync
 
 extension Syncwright {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Manifests
 import Reconciler
+import Reports
 
 extension Syncwright {
     struct Status: ParsableCommand {

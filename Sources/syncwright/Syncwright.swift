@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Manifests
 import Reconciler
+import Reports
 
 @main
 struct Syncwright: AsyncParsableCommand {

@@ -1,5 +1,4 @@
 import Foundation
-import Sync
 
 /// How a run ended. See docs/report-json.md.
 public enum RunStatus: String, Codable, Sendable {
@@ -29,9 +28,10 @@ public enum RunTrigger: String, Codable, Sendable { case manual, schedule, appro
 public struct RunReport: Codable, Sendable, Equatable {
     public struct Statistics: Codable, Sendable, Equatable {
         public var read, created, updated, deleted, unchanged, skipped, failed: Int
-        init(_ s: JobStatistics) {
-            (read, created, updated, deleted, unchanged, skipped, failed) =
-                (s.read, s.created, s.updated, s.deleted, s.unchanged, s.skipped, s.failed)
+        public init(read: Int = 0, created: Int = 0, updated: Int = 0, deleted: Int = 0, unchanged: Int = 0,
+                    skipped: Int = 0, failed: Int = 0) {
+            (self.read, self.created, self.updated, self.deleted, self.unchanged, self.skipped, self.failed) =
+                (read, created, updated, deleted, unchanged, skipped, failed)
         }
     }
     public struct Job: Codable, Sendable, Equatable {
@@ -40,6 +40,13 @@ public struct RunReport: Codable, Sendable, Equatable {
         public var stats: Statistics
         public var durationMs: Int
         public var error: String?
+        public init(name: String, status: JobStatus, stats: Statistics, durationMs: Int, error: String? = nil) {
+            self.name = name
+            self.status = status
+            self.stats = stats
+            self.durationMs = durationMs
+            self.error = error
+        }
     }
     public var runId: String
     public var collection: String
@@ -51,7 +58,19 @@ public struct RunReport: Codable, Sendable, Equatable {
     public var finishedAt: Date
     public var jobs: [Job]
 
-    static let encoder: JSONEncoder = {
+    public init(runId: String, collection: String, trigger: RunTrigger, revision: String, status: RunStatus,
+                startedAt: Date, finishedAt: Date, jobs: [Job]) {
+        self.runId = runId
+        self.collection = collection
+        self.trigger = trigger
+        self.revision = revision
+        self.status = status
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.jobs = jobs
+    }
+
+    public static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .custom { date, encoder in
@@ -61,7 +80,7 @@ public struct RunReport: Codable, Sendable, Equatable {
         return encoder
     }()
 
-    static let decoder: JSONDecoder = {
+    public static let decoder: JSONDecoder = {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .custom { decoder in
             let text = try decoder.singleValueContainer().decode(String.self)
@@ -92,11 +111,15 @@ public struct RunReport: Codable, Sendable, Equatable {
 
     /// `YYYYMMDDTHHMMSSZ-<4 hex>`: sorts by time.
     public static func makeID(at date: Date) -> String {
+        "\(compactTimestamp(date))-\(String(format: "%04x", UInt16.random(in: 0...UInt16.max)))"
+    }
+
+    /// `YYYYMMDDTHHMMSSZ` in UTC: the time part of run ids and apply page names.
+    public static func compactTimestamp(_ date: Date) -> String {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "UTC") ?? .current
         let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
-        let stamp = String(format: "%04d%02d%02dT%02d%02d%02dZ", c.year ?? 0, c.month ?? 0, c.day ?? 0,
-                           c.hour ?? 0, c.minute ?? 0, c.second ?? 0)
-        return "\(stamp)-\(String(format: "%04x", UInt16.random(in: 0...UInt16.max)))"
+        return String(format: "%04d%02d%02dT%02d%02d%02dZ", c.year ?? 0, c.month ?? 0, c.day ?? 0,
+                      c.hour ?? 0, c.minute ?? 0, c.second ?? 0)
     }
 }

@@ -1,0 +1,117 @@
+import Foundation
+import GitKit
+import Logging
+import Planner
+import Reports
+import StateStore
+import Sync
+
+extension RunReport.Statistics {
+    init(_ s: JobStatistics) {
+        self.init(read: s.read, created: s.created, updated: s.updated, deleted: s.deleted, unchanged: s.unchanged,
+                  skipped: s.skipped, failed: s.failed)
+    }
+}
+
+/// What publishing the outbox did.
+public struct PublishOutcome: Sendable {
+    /// Reports now on the remote's reports branch, oldest first: (run id or revision, commit).
+    public let published: [(subject: String, commit: String)]
+    /// Reports still waiting (the remote could not be reached, or kept refusing).
+    public let waiting: Int
+    /// Why some reports are still waiting.
+    public let problem: String?
+}
+
+extension Workspace {
+    /// Publishes every report in the outbox, oldest first, onto the reports branch of the remote.
+    ///
+    /// Never throws for an unreachable remote: the reports stay queued (the next run, apply or
+    /// reconcile publishes them) and `problem` says why. One home publishes from one process at
+    /// a time (a lock file in the home), so two commands never publish the same report twice.
+    public func publishPending() throws -> PublishOutcome {
+        let lock = try HomeLock(path: (home.path as NSString).appendingPathComponent("publish.lock"))
+        defer { lock.release() }
+        let items = try store.unpublished()
+        guard !items.isEmpty else { return PublishOutcome(published: [], waiting: 0, problem: nil) }
+        var publications: [Publication] = []
+        var ids: [Int64] = []
+        var unreadable: [Int64] = []
+        for item in items {
+            if let publication = try? Publication.decode(item.publication) {
+                publications.append(publication)
+                ids.append(item.id)
+            } else {
+                unreadable.append(item.id)
+            }
+        }
+        if !unreadable.isEmpty {
+            try store.markAttempt(unreadable, error: "the stored report cannot be read; it is kept, and skipped")
+        }
+        let publisher = ReportPublisher(repository: repository, branch: home.config.reportsBranch,
+                                        author: home.config.signature, credentials: try home.config.gitCredentials())
+        do {
+            let commits = try publisher.publish(publications)
+            try store.markPublished(Dictionary(uniqueKeysWithValues: zip(ids, commits.map(\.hex))))
+            logger.info("published reports", metadata: ["count": "\(commits.count)", "branch": "\(home.config.reportsBranch)"])
+            let published = zip(items.filter { ids.contains($0.id) }, commits).map { ($0.subject, $1.hex) }
+            return PublishOutcome(published: published, waiting: unreadable.count, problem: nil)
+        } catch let error as PublishError {
+            try store.markAttempt(ids, error: error.message)
+            logger.warning("reports not published", metadata: ["error": "\(error.message)"])
+            return PublishOutcome(published: [], waiting: items.count,
+                                  problem: "could not publish to the \(home.config.reportsBranch) branch of "
+                                    + "\(home.config.remote): \(error.message)")
+        }
+    }
+
+    /// The outbox's page for an applied plan.
+    func applyPublication(_ plan: Plan, commit: ObjectID, at date: Date) -> String? {
+        let info = try? repository.commitInfo(commit)
+        let committer = try? repository.committer(of: commit)
+        let change = AppliedChange(
+            revision: commit.hex, appliedAt: date, created: plan.count(.create), updated: plan.count(.update),
+            deleted: plan.count(.delete), planMarkdown: plan.rendered(as: .markdown, colour: false),
+            author: info.map { "\($0.authorName) <\($0.authorEmail)>" } ?? "unknown",
+            committer: committer.map { "\($0.name) <\($0.email)>" } ?? "unknown",
+            summary: info?.summary ?? "")
+        return ReportPages.publication(for: change).json()
+    }
+
+    /// One pass of the reconciler: fetch; apply the branch's tip if it moved; publish the outbox.
+    /// An invalid revision throws (nothing is applied); queued reports are published first.
+    public func reconcileOnce() throws -> (plan: Plan, publish: PublishOutcome) {
+        try fetch()
+        let plan: Plan
+        do {
+            plan = try apply(ref: nil)
+        } catch {
+            _ = try? publishPending()
+            throw error
+        }
+        return (plan, try publishPending())
+    }
+}
+
+/// An exclusive `flock` on a file in the home, held until `release`.
+final class HomeLock {
+    private let descriptor: Int32
+
+    init(path: String) throws {
+        descriptor = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw ReconcilerError.failed("cannot open the lock file \(path): \(String(cString: strerror(errno)))")
+        }
+        while flock(descriptor, LOCK_EX) != 0 {
+            guard errno == EINTR else {
+                close(descriptor)
+                throw ReconcilerError.failed("cannot lock \(path): \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+
+    func release() {
+        flock(descriptor, LOCK_UN)
+        close(descriptor)
+    }
+}
