@@ -8,7 +8,9 @@ extension Syncwright {
             abstract: "Plan a revision and store it, in one transaction; records the applied revision.",
             discussion: """
                 A manifest removed from git deletes the stored object. A revision with any invalid \
-                manifest applies nothing and leaves the stored state exactly as it was.
+                manifest applies nothing and leaves the stored state exactly as it was. Each apply that \
+                changes something is published to the reports branch as applies/<time>-<sha>.md, with any \
+                reports still queued.
                 """)
 
         @Option(help: "The branch, tag or commit to apply (default: the configured branch's tip).")
@@ -24,11 +26,12 @@ extension Syncwright {
                 let short = String(plan.revision.prefix(7))
                 if plan.appliedRevision == plan.revision {
                     print("Nothing to apply: revision \(short) is already applied.")
-                    return
+                } else {
+                    print(plan.rendered(as: .text, colour: Output.colour), terminator: "")
+                    print("Applied revision \(short): \(plan.count(.create)) created, \(plan.count(.update)) updated, "
+                        + "\(plan.count(.delete)) deleted.")
                 }
-                print(plan.rendered(as: .text, colour: Output.colour), terminator: "")
-                print("Applied revision \(short): \(plan.count(.create)) created, \(plan.count(.update)) updated, "
-                    + "\(plan.count(.delete)) deleted.")
+                Output.published(try workspace.publishPending(), branch: workspace.home.config.reportsBranch)
             }
         }
     }

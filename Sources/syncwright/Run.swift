@@ -11,7 +11,9 @@ extension Syncwright {
             discussion: """
                 Jobs run in order. A failed job with onFailure: abort stops the rest (the run is aborted); \
                 with continue the run goes on (and is partial). Each job reports read, created, updated, \
-                deleted, unchanged, skipped and failed objects; the run is recorded (see `syncwright history`). \
+                deleted, unchanged, skipped and failed objects; the run is recorded (see `syncwright history`) \
+                and published to the reports branch of the remote. When the remote cannot be reached the \
+                report stays queued, a warning says so, and the next run, apply or reconcile publishes it. \
                 --preview computes everything and writes nothing: destinations stay as they are and no run \
                 is recorded. Exit codes: 0 when the run succeeded, 1 when it failed, was aborted or is partial \
                 (for --preview: when a job would fail).
@@ -44,6 +46,10 @@ extension Syncwright {
                     print(Output.json(outcome.report))
                 case .text:
                     print(preview ? RunText.preview(outcome) : RunText.summary(outcome.report), terminator: "")
+                }
+                if !preview {
+                    Output.published(try workspace.publishPending(), branch: workspace.home.config.reportsBranch,
+                                     toStandardOutput: format == .text)
                 }
                 succeeded = preview ? outcome.previews.allSatisfy { $0.error == nil } && outcome.report.status != .failed
                                     : [.succeeded, .awaitingApproval].contains(outcome.report.status)

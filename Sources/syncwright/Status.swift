@@ -7,7 +7,7 @@ import Reports
 extension Syncwright {
     struct Status: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "List the stored collections and the applied revision.",
+            abstract: "List the stored collections, the applied revision and reports not yet published.",
             discussion: "Reads the stored state only; it does not fetch.")
 
         @Option(help: "text or json.")
@@ -46,6 +46,19 @@ extension Syncwright {
             let appliedRevision: String?
             let appliedAt: Date?
             let collections: [Collection]
+            /// Reports not yet on the reports branch, and why the last attempt failed.
+            let unpublishedReports: Int
+            let lastPublishError: String?
+
+            func encode(to encoder: Encoder) throws {
+                enum Keys: String, CodingKey { case appliedRevision, appliedAt, collections, unpublishedReports, lastPublishError }
+                var c = encoder.container(keyedBy: Keys.self)
+                try c.encode(appliedRevision, forKey: .appliedRevision)
+                try c.encode(appliedAt, forKey: .appliedAt)
+                try c.encode(collections, forKey: .collections)
+                try c.encode(unpublishedReports, forKey: .unpublishedReports)
+                try c.encode(lastPublishError, forKey: .lastPublishError)
+            }
         }
 
         func run() throws {
@@ -54,6 +67,7 @@ extension Syncwright {
                 let applied = try workspace.store.appliedRevision()
                 let collections = try workspace.collections()
                 let counters = try workspace.store.collectionCounters()
+                let queued = try workspace.store.unpublished(limit: 100_000)
                 switch format {
                 case .json:
                     let document = Document(
@@ -63,7 +77,8 @@ extension Syncwright {
                                   jobs: c.jobs.map { .init(job: $0.job, onFailure: $0.onFailure.rawValue) },
                                   lastRun: counters[c.name]?.lastRun, lastOutcome: counters[c.name]?.lastOutcome,
                                   timesRun: counters[c.name]?.timesRun ?? 0)
-                        })
+                        },
+                        unpublishedReports: queued.count, lastPublishError: queued.compactMap(\.lastError).last)
                     print(Output.json(document))
                 case .text:
                     guard let applied else {
@@ -71,6 +86,11 @@ extension Syncwright {
                         return
                     }
                     print("Applied revision \(applied.revision.prefix(7)) at \(applied.appliedAt.formatted(.iso8601)).")
+                    if !queued.isEmpty {
+                        print("\(queued.count) report\(queued.count == 1 ? "" : "s") not yet published to "
+                            + "\(workspace.home.config.reportsBranch)"
+                            + (queued.compactMap(\.lastError).last.map { " (last attempt: \($0))" } ?? "") + ".")
+                    }
                     print("")
                     if collections.isEmpty {
                         print("No collections.")

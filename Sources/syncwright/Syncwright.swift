@@ -18,7 +18,8 @@ struct Syncwright: AsyncParsableCommand {
             Exit codes: 0 success; 1 error; plan and diff exit 2 when something would change.
             """,
         version: "0.1.0",
-        subcommands: [Init.self, Validate.self, Plan.self, Apply.self, Diff.self, Run.self, History.self, Status.self]
+        subcommands: [Init.self, Validate.self, Plan.self, Apply.self, Diff.self, Run.self, Reconcile.self, History.self,
+                      Status.self]
     )
 
     /// Like the default entry point, but usage errors exit 1 (not 64): every command exits 1 on errors.
@@ -87,6 +88,20 @@ enum Output {
             try c.encode(RunReport.timestamp(date))
         }
         return ((try? encoder.encode(value)).flatMap { String(data: $0, encoding: .utf8) } ?? "{}")
+    }
+
+    /// Says what publishing did: on stdout (or stderr, to keep a JSON stdout clean), and a warning on
+    /// stderr when reports are still queued.
+    static func published(_ outcome: PublishOutcome, branch: String, toStandardOutput: Bool = true) {
+        if let last = outcome.published.last {
+            let count = outcome.published.count
+            let line = "Published \(count) report\(count == 1 ? "" : "s") to \(branch) (commit \(last.commit.prefix(7)))."
+            if toStandardOutput { print(line) } else { standardError(line) }
+        }
+        if let problem = outcome.problem {
+            standardError("warning: \(problem); \(outcome.waiting) report\(outcome.waiting == 1 ? " stays" : "s stay") "
+                + "queued for the next run, apply or reconcile")
+        }
     }
 
     /// Runs a command body; prints any error as one clear message on stderr and exits 1.

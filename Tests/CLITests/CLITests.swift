@@ -205,7 +205,7 @@ func examplesFixture() throws -> GitFixture {
     @Test func helpExplainsEveryCommand() throws {
         let root = try syncwright(["--help"])
         #expect(root.status == 0)
-        for command in ["init", "validate", "plan", "apply", "diff", "run", "history", "status"] {
+        for command in ["init", "validate", "plan", "apply", "diff", "run", "reconcile", "history", "status"] {
             #expect(root.stdout.contains(command))
             let help = try syncwright([command, "--help"])
             #expect(help.status == 0, "\(command)")
