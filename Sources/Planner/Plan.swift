@@ -66,13 +66,52 @@ public struct Plan: Sendable, Equatable {
                 continue
             }
             guard old.hash != record.hash || old.spec != record.spec else { continue }
-            changes.append(Change(key: key, action: .update, file: record.file,
-                                  fields: fieldChanges(old: old.spec, new: record.spec)))
+            var fields = fieldChanges(old: old.spec, new: record.spec)
+            if key.kind == .job { fields = maskingSecrets(fields, old: old.spec, new: record.spec) }
+            changes.append(Change(key: key, action: .update, file: record.file, fields: fields))
         }
         for (key, record) in applied where desired.objects[key] == nil {
             changes.append(Change(key: key, action: .delete, file: record.file))
         }
         return Plan(revision: revision, appliedRevision: appliedRevision, changes: changes)
+    }
+
+    /// What a masked value shows.
+    public static let mask = "••••••"
+
+    /// A job's `value:` literals for secret attributes (`userPassword`, `unicodePwd` and the job's
+    /// `secretAttributes`, in either version) show as `••••••`: plans end up in pull-request comments.
+    static func maskingSecrets(_ fields: [FieldChange], old: String, new: String) -> [FieldChange] {
+        func secretMappings(_ json: String) -> Set<Int> {
+            guard case .object(let root)? = JSONValue.parse(json), case .object(let spec)? = root["spec"],
+                  case .array(let mappings)? = spec["mappings"] else { return [] }
+            var secrets: Set<String> = ["userpassword", "unicodepwd"]
+            if case .array(let named)? = spec["secretAttributes"] {
+                for case .string(let name) in named { secrets.insert(name.lowercased()) }
+            }
+            var out: Set<Int> = []
+            for (index, mapping) in mappings.enumerated() {
+                if case .object(let m) = mapping, case .string(let destination)? = m["destination"],
+                   secrets.contains(destination.lowercased()) { out.insert(index) }
+            }
+            return out
+        }
+        let indexes = secretMappings(old).union(secretMappings(new))
+        guard !indexes.isEmpty else { return fields }
+        let values = Set(indexes.map { "spec.mappings[\($0)].value" })
+        let wholes = Set(indexes.map { "spec.mappings[\($0)]" })
+        func hide(_ value: JSONValue?, whole: Bool) -> JSONValue? {
+            guard let value else { return nil }
+            guard whole else { return .string(mask) }
+            guard case .object(var mapping) = value, mapping["value"] != nil else { return value }
+            mapping["value"] = .string(mask)
+            return .object(mapping)
+        }
+        return fields.map { field in
+            let whole = wholes.contains(field.path)
+            guard whole || values.contains(field.path) else { return field }
+            return FieldChange(path: field.path, old: hide(field.old, whole: whole), new: hide(field.new, whole: whole))
+        }
     }
 
     /// Every leaf path whose value differs between two canonical JSON documents.

@@ -51,7 +51,7 @@ public struct ReportPublisher: Sendable {
                 // The remote now holds it: the next publish builds on it without fetching.
                 try repository.setReference(remoteRef, to: last, message: "syncwright: pushed reports")
                 return commits
-            } catch let error as GitError where error.isRejected {
+            } catch where error.isRejected {
                 guard attempt < maxAttempts else {
                     throw PublishError(message: "the remote's \(branch) branch kept moving; gave up after \(attempt) attempts: \(error)",
                                        contended: true)

@@ -93,11 +93,18 @@ public struct RunReport: Codable, Sendable, Equatable {
     }()
 
     /// ISO 8601 UTC with milliseconds, e.g. `2026-11-25T02:30:00.120Z`.
+    ///
+    /// Rounded to the nearest millisecond, so that a time read back from its text prints the same
+    /// text again (the formatter alone truncates, and 0.926 read back is 0.92599…).
     public static func timestamp(_ date: Date) -> String {
-        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+        let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded())
+        let fraction = ((milliseconds % 1000) + 1000) % 1000 // 0...999, before 1970 too
+        let seconds = Date(timeIntervalSince1970: TimeInterval((milliseconds - fraction) / 1000))
+        let whole = seconds.formatted(Date.ISO8601FormatStyle()) // 2026-11-25T02:30:00Z
+        return String(whole.dropLast()) + String(format: ".%03dZ", fraction)
     }
 
-    static func parseTimestamp(_ text: String) -> Date? {
+    public static func parseTimestamp(_ text: String) -> Date? {
         try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text)
     }
 

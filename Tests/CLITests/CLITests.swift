@@ -158,7 +158,7 @@ func examplesFixture() throws -> GitFixture {
             "jobs/x.yaml:4:7: spec.mappings: required field is missing",
             "jobs/x.yaml:4:7: spec.source: required field is missing",
             "jobs/x.yaml:4:9: spec.sourc: unknown field (expected one of: allowEmptySource, create, delete, deleteThreshold, "
-                + "destination, mappings, source, workflow)",
+                + "destination, mappings, secretAttributes, source, workflow)",
         ])
 
         let both = try syncwright(["validate", "--path", examples, "--ref", "main"])

@@ -88,7 +88,7 @@ let badCases: [BadCase] = [
     BadCase(name: "unknown job field (typo)",
             files: ["j.yaml": goodJob + "  delet: true\n"],
             expected: ["j.yaml:9:3: spec.delet: unknown field (expected one of: allowEmptySource, create, delete, "
-                       + "deleteThreshold, destination, mappings, source, workflow)"]),
+                       + "deleteThreshold, destination, mappings, secretAttributes, source, workflow)"]),
     BadCase(name: "wrong type: bool as string",
             files: ["j.yaml": goodJob + "  create: \"yes\"\n"],
             expected: ["j.yaml:9:11: spec.create: expected true or false, found 'yes'"]),

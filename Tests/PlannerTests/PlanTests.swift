@@ -37,6 +37,24 @@ func record(_ kind: Kind, _ name: String, _ spec: String, file: String = "f.yaml
         #expect((plan.count(.create), plan.count(.update), plan.count(.delete)) == (1, 1, 1))
     }
 
+    @Test func secretLiteralsAreMaskedInPlans() {
+        let before = #"{"metadata":{"name":"a"},"spec":{"mappings":[{"destination":"cn","source":"x"},{"destination":"userPassword","value":"Initial-1"},{"destination":"pin","value":"1234"}],"secretAttributes":["PIN"]}}"#
+        let after = #"{"metadata":{"name":"a"},"spec":{"mappings":[{"destination":"cn","source":"y"},{"destination":"userPassword","value":"Initial-2"},{"destination":"pin","value":"5678"},{"destination":"unicodePwd","value":"Added-3"},{"destination":"title","value":"Clerk"}],"secretAttributes":["PIN"]}}"#
+        let plan = Plan.make(desired: DesiredState(objects: [ObjectKey(.job, "a"): record(.job, "a", after)], scope: .full),
+                             applied: [ObjectKey(.job, "a"): record(.job, "a", before)], revision: "r", appliedRevision: "q")
+        #expect(plan.changes[0].fields == [
+            FieldChange(path: "spec.mappings[0].source", old: .string("x"), new: .string("y")),
+            FieldChange(path: "spec.mappings[1].value", old: .string("••••••"), new: .string("••••••")),
+            FieldChange(path: "spec.mappings[2].value", old: .string("••••••"), new: .string("••••••")),
+            FieldChange(path: "spec.mappings[3]", old: nil,
+                        new: .object(["destination": .string("unicodePwd"), "value": .string("••••••")])),
+            FieldChange(path: "spec.mappings[4]", old: nil, new: .object(["destination": .string("title"), "value": .string("Clerk")])),
+        ])
+        for rendered in [plan.text(colour: false), plan.rendered(as: .markdown, colour: false), plan.rendered(as: .json, colour: false)] {
+            for secret in ["Initial-1", "Initial-2", "1234", "5678", "Added-3"] { #expect(!rendered.contains(secret)) }
+        }
+    }
+
     @Test func identicalStatesPlanNothing() {
         let objects = [ObjectKey(.job, "a"): record(.job, "a", job)]
         let plan = Plan.make(desired: DesiredState(objects: objects, scope: .full), applied: objects,

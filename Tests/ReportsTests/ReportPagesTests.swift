@@ -82,4 +82,16 @@ import Testing
         // Each commit carries its own README: after the first, nightly had run once.
         #expect(try fixture.git(["show", "reports~2:README.md"], in: origin).contains("| **succeeded** | 2026-11-25T02:00:01.250Z | 1 |"))
     }
+
+    @Test func timestampsReadBackPrintTheSame() throws {
+        for _ in 0..<2_000 {
+            let date = Date(timeIntervalSince1970: Double.random(in: 0...4_000_000_000))
+            let text = RunReport.timestamp(date)
+            let back = try #require(RunReport.parseTimestamp(text))
+            #expect(RunReport.timestamp(back) == text)
+            #expect(abs(back.timeIntervalSince(date)) <= 0.0005 + 1e-6)
+        }
+        #expect(RunReport.timestamp(Self.started.addingTimeInterval(0.9999)) == "2026-11-25T02:00:01.000Z")
+        #expect(RunReport.timestamp(Self.started.addingTimeInterval(0.0255)) == "2026-11-25T02:00:00.026Z")
+    }
 }
