@@ -42,6 +42,12 @@ step syncwright history --home home
 "$bin" history --home home
 step syncwright status --home home
 "$bin" status --home home
+step syncwright reconcile --once --home home   "# fetch; nothing new to apply or publish"
+"$bin" reconcile --once --home home
+step git --git-dir config.git log --oneline reports   "# the reports branch, in the origin"
+git --git-dir config.git log --oneline reports
+step git --git-dir config.git show reports:README.md
+git --git-dir config.git show reports:README.md
 step head -n 13 home/directories/corp.ldif
 head -n 13 home/directories/corp.ldif
 printf '\nThe demo lives in %s: edit %s/config, commit, push to config.git, then plan again.\n' "$work" "$work"
