@@ -107,15 +107,27 @@ extension GitRepository {
         }
     }
 
-    /// How many entries the folder `path` of `tree` holds, and the last of them in git's order.
-    public func lastEntry(in tree: ObjectID, folder path: String) throws(GitError) -> (count: Int, last: String?) {
-        try locked { () throws(GitError) -> (count: Int, last: String?) in
-            guard let folder = try lookupFolder(tree, path) else { return (0, nil) }
+    /// How many entries the folder `path` of `tree` holds, and its last entries in git's order:
+    /// the last one, and those before it that share its first `prefixLength` characters (all
+    /// but the last are left out when `prefixLength` is nil). Reads no other entry names.
+    public func lastEntries(in tree: ObjectID, folder path: String,
+                            sharingPrefix prefixLength: Int? = nil) throws(GitError) -> (count: Int, last: [String]) {
+        try locked { () throws(GitError) -> (count: Int, last: [String]) in
+            guard let folder = try lookupFolder(tree, path) else { return (0, []) }
             defer { git_tree_free(folder) }
             let count = git_tree_entrycount(folder)
-            guard count > 0, let entry = git_tree_entry_byindex(folder, count - 1),
-                  let name = git_tree_entry_name(entry) else { return (count, nil) }
-            return (count, String(cString: name))
+            var names: [String] = []
+            var index = count
+            while index > 0, let entry = git_tree_entry_byindex(folder, index - 1), let raw = git_tree_entry_name(entry) {
+                let name = String(cString: raw)
+                if let first = names.first {
+                    guard let prefixLength, name.prefix(prefixLength) == first.prefix(prefixLength) else { break }
+                }
+                names.append(name)
+                index -= 1
+                if prefixLength == nil { break }
+            }
+            return (count, names)
         }
     }
 

@@ -43,10 +43,7 @@ enum PipeTransport {
 final class PipeSubtransport {
     private let base: UnsafeMutablePointer<git_smart_subtransport>
     private let stream: UnsafeMutablePointer<git_smart_subtransport_stream>
-    private var process: Process?
-    private var input: FileHandle?
-    private var output: FileHandle?
-    private var errors = ErrorText()
+    private var child: GitProcess?
 
     private init(base: UnsafeMutablePointer<git_smart_subtransport>,
                  stream: UnsafeMutablePointer<git_smart_subtransport_stream>) {
@@ -115,7 +112,7 @@ final class PipeSubtransport {
             }
         default:
             // The negotiation continues on the process the advertisement came from.
-            guard process != nil else {
+            guard child != nil else {
                 setError("the smart protocol asked for \(service) before any advertisement")
                 return -1
             }
@@ -125,29 +122,16 @@ final class PipeSubtransport {
     }
 
     private func start(_ program: String, path: String) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["git", program, path]
-        let input = Pipe(), output = Pipe(), errorPipe = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = errorPipe
-        let errors = ErrorText()
-        errorPipe.fileHandleForReading.readabilityHandler = { handle in errors.append(handle.availableData) }
-        try process.run()
-        self.process = process
-        self.input = input.fileHandleForWriting
-        self.output = output.fileHandleForReading
-        self.errors = errors
+        child = try GitProcess(arguments: ["git", program, path])
     }
 
     fileprivate func read(into buffer: UnsafeMutablePointer<CChar>, size: Int,
-                      read: UnsafeMutablePointer<Int>) -> Int32 {
-        guard let output else { return -1 }
+                          read: UnsafeMutablePointer<Int>) -> Int32 {
+        guard let child else { return -1 }
         while true {
-            let count = Glibc.read(output.fileDescriptor, buffer, size)
+            let count = Glibc.read(child.output, buffer, size)
             if count >= 0 {
-                if count == 0, let text = errors.text { setError("git: \(text)") }
+                if count == 0, let text = child.errorText() { setError("git: \(text)") }
                 read.pointee = count
                 return 0
             }
@@ -158,13 +142,13 @@ final class PipeSubtransport {
     }
 
     fileprivate func write(_ buffer: UnsafePointer<CChar>, length: Int) -> Int32 {
-        guard let input else { return -1 }
+        guard let child else { return -1 }
         var done = 0
         while done < length {
-            let count = Glibc.write(input.fileDescriptor, buffer + done, length - done)
+            let count = Glibc.write(child.input, buffer + done, length - done)
             if count < 0 {
                 if errno == EINTR { continue }
-                let reason = errors.text ?? String(cString: strerror(errno))
+                let reason = child.errorText() ?? String(cString: strerror(errno))
                 setError("writing to git failed: \(reason)")
                 return -1
             }
@@ -176,15 +160,8 @@ final class PipeSubtransport {
     /// Closes the pipes and waits for the process. Always 0: the protocol already reported how
     /// the conversation went.
     fileprivate func finish() -> Int32 {
-        try? input?.close()
-        try? output?.close()
-        input = nil
-        output = nil
-        if let process {
-            process.waitUntilExit()
-            (process.standardError as? Pipe)?.fileHandleForReading.readabilityHandler = nil
-        }
-        process = nil
+        child?.finish()
+        child = nil
         return 0
     }
 
@@ -221,22 +198,73 @@ private func ownerPointer<T>(after pointer: UnsafeMutablePointer<T>) -> UnsafeMu
     PipeSubtransport.load(after: pointer)
 }
 
-/// What a git process wrote on stderr, gathered from its reader thread.
-final class ErrorText: @unchecked Sendable {
-    private let lock = NSLock()
-    private var data = Data()
+/// A git process with pipes on stdin and stdout, and stderr in an unlinked temporary file (so a
+/// chatty process can never block on it). Started with `posix_spawnp` and reaped with `waitpid`:
+/// Foundation's `Process.waitUntilExit` polls a run loop every 50 ms, which cost more than the
+/// whole push.
+final class GitProcess {
+    let input: Int32
+    let output: Int32
+    private let errors: Int32
+    private var pid: pid_t
+    private var finished = false
 
-    func append(_ chunk: Data) {
-        lock.lock()
-        defer { lock.unlock() }
-        if data.count < 16_384 { data.append(chunk) }
+    init(arguments: [String]) throws {
+        var toChild: [Int32] = [-1, -1], fromChild: [Int32] = [-1, -1]
+        // Close-on-exec everywhere, so that no other process inherits them; the dup2 onto the
+        // child's 0, 1 and 2 makes copies without the flag.
+        guard pipe(&toChild) == 0, pipe(&fromChild) == 0 else { throw Self.failure("making pipes") }
+        for fd in toChild + fromChild { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        var template = Array("/tmp/syncwright-git-stderr-XXXXXX".utf8CString)
+        let errors = mkstemp(&template)
+        guard errors >= 0 else { throw Self.failure("making a temporary file") }
+        _ = fcntl(errors, F_SETFD, FD_CLOEXEC)
+        unlink(template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, toChild[0], 0)
+        posix_spawn_file_actions_adddup2(&actions, fromChild[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, errors, 2)
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let code = posix_spawnp(&pid, arguments[0], &actions, nil, &argv, environ)
+        close(toChild[0])
+        close(fromChild[1])
+        guard code == 0 else {
+            [toChild[1], fromChild[0], errors].forEach { _ = close($0) }
+            throw Self.failure("running \(arguments[0])", code: code)
+        }
+        self.pid = pid
+        self.input = toChild[1]
+        self.output = fromChild[0]
+        self.errors = errors
     }
 
-    /// The text so far, trimmed; nil when there is none.
-    var text: String? {
-        lock.lock()
-        defer { lock.unlock() }
-        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    /// What the process wrote on stderr so far, trimmed; nil when nothing.
+    func errorText() -> String? {
+        var data = [UInt8](repeating: 0, count: 16_384)
+        let count = pread(errors, &data, data.count, 0)
+        guard count > 0 else { return nil }
+        let text = String(decoding: data[0..<count], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         return text.isEmpty ? nil : text
+    }
+
+    /// Closes its stdin and stdout and waits for it to exit.
+    func finish() {
+        guard !finished else { return }
+        finished = true
+        close(input)
+        close(output)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        close(errors)
+    }
+
+    deinit { finish() }
+
+    private static func failure(_ what: String, code: Int32 = errno) -> GitError {
+        GitError(code: -1, message: String(cString: strerror(code)), operation: what)
     }
 }

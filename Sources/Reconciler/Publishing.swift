@@ -51,9 +51,14 @@ extension Workspace {
         let publisher = ReportPublisher(repository: repository, branch: home.config.reportsBranch,
                                         author: home.config.signature, credentials: try home.config.gitCredentials())
         do {
-            let commits = try publisher.publish(publications)
+            let result = try publisher.publish(publications)
+            let commits = result.commits
             try store.markPublished(Dictionary(uniqueKeysWithValues: zip(ids, commits.map(\.hex))))
-            logger.info("published reports", metadata: ["count": "\(commits.count)", "branch": "\(home.config.reportsBranch)"])
+            logger.info("published reports", metadata: [
+                "count": "\(commits.count)", "branch": "\(home.config.reportsBranch)", "attempts": "\(result.attempts)",
+                "buildMs": "\(String(format: "%.1f", result.buildMilliseconds))",
+                "pushMs": "\(String(format: "%.1f", result.pushMilliseconds))",
+            ])
             let published = zip(items.filter { ids.contains($0.id) }, commits).map { ($0.subject, $1.hex) }
             return PublishOutcome(published: published, waiting: unreadable.count, problem: nil)
         } catch let error as PublishError {

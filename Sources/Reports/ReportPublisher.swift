@@ -33,24 +33,38 @@ public struct ReportPublisher: Sendable {
     var remoteRef: String { "refs/remotes/origin/\(branch)" }
     var localRef: String { "refs/heads/\(branch)" }
 
-    /// Commits `publications` in order on the remote branch's tip and pushes them. Returns the
-    /// commit of each. Throws `PublishError` when they could not be pushed; nothing on the remote
-    /// changed then.
-    public func publish(_ publications: [Publication], now: @Sendable () -> Date = Date.init) throws -> [ObjectID] {
-        guard !publications.isEmpty else { return [] }
+    /// What a publish did, and where its time went.
+    public struct Result: Sendable {
+        /// The commit of each publication, in order.
+        public let commits: [ObjectID]
+        /// 1, or more when the remote refused because the branch had moved.
+        public let attempts: Int
+        /// Time spent building commits (all attempts), and pushing (the last attempt).
+        public let buildMilliseconds: Double
+        public let pushMilliseconds: Double
+    }
+
+    /// Commits `publications` in order on the remote branch's tip and pushes them. Throws
+    /// `PublishError` when they could not be pushed; nothing on the remote changed then.
+    public func publish(_ publications: [Publication], now: @Sendable () -> Date = Date.init) throws -> Result {
+        guard !publications.isEmpty else { return Result(commits: [], attempts: 0, buildMilliseconds: 0, pushMilliseconds: 0) }
         var attempt = 0
         var pause = firstBackoff
+        var building = 0.0
         while true {
             attempt += 1
-            let commits: [ObjectID]
             do {
-                commits = try build(publications, on: try repository.referenceTarget(remoteRef), at: now())
-                guard let last = commits.last else { return [] }
+                let started = DispatchTime.now()
+                let commits = try build(publications, on: try repository.referenceTarget(remoteRef), at: now())
+                guard let last = commits.last else { return Result(commits: [], attempts: attempt, buildMilliseconds: 0, pushMilliseconds: 0) }
                 try repository.setReference(localRef, to: last, message: "syncwright: reports")
+                let built = DispatchTime.now()
+                building += Self.milliseconds(started, built)
                 try repository.push(localRef, to: localRef, credentials: credentials)
                 // The remote now holds it: the next publish builds on it without fetching.
                 try repository.setReference(remoteRef, to: last, message: "syncwright: pushed reports")
-                return commits
+                return Result(commits: commits, attempts: attempt, buildMilliseconds: building,
+                              pushMilliseconds: Self.milliseconds(built, DispatchTime.now()))
             } catch where error.isRejected {
                 guard attempt < maxAttempts else {
                     throw PublishError(message: "the remote's \(branch) branch kept moving; gave up after \(attempt) attempts: \(error)",
@@ -69,16 +83,28 @@ public struct ReportPublisher: Sendable {
         }
     }
 
+    /// Whether run `id` (with `report`) started after the row's latest run: by start time when
+    /// both reports can be read, else by id.
+    static func isLater(_ report: RunReport?, _ id: String, than row: ReportPages.CollectionRow) -> Bool {
+        if let report, let latest = row.latest, report.startedAt != latest.startedAt {
+            return report.startedAt > latest.startedAt
+        }
+        return id > row.latestRunID
+    }
+
+    static func milliseconds(_ from: DispatchTime, _ to: DispatchTime) -> Double {
+        Double(to.uptimeNanoseconds - from.uptimeNanoseconds) / 1_000_000
+    }
+
     /// The chain of commits for `publications` on `tip` (nil: the branch starts here, as an orphan).
     func build(_ publications: [Publication], on tip: ObjectID?, at time: Date) throws(GitError) -> [ObjectID] {
         var parent = tip
         var baseTree = try parent.map { (commit) throws(GitError) -> ObjectID in try repository.tree(of: commit) }
         var commits: [ObjectID] = []
         for publication in publications {
-            let withFiles = try repository.updatedTree(base: baseTree,
-                                                       writing: publication.files.map { ($0.path, Data($0.text.utf8)) })
-            let readme = try self.readme(of: withFiles)
-            let tree = try repository.updatedTree(base: withFiles, writing: [("README.md", Data(readme.utf8))])
+            let readme = try self.readme(of: baseTree, adding: publication.files)
+            let files = publication.files.map { ($0.path, Data($0.text.utf8)) } + [("README.md", Data(readme.utf8))]
+            let tree = try repository.updatedTree(base: baseTree, writing: files)
             let commit = try repository.createCommit(tree: tree, parents: parent.map { [$0] } ?? [],
                                                      message: publication.message, author: author, time: time)
             commits.append(commit)
@@ -88,19 +114,50 @@ public struct ReportPublisher: Sendable {
         return commits
     }
 
-    /// README.md for `tree`: read from the branch's own folders, so that it counts what every
-    /// reconciler publishing here has added. Run ids sort by time, so each collection's newest
-    /// run is its folder's last entry.
-    func readme(of tree: ObjectID) throws(GitError) -> String {
-        var rows: [ReportPages.CollectionRow] = []
-        for collection in try repository.entryNames(in: tree, folder: "runs") {
-            let (count, last) = try repository.lastEntry(in: tree, folder: "runs/\(collection)")
-            guard let last else { continue }
-            let report = try repository.blob(in: tree, path: "runs/\(collection)/\(last)/report.json")
-                .flatMap { try? RunReport.decode(String(decoding: $0, as: UTF8.self)) }
-            rows.append(.init(collection: collection, timesRun: count, latest: report, latestRunID: last))
+    /// README.md for `tree` with `files` added: read from the branch's own folders, so that it
+    /// counts what every reconciler publishing here has added. Run ids sort by time, so each
+    /// collection's newest run is its folder's last entry. Computed before the files are added,
+    /// so the new tree is written once.
+    func readme(of tree: ObjectID?, adding files: [ReportFile]) throws(GitError) -> String {
+        var rows: [String: ReportPages.CollectionRow] = [:]
+        var latestApply: String?
+        if let tree {
+            for collection in try repository.entryNames(in: tree, folder: "runs") {
+                // Ids of runs started in the same second sort by their random part: compare those
+                // few by start time.
+                let (count, last) = try repository.lastEntries(in: tree, folder: "runs/\(collection)",
+                                                               sharingPrefix: "YYYYMMDDTHHMMSSZ".count)
+                var row = ReportPages.CollectionRow(collection: collection, timesRun: count, latest: nil, latestRunID: "")
+                for id in last {
+                    let report = try repository.blob(in: tree, path: "runs/\(collection)/\(id)/report.json")
+                        .flatMap { try? RunReport.decode(String(decoding: $0, as: UTF8.self)) }
+                    if row.latestRunID.isEmpty || Self.isLater(report, id, than: row) {
+                        row.latestRunID = id
+                        row.latest = report
+                    }
+                }
+                if !row.latestRunID.isEmpty { rows[collection] = row }
+            }
+            latestApply = try repository.lastEntries(in: tree, folder: "applies").last.first
         }
-        let latestApply = try repository.lastEntry(in: tree, folder: "applies").last
-        return ReportPages.readme(rows: rows, latestApply: latestApply, pendingRequests: [])
+        for file in files {
+            let parts = file.path.split(separator: "/").map(String.init)
+            if parts.count == 2, parts[0] == "applies", parts[1] > (latestApply ?? "") { latestApply = parts[1] }
+            guard parts.count == 4, parts[0] == "runs", parts[3] == "report.json" else { continue }
+            let (collection, id) = (parts[1], parts[2])
+            let exists = try tree.map { (tree) throws(GitError) -> Bool in
+                try repository.blob(in: tree, path: file.path) != nil
+            } ?? false
+            var row = rows[collection] ?? .init(collection: collection, timesRun: 0, latest: nil, latestRunID: "")
+            if !exists { row.timesRun += 1 }
+            let report = try? RunReport.decode(file.text)
+            if row.latestRunID.isEmpty || Self.isLater(report, id, than: row) {
+                row.latestRunID = id
+                row.latest = report
+            }
+            rows[collection] = row
+        }
+        return ReportPages.readme(rows: rows.keys.sorted().compactMap { rows[$0] }, latestApply: latestApply,
+                                  pendingRequests: [])
     }
 }

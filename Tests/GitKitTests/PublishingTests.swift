@@ -84,9 +84,11 @@ import Testing
         let tree = try repo.updatedTree(base: nil, writing: [("runs/n/20261125T010000Z-aa/report.json", Data("{}".utf8)),
                                                              ("runs/n/20261125T020000Z-bb/report.json", Data("{\"x\":1}".utf8))])
         #expect(try repo.entryNames(in: tree, folder: "runs") == ["n"])
-        let last = try repo.lastEntry(in: tree, folder: "runs/n")
-        #expect(last.count == 2 && last.last == "20261125T020000Z-bb")
-        #expect(try repo.lastEntry(in: tree, folder: "runs/none").count == 0)
+        let last = try repo.lastEntries(in: tree, folder: "runs/n")
+        #expect(last.count == 2 && last.last == ["20261125T020000Z-bb"])
+        #expect(try repo.lastEntries(in: tree, folder: "runs/n", sharingPrefix: 9).last == ["20261125T020000Z-bb", "20261125T010000Z-aa"])
+        #expect(try repo.lastEntries(in: tree, folder: "runs/n", sharingPrefix: 16).last == ["20261125T020000Z-bb"])
+        #expect(try repo.lastEntries(in: tree, folder: "runs/none").count == 0)
         #expect(try repo.blob(in: tree, path: "runs/n/20261125T020000Z-bb/report.json") == Data("{\"x\":1}".utf8))
         #expect(try repo.blob(in: tree, path: "nothing") == nil)
     }

@@ -72,15 +72,27 @@ import Testing
         let first = ReportPages.publication(for: Self.report(runId: "20261125T020000Z-0001", status: .succeeded), logs: [:])
         let second = ReportPages.publication(for: Self.report(runId: "20261125T030000Z-0002", status: .failed), logs: [:])
         let other = ReportPages.publication(for: Self.report(collection: "weekly", runId: "20261125T010000Z-0003"), logs: [:])
-        let commits = try publisher.publish([first, second, other])
+        let commits = try publisher.publish([first, second, other]).commits
         #expect(commits.count == 3)
         let origin = fixture.originPath
         #expect(try fixture.git(["rev-parse", "reports"], in: origin).trimmingCharacters(in: .whitespacesAndNewlines) == commits[2].hex)
         let readme = try fixture.git(["show", "reports:README.md"], in: origin)
         #expect(readme.contains("| nightly | [20261125T030000Z-0002](runs/nightly/20261125T030000Z-0002/summary.md) | **failed** | 2026-11-25T02:00:01.250Z | 2 |"))
         #expect(readme.contains("| weekly | [20261125T010000Z-0003](runs/weekly/20261125T010000Z-0003/summary.md) | **partial** |"))
+        // Two runs in the same second: the later start is the latest, whatever the random part says.
+        var early = Self.report(runId: "20261125T040000Z-ffff", status: .succeeded)
+        early.startedAt = Self.started.addingTimeInterval(7_200.1)
+        var late = Self.report(runId: "20261125T040000Z-0001", status: .aborted)
+        late.startedAt = Self.started.addingTimeInterval(7_200.6)
+        _ = try publisher.publish([ReportPages.publication(for: early, logs: [:])])
+        _ = try publisher.publish([ReportPages.publication(for: late, logs: [:])])
+        #expect(try fixture.git(["show", "reports:README.md"], in: origin)
+                .contains("| nightly | [20261125T040000Z-0001](runs/nightly/20261125T040000Z-0001/summary.md) | **aborted** |"))
+        _ = try publisher.publish([ReportPages.publication(for: Self.report(collection: "weekly", runId: "20261125T050000Z-0004"), logs: [:])])
+        #expect(try fixture.git(["show", "reports:README.md"], in: origin)
+                .contains("| nightly | [20261125T040000Z-0001](runs/nightly/20261125T040000Z-0001/summary.md) | **aborted** | 2026-11-25T02:00:01.250Z | 4 |"))
         // Each commit carries its own README: after the first, nightly had run once.
-        #expect(try fixture.git(["show", "reports~2:README.md"], in: origin).contains("| **succeeded** | 2026-11-25T02:00:01.250Z | 1 |"))
+        #expect(try fixture.git(["show", "reports~5:README.md"], in: origin).contains("| **succeeded** | 2026-11-25T02:00:01.250Z | 1 |"))
     }
 
     @Test func timestampsReadBackPrintTheSame() throws {
