@@ -134,39 +134,36 @@ extension GitRepository {
     /// The blob at `path` in `tree`, or nil.
     public func blob(in tree: ObjectID, path: String) throws(GitError) -> Data? {
         try locked { () throws(GitError) -> Data? in
-            var oid = tree.oid
-            var root: OpaquePointer?
-            try check(git_tree_lookup(&root, handle, &oid), "reading tree \(tree.short)")
-            defer { git_tree_free(root) }
-            var entry: OpaquePointer?
-            let code = git_tree_entry_bypath(&entry, root, path)
-            if code == GIT_ENOTFOUND.rawValue { return nil }
-            try check(code, "looking up \(path)")
-            defer { git_tree_entry_free(entry) }
-            guard let entry, git_tree_entry_type(entry) == GIT_OBJECT_BLOB, let id = git_tree_entry_id(entry) else {
-                return nil
-            }
-            return try readBlob(id.pointee, path: path)
+            guard let id = try entryID(in: tree, path: path, type: GIT_OBJECT_BLOB) else { return nil }
+            return try readBlob(id, path: path)
         }
     }
 
     /// The subtree at `path` ("" for the root), or nil when there is none. The caller frees it.
     private func lookupFolder(_ tree: ObjectID, _ path: String) throws(GitError) -> OpaquePointer? {
+        var id = tree.oid
+        if !path.isEmpty {
+            guard let found = try entryID(in: tree, path: path, type: GIT_OBJECT_TREE) else { return nil }
+            id = found
+        }
+        var folder: OpaquePointer?
+        try check(git_tree_lookup(&folder, handle, &id), "reading folder \(path.isEmpty ? tree.short : path)")
+        return folder
+    }
+
+    /// The id of the entry at `path` in `tree` when it is of `type`; nil when there is none.
+    private func entryID(in tree: ObjectID, path: String, type: git_object_t) throws(GitError) -> git_oid? {
         var oid = tree.oid
         var root: OpaquePointer?
         try check(git_tree_lookup(&root, handle, &oid), "reading tree \(tree.short)")
-        if path.isEmpty { return root }
         defer { git_tree_free(root) }
         var entry: OpaquePointer?
         let code = git_tree_entry_bypath(&entry, root, path)
         if code == GIT_ENOTFOUND.rawValue { return nil }
-        try check(code, "looking up folder \(path)")
+        try check(code, "looking up \(path)")
         defer { git_tree_entry_free(entry) }
-        guard let entry, git_tree_entry_type(entry) == GIT_OBJECT_TREE, let id = git_tree_entry_id(entry) else { return nil }
-        var folder: OpaquePointer?
-        var folderID = id.pointee
-        try check(git_tree_lookup(&folder, handle, &folderID), "reading folder \(path)")
-        return folder
+        guard let entry, git_tree_entry_type(entry) == type, let id = git_tree_entry_id(entry) else { return nil }
+        return id.pointee
     }
 
     // MARK: Commits

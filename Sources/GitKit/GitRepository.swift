@@ -222,19 +222,7 @@ public final class GitRepository: @unchecked Sendable {
 
     /// The blob at `path` in the tree at `commit`, or nil when there is none.
     public func file(at commit: ObjectID, path: String) throws(GitError) -> Data? {
-        try locked { () throws(GitError) -> Data? in
-            let tree = try lookupTree(of: commit)
-            defer { git_tree_free(tree) }
-            var entry: OpaquePointer?
-            let code = git_tree_entry_bypath(&entry, tree, path)
-            if code == GIT_ENOTFOUND.rawValue { return nil }
-            try check(code, "looking up \(path) at \(commit.short)")
-            defer { git_tree_entry_free(entry) }
-            guard let entry, git_tree_entry_type(entry) == GIT_OBJECT_BLOB, let oid = git_tree_entry_id(entry) else {
-                return nil
-            }
-            return try readBlob(oid.pointee, path: path)
-        }
+        try blob(in: try tree(of: commit), path: path)
     }
 
     private func collect(tree: OpaquePointer, prefix: String, include: (String) -> Bool,

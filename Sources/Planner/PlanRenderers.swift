@@ -51,7 +51,9 @@ extension Plan {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    public func markdown() -> String {
+    /// The plan as Markdown. With `limit`, only the first `limit` changes are listed, followed by
+    /// a line that says how many were left out (the counts stay exact).
+    public func markdown(limit: Int? = nil) -> String {
         func cell(_ text: String) -> String {
             text.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ")
         }
@@ -61,12 +63,17 @@ extension Plan {
         }
         out += "**\(summaryLine)** (applied now: `\(Self.short(appliedRevision))`)\n\n"
         out += "| Action | Kind | Name | File | Fields |\n|---|---|---|---|---|\n"
-        for change in changes {
+        let shown = changes.prefix(limit ?? changes.count)
+        for change in shown {
             let fields = change.fields.map { "`\(cell($0.path))`" }.joined(separator: ", ")
             out += "| \(change.action.rawValue) | \(change.key.kind.rawValue) | `\(change.key.name)` | "
                 + "`\(cell(change.file))` | \(fields) |\n"
         }
-        let updates = changes.filter { $0.action == .update }
+        if shown.count < changes.count {
+            out += "\n… and \(changes.count - shown.count) more changes, not listed here "
+                + "(`syncwright diff \(Self.short(appliedRevision)) \(Self.short(revision))` lists them all).\n"
+        }
+        let updates = shown.filter { $0.action == .update }
         if !updates.isEmpty {
             out += "\n<details><summary>Field changes</summary>\n\n"
             for change in updates {

@@ -70,13 +70,17 @@ extension Workspace {
         }
     }
 
+    /// How many changes an apply page lists; a first apply of a large repository would otherwise
+    /// write a page of tens of thousands of rows.
+    static let applyPageChanges = 1_000
+
     /// The outbox's page for an applied plan.
     func applyPublication(_ plan: Plan, commit: ObjectID, at date: Date) -> String? {
         let info = try? repository.commitInfo(commit)
         let committer = try? repository.committer(of: commit)
         let change = AppliedChange(
             revision: commit.hex, appliedAt: date, created: plan.count(.create), updated: plan.count(.update),
-            deleted: plan.count(.delete), planMarkdown: plan.rendered(as: .markdown, colour: false),
+            deleted: plan.count(.delete), planMarkdown: plan.markdown(limit: Self.applyPageChanges),
             author: info.map { "\($0.authorName) <\($0.authorEmail)>" } ?? "unknown",
             committer: committer.map { "\($0.name) <\($0.email)>" } ?? "unknown",
             summary: info?.summary ?? "")

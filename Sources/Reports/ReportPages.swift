@@ -147,14 +147,25 @@ public enum ReportPages {
         return out
     }
 
+    /// What README.md shows of a run: read from its `report.json` without decoding the rest.
+    /// The times stay text: they are printed as they are, and in their fixed UTC form they
+    /// compare in time order.
+    public struct RunHeader: Codable, Sendable, Equatable {
+        public var status: String
+        public var startedAt: String
+        public var finishedAt: String
+
+        public static func decode(_ data: Data) -> RunHeader? { try? JSONDecoder().decode(RunHeader.self, from: data) }
+    }
+
     /// One collection's row in `README.md`.
     public struct CollectionRow: Sendable, Equatable {
         public var collection: String
         public var timesRun: Int
-        /// The newest run's report, nil when it cannot be read.
-        public var latest: RunReport?
+        /// The newest run's header, nil when its report cannot be read.
+        public var latest: RunHeader?
         public var latestRunID: String
-        public init(collection: String, timesRun: Int, latest: RunReport?, latestRunID: String) {
+        public init(collection: String, timesRun: Int, latest: RunHeader?, latestRunID: String) {
             self.collection = collection
             self.timesRun = timesRun
             self.latest = latest
@@ -176,8 +187,8 @@ public enum ReportPages {
             """
         for row in rows {
             let link = "[\(row.latestRunID)](runs/\(row.collection)/\(row.latestRunID)/summary.md)"
-            let status = row.latest.map { "**\($0.status.rawValue)**" } ?? "unreadable"
-            let finished = row.latest.map { RunReport.timestamp($0.finishedAt) } ?? ""
+            let status = row.latest.map { "**\($0.status)**" } ?? "unreadable"
+            let finished = row.latest?.finishedAt ?? ""
             out += "| \(row.collection) | \(link) | \(status) | \(finished) | \(row.timesRun) |\n"
         }
         if rows.isEmpty { out += "| (no runs yet) | | | | |\n" }

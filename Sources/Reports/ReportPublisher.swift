@@ -85,7 +85,7 @@ public struct ReportPublisher: Sendable {
 
     /// Whether run `id` (with `report`) started after the row's latest run: by start time when
     /// both reports can be read, else by id.
-    static func isLater(_ report: RunReport?, _ id: String, than row: ReportPages.CollectionRow) -> Bool {
+    static func isLater(_ report: ReportPages.RunHeader?, _ id: String, than row: ReportPages.CollectionRow) -> Bool {
         if let report, let latest = row.latest, report.startedAt != latest.startedAt {
             return report.startedAt > latest.startedAt
         }
@@ -130,7 +130,7 @@ public struct ReportPublisher: Sendable {
                 var row = ReportPages.CollectionRow(collection: collection, timesRun: count, latest: nil, latestRunID: "")
                 for id in last {
                     let report = try repository.blob(in: tree, path: "runs/\(collection)/\(id)/report.json")
-                        .flatMap { try? RunReport.decode(String(decoding: $0, as: UTF8.self)) }
+                        .flatMap(ReportPages.RunHeader.decode)
                     if row.latestRunID.isEmpty || Self.isLater(report, id, than: row) {
                         row.latestRunID = id
                         row.latest = report
@@ -150,7 +150,7 @@ public struct ReportPublisher: Sendable {
             } ?? false
             var row = rows[collection] ?? .init(collection: collection, timesRun: 0, latest: nil, latestRunID: "")
             if !exists { row.timesRun += 1 }
-            let report = try? RunReport.decode(file.text)
+            let report = ReportPages.RunHeader.decode(Data(file.text.utf8))
             if row.latestRunID.isEmpty || Self.isLater(report, id, than: row) {
                 row.latestRunID = id
                 row.latest = report

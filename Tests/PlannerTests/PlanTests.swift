@@ -55,6 +55,19 @@ func record(_ kind: Kind, _ name: String, _ spec: String, file: String = "f.yaml
         }
     }
 
+    @Test func markdownCanListOnlyTheFirstChanges() {
+        let desired = DesiredState(objects: Dictionary(uniqueKeysWithValues: (0..<5).map {
+            (ObjectKey(.job, "j\($0)"), record(.job, "j\($0)", job))
+        }), scope: .full)
+        let plan = Plan.make(desired: desired, applied: [:], revision: String(repeating: "b", count: 40), appliedRevision: nil)
+        let limited = plan.markdown(limit: 2)
+        #expect(limited.contains("**5 to create, 0 to update, 0 to delete**"))
+        #expect(limited.contains("| create | Job | `j1` |"))
+        #expect(!limited.contains("`j2`"))
+        #expect(limited.contains("… and 3 more changes, not listed here"))
+        #expect(!plan.markdown().contains("more changes"))
+    }
+
     @Test func identicalStatesPlanNothing() {
         let objects = [ObjectKey(.job, "a"): record(.job, "a", job)]
         let plan = Plan.make(desired: DesiredState(objects: objects, scope: .full), applied: objects,
