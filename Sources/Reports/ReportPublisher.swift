@@ -53,9 +53,11 @@ public struct ReportPublisher: Sendable {
         var building = 0.0
         while true {
             attempt += 1
+            var base: ObjectID?
             do {
                 let started = DispatchTime.now()
-                let commits = try build(publications, on: try repository.referenceTarget(remoteRef), at: now())
+                base = try repository.referenceTarget(remoteRef)
+                let commits = try build(publications, on: base, at: now())
                 guard let last = commits.last else { return Result(commits: [], attempts: attempt, buildMilliseconds: 0, pushMilliseconds: 0) }
                 try repository.setReference(localRef, to: last, message: "syncwright: reports")
                 let built = DispatchTime.now()
@@ -74,6 +76,13 @@ public struct ReportPublisher: Sendable {
                 pause = min(pause * 2, 2)
                 do {
                     try repository.fetch(credentials: credentials)
+                    // Refused although nobody moved the branch: the remote said no for another
+                    // reason (a hook, a protected branch). Trying again would not change that.
+                    if try repository.referenceTarget(remoteRef) == base {
+                        throw PublishError(message: "\(error)", contended: false)
+                    }
+                } catch let error as PublishError {
+                    throw error
                 } catch {
                     throw PublishError(message: "\(error)", contended: false)
                 }

@@ -31,7 +31,7 @@ extension Syncwright {
                     print("Applied revision \(short): \(plan.count(.create)) created, \(plan.count(.update)) updated, "
                         + "\(plan.count(.delete)) deleted.")
                 }
-                Output.published(try workspace.publishPending(), branch: workspace.home.config.reportsBranch)
+                Output.publish(workspace)
             }
         }
     }

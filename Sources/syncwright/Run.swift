@@ -48,8 +48,7 @@ extension Syncwright {
                     print(preview ? RunText.preview(outcome) : RunText.summary(outcome.report), terminator: "")
                 }
                 if !preview {
-                    Output.published(try workspace.publishPending(), branch: workspace.home.config.reportsBranch,
-                                     toStandardOutput: format == .text)
+                    Output.publish(workspace, toStandardOutput: format == .text)
                 }
                 succeeded = preview ? outcome.previews.allSatisfy { $0.error == nil } && outcome.report.status != .failed
                                     : [.succeeded, .awaitingApproval].contains(outcome.report.status)

@@ -90,6 +90,17 @@ enum Output {
         return ((try? encoder.encode(value)).flatMap { String(data: $0, encoding: .utf8) } ?? "{}")
     }
 
+    /// Publishes the home's queued reports after a command's own work is done: a failure here is
+    /// a warning, because what the command did (a run, an apply) stands and stays queued.
+    static func publish(_ workspace: Workspace, toStandardOutput: Bool = true) {
+        do {
+            published(try workspace.publishPending(), branch: workspace.home.config.reportsBranch,
+                      toStandardOutput: toStandardOutput)
+        } catch {
+            standardError("warning: reports were not published: \(error); they stay queued")
+        }
+    }
+
     /// Says what publishing did: on stdout (or stderr, to keep a JSON stdout clean), and a warning on
     /// stderr when reports are still queued.
     static func published(_ outcome: PublishOutcome, branch: String, toStandardOutput: Bool = true) {

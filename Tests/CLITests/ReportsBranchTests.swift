@@ -190,6 +190,22 @@ struct ReportsBranch {
         #expect(try branch.runFolders("chain") == [runID])
     }
 
+    @Test func aRemoteThatRefusesIsReportedAtOnceWithItsReason() throws {
+        let home = try Home(try runFixture())
+        let hook = home.fixture.originPath + "/hooks/pre-receive"
+        try "#!/bin/sh\necho 'reports are frozen today' >&2\nexit 1\n".write(toFile: hook, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: hook)
+        let started = Date()
+        let (result, _) = try home.run("chain")
+        #expect(result.status == 0)
+        #expect(result.stderr.contains("warning: could not publish to the reports branch"), "\(result.stderr)")
+        #expect(result.stderr.contains("the remote refused refs/heads/reports: pre-receive hook declined"), "\(result.stderr)")
+        #expect(result.stderr.contains("1 report stays queued"))
+        #expect(Date().timeIntervalSince(started) < 20) // no ten rounds of backoff for a refusal that stays
+        try FileManager.default.removeItem(atPath: hook)
+        #expect(try syncwright(["reconcile", "--once"] + home.args).stdout.contains("Published 1 report"))
+    }
+
     @Test func twoHomesPublishingAtOnceGetEveryReportIn() throws {
         let fixture = try runFixture()
         let homes = [try Home(fixture), try Home(fixture)]
