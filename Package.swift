@@ -20,6 +20,11 @@ let package = Package(
             pkgConfig: "libgit2",
             providers: [.apt(["libgit2-dev"])]
         ),
+        .systemLibrary(
+            name: "CLDAP",
+            pkgConfig: "ldap",
+            providers: [.apt(["libldap-dev"])]
+        ),
         .target(name: "GitKit", dependencies: ["CGit2"]),
         .target(name: "Manifests", dependencies: [
             .product(name: "Yams", package: "Yams"),
@@ -30,7 +35,7 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .target(name: "Planner", dependencies: ["Manifests"]),
-        .target(name: "Directory"),
+        .target(name: "Directory", dependencies: ["CLDAP"]),
         .target(name: "Sync", dependencies: ["Directory", "Manifests"]),
         .target(name: "Reports", dependencies: ["GitKit"]),
         .target(name: "Reconciler", dependencies: [

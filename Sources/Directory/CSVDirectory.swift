@@ -67,7 +67,8 @@ public final class CSVDirectory: Directory {
         try parseRows { entry in table.append(entry, key: entry.dn) }
     }
 
-    public func read(base: String?, pageSize: Int, _ page: ([Entry]) throws -> Void) throws {
+    public func read(_ scope: ReadScope, pageSize: Int, _ page: ([Entry]) throws -> Void) throws {
+        let base = scope.base
         var batch: [Entry] = []
         batch.reserveCapacity(max(pageSize, 1))
         func flush(_ entry: Entry?) throws {

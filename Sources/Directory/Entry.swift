@@ -275,11 +275,18 @@ public struct DirectoryError: Error, Sendable, Equatable, CustomStringConvertibl
 /// own (that object is then counted as failed and the job goes on). File directories keep changes
 /// in memory and write them in `commit()`, atomically: readers see the old file or the new one.
 public protocol Directory: AnyObject {
-    /// Every entry below `base` (all entries when nil), in pages of at most `pageSize`.
-    func read(base: String?, pageSize: Int, _ page: ([Entry]) throws -> Void) throws
+    /// Every entry below `scope.base` (all entries when nil), in pages of at most `pageSize`.
+    /// A directory that searches on a server narrows by `scope.filter` and `scope.attributes`;
+    /// files read everything, and the caller filters exactly.
+    func read(_ scope: ReadScope, pageSize: Int, _ page: ([Entry]) throws -> Void) throws
 
     /// Applies one change; throws a `DirectoryError` naming why this one object failed.
     func apply(_ change: DirectoryChange) throws
+
+    /// Applies each object's changes in order, and calls `done` once per object with its index
+    /// and its failure, if any. Objects may be worked on concurrently (LDAP pipelines them), so
+    /// `done` may come in any order. Throws only when nothing could be applied at all.
+    func apply(objects: [[DirectoryChange]], done: (Int, (any Error)?) -> Void) throws
 
     /// Makes every applied change durable. Nothing is visible before it.
     func commit() throws
@@ -288,3 +295,38 @@ public protocol Directory: AnyObject {
     /// (and later jobs of the same run see them) without writing anything.
     var stagesChanges: Bool { get }
 }
+
+/// What a read asks for. Everything but `base` is a hint that may narrow a server's answer.
+public struct ReadScope: Sendable, Equatable {
+    public var base: String?
+    /// The attributes wanted (nil: all).
+    public var attributes: [AttributeName]?
+    /// An RFC 4515 filter whose matches include every entry wanted (a superset is fine).
+    public var filter: String?
+
+    public init(base: String? = nil, attributes: [AttributeName]? = nil, filter: String? = nil) {
+        self.base = base
+        self.attributes = attributes
+        self.filter = filter
+    }
+}
+
+extension Directory {
+    /// Every entry below `base`.
+    public func read(base: String?, pageSize: Int, _ page: ([Entry]) throws -> Void) throws {
+        try read(ReadScope(base: base), pageSize: pageSize, page)
+    }
+
+    /// One object after another.
+    public func apply(objects: [[DirectoryChange]], done: (Int, (any Error)?) -> Void) throws {
+        for (index, changes) in objects.enumerated() {
+            do {
+                for change in changes { try apply(change) }
+                done(index, nil)
+            } catch {
+                done(index, error)
+            }
+        }
+    }
+}
+

@@ -40,7 +40,8 @@ public final class LDIFDirectory: Directory {
         }
     }
 
-    public func read(base: String?, pageSize: Int, _ page: ([Entry]) throws -> Void) throws {
+    public func read(_ scope: ReadScope, pageSize: Int, _ page: ([Entry]) throws -> Void) throws {
+        let base = scope.base
         try load()
         let suffix = base.map { DistinguishedName.normalize($0) }
         var batch: [Entry] = []

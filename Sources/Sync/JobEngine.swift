@@ -79,7 +79,7 @@ public struct JobEngine: Sendable {
         var current: [Entry] = []
         var byKey: [String: Int] = [:]
         var ambiguous: Set<String> = []
-        try destination.read(base: spec.destination.container, pageSize: pageSize) { page in
+        try destination.read(destinationScope, pageSize: pageSize) { page in
             for entry in page {
                 guard let key = destinationKey(entry) else { continue }
                 if byKey[key] != nil { ambiguous.insert(key) }
@@ -94,7 +94,7 @@ public struct JobEngine: Sendable {
         // Rows are mapped, keyed and diffed on all cores (the destination index is read-only by
         // now); duplicates and matches are then settled in source order.
         let index = byKey, existing = current, ambiguousKeys = ambiguous
-        try source.read(base: spec.source.base, pageSize: pageSize) { page in
+        try source.read(sourceScope, pageSize: pageSize) { page in
             let rows = ParallelParts.map(page) { entry in
                 outcome(for: entry, index: index, existing: existing, ambiguous: ambiguousKeys)
             }

@@ -74,15 +74,33 @@ extension JobEngine {
             return outcome
         }
         var written = (created: 0, updated: 0, deleted: 0)
-        for (index, change) in set.changes.enumerated() {
+        // In chunks: a directory may work on a chunk's objects concurrently (LDAP pipelines
+        // them); the log still follows the ChangeSet's order.
+        let chunkSize = 1_000
+        var start = 0
+        while start < set.changes.count {
             if shouldStop() {
-                outcome.error = "stopped after \(index) of \(set.changes.count) changes"
+                outcome.error = "stopped after \(start) of \(set.changes.count) changes"
                 break
             }
-            do {
+            let chunk = set.changes[start..<min(start + chunkSize, set.changes.count)]
+            var failures: [Int: any Error] = [:]
+            let objects = chunk.map { change -> [DirectoryChange] in
                 switch change.payload {
-                case .entry(let entry): try destination.apply(.add(entry))
-                case .operations(let operations): for operation in operations { try destination.apply(operation) }
+                case .entry(let entry): [.add(entry)]
+                case .operations(let operations): operations
+                }
+            }
+            do {
+                try destination.apply(objects: objects) { offset, error in if let error { failures[offset] = error } }
+            } catch {
+                for offset in objects.indices { failures[offset] = error }
+            }
+            for (offset, change) in chunk.enumerated() {
+                if let error = failures[offset] {
+                    stats.failed += 1
+                    log.append("! \(change.dn.isEmpty ? "(new row)" : change.dn) \(error)")
+                    continue
                 }
                 switch change.action {
                 case .create: written.created += 1
@@ -90,13 +108,12 @@ extension JobEngine {
                 case .delete: written.deleted += 1
                 }
                 if log.wantsMore { log.append(contentsOf: logLines(for: change)) } else { log.skip(1) }
-            } catch {
-                stats.failed += 1
-                log.append("! \(change.dn.isEmpty ? "(new row)" : change.dn) \(error)")
             }
-            if (index + 1) % 10_000 == 0 {
-                progress?(JobProgress(job: name, phase: .writing, done: index + 1, total: set.changes.count))
+            let done = start + chunk.count
+            if done / 10_000 > start / 10_000 || done == set.changes.count {
+                progress?(JobProgress(job: name, phase: .writing, done: done, total: set.changes.count))
             }
+            start = done
         }
         do {
             if commit { try destination.commit() }

@@ -1,0 +1,422 @@
+import CLDAP
+import Foundation
+
+/// How to reach and use an LDAP directory: a `Connection` of `type: ldap`, with its secret read.
+public struct LDAPSettings: Sendable {
+    public var url: String
+    public var startTLS: Bool
+    public var caFile: String?
+    public var insecureSkipVerify: Bool
+    public var bindDN: String?
+    /// The bind password, read from its reference just before use; never logged.
+    public var password: String?
+    public var baseDN: String
+    public var pageSize: Int
+    /// Seconds to wait for the network, and for any one answer.
+    public var timeout: Int
+    /// How many write operations may wait for their answers at once.
+    public var maxOutstanding: Int
+
+    public init(url: String, startTLS: Bool = false, caFile: String? = nil, insecureSkipVerify: Bool = false,
+                bindDN: String? = nil, password: String? = nil, baseDN: String, pageSize: Int = 500, timeout: Int = 30,
+                maxOutstanding: Int = 32) {
+        self.url = url
+        self.startTLS = startTLS
+        self.caFile = caFile
+        self.insecureSkipVerify = insecureSkipVerify
+        self.bindDN = bindDN
+        self.password = password
+        self.baseDN = baseDN
+        self.pageSize = pageSize
+        self.timeout = timeout
+        self.maxOutstanding = maxOutstanding
+    }
+}
+
+/// A directory server reached through OpenLDAP's libldap.
+///
+/// Reads are paged searches (RFC 2696), so a server's size limit never truncates a job. Writes
+/// take effect at once (there is nothing to commit) and are pipelined: up to `maxOutstanding`
+/// operations wait for their answers at a time, each answer mapped back to its object.
+///
+/// The handle has one owner, this object, which unbinds it. It is used from one thread at a time.
+public final class LDAPDirectory: Directory {
+    public let settings: LDAPSettings
+    /// "connection corp", for messages.
+    public let what: String
+    private var handle: OpaquePointer?
+
+    public init(_ settings: LDAPSettings, what: String) {
+        self.settings = settings
+        self.what = what
+    }
+
+    deinit {
+        if let handle { ldap_unbind_ext(handle, nil, nil) }
+    }
+
+    public var stagesChanges: Bool { false }
+
+    public func commit() throws {}
+
+    // MARK: Connecting
+
+    /// The bound handle, connecting and binding on first use.
+    func connection() throws -> OpaquePointer {
+        if let handle { return handle }
+        var ld: OpaquePointer?
+        var code = ldap_initialize(&ld, settings.url)
+        guard code == LDAP_SUCCESS, let ld else {
+            throw DirectoryError("\(what): \(settings.url) is not a usable LDAP URL (\(LDAPResult.name(code)))")
+        }
+        var connected = false
+        defer { if !connected { ldap_unbind_ext(ld, nil, nil) } }
+        var version = LDAP_VERSION3
+        ldap_set_option(ld, LDAP_OPT_PROTOCOL_VERSION, &version)
+        ldap_set_option(ld, LDAP_OPT_REFERRALS, nil) // LDAP_OPT_OFF: never chase referrals with our credentials
+        var timeout = timeval(tv_sec: settings.timeout, tv_usec: 0)
+        ldap_set_option(ld, LDAP_OPT_NETWORK_TIMEOUT, &timeout)
+        ldap_set_option(ld, LDAP_OPT_TIMEOUT, &timeout)
+        var require = settings.insecureSkipVerify ? LDAP_OPT_X_TLS_NEVER : LDAP_OPT_X_TLS_DEMAND
+        ldap_set_option(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &require)
+        if let caFile = settings.caFile {
+            guard FileManager.default.isReadableFile(atPath: caFile) else {
+                throw DirectoryError("\(what): the CA file \(caFile) cannot be read")
+            }
+            _ = caFile.withCString { ldap_set_option(ld, LDAP_OPT_X_TLS_CACERTFILE, $0) }
+        }
+        var server: Int32 = 0
+        ldap_set_option(ld, LDAP_OPT_X_TLS_NEWCTX, &server) // apply this handle's TLS settings
+        if settings.startTLS {
+            code = ldap_start_tls_s(ld, nil, nil)
+            guard code == LDAP_SUCCESS else {
+                throw DirectoryError("\(what): StartTLS with \(settings.url) failed: \(describe(ld, code))")
+            }
+        }
+        var credential = berval()
+        let password = settings.password ?? ""
+        code = password.withCString { pointer in
+            credential.bv_len = ber_len_t(strlen(pointer))
+            credential.bv_val = UnsafeMutablePointer(mutating: pointer)
+            return ldap_sasl_bind_s(ld, settings.bindDN, nil, &credential, nil, nil, nil)
+        }
+        guard code == LDAP_SUCCESS else {
+            let who = settings.bindDN.map { "as \($0)" } ?? "anonymously"
+            throw DirectoryError("\(what): binding \(who) to \(settings.url) failed: \(describe(ld, code))")
+        }
+        connected = true
+        handle = ld
+        return ld
+    }
+
+    /// `name (code): the server's message`.
+    func describe(_ ld: OpaquePointer, _ code: Int32) -> String {
+        var message: UnsafeMutablePointer<CChar>?
+        ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &message)
+        defer { if let message { ldap_memfree(message) } }
+        let diagnostic = message.map { String(cString: $0) } ?? ""
+        return LDAPResult.describe(code, diagnostic)
+    }
+
+    // MARK: Reading
+
+    public func read(_ scope: ReadScope, pageSize: Int, _ page: ([Entry]) throws -> Void) throws {
+        let ld = try connection()
+        let base = scope.base ?? settings.baseDN
+        let size = Int32(max(1, min(pageSize, settings.pageSize)))
+        let filter = scope.filter ?? "(objectClass=*)"
+        // The attributes asked for, as a NULL-terminated C array; nil asks for all user attributes.
+        let names = scope.attributes.map { $0.map { strdup($0.name) } + [nil] }
+        defer { names?.forEach { free($0) } }
+        var cookie: UnsafeMutablePointer<berval>?
+        defer { if let cookie { ber_bvfree(cookie) } }
+        repeat {
+            var control: UnsafeMutablePointer<LDAPControl>?
+            var code = ldap_create_page_control(ld, ber_int_t(size), cookie, 1, &control)
+            guard code == LDAP_SUCCESS, let control else {
+                throw DirectoryError("\(what): cannot make a paged search: \(describe(ld, code))")
+            }
+            defer { ldap_control_free(control) }
+            var controls: [UnsafeMutablePointer<LDAPControl>?] = [control, nil]
+            var timeout = timeval(tv_sec: settings.timeout, tv_usec: 0)
+            var messageID: Int32 = 0
+            code = withNullTerminated(names) { attributes in
+                ldap_search_ext(ld, base, LDAP_SCOPE_SUBTREE, filter, attributes, 0, &controls, nil, &timeout, 0, &messageID)
+            }
+            guard code == LDAP_SUCCESS else {
+                throw DirectoryError("\(what): searching \(base) with \(filter) failed: \(describe(ld, code))")
+            }
+            var entries: [Entry] = []
+            var next: UnsafeMutablePointer<berval>?
+            results: while true {
+                var message: OpaquePointer?
+                var wait = timeval(tv_sec: settings.timeout, tv_usec: 0)
+                let type = ldap_result(ld, messageID, Int32(LDAP_MSG_ONE), &wait, &message)
+                guard type > 0, let message else {
+                    if let message { ldap_msgfree(message) }
+                    ldap_abandon_ext(ld, messageID, nil, nil)
+                    let reason = type == 0 ? "no answer within \(settings.timeout) s" : describe(ld, type)
+                    throw DirectoryError("\(what): searching \(base) failed: \(reason)")
+                }
+                defer { ldap_msgfree(message) }
+                switch type {
+                case LDAPResult.searchEntry:
+                    entries.append(entry(ld, message))
+                case LDAPResult.searchResult:
+                    var result: Int32 = 0
+                    var diagnostic: UnsafeMutablePointer<CChar>?
+                    var serverControls: UnsafeMutablePointer<UnsafeMutablePointer<LDAPControl>?>?
+                    code = ldap_parse_result(ld, message, &result, nil, &diagnostic, nil, &serverControls, 0)
+                    let text = diagnostic.map { String(cString: $0) } ?? ""
+                    if let diagnostic { ldap_memfree(diagnostic) }
+                    defer { if let serverControls { ldap_controls_free(serverControls) } }
+                    guard code == LDAP_SUCCESS, result == LDAP_SUCCESS else {
+                        throw DirectoryError("\(what): searching \(base) failed: \(LDAPResult.describe(code == LDAP_SUCCESS ? result : code, text))")
+                    }
+                    if let found = ldap_control_find(LDAP_CONTROL_PAGEDRESULTS, serverControls, nil) {
+                        var estimate: ber_int_t = 0
+                        var value = berval()
+                        if ldap_parse_pageresponse_control(ld, found, &estimate, &value) == LDAP_SUCCESS, value.bv_len > 0 {
+                            next = ber_bvdup(&value)
+                        }
+                        if value.bv_val != nil { ber_memfree(value.bv_val) }
+                    }
+                    break results
+                default:
+                    continue // referrals and intermediate responses carry no entries
+                }
+            }
+            if let cookie { ber_bvfree(cookie) }
+            cookie = next
+            if !entries.isEmpty { try page(entries) }
+        } while cookie != nil
+    }
+
+    /// An entry from a search result: its DN, and every value as the bytes the server sent.
+    private func entry(_ ld: OpaquePointer, _ message: OpaquePointer) -> Entry {
+        var dn = ""
+        if let raw = ldap_get_dn(ld, message) {
+            dn = String(decoding: UnsafeRawBufferPointer(start: raw, count: strlen(raw)), as: UTF8.self)
+            ldap_memfree(raw)
+        }
+        var out = Entry(dn: dn)
+        var ber: OpaquePointer?
+        var attribute = ldap_first_attribute(ld, message, &ber)
+        while let name = attribute {
+            let attributeName = AttributeName(String(cString: name))
+            if let values = ldap_get_values_len(ld, message, name) {
+                var index = 0
+                while let value = values[index] {
+                    out.append(attributeName, bytes: UnsafeRawBufferPointer(start: value.pointee.bv_val,
+                                                                         count: Int(value.pointee.bv_len)))
+                    index += 1
+                }
+                ldap_value_free_len(values)
+            }
+            ldap_memfree(name)
+            attribute = ldap_next_attribute(ld, message, ber)
+        }
+        if let ber { ber_free(ber, 0) }
+        return out
+    }
+
+    // MARK: Writing
+
+    public func apply(_ change: DirectoryChange) throws {
+        var failure: (any Error)?
+        try apply(objects: [[change]]) { _, error in failure = error }
+        if let failure { throw failure }
+    }
+
+    /// Applies each object's changes in order, keeping up to `maxOutstanding` operations in
+    /// flight across objects. Two objects that touch the same DN never overlap.
+    public func apply(objects: [[DirectoryChange]], done: (Int, (any Error)?) -> Void) throws {
+        let ld = try connection()
+        var next = 0
+        var inFlight: [Int32: (object: Int, step: Int)] = [:]
+        var busy: [String: Int] = [:] // normalised DN → objects in flight that touch it
+        func release(_ object: Int) {
+            for dn in Self.touched(objects[object]) {
+                busy[dn, default: 1] -= 1
+                if busy[dn] == 0 { busy[dn] = nil }
+            }
+        }
+        /// Sends step `step` of `object`; false (and `done` called) when it could not be sent.
+        func send(_ object: Int, _ step: Int) -> Bool {
+            do {
+                inFlight[try submit(ld, objects[object][step])] = (object, step)
+                return true
+            } catch {
+                release(object)
+                done(object, error)
+                return false
+            }
+        }
+        while next < objects.count || !inFlight.isEmpty {
+            while inFlight.count < settings.maxOutstanding, next < objects.count {
+                let dns = Self.touched(objects[next])
+                if dns.contains(where: { busy[$0] != nil }) { break } // wait for the other object first
+                let object = next
+                next += 1
+                guard !objects[object].isEmpty else { done(object, nil); continue }
+                for dn in dns { busy[dn, default: 0] += 1 }
+                _ = send(object, 0)
+            }
+            guard !inFlight.isEmpty else { continue }
+            var message: OpaquePointer?
+            var wait = timeval(tv_sec: settings.timeout, tv_usec: 0)
+            let type = ldap_result(ld, LDAP_RES_ANY, Int32(LDAP_MSG_ONE), &wait, &message)
+            guard type > 0, let message else {
+                if let message { ldap_msgfree(message) }
+                // The connection is gone or silent: every object still waiting fails with why.
+                let reason = type == 0 ? "no answer within \(settings.timeout) s" : describe(ld, type)
+                for (_, pending) in inFlight.sorted(by: { $0.value.object < $1.value.object }) {
+                    done(pending.object, DirectoryError("\(what): \(reason)"))
+                }
+                inFlight.removeAll()
+                for object in next..<objects.count { done(object, DirectoryError("\(what): not sent: \(reason)")) }
+                next = objects.count
+                handle = nil
+                ldap_unbind_ext(ld, nil, nil)
+                return
+            }
+            let id = ldap_msgid(message)
+            var result: Int32 = 0
+            var diagnostic: UnsafeMutablePointer<CChar>?
+            let code = ldap_parse_result(ld, message, &result, nil, &diagnostic, nil, nil, 1)
+            let text = diagnostic.map { String(cString: $0) } ?? ""
+            if let diagnostic { ldap_memfree(diagnostic) }
+            guard let (object, step) = inFlight.removeValue(forKey: id) else { continue }
+            if code != LDAP_SUCCESS || result != LDAP_SUCCESS {
+                release(object)
+                done(object, DirectoryError(LDAPResult.describe(code != LDAP_SUCCESS ? code : result, text)))
+            } else if step + 1 < objects[object].count {
+                _ = send(object, step + 1)
+            } else {
+                release(object)
+                done(object, nil)
+            }
+        }
+    }
+
+    /// The DNs one object's changes touch, lowercased.
+    static func touched(_ changes: [DirectoryChange]) -> Set<String> {
+        var out: Set<String> = []
+        for change in changes {
+            switch change {
+            case .add(let entry): out.insert(entry.dn.lowercased())
+            case .modify(let dn, _), .delete(let dn): out.insert(dn.lowercased())
+            case .rename(let dn, let newRDN, let newSuperior):
+                out.insert(dn.lowercased())
+                let parent = newSuperior ?? DistinguishedName.split(dn).parent
+                out.insert((parent.isEmpty ? newRDN : "\(newRDN),\(parent)").lowercased())
+            }
+        }
+        return out
+    }
+
+    /// Sends one operation; returns its message id.
+    private func submit(_ ld: OpaquePointer, _ change: DirectoryChange) throws -> Int32 {
+        var id: Int32 = 0
+        let code: Int32
+        switch change {
+        case .add(let entry):
+            let mods = ModificationList(entry.attributes.map { (LDAP_MOD_ADD, $0.name.name, $0.values) })
+            code = mods.withPointer { ldap_add_ext(ld, entry.dn, $0, nil, nil, &id) }
+        case .modify(let dn, let modifications):
+            let mods = ModificationList(modifications.map { m in
+                let op: Int32 = switch m.operation {
+                case .add: LDAP_MOD_ADD
+                case .replace: LDAP_MOD_REPLACE
+                case .delete: LDAP_MOD_DELETE
+                }
+                return (op, m.attribute.name, m.values)
+            })
+            code = mods.withPointer { ldap_modify_ext(ld, dn, $0, nil, nil, &id) }
+        case .delete(let dn):
+            code = ldap_delete_ext(ld, dn, nil, nil, &id)
+        case .rename(let dn, let newRDN, let newSuperior):
+            code = ldap_rename(ld, dn, newRDN, newSuperior, 1, nil, nil, &id)
+        }
+        guard code == LDAP_SUCCESS else { throw DirectoryError(describe(ld, code)) }
+        return id
+    }
+
+    private func withNullTerminated<T>(_ names: [UnsafeMutablePointer<CChar>?]?,
+                                       _ body: (UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> T) -> T {
+        guard var names else { return body(nil) }
+        return names.withUnsafeMutableBufferPointer { body($0.baseAddress) }
+    }
+}
+
+/// A NULL-terminated `LDAPMod *` array with binary values, owned here and freed on release.
+/// libldap encodes a request before `ldap_add_ext` or `ldap_modify_ext` returns, so the list
+/// only has to live through the call.
+final class ModificationList {
+    private var mods: [UnsafeMutablePointer<LDAPMod>?] = []
+    private var allocations: [UnsafeMutableRawPointer] = []
+
+    init(_ items: [(op: Int32, name: String, values: [Value])]) {
+        for item in items {
+            let mod = UnsafeMutablePointer<LDAPMod>.allocate(capacity: 1)
+            allocations.append(UnsafeMutableRawPointer(mod))
+            let values = UnsafeMutablePointer<UnsafeMutablePointer<berval>?>.allocate(capacity: item.values.count + 1)
+            allocations.append(UnsafeMutableRawPointer(values))
+            for (index, value) in item.values.enumerated() {
+                let bytes = UnsafeMutableRawPointer.allocate(byteCount: max(value.bytes.count, 1), alignment: 1)
+                value.bytes.copyBytes(to: bytes.assumingMemoryBound(to: UInt8.self), count: value.bytes.count)
+                let bv = UnsafeMutablePointer<berval>.allocate(capacity: 1)
+                bv.initialize(to: berval(bv_len: ber_len_t(value.bytes.count), bv_val: bytes.assumingMemoryBound(to: CChar.self)))
+                allocations.append(bytes)
+                allocations.append(UnsafeMutableRawPointer(bv))
+                values[index] = bv
+            }
+            values[item.values.count] = nil
+            let name = strdup(item.name)!
+            allocations.append(UnsafeMutableRawPointer(name))
+            var entry = LDAPMod()
+            entry.mod_op = item.op | LDAP_MOD_BVALUES
+            entry.mod_type = name
+            entry.mod_vals.modv_bvals = values
+            mod.initialize(to: entry)
+            mods.append(mod)
+        }
+        mods.append(nil)
+    }
+
+    func withPointer<T>(_ body: (UnsafeMutablePointer<UnsafeMutablePointer<LDAPMod>?>) -> T) -> T {
+        mods.withUnsafeMutableBufferPointer { body($0.baseAddress!) }
+    }
+
+    deinit { allocations.forEach { $0.deallocate() } }
+}
+
+/// LDAP result codes (RFC 4511) by name, for messages users can search for.
+public enum LDAPResult {
+    static let searchEntry: Int32 = 0x64
+    static let searchResult: Int32 = 0x65
+
+    static let names: [Int32: String] = [
+        0: "success", 1: "operationsError", 2: "protocolError", 3: "timeLimitExceeded", 4: "sizeLimitExceeded",
+        7: "authMethodNotSupported", 8: "strongerAuthRequired", 10: "referral", 11: "adminLimitExceeded",
+        12: "unavailableCriticalExtension", 13: "confidentialityRequired", 16: "noSuchAttribute",
+        17: "undefinedAttributeType", 18: "inappropriateMatching", 19: "constraintViolation",
+        20: "attributeOrValueExists", 21: "invalidAttributeSyntax", 32: "noSuchObject", 34: "invalidDNSyntax",
+        48: "inappropriateAuthentication", 49: "invalidCredentials", 50: "insufficientAccessRights", 51: "busy",
+        52: "unavailable", 53: "unwillingToPerform", 54: "loopDetect", 64: "namingViolation",
+        65: "objectClassViolation", 66: "notAllowedOnNonLeaf", 67: "notAllowedOnRDN", 68: "entryAlreadyExists",
+        69: "objectClassModsProhibited", 71: "affectsMultipleDSAs", 80: "other",
+        -1: "serverDown", -2: "localError", -3: "encodingError", -4: "decodingError", -5: "timeout",
+        -6: "authUnknown", -7: "filterError", -8: "userCancelled", -9: "paramError", -10: "noMemory",
+        -11: "connectError", -12: "notSupported",
+    ]
+
+    /// `entryAlreadyExists (68)`.
+    public static func name(_ code: Int32) -> String { "\(names[code] ?? "code") (\(code))" }
+
+    /// `entryAlreadyExists (68): <the server's message>`, or libldap's text when the server said nothing.
+    public static func describe(_ code: Int32, _ diagnostic: String) -> String {
+        let text = diagnostic.isEmpty ? (ldap_err2string(code).map { String(cString: $0) } ?? "") : diagnostic
+        return text.isEmpty ? name(code) : "\(name(code)): \(text)"
+    }
+}
