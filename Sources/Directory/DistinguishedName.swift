@@ -47,15 +47,43 @@ public enum DistinguishedName {
         return (dn, "")
     }
 
-    /// A comparable form: attribute types lowercased, spaces around separators removed. Values
-    /// keep their case (most directories match case-insensitively; we stay exact to be safe).
+    /// A comparable form: attribute types lowercased, spaces around separators removed, and
+    /// every escape written one way (`\2C` and `\,` are the same character; servers answer
+    /// with hex escapes). Values keep their case (most directories match case-insensitively; we
+    /// stay exact to be safe).
     public static func normalize(_ dn: String) -> String {
+        let bytes = Array(dn.utf8)
         var out: [UInt8] = []
-        out.reserveCapacity(dn.utf8.count)
-        var escaped = false, inType = true, pendingSpace = false
-        for byte in dn.utf8 {
-            if escaped { out.append(byte); escaped = false; continue }
+        out.reserveCapacity(bytes.count)
+        var inType = true, pendingSpace = false
+        var index = 0
+        func hex(_ byte: UInt8) -> UInt8? {
             switch byte {
+            case 0x30...0x39: byte - 0x30
+            case 0x41...0x46: byte - 0x41 + 10
+            case 0x61...0x66: byte - 0x61 + 10
+            default: nil
+            }
+        }
+        while index < bytes.count {
+            let byte = bytes[index]
+            index += 1
+            switch byte {
+            case UInt8(ascii: "\\") where index < bytes.count:
+                if pendingSpace { out.append(UInt8(ascii: " ")); pendingSpace = false }
+                var value = bytes[index]
+                if index + 1 < bytes.count, let high = hex(bytes[index]), let low = hex(bytes[index + 1]) {
+                    value = high << 4 | low
+                    index += 2
+                } else {
+                    index += 1
+                }
+                // Characters that need an escape keep one (a backslash and the character);
+                // everything else, UTF-8 bytes included, stands as itself.
+                if Self.special.contains(value) || value == UInt8(ascii: " ") || value == UInt8(ascii: "#") || value == 0 {
+                    out.append(UInt8(ascii: "\\"))
+                }
+                out.append(value)
             case UInt8(ascii: ","), UInt8(ascii: "+"):
                 out.append(byte); inType = true; pendingSpace = false
             case UInt8(ascii: "="):
@@ -64,10 +92,12 @@ public enum DistinguishedName {
                 if !inType && !out.isEmpty && out.last != UInt8(ascii: "=") { pendingSpace = true }
             default:
                 if pendingSpace { out.append(UInt8(ascii: " ")); pendingSpace = false }
-                if byte == UInt8(ascii: "\\") { escaped = true }
                 out.append(inType && byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte)
             }
         }
         return String(decoding: out, as: UTF8.self)
     }
+
+    /// Characters that are escaped inside an RDN value.
+    static let special: Set<UInt8> = [0x2C, 0x2B, 0x22, 0x5C, 0x3C, 0x3E, 0x3B, 0x3D]
 }

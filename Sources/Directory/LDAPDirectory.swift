@@ -420,3 +420,23 @@ public enum LDAPResult {
         return text.isEmpty ? name(code) : "\(name(code)): \(text)"
     }
 }
+
+/// RFC 4515 filters.
+public enum LDAPFilter {
+    /// A value inside a filter: `*`, `(`, `)`, `\` and NUL as `\2a`, `\28`, `\29`, `\5c`, `\00`.
+    /// Other characters (UTF-8 included) stand as they are.
+    public static func escape(_ value: String) -> String {
+        var out = ""
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "*": out += "\\2a"
+            case "(": out += "\\28"
+            case ")": out += "\\29"
+            case "\\": out += "\\5c"
+            case "\u{0}": out += "\\00"
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+}

@@ -160,6 +160,12 @@ public enum ManifestParser {
         let bindDN = r.string("bindDN")
         let delimiter = r.string("delimiter")
         let secrets = secretAttributes(&r)
+        let startTLS = r.bool("startTLS")
+        let caFile = r.string("caFile")
+        let insecureSkipVerify = r.bool("insecureSkipVerify")
+        let pageSize = r.int("pageSize", in: 1...100_000)
+        let maxOutstanding = r.int("maxOutstanding", in: 1...1_024)
+        let timeout = r.duration("timeout", example: "30s or 2m")
         var password: SecretReference?
         if var p = r.map("passwordFrom") {
             let env = p.string("env")
@@ -182,6 +188,10 @@ public enum ManifestParser {
             }
             if password != nil {
                 context.fail(r.value("passwordFrom"), "spec.passwordFrom", "only an ldap connection has passwordFrom")
+            }
+            for field in ["baseDN", "startTLS", "caFile", "insecureSkipVerify", "pageSize", "maxOutstanding", "timeout"]
+            where r.has(field) {
+                context.fail(r.value(field), "spec.\(field)", "only an ldap connection has \(field)")
             }
             if let delimiter {
                 if type != .csv {
@@ -206,13 +216,25 @@ public enum ManifestParser {
             if bindDN != nil && password == nil && !r.has("passwordFrom") {
                 context.fail(r.value("bindDN"), "spec.passwordFrom", "bindDN needs passwordFrom (env or file)")
             }
+            if startTLS == true, let url, url.hasPrefix("ldaps://") {
+                context.fail(r.value("startTLS"), "spec.startTLS", "startTLS is for ldap:// URLs; ldaps:// is TLS from the start")
+            }
+            if insecureSkipVerify == true && caFile != nil {
+                context.fail(r.value("insecureSkipVerify"), "spec.insecureSkipVerify",
+                             "give caFile to trust a private CA, or insecureSkipVerify to trust anything, not both")
+            }
+            if let timeout, DurationText(timeout)?.seconds == 0 {
+                context.fail(r.value("timeout"), "spec.timeout", "the timeout must be at least one second")
+            }
         }
         if let repoPath, repoPath.hasPrefix("/") || repoPath.split(separator: "/").contains("..") {
             context.fail(r.value("repoPath"), "spec.repoPath",
                          "'\(repoPath)' must be a path inside the repository, without '..' or a leading '/'")
         }
         return ConnectionSpec(type: type, path: path, repoPath: repoPath, baseDN: baseDN, url: url,
-                              bindDN: bindDN, passwordFrom: password, delimiter: delimiter, secretAttributes: secrets)
+                              bindDN: bindDN, passwordFrom: password, delimiter: delimiter, secretAttributes: secrets,
+                              startTLS: startTLS, caFile: caFile, insecureSkipVerify: insecureSkipVerify, pageSize: pageSize,
+                              maxOutstanding: maxOutstanding, timeout: timeout)
     }
 
     /// `secretAttributes`: attribute names whose values are masked in logs, reports and previews.

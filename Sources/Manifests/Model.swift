@@ -74,8 +74,20 @@ public struct ConnectionSpec: Codable, Sendable, Equatable {
     /// Attributes whose values are masked (`••••••`) in logs, reports and previews, on top of
     /// `userPassword` and `unicodePwd`.
     public var secretAttributes: [String]?
+    /// ldap: upgrade an ldap:// connection with StartTLS.
+    public var startTLS: Bool?
+    /// ldap: the CA certificates (PEM) that verify the server; the system's when nil.
+    public var caFile: String?
+    /// ldap: accept any server certificate. Warned about in every run report.
+    public var insecureSkipVerify: Bool?
+    /// ldap: entries per page of a search (default 500).
+    public var pageSize: Int?
+    /// ldap: write operations in flight at once (default 32).
+    public var maxOutstanding: Int?
+    /// ldap: how long to wait for the network or an answer, like `30s` (default 30s).
+    public var timeout: String?
 
-    public init(type: ConnectionType, path: String? = nil, repoPath: String? = nil, baseDN: String? = nil, url: String? = nil, bindDN: String? = nil, passwordFrom: SecretReference? = nil, delimiter: String? = nil, secretAttributes: [String]? = nil) {
+    public init(type: ConnectionType, path: String? = nil, repoPath: String? = nil, baseDN: String? = nil, url: String? = nil, bindDN: String? = nil, passwordFrom: SecretReference? = nil, delimiter: String? = nil, secretAttributes: [String]? = nil, startTLS: Bool? = nil, caFile: String? = nil, insecureSkipVerify: Bool? = nil, pageSize: Int? = nil, maxOutstanding: Int? = nil, timeout: String? = nil) {
         self.type = type
         self.path = path
         self.repoPath = repoPath
@@ -85,6 +97,12 @@ public struct ConnectionSpec: Codable, Sendable, Equatable {
         self.passwordFrom = passwordFrom
         self.delimiter = delimiter
         self.secretAttributes = secretAttributes
+        self.startTLS = startTLS
+        self.caFile = caFile
+        self.insecureSkipVerify = insecureSkipVerify
+        self.pageSize = pageSize
+        self.maxOutstanding = maxOutstanding
+        self.timeout = timeout
     }
 }
 

@@ -119,9 +119,10 @@ extension Workspace {
                                       durationMs: Self.milliseconds(since: jobStarted), error: error))
             if status == .failed && entry.onFailure == .abort { abortedBy = entry.job }
         }
-        let report = RunReport(runId: RunReport.makeID(at: started), collection: name, trigger: trigger,
+        var report = RunReport(runId: RunReport.makeID(at: started), collection: name, trigger: trigger,
                                revision: applied.revision, status: Self.status(of: jobs, aborted: abortedBy != nil),
                                startedAt: started, finishedAt: Date(), jobs: jobs)
+        report.warnings = try warnings(for: collection.jobs.map(\.job))
         if !preview {
             try store.record(StoredRun(
                 id: report.runId, collection: name, trigger: trigger.rawValue, revision: report.revision,
@@ -136,6 +137,20 @@ extension Workspace {
                                                    "status": "\(report.status.rawValue)"])
         }
         return RunOutcome(report: report, previews: previews, logs: logs)
+    }
+
+    /// What every report of a run of these jobs must say: connections that do not verify TLS.
+    func warnings(for jobs: [String]) throws -> [String]? {
+        var names: [String] = []
+        for job in jobs {
+            guard let (_, spec) = try store.manifest(ObjectKey(.job, job)), case .job(let j) = spec else { continue }
+            for connection in [j.source.connection, j.destination.connection] where !names.contains(connection) {
+                names.append(connection)
+            }
+        }
+        let insecure = try names.filter { (try? connection($0))?.insecureSkipVerify == true }
+        guard !insecure.isEmpty else { return nil }
+        return insecure.map { "connection \($0): TLS certificate verification is off (insecureSkipVerify), so the server's identity is not checked" }
     }
 
     /// Masked in every log, report and preview, whatever the manifests say.
@@ -199,7 +214,13 @@ extension Workspace {
         let spec = try connection(name)
         let what = "connection \(name)"
         if spec.type == .ldap {
-            throw ReconcilerError.failed("\(what): ldap connections (\(spec.url ?? "")) are not available in this version yet")
+            guard let url = spec.url, let baseDN = spec.baseDN else { throw ReconcilerError.failed("\(what) names no url or baseDN") }
+            let password = try spec.passwordFrom?.resolve("the password of \(what)")
+            return LDAPDirectory(LDAPSettings(
+                url: url, startTLS: spec.startTLS ?? false, caFile: spec.caFile, insecureSkipVerify: spec.insecureSkipVerify ?? false,
+                bindDN: spec.bindDN, password: password, baseDN: baseDN, pageSize: spec.pageSize ?? 500,
+                timeout: spec.timeout.flatMap { DurationText($0)?.seconds } ?? 30, maxOutstanding: spec.maxOutstanding ?? 32),
+                what: what)
         }
         let location: FileLocation
         if let repoPath = spec.repoPath {
@@ -221,7 +242,7 @@ extension Workspace {
         case .ldif:
             return LDIFDirectory(location, what: what, missingIsEmpty: asDestination)
         case .ldap:
-            throw ReconcilerError.failed("\(what): ldap connections are not available in this version yet")
+            throw ReconcilerError.failed("\(what): an ldap connection has no file") // returned above
         }
     }
 

@@ -139,6 +139,10 @@ public enum ReportPages {
             out += "| \(job.name) | \(job.status.rawValue) | \(s.read) | \(s.created) | \(s.updated) | \(s.deleted) "
                 + "| \(s.unchanged) | \(s.skipped) | \(s.failed) | \(job.durationMs) ms | \(log) |\n"
         }
+        if let warnings = report.warnings, !warnings.isEmpty {
+            out += "\n## Warnings\n\n"
+            for warning in warnings { out += "- \(cell(warning))\n" }
+        }
         let errors = report.jobs.filter { $0.error != nil }
         if !errors.isEmpty {
             out += "\n## Errors\n\n"

@@ -57,6 +57,9 @@ public struct RunReport: Codable, Sendable, Equatable {
     public var startedAt: Date
     public var finishedAt: Date
     public var jobs: [Job]
+    /// Problems that did not fail the run but must not go unnoticed (an ldap connection that
+    /// skips TLS verification). Absent when there are none.
+    public var warnings: [String]?
 
     public init(runId: String, collection: String, trigger: RunTrigger, revision: String, status: RunStatus,
                 startedAt: Date, finishedAt: Date, jobs: [Job]) {

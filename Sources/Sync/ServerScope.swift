@@ -27,7 +27,7 @@ extension FilterExpression {
         switch self {
         case .compare(let field, let comparison, let value):
             guard usable(field), !value.isEmpty else { return nil }
-            let v = Self.escape(value)
+            let v = LDAPFilter.escape(value)
             switch comparison {
             case .equals: return "(\(field)=\(v))"
             case .notEquals: return nil
@@ -36,7 +36,7 @@ extension FilterExpression {
             }
         case .oneOf(let field, let values):
             guard usable(field), !values.isEmpty, !values.contains(where: \.isEmpty) else { return nil }
-            let terms = values.map { "(\(field)=\(Self.escape($0)))" }
+            let terms = values.map { "(\(field)=\(LDAPFilter.escape($0)))" }
             return terms.count == 1 ? terms[0] : "(|\(terms.joined()))"
         case .exists(let field):
             return usable(field) ? "(\(field)=*)" : nil
@@ -52,23 +52,6 @@ extension FilterExpression {
             guard let x = a.ldapSuperset, let y = b.ldapSuperset else { return nil }
             return "(|\(x)\(y))"
         }
-    }
-
-    /// A value inside an RFC 4515 filter: `*`, `(`, `)`, `\` and NUL as `\2a`, `\28`, `\29`,
-    /// `\5c`, `\00`. Other characters (UTF-8 included) stand as they are.
-    public static func escape(_ value: String) -> String {
-        var out = ""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "*": out += "\\2a"
-            case "(": out += "\\28"
-            case ")": out += "\\29"
-            case "\\": out += "\\5c"
-            case "\u{0}": out += "\\00"
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out
     }
 }
 

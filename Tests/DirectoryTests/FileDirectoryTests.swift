@@ -188,6 +188,10 @@ func readAll(_ directory: Directory, base: String? = nil) throws -> [Entry] {
         #expect(DistinguishedName.split("cn=Smith\\, Bob,ou=People,dc=corp") == ("cn=Smith\\, Bob", "ou=People,dc=corp"))
         #expect(DistinguishedName.normalize("UID=a, OU=People ,dc=corp") == "uid=a,ou=People,dc=corp")
         #expect(DistinguishedName.normalize("cn=Smith\\, Bob") == "cn=Smith\\, Bob")
+        // Servers answer with hex escapes; both spellings are one name.
+        #expect(DistinguishedName.normalize("cn=Smith\\2C \\22Jr\\22 \\2B M\\C3\\BCller\\5Cx,ou=People")
+                == DistinguishedName.normalize(#"cn=Smith\, \"Jr\" \+ Müller\\x,ou=People"#))
+        #expect(DistinguishedName.normalize("cn=a\\2cb") == "cn=a\\,b")
     }
 }
 
