@@ -223,9 +223,6 @@ public enum ManifestParser {
                 context.fail(r.value("insecureSkipVerify"), "spec.insecureSkipVerify",
                              "give caFile to trust a private CA, or insecureSkipVerify to trust anything, not both")
             }
-            if let timeout, DurationText(timeout)?.seconds == 0 {
-                context.fail(r.value("timeout"), "spec.timeout", "the timeout must be at least one second")
-            }
         }
         if let repoPath, repoPath.hasPrefix("/") || repoPath.split(separator: "/").contains("..") {
             context.fail(r.value("repoPath"), "spec.repoPath",

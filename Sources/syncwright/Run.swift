@@ -109,6 +109,7 @@ enum RunText {
                          return [job.name, job.status.rawValue, "\(s.read)", "\(s.created)", "\(s.updated)", "\(s.deleted)",
                                  "\(s.unchanged)", "\(s.skipped)", "\(s.failed)", "\(job.durationMs) ms"]
                      }, rightAligned: Set(2...9))
+        for warning in report.warnings ?? [] { out += "\nwarning: \(warning)\n" }
         let problems = report.jobs.filter { $0.error != nil }
         if !problems.isEmpty {
             out += "\n" + problems.map { "\($0.name): \($0.error ?? "")" }.joined(separator: "\n") + "\n"

@@ -188,4 +188,60 @@ struct LDAPWorld {
         let everything = result.stdout + result.stderr + (try syncwright(["history", "--format", "json"] + world.home.args).stdout)
         #expect(!everything.contains("wrong-password-123") && !everything.contains(Slapd.syncPassword))
     }
+
+    @Test func skippingTLSVerificationWorksButIsWarnedAboutInEveryReport() throws {
+        let certificates = try TemporaryFolder()
+        let server = try Slapd(suffixes: ["dc=corp,dc=example"], tls: try Slapd.makeCertificates(in: certificates.path))
+        let secret = try TemporaryFolder()
+        try Slapd.syncPassword.write(toFile: secret.sub("pw"), atomically: true, encoding: .utf8)
+        let fixture = try GitFixture(files: [
+            "all.yaml": """
+                apiVersion: syncwright.dev/v1
+                kind: Connection
+                metadata: { name: hr }
+                spec: { type: csv, repoPath: data/hr.csv }
+                ---
+                apiVersion: syncwright.dev/v1
+                kind: Connection
+                metadata: { name: corp }
+                spec:
+                  type: ldap
+                  url: \(try #require(server.ldapsURL))
+                  insecureSkipVerify: true
+                  baseDN: dc=corp,dc=example
+                  bindDN: \(Slapd.syncDN("dc=corp,dc=example"))
+                  passwordFrom: { file: \(secret.sub("pw")) }
+                ---
+                apiVersion: syncwright.dev/v1
+                kind: Job
+                metadata: { name: users }
+                spec:
+                  source: { connection: hr }
+                  destination: { connection: corp, objectClass: [inetOrgPerson], container: "\(LDAPWorld.corp)", rdn: uid }
+                  mappings:
+                    - { source: id, destination: employeeNumber, key: true }
+                    - { source: login, destination: uid }
+                    - { source: sn, destination: sn }
+                    - { source: sn, destination: cn }
+                ---
+                apiVersion: syncwright.dev/v1
+                kind: JobCollection
+                metadata: { name: users }
+                spec: { jobs: [ { job: users } ] }
+
+                """,
+            "data/hr.csv": "id,login,sn\n1,ajohnson,Johnson\n",
+        ])
+        let home = try Home(fixture)
+        let text = try syncwright(["run", "users"] + home.args)
+        #expect(text.status == 0, "\(text.stderr)")
+        let warning = "connection corp: TLS certificate verification is off (insecureSkipVerify), so the server's identity is not checked"
+        #expect(text.stdout.contains("warning: \(warning)"))
+        let (_, report) = try home.run("users")
+        #expect(report["warnings"] as? [String] == [warning])
+        let runID = try #require(report["runId"] as? String)
+        #expect(try ReportsBranch(fixture: fixture).show("runs/users/\(runID)/summary.md").contains("## Warnings\n\n- \(warning)\n"))
+        #expect(try server.dns(LDAPWorld.corp) == ["uid=ajohnson,\(LDAPWorld.corp)"])
+    }
 }
+

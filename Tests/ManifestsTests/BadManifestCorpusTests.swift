@@ -159,6 +159,20 @@ let badCases: [BadCase] = [
             files: ["x.yaml": header + "kind: Connection\nmetadata: { name: corp }\n"
                         + "spec:\n  type: ldap\n  url: ldap://dc1\n  baseDN: dc=corp\n  passwordFrom: { env: A, file: /b }\n"],
             expected: ["x.yaml:8:17: spec.passwordFrom: give exactly one of env or file"]),
+    BadCase(name: "ldap startTLS on an ldaps URL, and a page size of 0",
+            files: ["x.yaml": header + "kind: Connection\nmetadata: { name: corp }\n"
+                        + "spec:\n  type: ldap\n  url: ldaps://dc1\n  baseDN: dc=corp\n  startTLS: true\n  pageSize: 0\n"],
+            expected: ["x.yaml:8:13: spec.startTLS: startTLS is for ldap:// URLs; ldaps:// is TLS from the start",
+                       "x.yaml:9:13: spec.pageSize: 0 is out of range 1-100000"]),
+    BadCase(name: "ldap caFile and insecureSkipVerify together, and a zero timeout",
+            files: ["x.yaml": header + "kind: Connection\nmetadata: { name: corp }\n"
+                        + "spec:\n  type: ldap\n  url: ldap://dc1\n  baseDN: dc=corp\n  caFile: /ca.pem\n  insecureSkipVerify: true\n  timeout: 0s\n"],
+            expected: ["x.yaml:9:23: spec.insecureSkipVerify: give caFile to trust a private CA, or insecureSkipVerify to trust anything, not both",
+                       "x.yaml:10:12: spec.timeout: '0s' is not a duration like 30s or 2m"]),
+    BadCase(name: "ldap settings on a file connection",
+            files: ["x.yaml": header + "kind: Connection\nmetadata: { name: hr }\nspec: { type: csv, path: hr.csv, startTLS: true, baseDN: dc=x }\n"],
+            expected: ["x.yaml:4:44: spec.startTLS: only an ldap connection has startTLS",
+                       "x.yaml:4:58: spec.baseDN: only an ldap connection has baseDN"]),
     BadCase(name: "repoPath that does not exist",
             files: ["x.yaml": header + "kind: Connection\nmetadata: { name: hr }\nspec: { type: csv, repoPath: data/missing.csv }\n"],
             expected: ["x.yaml:4:30: spec.repoPath: the file 'data/missing.csv' does not exist in the repository"]),

@@ -105,3 +105,36 @@ let person = Entry(dn: "uid=a", attributes: [
 }
 
 import Foundation
+
+@Suite struct ServerFilterTests {
+    @Test(arguments: [
+        ("status == \"active\"", "(status=active)"),
+        ("status != \"active\"", nil),
+        ("title contains \"a*b(c)\\\\d\"", "(title=*a\\2ab\\28c\\29\\5cd*)"),
+        ("sn startsWith \"Mü\"", "(sn=Mü*)"),
+        ("status in [\"a\", \"b\"]", "(|(status=a)(status=b))"),
+        ("exists(mail)", "(mail=*)"),
+        ("!exists(mail)", nil),
+        ("exists(mail) && status != \"x\"", "(mail=*)"),
+        ("exists(mail) && status == \"x\"", "(&(mail=*)(status=x))"),
+        ("exists(mail) || !exists(sn)", nil),
+        ("exists(mail) || sn == \"J\"", "(|(mail=*)(sn=J))"),
+        ("status == \"\"", nil),
+    ] as [(String, String?)])
+    func positiveTestsGoToTheServerNegationsDoNot(_ filter: String, _ expected: String?) throws {
+        #expect(try FilterExpression.parse(filter).ldapSuperset == expected)
+    }
+
+    @Test func theSourceScopeAsksOnlyForWhatTheJobReads() throws {
+        let spec = JobSpec(source: JobSource(connection: "s", filter: "status == \"active\" && !exists(leaver)", base: "ou=HR"),
+                           destination: JobDestination(connection: "d", objectClass: ["person"], container: "ou=People", rdn: "uid"),
+                           mappings: [FieldMapping(source: "id", destination: "employeeNumber", key: true),
+                                      FieldMapping(destination: "cn", value: "{{givenName}} {{sn | upper}}"),
+                                      FieldMapping(source: "login", destination: "uid")])
+        let engine = try JobEngine(name: "j", spec: spec, destinationNeedsDN: true)
+        #expect(engine.sourceScope == ReadScope(base: "ou=HR", attributes: ["id", "givenName", "sn", "login", "leaver", "status"],
+                                                filter: "(status=active)"))
+        #expect(engine.destinationScope == ReadScope(base: "ou=People", attributes: ["objectClass", "employeeNumber", "cn", "uid"]))
+    }
+}
+
