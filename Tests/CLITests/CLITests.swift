@@ -38,11 +38,11 @@ func examplesFixture() throws -> GitFixture {
         let firstPlan = try syncwright(["plan"] + home)
         #expect(firstPlan.status == 2)
         #expect(firstPlan.stdout.contains("+ JobCollection nightly-directory-sync  (collections/nightly-directory-sync.yaml)"))
-        #expect(firstPlan.stdout.contains("Plan: 10 to create, 0 to update, 0 to delete."))
+        #expect(firstPlan.stdout.contains("Plan: 15 to create, 0 to update, 0 to delete."))
 
         let apply = try syncwright(["apply"] + home)
         #expect(apply.status == 0, "\(apply.stderr)")
-        #expect(apply.stdout.contains("10 created, 0 updated, 0 deleted."))
+        #expect(apply.stdout.contains("15 created, 0 updated, 0 deleted."))
 
         let unchanged = try syncwright(["plan"] + home)
         #expect(unchanged.status == 0)
@@ -110,7 +110,7 @@ func examplesFixture() throws -> GitFixture {
         let result = try syncwright(["status", "--format", "json"], env: env)
         let document = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
         let collections = try #require(document["collections"] as? [[String: Any]])
-        #expect(collections.map { $0["name"] as? String } == ["nightly-directory-sync"])
+        #expect(collections.map { $0["name"] as? String } == ["nightly-directory-sync", "two-domain-sync"])
         let jobs = try #require(collections.first?["jobs"] as? [[String: String]])
         #expect(jobs.map { $0["job"] } == ["hr-users-to-corp", "corp-users-to-partner", "hr-contractors-to-corp"])
         let head = try fixture.git(["rev-parse", "HEAD"]).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -144,8 +144,8 @@ func examplesFixture() throws -> GitFixture {
         let examples = (packageRoot as NSString).appendingPathComponent("examples")
         let ok = try syncwright(["validate", "--path", examples])
         #expect(ok.status == 0)
-        #expect(ok.stdout == "Valid: 10 objects in \(examples) (3 Connection, 3 Job, 1 JobCollectionTemplate, "
-                + "1 JobCollection, 1 Schedule, 1 Policy).\n")
+        #expect(ok.stdout == "Valid: 15 objects in \(examples) (5 Connection, 5 Job, 1 JobCollectionTemplate, "
+                + "2 JobCollection, 1 Schedule, 1 Policy).\n")
 
         let folder = try TemporaryFolder()
         try FileManager.default.createDirectory(atPath: folder.sub("repo/jobs"), withIntermediateDirectories: true)
