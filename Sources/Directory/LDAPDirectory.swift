@@ -123,16 +123,17 @@ public final class LDAPDirectory: Directory {
     public func read(_ scope: ReadScope, pageSize: Int, _ page: ([Entry]) throws -> Void) throws {
         let ld = try connection()
         let base = scope.base ?? settings.baseDN
-        let size = Int32(max(1, min(pageSize, settings.pageSize)))
+        let size = ber_int_t(max(1, min(pageSize, settings.pageSize)))
         let filter = scope.filter ?? "(objectClass=*)"
         // The attributes asked for, as a NULL-terminated C array; nil asks for all user attributes.
         let names = scope.attributes.map { $0.map { strdup($0.name) } + [nil] }
         defer { names?.forEach { free($0) } }
-        var cookie: UnsafeMutablePointer<berval>?
-        defer { if let cookie { ber_bvfree(cookie) } }
-        repeat {
+        var reader = EntryReader(names: scope.attributes ?? [])
+
+        /// Sends the search for the page after `cookie`; returns its message id.
+        func request(after cookie: UnsafeMutablePointer<berval>?) throws -> Int32 {
             var control: UnsafeMutablePointer<LDAPControl>?
-            var code = ldap_create_page_control(ld, ber_int_t(size), cookie, 1, &control)
+            var code = ldap_create_page_control(ld, size, cookie, 1, &control)
             guard code == LDAP_SUCCESS, let control else {
                 throw DirectoryError("\(what): cannot make a paged search: \(describe(ld, code))")
             }
@@ -146,9 +147,14 @@ public final class LDAPDirectory: Directory {
             guard code == LDAP_SUCCESS else {
                 throw DirectoryError("\(what): searching \(base) with \(filter) failed: \(describe(ld, code))")
             }
+            return messageID
+        }
+
+        /// The entries of one page, and the cookie for the next (nil after the last page).
+        func collect(_ messageID: Int32) throws -> ([Entry], UnsafeMutablePointer<berval>?) {
             var entries: [Entry] = []
-            var next: UnsafeMutablePointer<berval>?
-            results: while true {
+            entries.reserveCapacity(Int(size))
+            while true {
                 var message: OpaquePointer?
                 var wait = timeval(tv_sec: settings.timeout, tv_usec: 0)
                 let type = ldap_result(ld, messageID, Int32(LDAP_MSG_ONE), &wait, &message)
@@ -161,18 +167,20 @@ public final class LDAPDirectory: Directory {
                 defer { ldap_msgfree(message) }
                 switch type {
                 case LDAPResult.searchEntry:
-                    entries.append(entry(ld, message))
+                    entries.append(reader.entry(ld, message))
                 case LDAPResult.searchResult:
                     var result: Int32 = 0
                     var diagnostic: UnsafeMutablePointer<CChar>?
                     var serverControls: UnsafeMutablePointer<UnsafeMutablePointer<LDAPControl>?>?
-                    code = ldap_parse_result(ld, message, &result, nil, &diagnostic, nil, &serverControls, 0)
+                    let code = ldap_parse_result(ld, message, &result, nil, &diagnostic, nil, &serverControls, 0)
                     let text = diagnostic.map { String(cString: $0) } ?? ""
                     if let diagnostic { ldap_memfree(diagnostic) }
                     defer { if let serverControls { ldap_controls_free(serverControls) } }
                     guard code == LDAP_SUCCESS, result == LDAP_SUCCESS else {
-                        throw DirectoryError("\(what): searching \(base) failed: \(LDAPResult.describe(code == LDAP_SUCCESS ? result : code, text))")
+                        throw DirectoryError("\(what): searching \(base) failed: "
+                            + LDAPResult.describe(code == LDAP_SUCCESS ? result : code, text))
                     }
+                    var next: UnsafeMutablePointer<berval>?
                     if let found = ldap_control_find(LDAP_CONTROL_PAGEDRESULTS, serverControls, nil) {
                         var estimate: ber_int_t = 0
                         var value = berval()
@@ -181,43 +189,30 @@ public final class LDAPDirectory: Directory {
                         }
                         if value.bv_val != nil { ber_memfree(value.bv_val) }
                     }
-                    break results
+                    return (entries, next)
                 default:
                     continue // referrals and intermediate responses carry no entries
                 }
             }
-            if let cookie { ber_bvfree(cookie) }
-            cookie = next
-            if !entries.isEmpty { try page(entries) }
-        } while cookie != nil
-    }
+        }
 
-    /// An entry from a search result: its DN, and every value as the bytes the server sent.
-    private func entry(_ ld: OpaquePointer, _ message: OpaquePointer) -> Entry {
-        var dn = ""
-        if let raw = ldap_get_dn(ld, message) {
-            dn = String(decoding: UnsafeRawBufferPointer(start: raw, count: strlen(raw)), as: UTF8.self)
-            ldap_memfree(raw)
-        }
-        var out = Entry(dn: dn)
-        var ber: OpaquePointer?
-        var attribute = ldap_first_attribute(ld, message, &ber)
-        while let name = attribute {
-            let attributeName = AttributeName(String(cString: name))
-            if let values = ldap_get_values_len(ld, message, name) {
-                var index = 0
-                while let value = values[index] {
-                    out.append(attributeName, bytes: UnsafeRawBufferPointer(start: value.pointee.bv_val,
-                                                                         count: Int(value.pointee.bv_len)))
-                    index += 1
-                }
-                ldap_value_free_len(values)
+        // The next page is asked for before this one is handed over, so the server prepares it
+        // while the caller works on this one.
+        var pending: Int32? = try request(after: nil)
+        while let messageID = pending {
+            let (entries, cookie) = try collect(messageID)
+            pending = nil
+            if let cookie {
+                defer { ber_bvfree(cookie) }
+                pending = try request(after: cookie)
             }
-            ldap_memfree(name)
-            attribute = ldap_next_attribute(ld, message, ber)
+            do {
+                if !entries.isEmpty { try page(entries) }
+            } catch {
+                if let pending { ldap_abandon_ext(ld, pending, nil, nil) }
+                throw error
+            }
         }
-        if let ber { ber_free(ber, 0) }
-        return out
     }
 
     // MARK: Writing
@@ -436,6 +431,55 @@ public enum LDAPFilter {
             case "\u{0}": out += "\\00"
             default: out.unicodeScalars.append(scalar)
             }
+        }
+        return out
+    }
+}
+
+/// Builds entries from search results. Entries share one list of attribute names (the ones
+/// asked for, then any others the server sends), so a page of them costs few allocations.
+struct EntryReader {
+    private var names: [AttributeName]
+    private var positions: [AttributeName: Int]
+
+    init(names: [AttributeName]) {
+        self.names = names
+        positions = Dictionary(names.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// The entry in `message`: its DN, and every value as the bytes the server sent.
+    mutating func entry(_ ld: OpaquePointer, _ message: OpaquePointer) -> Entry {
+        var dn = ""
+        if let raw = ldap_get_dn(ld, message) {
+            dn = String(decoding: UnsafeRawBufferPointer(start: raw, count: strlen(raw)), as: UTF8.self)
+            ldap_memfree(raw)
+        }
+        var ber: OpaquePointer?
+        var attribute = ldap_first_attribute(ld, message, &ber)
+        var found: [(Int, UnsafeMutablePointer<UnsafeMutablePointer<berval>?>)] = []
+        while let name = attribute {
+            let attributeName = AttributeName(String(cString: name))
+            let index: Int
+            if let known = positions[attributeName] {
+                index = known
+            } else {
+                index = names.count
+                names.append(attributeName)
+                positions[attributeName] = index
+            }
+            if let values = ldap_get_values_len(ld, message, name) { found.append((index, values)) }
+            ldap_memfree(name)
+            attribute = ldap_next_attribute(ld, message, ber)
+        }
+        if let ber { ber_free(ber, 0) }
+        var out = Entry(dn: dn, names: names)
+        for (index, values) in found {
+            var position = 0
+            while let value = values[position] {
+                out.append(at: index, bytes: UnsafeRawBufferPointer(start: value.pointee.bv_val, count: Int(value.pointee.bv_len)))
+                position += 1
+            }
+            ldap_value_free_len(values)
         }
         return out
     }

@@ -1,0 +1,216 @@
+#!/usr/bin/env python3
+"""LDAP connector: first load and delta, against a throwaway slapd on this machine.
+
+First load: N users from a CSV into an empty suffix by `syncwright run`, side by side with
+`ldapadd -f` of the equivalent LDIF into a second, equally empty suffix of the same server.
+Delta: 1% of the rows change and the job runs again, side by side with `ldapsearch` paging
+through the whole destination. Both tools bind as the same kind of service account. Each round
+starts a fresh server; prints every round and the medians.
+
+    swift build -c release --product syncwright
+    python3 bench/ldap_bench.py [--users 100000] [--rounds 3] [--nosync]
+"""
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+
+from benchlib import GIT_ENV, ROOT
+
+SUFFIXES = ["dc=corp,dc=example", "dc=load,dc=example"]
+PASSWORD = "sync-secret"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_slapd(folder, nosync):
+    port = free_port()
+    writers = " ".join(f'by dn.exact="cn=sync,{s}" write' for s in SUFFIXES)
+    conf = f"""include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/inetorgperson.schema
+include /etc/ldap/schema/nis.schema
+modulepath /usr/lib/ldap
+moduleload back_mdb
+pidfile {folder}/slapd.pid
+access to attrs=userPassword by self write {writers} by anonymous auth by * none
+access to * {writers} by * read
+# As Active Directory does: a page is capped, a paged search as a whole is not. (OpenLDAP's
+# default caps the whole paged search at the hard size limit, 500.)
+sizelimit size.soft=1000 size.hard=1000 size.prtotal=unlimited
+"""
+    for i, suffix in enumerate(SUFFIXES):
+        os.makedirs(f"{folder}/db{i}")
+        conf += f"""
+database mdb
+maxsize 4294967296
+suffix "{suffix}"
+rootdn "cn=admin,{suffix}"
+rootpw root-secret
+directory {folder}/db{i}
+{"dbnosync" if nosync else ""}
+index objectClass eq
+index uid,employeeNumber eq
+"""
+    with open(f"{folder}/slapd.conf", "w") as f:
+        f.write(conf)
+    proc = subprocess.Popen(["/usr/sbin/slapd", "-f", f"{folder}/slapd.conf", "-h", f"ldap://127.0.0.1:{port}/", "-d", "0"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"ldap://127.0.0.1:{port}"
+    for _ in range(300):
+        if subprocess.run(["ldapwhoami", "-x", "-H", url, "-D", f"cn=admin,{SUFFIXES[0]}", "-w", "root-secret"],
+                          capture_output=True).returncode == 0:
+            break
+        time.sleep(0.05)
+    for suffix in SUFFIXES:
+        name = suffix.split(",")[0].split("=")[1]
+        ldif = (f"dn: {suffix}\nobjectClass: dcObject\nobjectClass: organization\ndc: {name}\no: {name}\n\n"
+                f"dn: ou=People,{suffix}\nobjectClass: organizationalUnit\nou: People\n\n"
+                f"dn: cn=sync,{suffix}\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\ncn: sync\n"
+                f"userPassword: {PASSWORD}\n")
+        subprocess.run(["ldapadd", "-x", "-H", url, "-D", f"cn=admin,{suffix}", "-w", "root-secret"],
+                       input=ldif.encode(), check=True, capture_output=True)
+    return proc, url
+
+
+def rows(n, changed=frozenset()):
+    yield "id,login,given,sn,mail,title,phone\n"
+    for i in range(n):
+        title = "Principal Engineer" if i in changed else "Engineer"
+        yield f"{i},user{i},Given{i},Surname{i},user{i}@corp.example,{title},+49 30 {i:07d}\n"
+
+
+def person_ldif(i, suffix):
+    return (f"dn: uid=user{i},ou=People,{suffix}\nobjectClass: inetOrgPerson\nemployeeNumber: {i}\nuid: user{i}\n"
+            f"cn: Given{i} Surname{i}\ngivenName: Given{i}\nsn: Surname{i}\nmail: user{i}@corp.example\n"
+            f"title: Engineer\ntelephoneNumber: +49 30 {i:07d}\n\n")
+
+
+def git(args, cwd):
+    subprocess.run(["git"] + args, cwd=cwd, env=GIT_ENV, check=True, capture_output=True)
+
+
+def run(binary, home):
+    start = time.perf_counter()
+    out = subprocess.run([binary, "run", "load", "--home", home, "--format", "json"], capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if out.returncode != 0:
+        raise SystemExit(f"syncwright run failed: {out.stderr[-2000:]}\n{out.stdout[-2000:]}")
+    job = json.loads(out.stdout)["jobs"][0]
+    return elapsed, job["durationMs"] / 1000, job["stats"]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--nosync", action="store_true", help="slapd does not fsync each write (dbnosync)")
+    parser.add_argument("--binary", default=os.path.join(ROOT, ".build/release/syncwright"))
+    args = parser.parse_args()
+    n = args.users
+    results = {k: [] for k in ["run", "job", "ldapadd", "delta_run", "delta_job", "search"]}
+    print(f"binary: {args.binary}; {n} users; {args.rounds} rounds, each on a fresh slapd"
+          f"{' with dbnosync' if args.nosync else ' (fsync on every write)'}")
+    for round_number in range(1, args.rounds + 1):
+        work = tempfile.mkdtemp(prefix="syncwright-ldap-bench-")
+        proc = None
+        try:
+            proc, url = start_slapd(work, args.nosync)
+            csv = f"{work}/hr.csv"
+            with open(csv, "w") as f:
+                f.writelines(rows(n))
+            with open(f"{work}/load.ldif", "w") as f:
+                f.writelines(person_ldif(i, SUFFIXES[1]) for i in range(n))
+            with open(f"{work}/pw", "w") as f:
+                f.write(PASSWORD)
+            config = f"{work}/config"
+            os.makedirs(config)
+            with open(f"{config}/all.yaml", "w") as f:
+                f.write(f"""apiVersion: syncwright.dev/v1
+kind: Connection
+metadata: {{ name: hr }}
+spec: {{ type: csv, path: {csv} }}
+---
+apiVersion: syncwright.dev/v1
+kind: Connection
+metadata: {{ name: corp }}
+spec: {{ type: ldap, url: "{url}", baseDN: "{SUFFIXES[0]}", bindDN: "cn=sync,{SUFFIXES[0]}",
+        passwordFrom: {{ file: {work}/pw }}, timeout: 5m }}
+---
+apiVersion: syncwright.dev/v1
+kind: Job
+metadata: {{ name: load }}
+spec:
+  source: {{ connection: hr }}
+  destination: {{ connection: corp, objectClass: [inetOrgPerson], container: "ou=People,{SUFFIXES[0]}", rdn: uid }}
+  mappings:
+    - {{ source: id, destination: employeeNumber, key: true }}
+    - {{ source: login, destination: uid }}
+    - {{ destination: cn, value: "{{{{given}}}} {{{{sn}}}}" }}
+    - {{ source: given, destination: givenName }}
+    - {{ source: sn, destination: sn }}
+    - {{ source: mail, destination: mail }}
+    - {{ source: title, destination: title }}
+    - {{ source: phone, destination: telephoneNumber }}
+---
+apiVersion: syncwright.dev/v1
+kind: JobCollection
+metadata: {{ name: load }}
+spec: {{ jobs: [ {{ job: load }} ] }}
+""")
+            git(["init", "-q", "-b", "main"], config)
+            git(["add", "-A"], config)
+            git(["commit", "-q", "-m", "bench"], config)
+            git(["clone", "-q", "--bare", config, f"{work}/origin.git"], work)
+            home = f"{work}/home"
+            subprocess.run([args.binary, "init", f"file://{work}/origin.git", "--home", home], check=True, capture_output=True)
+            subprocess.run([args.binary, "apply", "--home", home], check=True, capture_output=True)
+
+            wall, job, stats = run(args.binary, home)
+            assert stats["created"] == n and stats["failed"] == 0, stats
+            start = time.perf_counter()
+            subprocess.run(["ldapadd", "-x", "-H", url, "-D", f"cn=sync,{SUFFIXES[1]}", "-w", PASSWORD, "-f", f"{work}/load.ldif"],
+                           check=True, capture_output=True)
+            ldapadd = time.perf_counter() - start
+
+            changed = frozenset(range(0, n, 100))  # 1%
+            with open(csv, "w") as f:
+                f.writelines(rows(n, changed))
+            delta_wall, delta_job, delta_stats = run(args.binary, home)
+            assert delta_stats["updated"] == len(changed) and delta_stats["unchanged"] == n - len(changed), delta_stats
+            start = time.perf_counter()
+            subprocess.run(["ldapsearch", "-x", "-H", url, "-D", f"cn=sync,{SUFFIXES[0]}", "-w", PASSWORD, "-LLL",
+                            "-E", "pr=500/noprompt", "-b", f"ou=People,{SUFFIXES[0]}", "(objectClass=*)",
+                            "objectClass", "employeeNumber", "uid", "cn", "givenName", "sn", "mail", "title", "telephoneNumber"],
+                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            search = time.perf_counter() - start
+            for key, value in zip(results, [wall, job, ldapadd, delta_wall, delta_job, search]):
+                results[key].append(value)
+            print(f"round {round_number}: first load: syncwright run {wall:.2f} s (job {job:.2f} s), ldapadd {ldapadd:.2f} s; "
+                  f"delta: syncwright run {delta_wall:.2f} s (job {delta_job:.2f} s), ldapsearch paging {search:.2f} s")
+        finally:
+            if proc:
+                proc.kill()
+                proc.wait()
+            shutil.rmtree(work, ignore_errors=True)
+    med = {k: statistics.median(v) for k, v in results.items()}
+    print(f"\nmedians of {args.rounds}:")
+    print(f"  first load: syncwright run {med['run']:.2f} s = {n / med['run']:,.0f} entries/s "
+          f"(the job alone {med['job']:.2f} s = {n / med['job']:,.0f}/s); "
+          f"ldapadd {med['ldapadd']:.2f} s = {n / med['ldapadd']:,.0f} entries/s; "
+          f"ratio {med['ldapadd'] / med['run']:.2f}x (job: {med['ldapadd'] / med['job']:.2f}x)")
+    print(f"  delta (1%): syncwright run {med['delta_run']:.2f} s (job {med['delta_job']:.2f} s); ldapsearch paging "
+          f"{med['search']:.2f} s; ratio {med['delta_run'] / med['search']:.2f}x (job: {med['delta_job'] / med['search']:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()
