@@ -26,36 +26,9 @@ struct LDAPWorld {
         try Slapd.syncPassword.write(toFile: secrets.sub("corp"), atomically: true, encoding: .utf8)
         try Slapd.syncPassword.write(toFile: secrets.sub("partner"), atomically: true, encoding: .utf8)
         let fixture = try GitFixture(files: [
-            "connections.yaml": """
-                apiVersion: syncwright.dev/v1
-                kind: Connection
-                metadata: { name: hr }
-                spec: { type: csv, repoPath: data/hr.csv }
-                ---
-                apiVersion: syncwright.dev/v1
-                kind: Connection
-                metadata: { name: corp }
-                spec:
-                  type: ldap
-                  url: \(server.url)
-                  baseDN: dc=corp,dc=example
-                  bindDN: \(Slapd.syncDN("dc=corp,dc=example"))
-                  passwordFrom: { file: \(secrets.sub("corp")) }
-                  pageSize: 2
-                ---
-                apiVersion: syncwright.dev/v1
-                kind: Connection
-                metadata: { name: partner }
-                spec:
-                  type: ldap
-                  url: \(server.url)
-                  baseDN: dc=partner,dc=example
-                  bindDN: \(Slapd.syncDN("dc=partner,dc=example"))
-                  passwordFrom: { file: \(secrets.sub("partner")) }
-                  pageSize: 2
-                  maxOutstanding: 4
-
-                """,
+            "connections.yaml": Self.connections(
+                ("corp", server.url, "dc=corp,dc=example", secrets.sub("corp"), "pageSize: 2"),
+                ("partner", server.url, "dc=partner,dc=example", secrets.sub("partner"), "pageSize: 2\n  maxOutstanding: 4")),
             "data/hr.csv": Self.hr,
             "jobs.yaml": """
                 apiVersion: syncwright.dev/v1
@@ -95,6 +68,35 @@ struct LDAPWorld {
                 """,
         ])
         home = try Home(fixture)
+    }
+
+    /// The `hr` CSV connection, then one ldap connection per (name, url, suffix, password file,
+    /// extra spec lines), binding as the suffix's service account.
+    static func connections(_ ldap: (String, String, String, String, String)...) -> String {
+        var out = """
+            apiVersion: syncwright.dev/v1
+            kind: Connection
+            metadata: { name: hr }
+            spec: { type: csv, repoPath: data/hr.csv }
+
+            """
+        for (name, url, suffix, passwordFile, extra) in ldap {
+            out += """
+                ---
+                apiVersion: syncwright.dev/v1
+                kind: Connection
+                metadata: { name: \(name) }
+                spec:
+                  type: ldap
+                  url: \(url)
+                  baseDN: \(suffix)
+                  bindDN: \(Slapd.syncDN(suffix))
+                  passwordFrom: { file: \(passwordFile) }
+                  \(extra)
+
+                """
+        }
+        return out
     }
 
     /// One entry as ldapsearch prints it, with the attributes sorted (values in server order).
@@ -195,22 +197,8 @@ struct LDAPWorld {
         let secret = try TemporaryFolder()
         try Slapd.syncPassword.write(toFile: secret.sub("pw"), atomically: true, encoding: .utf8)
         let fixture = try GitFixture(files: [
-            "all.yaml": """
-                apiVersion: syncwright.dev/v1
-                kind: Connection
-                metadata: { name: hr }
-                spec: { type: csv, repoPath: data/hr.csv }
-                ---
-                apiVersion: syncwright.dev/v1
-                kind: Connection
-                metadata: { name: corp }
-                spec:
-                  type: ldap
-                  url: \(try #require(server.ldapsURL))
-                  insecureSkipVerify: true
-                  baseDN: dc=corp,dc=example
-                  bindDN: \(Slapd.syncDN("dc=corp,dc=example"))
-                  passwordFrom: { file: \(secret.sub("pw")) }
+            "all.yaml": LDAPWorld.connections(("corp", try #require(server.ldapsURL), "dc=corp,dc=example", secret.sub("pw"),
+                                               "insecureSkipVerify: true")) + """
                 ---
                 apiVersion: syncwright.dev/v1
                 kind: Job
