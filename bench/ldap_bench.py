@@ -8,7 +8,7 @@ through the whole destination. Both tools bind as the same kind of service accou
 starts a fresh server; prints every round and the medians.
 
     swift build -c release --product syncwright
-    python3 bench/ldap_bench.py [--users 100000] [--rounds 3] [--nosync]
+    python3 bench/ldap_bench.py [--users 100000] [--rounds 3] [--nosync] [--max-outstanding 32]
 """
 import argparse
 import json
@@ -113,6 +113,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--max-outstanding", type=int, default=32, help="the connection's maxOutstanding")
     parser.add_argument("--nosync", action="store_true", help="slapd does not fsync each write (dbnosync)")
     parser.add_argument("--binary", default=os.path.join(ROOT, ".build/release/syncwright"))
     args = parser.parse_args()
@@ -144,7 +145,7 @@ apiVersion: syncwright.dev/v1
 kind: Connection
 metadata: {{ name: corp }}
 spec: {{ type: ldap, url: "{url}", baseDN: "{SUFFIXES[0]}", bindDN: "cn=sync,{SUFFIXES[0]}",
-        passwordFrom: {{ file: {work}/pw }}, timeout: 5m }}
+        passwordFrom: {{ file: {work}/pw }}, timeout: 5m, maxOutstanding: {args.max_outstanding} }}
 ---
 apiVersion: syncwright.dev/v1
 kind: Job
