@@ -441,8 +441,11 @@ public enum ManifestParser {
         let timeout = r.duration("timeout", example: "30m, 2h or 1h30m")
         let expires = r.timestamp("expires", example: "2026-12-31T23:59")
         let enabled = r.bool("enabled") ?? true
+        let missedRuns = r.enumeration("missedRuns", MissedRuns.self)
+        let startingDeadline = r.duration("startingDeadline", example: "10m or 1h")
         return ScheduleSpec(targets: targets, timezone: timezone, triggers: triggers, timeout: timeout,
-                            expires: expires, enabled: enabled)
+                            expires: expires, enabled: enabled, missedRuns: missedRuns,
+                            startingDeadline: startingDeadline)
     }
 
     private static func decodeTrigger(_ t: inout MapReader) -> Trigger? {
@@ -474,6 +477,9 @@ public enum ManifestParser {
             guard let interval = t.duration("every", what: "an interval", example: "30s, 15m, 2h or 1d") else { return nil }
             let from = t.timestamp("from", example: "2026-12-01T08:00")
             let duration = t.duration("for", example: "8h")
+            if duration != nil && from == nil && !t.has("from") {
+                context.fail(t.value("for"), "\(path).for", "for counts from a start: give from as well")
+            }
             return .every(interval: interval, from: from, for: duration)
         case "once":
             guard let text = t.timestamp("once", example: "2026-12-01T08:00") else { return nil }

@@ -247,6 +247,14 @@ public enum Trigger: Codable, Sendable, Equatable {
     case atStartup
 }
 
+/// What a schedule does about fire times that passed while no reconciler was running.
+public enum MissedRuns: String, Codable, Sendable, CaseIterable {
+    /// Record that runs were missed, and run nothing until the next fire time.
+    case skip
+    /// Run once to catch up, however many fire times were missed.
+    case runOnce
+}
+
 public struct ScheduleSpec: Codable, Sendable, Equatable {
     public var targets: [String]
     public var timezone: String
@@ -254,6 +262,23 @@ public struct ScheduleSpec: Codable, Sendable, Equatable {
     public var timeout: String?
     public var expires: String?
     public var enabled: Bool
+    /// Absent means `runOnce` (kept absent so that older stored schedules keep their hash).
+    public var missedRuns: MissedRuns?
+    /// A fire time older than this is never started.
+    public var startingDeadline: String?
+
+    public init(targets: [String], timezone: String = "UTC", triggers: [Trigger], timeout: String? = nil,
+                expires: String? = nil, enabled: Bool = true, missedRuns: MissedRuns? = nil,
+                startingDeadline: String? = nil) {
+        self.targets = targets
+        self.timezone = timezone
+        self.triggers = triggers
+        self.timeout = timeout
+        self.expires = expires
+        self.enabled = enabled
+        self.missedRuns = missedRuns
+        self.startingDeadline = startingDeadline
+    }
 }
 
 // MARK: Policy

@@ -232,6 +232,12 @@ let badCases: [BadCase] = [
             expected: ["s.yaml:6:23: spec.triggers[0].once: '2026-02-30T08:00' is not a timestamp like 2026-12-01T08:00",
                        "s.yaml:7:12: spec.timeout: 'soon' is not a duration like 30m, 2h or 1h30m",
                        "s.yaml:8:12: spec.expires: 'tomorrow' is not a timestamp like 2026-12-31T23:59"]),
+    BadCase(name: "missedRuns, startingDeadline and for without from",
+            files: ["s.yaml": header + "kind: Schedule\nmetadata: { name: s }\n"
+                        + "spec:\n  targets: [x]\n  triggers: [ { every: 1h, for: 8h } ]\n  missedRuns: always\n  startingDeadline: later\n"],
+            expected: ["s.yaml:6:33: spec.triggers[0].for: for counts from a start: give from as well",
+                       "s.yaml:7:15: spec.missedRuns: 'always' is not one of skip, runOnce",
+                       "s.yaml:8:21: spec.startingDeadline: 'later' is not a duration like 10m or 1h"]),
 ]
 
 @Test("each bad repository reports exactly its problems", arguments: badCases.filter { !$0.expected.isEmpty })
