@@ -24,6 +24,8 @@ public struct Change: Sendable, Equatable {
     public let file: String
     /// For an update, every changed field.
     public let fields: [FieldChange]
+    /// For a created or changed schedule, its next fire times (see `withUpcomingFires`).
+    public var nextFires: [UpcomingFire] = []
 
     public init(key: ObjectKey, action: Action, file: String, fields: [FieldChange] = []) {
         self.key = key

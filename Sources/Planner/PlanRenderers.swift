@@ -27,6 +27,13 @@ extension Plan {
         value.map(\.description) ?? "(absent)"
     }
 
+    /// "    next: 2026-11-26 02:30 CET (2026-11-26T01:30:00Z), …", or "never" for a schedule that will not fire.
+    static func fireLines(_ change: Change) -> [String] {
+        guard change.key.kind == .schedule, change.action != .delete else { return [] }
+        guard !change.nextFires.isEmpty else { return ["    next: never"] }
+        return ["    next: " + change.nextFires.map { "\($0.local) (\($0.utc))" }.joined(separator: ", ")]
+    }
+
     public func text(colour: Bool) -> String {
         func paint(_ text: String, _ code: String) -> String { colour ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text }
         var lines = ["Plan: revision \(Self.short(revision)) against applied \(Self.short(appliedRevision))", ""]
@@ -38,6 +45,7 @@ extension Plan {
             switch change.action {
             case .create:
                 lines.append(paint("+ \(change.key)", "32") + "  (\(change.file))")
+                lines += Self.fireLines(change)
             case .delete:
                 lines.append(paint("- \(change.key)", "31") + "  (was \(change.file))")
             case .update:
@@ -45,6 +53,7 @@ extension Plan {
                 for field in change.fields {
                     lines.append("    ~ \(field.path): \(Self.value(field.old)) → \(Self.value(field.new))")
                 }
+                lines += Self.fireLines(change)
             }
         }
         lines += ["", "Plan: \(summaryLine)."]
@@ -68,6 +77,15 @@ extension Plan {
             let fields = change.fields.map { "`\(cell($0.path))`" }.joined(separator: ", ")
             out += "| \(change.action.rawValue) | \(change.key.kind.rawValue) | `\(change.key.name)` | "
                 + "`\(cell(change.file))` | \(fields) |\n"
+        }
+        let schedules = shown.filter { $0.key.kind == .schedule && $0.action != .delete }
+        if !schedules.isEmpty {
+            out += "\n**Next fire times**\n\n| Schedule | Next fire times (schedule's zone, UTC) |\n|---|---|\n"
+            for change in schedules {
+                let times = change.nextFires.isEmpty ? "never"
+                    : change.nextFires.map { "\($0.local) (`\($0.utc)`)" }.joined(separator: "<br>")
+                out += "| `\(change.key.name)` | \(times) |\n"
+            }
         }
         if shown.count < changes.count {
             out += "\n… and \(changes.count - shown.count) more changes, not listed here "
@@ -100,6 +118,8 @@ extension Plan {
             let action: String
             let file: String
             let fields: [Field]
+            /// Only for created or changed schedules.
+            let nextFires: [UpcomingFire]?
         }
         struct Summary: Encodable {
             let create: Int
@@ -127,7 +147,8 @@ extension Plan {
             changes: changes.map { change in
                 JSONPlan.Item(kind: change.key.kind.rawValue, name: change.key.name, action: change.action.rawValue,
                               file: change.file,
-                              fields: change.fields.map { .init(path: $0.path, old: $0.old ?? .null, new: $0.new ?? .null) })
+                              fields: change.fields.map { .init(path: $0.path, old: $0.old ?? .null, new: $0.new ?? .null) },
+                              nextFires: change.key.kind == .schedule && change.action != .delete ? change.nextFires : nil)
             },
             summary: .init(create: count(.create), update: count(.update), delete: count(.delete)))
         let encoder = JSONEncoder()

@@ -4,6 +4,7 @@ import GitKit
 import Logging
 import Manifests
 import Reports
+import Scheduling
 import StateStore
 import Sync
 
@@ -38,8 +39,15 @@ public struct RunOutcome: Sendable {
 extension Workspace {
     /// Runs a stored collection now: its jobs in order, with `onFailure` deciding what follows a
     /// failure. With `preview`, computes everything and writes nothing (and records no run).
+    ///
+    /// A `scheduled` run has trigger `schedule` and skips workflow approval. `control` is asked at
+    /// safe points (before each job, between chunks of objects): a timeout stops the run as
+    /// `failed`, a shutdown as `aborted`, and what was written before stays written.
     public func run(collection name: String, preview: Bool = false, trigger: RunTrigger = .manual,
-                    previewLines: Int = 10, progress: ((JobProgress) -> Void)? = nil) throws -> RunOutcome {
+                    previewLines: Int = 10, progress: ((JobProgress) -> Void)? = nil,
+                    scheduled: ScheduledRun? = nil, control: RunControl? = nil) throws -> RunOutcome {
+        let trigger = scheduled == nil ? trigger : .schedule
+        let clock = control?.clock ?? SystemWallClock()
         guard let applied = try store.appliedRevision() else {
             throw ReconcilerError.failed("nothing is applied yet: run `syncwright apply` first")
         }
@@ -49,7 +57,8 @@ extension Workspace {
             throw ReconcilerError.failed("no collection named '\(name)' is applied"
                 + (known.isEmpty ? "" : " (applied: \(known.joined(separator: ", ")))"))
         }
-        let started = Date()
+        let started = clock.now()
+        var stopped: StopReason?
         var jobs: [RunReport.Job] = []
         var previews: [JobPreview] = []
         var logs: [String: [String]] = [:]
@@ -58,6 +67,12 @@ extension Workspace {
         // wrote, and in a preview what it would have written (staged in memory, never committed).
         var directories = DirectoryCache()
         for entry in collection.jobs {
+            if stopped == nil, !preview, let reason = control?.check() { stopped = reason }
+            if let stopped {
+                jobs.append(RunReport.Job(name: entry.job, status: .notRun, stats: .init(JobStatistics()), durationMs: 0,
+                                          error: "not run: the run was stopped (\(stopped.rawValue))"))
+                continue
+            }
             if let abortedBy {
                 jobs.append(RunReport.Job(name: entry.job, status: .notRun, stats: .init(JobStatistics()), durationMs: 0,
                                           error: "not run: \(abortedBy) failed and its onFailure is abort"))
@@ -90,8 +105,16 @@ extension Workspace {
                             _ = engine.apply(set, to: destination, commit: false)
                         }
                     } else {
-                        let outcome = engine.apply(set, to: destination, logLimit: home.config.logLineLimit,
-                                                   progress: progress)
+                        var stopReason: StopReason?
+                        var outcome = engine.apply(set, to: destination, logLimit: home.config.logLineLimit,
+                                                   progress: progress, shouldStop: {
+                                                       stopReason = control?.check()
+                                                       return stopReason != nil
+                                                   })
+                        if let stopReason {
+                            stopped = stopReason
+                            outcome.error = "\(Self.explain(stopReason, control)); \(outcome.error ?? "stopped")"
+                        }
                         stats = outcome.statistics
                         error = outcome.error
                         logs[entry.job] = outcome.log
@@ -119,10 +142,20 @@ extension Workspace {
                                       durationMs: Self.milliseconds(since: jobStarted), error: error))
             if status == .failed && entry.onFailure == .abort { abortedBy = entry.job }
         }
+        var status = Self.status(of: jobs, aborted: abortedBy != nil)
+        switch stopped {
+        case .timeout: status = .failed
+        case .shutdown: status = .aborted
+        case nil: break
+        }
         var report = RunReport(runId: RunReport.makeID(at: started), collection: name, trigger: trigger,
-                               revision: applied.revision, status: Self.status(of: jobs, aborted: abortedBy != nil),
-                               startedAt: started, finishedAt: Date(), jobs: jobs)
+                               revision: applied.revision, status: status,
+                               startedAt: started, finishedAt: clock.now(), jobs: jobs)
         report.warnings = try warnings(for: collection.jobs.map(\.job))
+        report.reason = stopped
+        report.schedule = scheduled?.schedule
+        report.scheduledFor = scheduled?.scheduledFor
+        if let notes = scheduled?.notes, !notes.isEmpty { report.notes = notes }
         if !preview {
             try store.record(StoredRun(
                 id: report.runId, collection: name, trigger: trigger.rawValue, revision: report.revision,
@@ -137,6 +170,16 @@ extension Workspace {
                                                    "status": "\(report.status.rawValue)"])
         }
         return RunOutcome(report: report, previews: previews, logs: logs)
+    }
+
+    /// Why a run was stopped, for its job's error.
+    static func explain(_ reason: StopReason, _ control: RunControl?) -> String {
+        switch reason {
+        case .timeout:
+            if let deadline = control?.deadline { return "timeout: the schedule's time limit ended at \(RunReport.timestamp(deadline))" }
+            return "timeout"
+        case .shutdown: return "shutdown: the reconciler was told to stop"
+        }
     }
 
     /// What every report of a run of these jobs must say: connections that do not verify TLS.

@@ -123,7 +123,7 @@ public final class Workspace: Sendable {
         logger.debug("planned path-scoped", metadata: ["changedFiles": "\(changes.count)",
                                                        "parsedFiles": "\(toRead.count)"])
         return PlannedRevision(plan: Plan.make(desired: desired, applied: stored, revision: commit.hex,
-                                               appliedRevision: applied.revision),
+                                               appliedRevision: applied.revision).withUpcomingFires(desired: desired, after: Date()),
                                desired: desired, commit: commit, mode: .pathScoped, parsedFiles: toRead.count)
     }
 
@@ -137,14 +137,16 @@ public final class Workspace: Sendable {
         let stored = try store.allRecords()
         clock.lap("load")
         let plan = Plan.make(desired: desired, applied: stored, revision: commit.hex, appliedRevision: appliedRevision)
+            .withUpcomingFires(desired: desired, after: Date())
         clock.lap("compare")
         logger.debug("planned in full", metadata: clock.metadata(["files": "\(files.count)"]))
         return PlannedRevision(plan: plan, desired: desired, commit: commit, mode: .full, parsedFiles: files.count)
     }
 
     /// Plans `ref` and stores the result in one transaction. Invalid manifests store nothing.
+    /// Schedules that changed get fire times counted from `now`, in the same transaction.
     @discardableResult
-    public func apply(ref: String?) throws -> Plan {
+    public func apply(ref: String?, at now: Date = Date()) throws -> Plan {
         let planned = try plan(ref: ref)
         let plan = planned.plan
         if plan.appliedRevision == planned.commit.hex { return plan }
@@ -152,10 +154,10 @@ public final class Workspace: Sendable {
         var clock = PhaseClock()
         defer { logger.debug("stored", metadata: clock.metadata([:])) }
         defer { clock.lap("store") }
-        let now = Date()
         try store.apply(desired: planned.desired, deleted: deleted, revision: planned.commit.hex,
                         counts: (plan.count(.create), plan.count(.update), plan.count(.delete)), at: now,
-                        publication: applyPublication(plan, commit: planned.commit, at: now))
+                        publication: applyPublication(plan, commit: planned.commit, at: now),
+                        schedules: scheduleUpdate(for: plan, desired: planned.desired, at: now))
         logger.info("applied", metadata: ["revision": "\(planned.commit.hex)", "create": "\(plan.count(.create))",
                                           "update": "\(plan.count(.update))", "delete": "\(plan.count(.delete))"])
         return plan
@@ -207,7 +209,7 @@ public enum Offline {
             let headState = try CommitSource(repository: repository, commit: headCommit, listAllPaths: true)
                 .fullDesiredState()
             return Plan.make(desired: headState, applied: baseState.objects, revision: headCommit.hex,
-                             appliedRevision: baseCommit.hex)
+                             appliedRevision: baseCommit.hex).withUpcomingFires(desired: headState, after: Date())
         } catch {
             throw ReconcilerError.wrap(error)
         }

@@ -110,6 +110,33 @@ public enum ReportPages {
         return Publication(message: message, files: [ReportFile(path: path, text: text)])
     }
 
+    /// The page of a revision the reconciler refused to apply: nothing of it was applied, and
+    /// the last good revision keeps running. `problems` are the validation errors, one per line.
+    public static func rejection(revision: String, author: String, summary: String, problems: [String],
+                                 at date: Date, applied: String?) -> Publication {
+        let short = String(revision.prefix(7))
+        let path = "rejected/\(RunReport.compactTimestamp(date))-\(short).md"
+        var text = """
+            # Rejected \(short): nothing was applied
+
+            | | |
+            |---|---|
+            | Revision | `\(revision)` |
+            | Commit | \(cell(summary)) |
+            | Author | \(cell(author)) |
+            | Checked at | \(RunReport.timestamp(date)) |
+            | Still running | \(applied.map { "`\($0)`" } ?? "nothing (no revision applied yet)") |
+
+            ## Problems
+
+            
+            """
+        for problem in problems { text += "- `\(cell(problem))`\n" }
+        let message = "rejected \(short): \(problems.count) problem\(problems.count == 1 ? "" : "s"), nothing applied\n\n"
+            + "Syncwright-Revision: \(revision)\n"
+        return Publication(message: message, files: [ReportFile(path: path, text: text)])
+    }
+
     /// `summary.md`: the run's facts, a table of its jobs, then its errors. `logged` names the jobs
     /// that have a log file next to it.
     public static func summary(_ report: RunReport, logs logged: Set<String>) -> String {
@@ -121,7 +148,7 @@ public enum ReportPages {
             |---|---|
             | Run | `\(report.runId)` |
             | Status | **\(report.status.rawValue)** |
-            | Trigger | \(report.trigger.rawValue) |
+            | Trigger | \(report.trigger.rawValue)\(report.schedule.map { " (schedule `\($0)`)" } ?? "") |
             | Manifest revision | `\(report.revision)` |
             | Started | \(RunReport.timestamp(report.startedAt)) |
             | Finished | \(RunReport.timestamp(report.finishedAt)) |
@@ -138,6 +165,16 @@ public enum ReportPages {
             let log = logged.contains(job.name) ? "[\(job.name).log](\(job.name).log)" : ""
             out += "| \(job.name) | \(job.status.rawValue) | \(s.read) | \(s.created) | \(s.updated) | \(s.deleted) "
                 + "| \(s.unchanged) | \(s.skipped) | \(s.failed) | \(job.durationMs) ms | \(log) |\n"
+        }
+        if let scheduledFor = report.scheduledFor {
+            out = out.replacingOccurrences(of: "| Started |", with: "| Scheduled for | \(RunReport.timestamp(scheduledFor)) |\n| Started |")
+        }
+        if let reason = report.reason {
+            out = out.replacingOccurrences(of: "| Started |", with: "| Stopped | \(reason.rawValue) |\n| Started |")
+        }
+        if let notes = report.notes, !notes.isEmpty {
+            out += "\n## Notes\n\n"
+            for note in notes { out += "- \(cell(note))\n" }
         }
         if let warnings = report.warnings, !warnings.isEmpty {
             out += "\n## Warnings\n\n"

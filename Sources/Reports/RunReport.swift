@@ -21,6 +21,14 @@ public enum JobStatus: String, Codable, Sendable {
     case notRun
 }
 
+/// Why a run stopped early.
+public enum StopReason: String, Codable, Sendable {
+    /// It passed its schedule's `timeout`.
+    case timeout
+    /// The reconciler was told to stop (SIGTERM or SIGINT).
+    case shutdown
+}
+
 /// What started a run.
 public enum RunTrigger: String, Codable, Sendable { case manual, schedule, approval }
 
@@ -60,6 +68,14 @@ public struct RunReport: Codable, Sendable, Equatable {
     /// Problems that did not fail the run but must not go unnoticed (an ldap connection that
     /// skips TLS verification). Absent when there are none.
     public var warnings: [String]?
+    /// Why a run was stopped before its end: `timeout` (status failed) or `shutdown` (status aborted).
+    public var reason: StopReason?
+    /// For a scheduled run: the schedule, and the fire time it ran for.
+    public var schedule: String?
+    public var scheduledFor: Date?
+    /// What the reader should know about how the run came about, such as
+    /// "missed run of 2026-11-25T02:30:00Z, caught up at 2026-11-25T06:00:00Z".
+    public var notes: [String]?
 
     public init(runId: String, collection: String, trigger: RunTrigger, revision: String, status: RunStatus,
                 startedAt: Date, finishedAt: Date, jobs: [Job]) {

@@ -198,3 +198,22 @@ public struct FireSchedule: Sendable, Equatable {
             + (seconds == 0 ? "" : String(format: ":%02d", seconds)) + " \(abbreviation)"
     }
 }
+
+extension FireSchedule {
+    /// The newest fire time at or before `instant` (looking back up to nine years).
+    public func latest(atOrBefore instant: Date) -> Date? {
+        for window: TimeInterval in [3_600, 86_400, 32 * 86_400, 400 * 86_400, 9 * 366 * 86_400] {
+            let from = instant.addingTimeInterval(-window)
+            var latest: Date?
+            var cursor = from
+            var steps = 0
+            while steps < 100_000, let fire = next(after: cursor), fire <= instant {
+                latest = fire
+                cursor = fire
+                steps += 1
+            }
+            if let latest { return latest }
+        }
+        return nil
+    }
+}

@@ -119,6 +119,7 @@ public final class StateStore: Sendable {
                 CREATE INDEX outbox_by_subject ON outbox(subject);
                 """)
         }
+        registerScheduleMigration(&migrator)
         return migrator
     }
 
@@ -207,7 +208,8 @@ public final class StateStore: Sendable {
     /// and records `revision`. On any failure nothing changes.
     /// `publication` (if any) is queued in the outbox in the same transaction.
     public func apply(desired: DesiredState, deleted: [ObjectKey], revision: String, counts: (Int, Int, Int),
-                      at date: Date = Date(), publication: String? = nil) throws {
+                      at date: Date = Date(), publication: String? = nil,
+                      schedules: ScheduleStateUpdate? = nil) throws {
         do {
             try queue.write { db in
                 let upsert = try db.makeStatement(sql: """
@@ -241,6 +243,7 @@ public final class StateStore: Sendable {
                 if let publication {
                     try Self.enqueue(db, kind: "apply", subject: revision, publication: publication, at: date)
                 }
+                if let schedules { try Self.writeScheduleUpdate(db, schedules) }
             }
         } catch let error as DatabaseError {
             throw StateError("storing revision \(revision) in \(path) failed, nothing was changed: \(error.message ?? "\(error)")")
@@ -494,6 +497,237 @@ extension StateStore {
         try read { db in
             try String.fetchOne(db, sql: "SELECT commitId FROM outbox WHERE subject = ? AND publishedAt IS NOT NULL ORDER BY id DESC LIMIT 1",
                                 arguments: [subject])
+        }
+    }
+}
+
+// MARK: Schedules
+
+/// Where one schedule stands for one of its targets: when it fires next, and how its last fire went.
+public struct ScheduleTargetState: Sendable, Equatable {
+    public let schedule: String
+    public let target: String
+    /// The schedule's spec hash the fire times were computed from.
+    public let hash: String
+    /// Nil when no enabled trigger fires again ("Never").
+    public var nextFire: Date?
+    /// The newest fire time handled, and what became of it.
+    public var lastFire: Date?
+    public var lastOutcome: String?
+    public var lastNote: String?
+
+    public init(schedule: String, target: String, hash: String, nextFire: Date?, lastFire: Date? = nil,
+                lastOutcome: String? = nil, lastNote: String? = nil) {
+        self.schedule = schedule
+        self.target = target
+        self.hash = hash
+        self.nextFire = nextFire
+        self.lastFire = lastFire
+        self.lastOutcome = lastOutcome
+        self.lastNote = lastNote
+    }
+}
+
+/// New fire times for changed schedules: every row of each schedule in `replacing` is dropped,
+/// then `states` are stored.
+public struct ScheduleStateUpdate: Sendable, Equatable {
+    public var replacing: Set<String>
+    public var states: [ScheduleTargetState]
+    public init(replacing: Set<String>, states: [ScheduleTargetState]) {
+        self.replacing = replacing
+        self.states = states
+    }
+}
+
+/// One fire time handled by the reconciler.
+public struct FireRecord: Sendable, Equatable {
+    /// `started` (a run began), `merged` (a run of the same collection covered it) or `skipped`.
+    public enum Outcome: String, Sendable { case started, merged, skipped }
+    public let schedule: String
+    public let target: String
+    /// The fire time (for `atStartup`, the start of the reconciler).
+    public let fireTime: Date
+    public let handledAt: Date
+    public let outcome: Outcome
+    public let runId: String?
+    public let note: String?
+    /// The next fire time after this one (nil: never). Ignored for `atStartup` fires.
+    public let nextFire: Date?
+    /// Whether this fire came from a timed trigger (and so moves the stored next fire time).
+    public let timed: Bool
+
+    public init(schedule: String, target: String, fireTime: Date, handledAt: Date, outcome: Outcome,
+                runId: String?, note: String?, nextFire: Date?, timed: Bool = true) {
+        self.schedule = schedule
+        self.target = target
+        self.fireTime = fireTime
+        self.handledAt = handledAt
+        self.outcome = outcome
+        self.runId = runId
+        self.note = note
+        self.nextFire = nextFire
+        self.timed = timed
+    }
+}
+
+extension StateStore {
+    static func registerScheduleMigration(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v4: schedules") { db in
+            try db.execute(sql: """
+                CREATE TABLE scheduleTargets (
+                    schedule TEXT NOT NULL,
+                    target TEXT NOT NULL,
+                    hash TEXT NOT NULL,
+                    nextFire DOUBLE,                   -- NULL: never fires again
+                    lastFire DOUBLE,
+                    lastOutcome TEXT,
+                    lastNote TEXT,
+                    PRIMARY KEY (schedule, target)
+                );
+                CREATE INDEX scheduleTargets_by_next ON scheduleTargets(nextFire);
+                CREATE TABLE fires (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    schedule TEXT NOT NULL,
+                    target TEXT NOT NULL,
+                    fireTime DOUBLE NOT NULL,
+                    handledAt DOUBLE NOT NULL,
+                    outcome TEXT NOT NULL,             -- started | merged | skipped
+                    runId TEXT,
+                    note TEXT
+                );
+                CREATE INDEX fires_by_schedule ON fires(schedule, id);
+                """)
+        }
+    }
+
+    static func writeScheduleUpdate(_ db: Database, _ update: ScheduleStateUpdate) throws {
+        let drop = try db.makeStatement(sql: "DELETE FROM scheduleTargets WHERE schedule = ?")
+        for name in update.replacing { try drop.execute(arguments: [name]) }
+        let insert = try db.makeStatement(sql: """
+            INSERT OR REPLACE INTO scheduleTargets (schedule, target, hash, nextFire, lastFire, lastOutcome, lastNote)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            """)
+        for s in update.states {
+            try insert.execute(arguments: [s.schedule, s.target, s.hash, s.nextFire?.timeIntervalSince1970,
+                                           s.lastFire?.timeIntervalSince1970, s.lastOutcome, s.lastNote])
+        }
+    }
+
+    private static func scheduleState(_ row: Row) -> ScheduleTargetState {
+        let next: Double? = row["nextFire"]
+        let last: Double? = row["lastFire"]
+        return ScheduleTargetState(schedule: row["schedule"], target: row["target"], hash: row["hash"],
+                                   nextFire: next.map { Date(timeIntervalSince1970: $0) },
+                                   lastFire: last.map { Date(timeIntervalSince1970: $0) },
+                                   lastOutcome: row["lastOutcome"], lastNote: row["lastNote"])
+    }
+
+    /// Stores new fire times for changed schedules, in one transaction.
+    public func updateSchedules(_ update: ScheduleStateUpdate) throws {
+        try write("storing schedule fire times") { db in try Self.writeScheduleUpdate(db, update) }
+    }
+
+    /// Every schedule target's state, by schedule then target.
+    public func scheduleStates() throws -> [ScheduleTargetState] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM scheduleTargets ORDER BY schedule, target").map(Self.scheduleState)
+        }
+    }
+
+    /// The states whose next fire time is at or before `date`, earliest first.
+    public func dueSchedules(at date: Date) throws -> [ScheduleTargetState] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM scheduleTargets WHERE nextFire <= ? ORDER BY nextFire, schedule, target",
+                             arguments: [date.timeIntervalSince1970]).map(Self.scheduleState)
+        }
+    }
+
+    /// The earliest next fire time of any schedule.
+    public func nextFireTime() throws -> Date? {
+        try read { db in
+            try Double.fetchOne(db, sql: "SELECT MIN(nextFire) FROM scheduleTargets").map { Date(timeIntervalSince1970: $0) }
+        }
+    }
+
+    /// Per collection, its earliest next fire time over every schedule that targets it.
+    public func nextRuns() throws -> [String: Date] {
+        try read { db in
+            var out: [String: Date] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT target, MIN(nextFire) AS next FROM scheduleTargets WHERE nextFire IS NOT NULL GROUP BY target") {
+                out[row["target"]] = Date(timeIntervalSince1970: row["next"])
+            }
+            return out
+        }
+    }
+
+    /// The spec hash of every applied object of one kind, by name.
+    public func hashes(of kind: Kind) throws -> [String: String] {
+        try read { db in
+            var out: [String: String] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT name, hash FROM objects WHERE kind = ?", arguments: [kind.rawValue]) {
+                out[row["name"]] = row["hash"]
+            }
+            return out
+        }
+    }
+
+    /// Records handled fire times, and moves each timed one's schedule target to its next fire time,
+    /// in one transaction.
+    public func recordFires(_ fires: [FireRecord]) throws {
+        guard !fires.isEmpty else { return }
+        try write("recording schedule fires") { db in
+            let insert = try db.makeStatement(sql: """
+                INSERT INTO fires (schedule, target, fireTime, handledAt, outcome, runId, note) VALUES (?, ?, ?, ?, ?, ?, ?)
+                """)
+            let move = try db.makeStatement(sql: """
+                UPDATE scheduleTargets SET nextFire = ?, lastFire = ?, lastOutcome = ?, lastNote = ?
+                WHERE schedule = ? AND target = ?
+                """)
+            let note = try db.makeStatement(sql: """
+                UPDATE scheduleTargets SET lastFire = ?, lastOutcome = ?, lastNote = ? WHERE schedule = ? AND target = ?
+                """)
+            for fire in fires {
+                try insert.execute(arguments: [fire.schedule, fire.target, fire.fireTime.timeIntervalSince1970,
+                                               fire.handledAt.timeIntervalSince1970, fire.outcome.rawValue, fire.runId, fire.note])
+                if fire.timed {
+                    try move.execute(arguments: [fire.nextFire?.timeIntervalSince1970, fire.fireTime.timeIntervalSince1970,
+                                                 fire.outcome.rawValue, fire.note, fire.schedule, fire.target])
+                } else {
+                    try note.execute(arguments: [fire.fireTime.timeIntervalSince1970, fire.outcome.rawValue, fire.note,
+                                                 fire.schedule, fire.target])
+                }
+            }
+        }
+    }
+
+    /// The newest handled fires, newest first, optionally of one collection.
+    public func fires(target: String? = nil, limit: Int = 100) throws -> [FireRecord] {
+        try read { db in
+            let rows = try target.map {
+                try Row.fetchAll(db, sql: "SELECT * FROM fires WHERE target = ? ORDER BY id DESC LIMIT ?", arguments: [$0, limit])
+            } ?? Row.fetchAll(db, sql: "SELECT * FROM fires ORDER BY id DESC LIMIT ?", arguments: [limit])
+            return rows.map { row in
+                FireRecord(schedule: row["schedule"], target: row["target"],
+                           fireTime: Date(timeIntervalSince1970: row["fireTime"]),
+                           handledAt: Date(timeIntervalSince1970: row["handledAt"]),
+                           outcome: FireRecord.Outcome(rawValue: row["outcome"]) ?? .skipped,
+                           runId: row["runId"], note: row["note"], nextFire: nil)
+            }
+        }
+    }
+
+    /// Whether the outbox already holds a report of `kind` about `subject`.
+    public func hasReport(kind: String, subject: String) throws -> Bool {
+        try read { db in
+            try Bool.fetchOne(db, sql: "SELECT EXISTS(SELECT 1 FROM outbox WHERE kind = ? AND subject = ?)",
+                              arguments: [kind, subject]) ?? false
+        }
+    }
+
+    /// Queues a report that belongs to no run or apply (a rejected revision).
+    public func enqueueReport(kind: String, subject: String, publication: String, at date: Date = Date()) throws {
+        try write("queueing a report") { db in
+            try Self.enqueue(db, kind: kind, subject: subject, publication: publication, at: date)
         }
     }
 }

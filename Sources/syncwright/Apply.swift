@@ -21,6 +21,8 @@ extension Syncwright {
         func run() throws {
             try Output.run {
                 let workspace = try options.workspace()
+                let claim = try HomeClaim.claim(workspace.home, for: "apply")
+                defer { claim.release() }
                 try workspace.fetch()
                 let plan = try workspace.apply(ref: ref)
                 let short = String(plan.revision.prefix(7))

@@ -1,25 +1,37 @@
 import ArgumentParser
 import Foundation
+import Logging
 import Manifests
 import Reconciler
+import Scheduling
 
 extension Syncwright {
-    struct Reconcile: ParsableCommand {
+    struct Reconcile: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "The reconciler: fetch, apply the branch when it moved, publish queued reports.",
+            abstract: "The reconciler: fetch, apply, run the collections that are due, publish the reports.",
             discussion: """
-                Each pass fetches the remote, applies the config branch's tip when it differs from the \
-                applied revision (an invalid revision applies nothing, and the last good state stays), and \
-                publishes every report still queued, oldest first. With --once it does one pass and exits \
-                (1 on any error). Without it, it repeats every --interval until SIGTERM or SIGINT; a failed \
-                pass is reported on stderr and the next pass tries again. Scheduled runs are not part of \
-                this version: collections run with `syncwright run`.
+                Each pass: (1) fetches the remote, every --interval; (2) when the config branch moved, plans and \
+                applies it (an invalid revision applies nothing: the last good state keeps running, and the \
+                problems are published to the reports branch under rejected/); (3) runs every collection whose \
+                schedule is due, in due-time order, each in the background (a collection still running is not \
+                started again); (4) publishes the queued reports. Between passes it sleeps until the earlier of \
+                the next fire time and the next fetch.
+
+                Schedules that fired while no reconciler was running follow their missedRuns setting (runOnce: \
+                one catch-up run; skip: only recorded), and a fire older than startingDeadline never starts. \
+                atStartup triggers fire in the first pass of every reconcile process (--once included).
+
+                Only one reconcile, run or apply works on a home at a time: a second one fails at once, naming \
+                the holder. SIGTERM or SIGINT stops the loop: running collections stop at their next safe point \
+                (recorded as aborted, reason shutdown), their reports are published, and the process exits 0. \
+                It logs one line per pass on stderr (--log-level, default info). With --once it does one pass, \
+                waits for the runs it started, publishes, and exits (1 when the pass hit an error).
                 """)
 
-        @Flag(help: "Do one pass and exit.")
+        @Flag(help: "Do one pass, wait for its runs, publish, and exit.")
         var once = false
 
-        @Option(help: "The pause between passes, like 30s, 5m or 1h.")
+        @Option(help: "How often to fetch the remote, like 30s, 5m or 1h.")
         var interval: String = "60s"
 
         @OptionGroup var options: HomeOptions
@@ -30,43 +42,90 @@ extension Syncwright {
             }
         }
 
-        func run() throws {
-            try Output.run {
-                let workspace = try options.workspace()
-                if once {
-                    try pass(workspace)
-                    return
-                }
-                let seconds = TimeInterval(DurationText(interval)?.seconds ?? 60)
+        func run() async throws {
+            var failed = false
+            try await Output.run {
+                let workspace = try options.workspace(defaultLevel: .info)
+                let claim = try HomeClaim.claim(workspace.home, for: "reconcile")
+                defer { claim.release() }
+                let logger = options.logger(defaultLevel: .info)
+                let loop = ReconcileLoop(workspace: workspace, interval: TimeInterval(DurationText(interval)?.seconds ?? 60),
+                                         logger: logger)
                 StopSignal.install()
-                while !StopSignal.received {
-                    do {
-                        try pass(workspace)
-                    } catch {
-                        Output.standardError("error: \(error)")
+                let problems = ProblemCounter()
+                let branch = workspace.home.config.reportsBranch
+                let once = self.once
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        await loop.run(once: once) { summary in
+                            if summary.problem != nil { problems.add() }
+                            if once { Self.printOnce(summary, branch: branch) } else { Self.log(summary, logger: logger) }
+                        }
                     }
-                    let wake = Date().addingTimeInterval(seconds)
-                    while !StopSignal.received && Date() < wake { Thread.sleep(forTimeInterval: 0.1) }
+                    group.addTask {
+                        while !StopSignal.received && !Task.isCancelled {
+                            try? await Task.sleep(nanoseconds: 100_000_000)
+                        }
+                        if StopSignal.received { loop.stop() }
+                    }
+                    await group.next()
+                    group.cancelAll()
                 }
+                failed = once && problems.count > 0
             }
+            if failed { throw ExitCode.failure }
         }
 
-        private func pass(_ workspace: Workspace) throws {
-            let (plan, published) = try workspace.reconcileOnce()
-            let short = String(plan.revision.prefix(7))
-            if plan.appliedRevision == plan.revision {
-                print("Revision \(short) is applied; nothing to apply.")
-            } else {
-                print("Applied revision \(short): \(plan.count(.create)) created, \(plan.count(.update)) updated, "
-                    + "\(plan.count(.delete)) deleted.")
+        /// `--once` prints what it did on stdout, as a person reads it.
+        static func printOnce(_ summary: PassSummary, branch: String) {
+            if let problem = summary.problem { Output.standardError("error: \(problem)") }
+            if let plan = summary.applied {
+                print("Applied revision \(plan.revision.prefix(7)): \(plan.count(.create)) created, "
+                    + "\(plan.count(.update)) updated, \(plan.count(.delete)) deleted.")
+            } else if summary.fetched && summary.problem == nil {
+                print("The applied revision is current; nothing to apply.")
             }
-            Output.published(published, branch: workspace.home.config.reportsBranch)
-            fflush(nil) // every stream: a log follower sees each pass as it ends
+            if !summary.started.isEmpty { print("Started scheduled runs: \(summary.started.joined(separator: ", ")).") }
+            if summary.skipped + summary.merged > 0 {
+                print("Fire times not run: \(summary.skipped) skipped, \(summary.merged) merged (see `syncwright status`).")
+            }
+            if let published = summary.published { Output.published(published, branch: branch) }
+            fflush(nil)
+        }
+
+        /// The loop logs one line per pass.
+        static func log(_ summary: PassSummary, logger: Logger) {
+            var metadata: Logger.Metadata = ["ms": "\(summary.milliseconds)", "due": "\(summary.due)",
+                                             "started": "\(summary.started.count)", "skipped": "\(summary.skipped)",
+                                             "merged": "\(summary.merged)"]
+            if summary.fetched { metadata["fetched"] = "yes" }
+            if let plan = summary.applied {
+                metadata["applied"] = "\(plan.revision.prefix(7)) +\(plan.count(.create)) ~\(plan.count(.update)) -\(plan.count(.delete))"
+            }
+            if let published = summary.published {
+                metadata["published"] = "\(published.published.count)"
+                if published.waiting > 0 { metadata["queued"] = "\(published.waiting)" }
+                if let problem = published.problem { metadata["publishError"] = "\(problem)" }
+            }
+            if let wake = summary.nextWake { metadata["nextWake"] = "\(FireDecision.stamp(wake))" }
+            if let problem = summary.problem {
+                logger.error("pass: \(problem)", metadata: metadata)
+            } else {
+                logger.info("pass", metadata: metadata)
+            }
         }
     }
 }
 
-/// SIGTERM and SIGINT end the loop between passes.
+/// Counts passes that hit a problem (from the loop's callback).
+final class ProblemCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+    func add() { lock.withLock { value += 1 } }
+    var count: Int { lock.withLock { value } }
+}
+
+/// SIGTERM and SIGINT ask the reconciler to stop; a watcher polls the flag.
 enum StopSignal {
     nonisolated(unsafe) private static var flag: sig_atomic_t = 0
 
@@ -75,5 +134,11 @@ enum StopSignal {
     static func install() {
         signal(SIGTERM) { _ in StopSignal.flag = 1 }
         signal(SIGINT) { _ in StopSignal.flag = 1 }
+        // A parent may have started us with these blocked (some test runners do); we want them.
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGTERM)
+        sigaddset(&set, SIGINT)
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
     }
 }

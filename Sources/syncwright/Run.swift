@@ -37,6 +37,9 @@ extension Syncwright {
             var succeeded = false
             try Output.run {
                 let workspace = try options.workspace()
+                // A preview writes nothing, so it may run beside a reconciler.
+                let claim = preview ? nil : try HomeClaim.claim(workspace.home, for: "run")
+                defer { claim?.release() }
                 let meter = ProgressMeter(enabled: format == .text && isatty(STDERR_FILENO) == 1)
                 let outcome = try workspace.run(collection: collection, preview: preview, previewLines: show,
                                                 progress: meter.update)

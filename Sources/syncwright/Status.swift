@@ -7,7 +7,7 @@ import Reports
 extension Syncwright {
     struct Status: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "List the stored collections, the applied revision and reports not yet published.",
+            abstract: "List the stored collections with their last and next runs, the schedules, and reports not yet published.",
             discussion: "Reads the stored state only; it does not fetch.")
 
         @Option(help: "text or json.")
@@ -26,36 +26,65 @@ extension Syncwright {
                 let file: String
                 let template: String?
                 let jobs: [Job]
+                /// The earliest next fire time over the schedules that target it; null: never.
+                let nextRun: Date?
                 let lastRun: Date?
                 let lastOutcome: String?
                 let timesRun: Int
 
                 func encode(to encoder: Encoder) throws {
-                    enum Keys: String, CodingKey { case name, description, file, template, jobs, lastRun, lastOutcome, timesRun }
+                    enum Keys: String, CodingKey { case name, description, file, template, jobs, nextRun, lastRun, lastOutcome, timesRun }
                     var c = encoder.container(keyedBy: Keys.self)
                     try c.encode(name, forKey: .name)
                     try c.encodeIfPresent(description, forKey: .description)
                     try c.encode(file, forKey: .file)
                     try c.encodeIfPresent(template, forKey: .template)
                     try c.encode(jobs, forKey: .jobs)
+                    try c.encode(nextRun, forKey: .nextRun) // null when no enabled trigger fires again
                     try c.encode(lastRun, forKey: .lastRun) // null until the first run
                     try c.encode(lastOutcome, forKey: .lastOutcome)
                     try c.encode(timesRun, forKey: .timesRun)
                 }
             }
+            struct Schedule: Encodable {
+                let name: String
+                let target: String
+                let nextRun: Date?
+                let lastFire: Date?
+                let lastOutcome: String?
+                let lastNote: String?
+
+                func encode(to encoder: Encoder) throws {
+                    enum Keys: String, CodingKey { case name, target, nextRun, lastFire, lastOutcome, lastNote }
+                    var c = encoder.container(keyedBy: Keys.self)
+                    try c.encode(name, forKey: .name)
+                    try c.encode(target, forKey: .target)
+                    try c.encode(nextRun, forKey: .nextRun)
+                    try c.encode(lastFire, forKey: .lastFire)
+                    try c.encode(lastOutcome, forKey: .lastOutcome)
+                    try c.encode(lastNote, forKey: .lastNote)
+                }
+            }
             let appliedRevision: String?
             let appliedAt: Date?
             let collections: [Collection]
+            let schedules: [Schedule]
+            /// Workflow requests (approvals); none until workflows arrive.
+            let requests: [String]
             /// Reports not yet on the reports branch, and why the last attempt failed.
             let unpublishedReports: Int
             let lastPublishError: String?
 
             func encode(to encoder: Encoder) throws {
-                enum Keys: String, CodingKey { case appliedRevision, appliedAt, collections, unpublishedReports, lastPublishError }
+                enum Keys: String, CodingKey {
+                    case appliedRevision, appliedAt, collections, schedules, requests, unpublishedReports, lastPublishError
+                }
                 var c = encoder.container(keyedBy: Keys.self)
                 try c.encode(appliedRevision, forKey: .appliedRevision)
                 try c.encode(appliedAt, forKey: .appliedAt)
                 try c.encode(collections, forKey: .collections)
+                try c.encode(schedules, forKey: .schedules)
+                try c.encode(requests, forKey: .requests)
                 try c.encode(unpublishedReports, forKey: .unpublishedReports)
                 try c.encode(lastPublishError, forKey: .lastPublishError)
             }
@@ -68,6 +97,8 @@ extension Syncwright {
                 let collections = try workspace.collections()
                 let counters = try workspace.store.collectionCounters()
                 let queued = try workspace.store.unpublished(limit: 100_000)
+                let nextRuns = try workspace.store.nextRuns()
+                let schedules = try workspace.store.scheduleStates()
                 switch format {
                 case .json:
                     let document = Document(
@@ -75,9 +106,14 @@ extension Syncwright {
                         collections: collections.map { c in
                             .init(name: c.name, description: c.description, file: c.file, template: c.template,
                                   jobs: c.jobs.map { .init(job: $0.job, onFailure: $0.onFailure.rawValue) },
-                                  lastRun: counters[c.name]?.lastRun, lastOutcome: counters[c.name]?.lastOutcome,
+                                  nextRun: nextRuns[c.name], lastRun: counters[c.name]?.lastRun, lastOutcome: counters[c.name]?.lastOutcome,
                                   timesRun: counters[c.name]?.timesRun ?? 0)
                         },
+                        schedules: schedules.map {
+                            .init(name: $0.schedule, target: $0.target, nextRun: $0.nextFire, lastFire: $0.lastFire,
+                                  lastOutcome: $0.lastOutcome, lastNote: $0.lastNote)
+                        },
+                        requests: [],
                         unpublishedReports: queued.count, lastPublishError: queued.compactMap(\.lastError).last)
                     print(Output.json(document))
                 case .text:
@@ -96,12 +132,21 @@ extension Syncwright {
                         print("No collections.")
                         return
                     }
-                    print(RunText.table(["COLLECTION", "RUNS", "LAST RUN", "OUTCOME", "JOBS"], collections.map { c in
+                    print(RunText.table(["COLLECTION", "RUNS", "LAST RUN", "OUTCOME", "NEXT RUN", "JOBS"], collections.map { c in
                         let counter = counters[c.name]
                         let jobs = c.jobs.map { $0.onFailure == .continue ? "\($0.job) (continue)" : $0.job }
                         return [c.name, "\(counter?.timesRun ?? 0)", counter?.lastRun.map(RunReport.timestamp) ?? "never",
-                                counter?.lastOutcome ?? "-", jobs.joined(separator: " → ")]
+                                counter?.lastOutcome ?? "-", nextRuns[c.name].map(RunReport.timestamp) ?? "never",
+                                jobs.joined(separator: " → ")]
                     }, rightAligned: [1]), terminator: "")
+                    if !schedules.isEmpty {
+                        print("")
+                        print(RunText.table(["SCHEDULE", "TARGET", "NEXT FIRE", "LAST FIRE", "LAST OUTCOME"], schedules.map { s in
+                            [s.schedule, s.target, s.nextFire.map(RunReport.timestamp) ?? "never",
+                             s.lastFire.map(RunReport.timestamp) ?? "-",
+                             (s.lastOutcome ?? "-") + (s.lastNote.map { ": \($0)" } ?? "")]
+                        }, rightAligned: []), terminator: "")
+                    }
                 }
             }
         }

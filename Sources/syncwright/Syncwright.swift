@@ -47,20 +47,20 @@ struct HomeOptions: ParsableArguments {
                                             valueName: "dir"))
     var home: String?
 
-    @Option(name: .long, help: "Log level on stderr: trace, debug, info, notice, warning, error or critical.")
-    var logLevel: Logger.Level = .warning
+    @Option(name: .long, help: ArgumentHelp("Log level on stderr: trace, debug, info, notice, warning, error or critical (default: warning; info for reconcile).", valueName: "level"))
+    var logLevel: Logger.Level?
 
     var homePath: String { Home.resolvePath(home) }
 
-    func logger() -> Logger {
+    func logger(defaultLevel: Logger.Level = .warning) -> Logger {
         var logger = Logger(label: "syncwright") { label in StreamLogHandler.standardError(label: label) }
-        logger.logLevel = logLevel
+        logger.logLevel = logLevel ?? defaultLevel
         return logger
     }
 
     /// Opens the home and its workspace, or explains what is missing.
-    func workspace() throws -> Workspace {
-        try Workspace(home: try Home.open(homePath), logger: logger())
+    func workspace(defaultLevel: Logger.Level = .warning) throws -> Workspace {
+        try Workspace(home: try Home.open(homePath), logger: logger(defaultLevel: defaultLevel))
     }
 }
 
@@ -119,16 +119,33 @@ enum Output {
     static func run(_ body: () throws -> Void) throws {
         do {
             try body()
-        } catch let exit as ExitCode {
-            throw exit
-        } catch ReconcilerError.invalidManifests(let revision, let error) {
+        } catch {
+            throw failure(error)
+        }
+    }
+
+    /// The same, for an async body.
+    static func run(_ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+        } catch {
+            throw failure(error)
+        }
+    }
+
+    /// Prints `error` as the one clear message a user reads; the exit code to end with.
+    private static func failure(_ error: any Error) -> ExitCode {
+        switch error {
+        case let exit as ExitCode:
+            return exit
+        case ReconcilerError.invalidManifests(let revision, let error):
             for problem in error.problems { standardError(problem.description) }
             let count = error.problems.count
             standardError("error: revision \(revision) has \(count) problem\(count == 1 ? "" : "s"); nothing was applied")
-            throw ExitCode.failure
-        } catch {
+            return .failure
+        default:
             standardError("error: \(error)")
-            throw ExitCode.failure
+            return .failure
         }
     }
 }

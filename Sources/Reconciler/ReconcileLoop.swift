@@ -1,0 +1,362 @@
+import Foundation
+import GitKit
+import Logging
+import Manifests
+import Planner
+import Reports
+import Scheduling
+import StateStore
+
+/// What one pass of the reconciler did: the line it logs.
+public struct PassSummary: Sendable {
+    /// Whether the remote was fetched in this pass (it is every `interval`).
+    public var fetched = false
+    /// The plan applied in this pass, when the branch moved.
+    public var applied: Plan?
+    /// Why the branch's tip was not applied (invalid manifests, an unreachable remote).
+    public var problem: String?
+    /// Fire times handled, and what became of them.
+    public var due = 0
+    public var started: [String] = []
+    public var merged = 0
+    public var skipped = 0
+    public var published: PublishOutcome?
+    public var milliseconds = 0
+    /// When the loop wakes next (the earlier of the next fire time and the next fetch).
+    public var nextWake: Date?
+}
+
+/// A run the pass decided to start. The caller runs `work` (the loop, in its task group).
+public struct StartedRun: Sendable {
+    public let collection: String
+    public let scheduled: ScheduledRun
+    public let control: RunControl
+    public let work: @Sendable () async -> Void
+}
+
+/// Runs one collection for a schedule; by default `Workspace.run`. Tests wrap it (to hold a run
+/// open), never replace it.
+public typealias CollectionRun = @Sendable (_ collection: String, _ scheduled: ScheduledRun,
+                                            _ control: RunControl) throws -> RunReport
+
+/// The reconciler: each pass fetches (every `interval`), applies the branch when it moved, runs
+/// every due collection in due-time order, and publishes the reports; between passes it sleeps
+/// until the earlier of the next fire time and the next fetch, or until a run ends.
+///
+/// `@unchecked Sendable`: the mutable state is guarded by `lock`.
+public final class ReconcileLoop: @unchecked Sendable {
+    public let workspace: Workspace
+    let clock: any WallClock
+    let interval: TimeInterval
+    let logger: Logger
+    let runCollection: CollectionRun
+    private let wake = WakeSignal()
+
+    private let lock = NSLock()
+    private var running: [String: (control: RunControl, scheduled: ScheduledRun)] = [:]
+    /// Per collection, the minute of the fire time its last scheduled run was started for.
+    private var startedMinute: [String: Int] = [:]
+    private var stopping = false
+    private var nextFetch: Date?
+    private var startedUp = false
+
+    public init(workspace: Workspace, clock: any WallClock = SystemWallClock(), interval: TimeInterval,
+                logger: Logger, run: CollectionRun? = nil) {
+        self.workspace = workspace
+        self.clock = clock
+        self.interval = interval
+        self.logger = logger
+        self.runCollection = run ?? { [workspace] collection, scheduled, control in
+            try workspace.run(collection: collection, scheduled: scheduled, control: control).report
+        }
+    }
+
+    /// Asks the loop to end: running collections stop at their next safe point (as `aborted`,
+    /// reason `shutdown`), their reports are published, and `run` returns.
+    public func stop() {
+        let controls = lock.withLock { () -> [RunControl] in
+            stopping = true
+            return running.values.map(\.control)
+        }
+        for control in controls { control.stop(.shutdown) }
+        wake.signal()
+    }
+
+    public var isStopping: Bool { lock.withLock { stopping } }
+
+    /// The collections running now.
+    public var runningCollections: [String] { lock.withLock { running.keys.sorted() } }
+
+    /// Passes until `stop()`; with `once`, one pass, then waits for its runs and publishes them.
+    public func run(once: Bool, onPass: @escaping @Sendable (PassSummary) -> Void = { _ in }) async {
+        await withDiscardingTaskGroup { group in
+            while true {
+                var (summary, runs) = await pass()
+                for started in runs { group.addTask { await started.work() } }
+                if once || isStopping {
+                    onPass(summary)
+                    break
+                }
+                summary.nextWake = try? nextWake()
+                onPass(summary)
+                await sleep(until: summary.nextWake ?? clock.now().addingTimeInterval(interval))
+                if isStopping { break }
+            }
+            // Runs stop at their next safe point once stop() is called; wait for them to record.
+            while !lock.withLock({ running.isEmpty }) { await wake.wait() }
+        }
+        if let published = try? await offload({ [workspace] in try workspace.publishPending() }) {
+            if !published.published.isEmpty || published.problem != nil {
+                var last = PassSummary()
+                last.published = published
+                onPass(last)
+            }
+        }
+    }
+
+    /// The earlier of the next fetch and the next stored fire time.
+    func nextWake() throws -> Date? {
+        let fetch = lock.withLock { nextFetch }
+        let fire = try workspace.store.nextFireTime()
+        return [fetch, fire].compactMap { $0 }.min()
+    }
+
+    private func sleep(until deadline: Date) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { [clock] in try? await clock.sleep(until: deadline) }
+            group.addTask { [wake] in await wake.wait() }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// One pass: fetch and apply when a fetch is due, decide every due fire time, start the runs
+    /// (returned, for the caller to execute), publish what is queued.
+    public func pass() async -> (PassSummary, [StartedRun]) {
+        let started = DispatchTime.now()
+        var summary = PassSummary()
+        let now = clock.now()
+        let first = lock.withLock { () -> Bool in
+            defer { startedUp = true }
+            return !startedUp
+        }
+        if lock.withLock({ nextFetch.map { now >= $0 } ?? true }) {
+            summary.fetched = true
+            await fetchAndApply(at: now, into: &summary)
+            lock.withLock { nextFetch = now.addingTimeInterval(interval) }
+        }
+        var runs: [StartedRun] = []
+        do {
+            if first { try workspace.syncScheduleStates(at: now) }
+            runs = try decide(at: now, startup: first, into: &summary)
+        } catch {
+            summary.problem = [summary.problem, "scheduling failed: \(error)"].compactMap { $0 }.joined(separator: "; ")
+            logger.error("scheduling failed", metadata: ["error": "\(error)"])
+        }
+        summary.published = try? await offload({ [workspace] in try workspace.publishPending() })
+        summary.milliseconds = Int((DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1_000_000)
+        return (summary, runs)
+    }
+
+    private func fetchAndApply(at now: Date, into summary: inout PassSummary) async {
+        let workspace = self.workspace
+        do {
+            try await offload { try workspace.fetch() }
+        } catch {
+            summary.problem = "fetch failed, the applied state keeps running: \(error)"
+            logger.warning("fetch failed", metadata: ["error": "\(error)"])
+            return
+        }
+        do {
+            let plan = try await offload { try workspace.apply(ref: nil, at: now) }
+            if plan.appliedRevision != plan.revision { summary.applied = plan }
+        } catch ReconcilerError.invalidManifests(let revision, let error) {
+            summary.problem = "revision \(revision.prefix(7)) is invalid (\(error.problems.count) problems); nothing was applied, "
+                + "the last good revision keeps running"
+            do {
+                try workspace.recordRejection(revision: revision, problems: error.problems.map(\.description), at: now)
+            } catch {
+                logger.error("cannot record the rejected revision", metadata: ["error": "\(error)"])
+            }
+        } catch {
+            summary.problem = "apply failed, the applied state keeps running: \(error)"
+        }
+    }
+
+    /// Decides every due fire time, records them, and returns the runs to start.
+    func decide(at now: Date, startup: Bool, into summary: inout PassSummary) throws -> [StartedRun] {
+        let due = try workspace.store.dueSchedules(at: now)
+        var compiled: [String: FireSchedule] = [:]
+        func schedule(_ name: String) throws -> FireSchedule? {
+            if let known = compiled[name] { return known }
+            guard let (_, spec) = try workspace.store.manifest(ObjectKey(.schedule, name)), case .schedule(let s) = spec,
+                  let made = try? FireSchedule(s) else { return nil }
+            compiled[name] = made
+            return made
+        }
+        // (schedule, target, fire time, notes, timed)
+        var toRun: [(String, String, Date, [String], Bool)] = []
+        var records: [FireRecord] = []
+        for state in due {
+            guard let nextFire = state.nextFire else { continue }
+            guard let fires = try schedule(state.schedule) else {
+                records.append(FireRecord(schedule: state.schedule, target: state.target, fireTime: nextFire, handledAt: now,
+                                          outcome: .skipped, runId: nil, note: "the schedule is no longer applied",
+                                          nextFire: nil))
+                continue
+            }
+            var pending = [nextFire] + fires.fires(after: nextFire, through: now, limit: 10_000)
+            if pending.count > 10_000, let latest = fires.latest(atOrBefore: now), latest > pending[pending.count - 1] {
+                pending.append(latest)
+            }
+            let decision = FireDecision.decide(pending: pending, now: now, missedRuns: fires.missedRuns,
+                                               startingDeadline: fires.startingDeadline)
+            let next = fires.next(after: now)
+            switch decision.action {
+            case .run(let scheduledFor):
+                toRun.append((state.schedule, state.target, scheduledFor, decision.note.map { [$0] } ?? [], true))
+                if let note = decision.note, decision.missed.count > 0, scheduledFor != decision.missed.last {
+                    logger.notice("missed runs", metadata: ["schedule": "\(state.schedule)", "collection": "\(state.target)",
+                                                            "note": "\(note)"])
+                }
+            case .skip:
+                records.append(FireRecord(schedule: state.schedule, target: state.target, fireTime: pending[pending.count - 1],
+                                          handledAt: now, outcome: .skipped, runId: nil, note: decision.note, nextFire: next))
+                logger.notice("fire skipped", metadata: ["schedule": "\(state.schedule)", "collection": "\(state.target)",
+                                                         "note": "\(decision.note ?? "")"])
+            }
+        }
+        if startup {
+            for (name, entry) in try workspace.compiledSchedules().sorted(by: { $0.key < $1.key }) where entry.schedule.firesAtStartup {
+                for target in entry.spec.targets {
+                    toRun.append((name, target, now, ["at the reconciler's start"], false))
+                }
+            }
+        }
+        var runs: [StartedRun] = []
+        for (scheduleName, target, fireTime, notes, timed) in toRun {
+            let next = timed ? (try schedule(scheduleName))?.next(after: now) : nil
+            func record(_ outcome: FireRecord.Outcome, _ note: String?) {
+                records.append(FireRecord(schedule: scheduleName, target: target, fireTime: fireTime, handledAt: now,
+                                          outcome: outcome, runId: nil, note: note, nextFire: next, timed: timed))
+            }
+            let minute = Int((fireTime.timeIntervalSince1970 / 60).rounded(.down))
+            let scheduled = ScheduledRun(schedule: scheduleName, scheduledFor: fireTime, notes: notes)
+            let deadline = (try schedule(scheduleName))?.timeout.map { now.addingTimeInterval(TimeInterval($0)) }
+            let control = RunControl(clock: clock, deadline: deadline)
+            let verdict = lock.withLock { () -> String? in
+                if stopping { return "the reconciler is stopping" }
+                if let current = running[target] {
+                    return "skipped: \(target) is still running (started for schedule \(current.scheduled.schedule) "
+                        + "at \(FireDecision.stamp(current.scheduled.scheduledFor)))"
+                }
+                if startedMinute[target] == minute { return "merged" }
+                running[target] = (control, scheduled)
+                startedMinute[target] = minute
+                return nil
+            }
+            switch verdict {
+            case nil:
+                record(.started, notes.first)
+                summary.started.append(target)
+                runs.append(StartedRun(collection: target, scheduled: scheduled, control: control) { [self] in
+                    await self.execute(target, scheduled, control)
+                })
+            case "merged"?:
+                record(.merged, "\(target) already ran for this minute's fire time")
+                summary.merged += 1
+            case let reason?:
+                record(.skipped, reason)
+                logger.notice("fire skipped", metadata: ["schedule": "\(scheduleName)", "collection": "\(target)",
+                                                         "reason": "\(reason)"])
+            }
+        }
+        summary.due = due.count + (startup ? toRun.filter { !$0.4 }.count : 0)
+        summary.skipped = records.filter { $0.outcome == .skipped }.count
+        try workspace.store.recordFires(records)
+        return runs
+    }
+
+    private func execute(_ collection: String, _ scheduled: ScheduledRun, _ control: RunControl) async {
+        let run = runCollection
+        do {
+            let report = try await offload { try run(collection, scheduled, control) }
+            logger.info("run finished", metadata: ["collection": "\(collection)", "run": "\(report.runId)",
+                                                   "status": "\(report.status.rawValue)",
+                                                   "schedule": "\(scheduled.schedule)"])
+        } catch {
+            logger.error("run could not start", metadata: ["collection": "\(collection)", "error": "\(error)"])
+        }
+        lock.withLock { running[collection] = nil }
+        wake.signal()
+    }
+}
+
+extension Workspace {
+    /// Queues the page of a revision that failed validation, once per revision.
+    func recordRejection(revision: String, problems: [String], at date: Date) throws {
+        guard try !store.hasReport(kind: "rejected", subject: revision) else { return }
+        let commit = ObjectID(hex: revision)
+        let info = commit.flatMap { try? repository.commitInfo($0) }
+        let publication = ReportPages.rejection(
+            revision: revision, author: info.map { "\($0.authorName) <\($0.authorEmail)>" } ?? "unknown",
+            summary: info?.summary ?? "", problems: problems, at: date, applied: try store.appliedRevision()?.revision)
+        try store.enqueueReport(kind: "rejected", subject: revision, publication: publication.json(), at: date)
+    }
+}
+
+/// Runs blocking work (git, SQLite, directories) on a thread of its own, so that the few threads
+/// of the cooperative pool stay free for the loop.
+func offload<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        let thread = Thread {
+            continuation.resume(with: Result { try body() })
+        }
+        thread.stackSize = 8 << 20
+        thread.start()
+    }
+}
+
+/// Wakes one waiting task; a signal with no waiter is kept for the next wait.
+///
+/// `@unchecked Sendable`: the fields are guarded by `lock`.
+final class WakeSignal: @unchecked Sendable {
+    private let lock = NSLock()
+    private var pending = false
+    private var waiter: CheckedContinuation<Void, Never>?
+
+    func signal() {
+        let resumed = lock.withLock { () -> CheckedContinuation<Void, Never>? in
+            guard let waiter else {
+                pending = true
+                return nil
+            }
+            self.waiter = nil
+            return waiter
+        }
+        resumed?.resume()
+    }
+
+    /// Returns at the next signal, or when the task is cancelled.
+    func wait() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = lock.withLock { () -> Bool in
+                    if pending || Task.isCancelled {
+                        pending = false
+                        return true
+                    }
+                    waiter = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            let waiting = lock.withLock { () -> CheckedContinuation<Void, Never>? in
+                defer { waiter = nil }
+                return waiter
+            }
+            waiting?.resume()
+        }
+    }
+}
