@@ -8,6 +8,11 @@ public struct UpcomingFire: Sendable, Equatable, Codable {
     public let local: String
     /// `2026-11-26T01:30:00Z`
     public let utc: String
+
+    public init(local: String, utc: String) {
+        self.local = local
+        self.utc = utc
+    }
 }
 
 extension Plan {

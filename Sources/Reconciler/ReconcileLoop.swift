@@ -246,11 +246,11 @@ public final class ReconcileLoop: @unchecked Sendable {
             let control = RunControl(clock: clock, deadline: deadline)
             let verdict = lock.withLock { () -> String? in
                 if stopping { return "the reconciler is stopping" }
+                if startedMinute[target] == minute { return "merged" }
                 if let current = running[target] {
                     return "skipped: \(target) is still running (started for schedule \(current.scheduled.schedule) "
                         + "at \(FireDecision.stamp(current.scheduled.scheduledFor)))"
                 }
-                if startedMinute[target] == minute { return "merged" }
                 running[target] = (control, scheduled)
                 startedMinute[target] = minute
                 return nil
