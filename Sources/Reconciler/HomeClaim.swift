@@ -25,7 +25,7 @@ public final class HomeClaim: Sendable {
                 throw ReconcilerError.failed("cannot lock \(path): \(String(cString: strerror(errno)))")
             }
             throw ReconcilerError.failed("the home \(home.path) is in use by \(holder.isEmpty ? "another syncwright process" : holder); "
-                + "wait for it to finish, or stop it, before running \(command)")
+                + "wait for it to finish, or stop it, before `syncwright \(command)`")
         }
         let text = "pid \(getpid()): syncwright \(command)\n"
         _ = ftruncate(fd, 0)

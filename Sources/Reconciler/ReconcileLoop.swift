@@ -279,6 +279,8 @@ public final class ReconcileLoop: @unchecked Sendable {
 
     private func execute(_ collection: String, _ scheduled: ScheduledRun, _ control: RunControl) async {
         let run = runCollection
+        logger.info("run started", metadata: ["collection": "\(collection)", "schedule": "\(scheduled.schedule)",
+                                              "scheduledFor": "\(FireDecision.stamp(scheduled.scheduledFor))"])
         do {
             let report = try await offload { try run(collection, scheduled, control) }
             logger.info("run finished", metadata: ["collection": "\(collection)", "run": "\(report.runId)",

@@ -95,7 +95,7 @@ final class Background {
         #expect(second.stderr.contains("is in use by syncwright reconcile (pid \(reconciler.process.processIdentifier))"),
                 "\(second.stderr)")
         let manual = try syncwright(["run", "c"] + home)
-        #expect(manual.status == 1 && manual.stderr.contains("before running run"), "\(manual.stderr)")
+        #expect(manual.status == 1 && manual.stderr.contains("before `syncwright run`"), "\(manual.stderr)")
         #expect(try syncwright(["status"] + home).status == 0)
         #expect(try syncwright(["history"] + home).status == 0)
 
@@ -188,5 +188,45 @@ final class Background {
         #expect(json.stdout.contains("\"utc\" : \"2031-06-02T06:00:00Z\""), "\(json.stdout)")
         let markdown = try syncwright(["plan", "--format", "markdown"] + home)
         #expect(markdown.stdout.contains("| `berlin` | 2031-06-01 08:00 "))
+    }
+
+    @Test func sigtermDuringARunRecordsItAbortedWithReasonShutdownAndPublishesIt() throws {
+        let fixture = try scheduledFixture(schedule: """
+            apiVersion: syncwright.dev/v1
+            kind: Schedule
+            metadata: { name: boot }
+            spec:
+              targets: [c]
+              triggers: [ { atStartup: true } ]
+
+            """)
+        var csv = "id,name\n"
+        for i in 1...200_000 { csv += "\(i),person \(i)\n" }
+        try fixture.write(["data/people.csv": csv])
+        try fixture.commit("a large source")
+        let folder = try TemporaryFolder()
+        let home = ["--home", folder.sub("home")]
+        #expect(try syncwright(["init", fixture.originURL] + home).status == 0)
+        #expect(try syncwright(["apply"] + home).status == 0)
+        let reconciler = try Background(["reconcile", "--interval", "1h"] + home, folder: folder)
+        defer { if reconciler.process.isRunning { kill(reconciler.process.processIdentifier, SIGKILL) } }
+        let started = Date()
+        while !reconciler.stderr.contains("run started") && Date().timeIntervalSince(started) < 30 {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        Thread.sleep(forTimeInterval: 0.3) // the startup run is reading 200,000 rows
+        kill(reconciler.process.processIdentifier, SIGTERM)
+        #expect(reconciler.wait(seconds: 60) == 0, "\(reconciler.stderr)")
+        let names = try fixture.git(["ls-tree", "-r", "--name-only", "reports", "runs/c/"], in: fixture.originPath)
+        let path = try #require(names.split(separator: "\n").first { $0.hasSuffix("/report.json") })
+        let text = try fixture.git(["show", "reports:\(path)"], in: fixture.originPath)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        #expect(json["status"] as? String == "aborted", "\(text)")
+        #expect(json["reason"] as? String == "shutdown")
+        let job = try #require((json["jobs"] as? [[String: Any]])?.first)
+        #expect((job["error"] as? String)?.contains("shutdown: the reconciler was told to stop") == true, "\(job)")
+        let summary = try fixture.git(["show", "reports:\(path.replacingOccurrences(of: "report.json", with: "summary.md"))"],
+                                      in: fixture.originPath)
+        #expect(summary.contains("| Stopped | shutdown |"))
     }
 }
