@@ -42,8 +42,10 @@ step syncwright history --home home
 "$bin" history --home home
 step syncwright status --home home
 "$bin" status --home home
-step syncwright reconcile --once --home home   "# fetch; nothing new to apply or publish"
+step syncwright reconcile --once --home home   "# fetch, nothing new to apply; schedules/nightly.yaml fires atStartup"
 "$bin" reconcile --once --home home
+step syncwright status --home home   "# next runs come from schedules/nightly.yaml (02:30 Berlin time)"
+"$bin" status --home home
 step git --git-dir config.git log --oneline reports   "# the reports branch, in the origin"
 git --git-dir config.git log --oneline reports
 step git --git-dir config.git show reports:README.md

@@ -215,7 +215,7 @@ public final class ReconcileLoop: @unchecked Sendable {
             switch decision.action {
             case .run(let scheduledFor):
                 toRun.append((state.schedule, state.target, scheduledFor, decision.note.map { [$0] } ?? [], true))
-                if let note = decision.note, decision.missed.count > 0, scheduledFor != decision.missed.last {
+                if let note = decision.note {
                     logger.notice("missed runs", metadata: ["schedule": "\(state.schedule)", "collection": "\(state.target)",
                                                             "note": "\(note)"])
                 }
@@ -282,10 +282,8 @@ public final class ReconcileLoop: @unchecked Sendable {
         logger.info("run started", metadata: ["collection": "\(collection)", "schedule": "\(scheduled.schedule)",
                                               "scheduledFor": "\(FireDecision.stamp(scheduled.scheduledFor))"])
         do {
-            let report = try await offload { try run(collection, scheduled, control) }
-            logger.info("run finished", metadata: ["collection": "\(collection)", "run": "\(report.runId)",
-                                                   "status": "\(report.status.rawValue)",
-                                                   "schedule": "\(scheduled.schedule)"])
+            // The workspace logs the run's end, with its id and status.
+            _ = try await offload { try run(collection, scheduled, control) }
         } catch {
             logger.error("run could not start", metadata: ["collection": "\(collection)", "error": "\(error)"])
         }
