@@ -54,8 +54,11 @@ public final class ReconcileLoop: @unchecked Sendable {
 
     private let lock = NSLock()
     private var running: [String: (control: RunControl, scheduled: ScheduledRun)] = [:]
-    /// Per collection, the minute of the fire time its last scheduled run was started for.
-    private var startedMinute: [String: Int] = [:]
+    /// Per collection, the minute of the fire time its last scheduled run was started for, and
+    /// which triggers (`schedule`, or `schedule@startup`) fired it in that minute. Another
+    /// schedule firing the same collection in that minute is merged into the run; a schedule's
+    /// own next fire (an `every: 3s`) is a run of its own.
+    private var startedMinute: [String: (minute: Int, firedBy: Set<String>)] = [:]
     private var stopping = false
     private var nextFetch: Date?
     private var startedUp = false
@@ -244,15 +247,21 @@ public final class ReconcileLoop: @unchecked Sendable {
             let scheduled = ScheduledRun(schedule: scheduleName, scheduledFor: fireTime, notes: notes)
             let deadline = (try schedule(scheduleName))?.timeout.map { now.addingTimeInterval(TimeInterval($0)) }
             let control = RunControl(clock: clock, deadline: deadline)
+            let firedBy = timed ? scheduleName : "\(scheduleName)@startup"
             let verdict = lock.withLock { () -> String? in
                 if stopping { return "the reconciler is stopping" }
-                if startedMinute[target] == minute { return "merged" }
+                if let last = startedMinute[target], last.minute == minute {
+                    if !last.firedBy.contains(firedBy) {
+                        startedMinute[target]?.firedBy.insert(firedBy)
+                        return "merged"
+                    }
+                }
                 if let current = running[target] {
                     return "skipped: \(target) is still running (started for schedule \(current.scheduled.schedule) "
                         + "at \(FireDecision.stamp(current.scheduled.scheduledFor)))"
                 }
                 running[target] = (control, scheduled)
-                startedMinute[target] = minute
+                startedMinute[target] = (minute, [firedBy])
                 return nil
             }
             switch verdict {

@@ -236,6 +236,27 @@ final class Gate: @unchecked Sendable {
         #expect(try loop.workspace.history(collection: nil, limit: 10).count == 2)
     }
 
+    @Test func aScheduleFiringSeveralTimesAMinuteRunsEachTime() async throws {
+        let fixture = try loopFixture(schedules: scheduleYAML("fast", targets: ["alpha"], "triggers: [ { every: 20s } ]")
+            + "---\n" + scheduleYAML("by-cron", targets: ["alpha"], "triggers: [ { cron: '* * * * *' } ]"))
+        let clock = ManualClock(at("2026-11-25T10:00:05Z"))
+        let loop = try loop(fixture, clock: clock)
+        _ = await passAndRun(loop)
+        var started = 0
+        var merged = 0
+        for second in ["20", "40"] {
+            clock.set(at("2026-11-25T10:00:\(second)Z"))
+            let pass = await passAndRun(loop)
+            started += pass.started.count
+            merged += pass.merged
+        }
+        #expect(started == 2 && merged == 0, "every: 20s is not merged with its own earlier fire in the same minute")
+        clock.set(at("2026-11-25T10:01:00Z"))
+        let both = await passAndRun(loop)
+        #expect(both.started == ["alpha"] && both.merged == 1, "two schedules at 10:01:00 still run alpha once")
+        #expect(try loop.workspace.history(collection: "alpha", limit: 10).count == 3)
+    }
+
     @Test func aRunPastItsTimeoutStopsAtASafePointAndKeepsWhatItWrote() async throws {
         let fixture = try loopFixture(rows: 3_000, schedules: scheduleYAML("slow", targets: ["alpha"],
                                                                           "triggers: [ { every: 1h } ]\ntimeout: 10s"))
