@@ -53,6 +53,7 @@ public enum Canonical {
         case .jobCollection(let s): data = try? encoder.encode(Document(metadata: metadata, spec: s))
         case .schedule(let s): data = try? encoder.encode(Document(metadata: metadata, spec: s))
         case .policy(let s): data = try? encoder.encode(Document(metadata: metadata, spec: s))
+        case .approval(let s): data = try? encoder.encode(Document(metadata: metadata, spec: s))
         }
         // Encoding plain value types to JSON cannot fail; an empty object keeps the contract total.
         return data.flatMap { String(data: $0, encoding: .utf8) } ?? "{}"
@@ -81,6 +82,9 @@ public enum Canonical {
         case .policy:
             let d = try decoder.decode(Document<PolicySpec>.self, from: data)
             return (d.metadata, .policy(d.spec))
+        case .approval:
+            let d = try decoder.decode(Document<ApprovalSpec>.self, from: data)
+            return (d.metadata, .approval(d.spec))
         }
     }
 

@@ -145,6 +145,7 @@ public enum ManifestParser {
         case .jobCollection: return decodeCollection(&r).map(Spec.jobCollection)
         case .schedule: return decodeSchedule(&r).map(Spec.schedule)
         case .policy: return decodePolicy(&r).map(Spec.policy)
+        case .approval: return decodeApproval(&r).map(Spec.approval)
         }
     }
 
@@ -317,11 +318,21 @@ public enum ManifestParser {
         var workflow: Workflow?
         if var w = r.map("workflow") {
             let approvers = w.stringList("approvers", required: true) ?? []
+            let expiresAfter = w.duration("expiresAfter", example: "7d or 12h")
+            let onScheduledRuns = w.enumeration("onScheduledRuns", OnScheduledRuns.self)
             w.finish()
             if approvers.isEmpty, w.has("approvers") {
                 context.fail(w.value("approvers"), "spec.workflow.approvers", "name at least one approver")
             }
-            workflow = Workflow(approvers: approvers)
+            for (index, approver) in approvers.enumerated() {
+                let email = Workflow.email(of: approver)
+                let parts = email.split(separator: "@", omittingEmptySubsequences: false)
+                if parts.count != 2 || parts[0].isEmpty || parts[1].isEmpty || email.contains(" ") {
+                    context.fail(w.value("approvers"), "spec.workflow.approvers[\(index)]",
+                                 "'\(approver)' is not an email address (write bob@corp.example or Bob <bob@corp.example>)")
+                }
+            }
+            workflow = Workflow(approvers: approvers, expiresAfter: expiresAfter, onScheduledRuns: onScheduledRuns)
         }
         guard let source, let destination else { return nil }
         return JobSpec(source: source, destination: destination, mappings: mappings, create: create,
@@ -491,6 +502,24 @@ public enum ManifestParser {
             }
             return .atStartup
         }
+    }
+
+    // MARK: Approval
+
+    private static func decodeApproval(_ r: inout MapReader) -> ApprovalSpec? {
+        let context = r.context
+        let request = r.string("request", required: true)
+        let decision = r.enumeration("decision", ApprovalDecision.self, required: true)
+        let reason = r.string("reason")
+        if let request, nameProblem(request) != nil {
+            context.fail(r.value("request"), "spec.request",
+                         "'\(request)' is not a request id (ids look like req-20261127-093000-ab12; see syncwright requests)")
+        }
+        if decision == .deny, (reason ?? "").trimmingCharacters(in: .whitespaces).isEmpty {
+            context.fail(r.value("reason") ?? r.node, "spec.reason", "a deny needs a reason")
+        }
+        guard let request, let decision else { return nil }
+        return ApprovalSpec(request: request, decision: decision, reason: reason)
     }
 
     // MARK: Policy

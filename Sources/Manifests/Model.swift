@@ -11,6 +11,8 @@ public enum Kind: String, CaseIterable, Codable, Sendable, Comparable {
     case jobCollection = "JobCollection"
     case schedule = "Schedule"
     case policy = "Policy"
+    /// A decision on a workflow request (approve or deny), merged like any change.
+    case approval = "Approval"
 
     /// Dependency order: what an object may reference comes first. Plans list objects in this order.
     public var order: Int { Kind.allCases.firstIndex(of: self) ?? 0 }
@@ -154,11 +156,46 @@ public struct FieldMapping: Codable, Sendable, Equatable {
     }
 }
 
-public struct Workflow: Codable, Sendable, Equatable {
-    public var approvers: [String]
+/// What scheduled runs do with a job under a workflow.
+public enum OnScheduledRuns: String, Codable, Sendable, CaseIterable {
+    /// Run it: the schedule itself was reviewed (the reference product's behaviour).
+    case skip
+    /// Raise a request, as a manual run does.
+    case require
+}
 
-    public init(approvers: [String]) {
+/// A job under approval: manual runs raise a request instead of running it.
+public struct Workflow: Codable, Sendable, Equatable {
+    /// Email addresses (or `Name <email>`) of the people whose decision counts.
+    public var approvers: [String]
+    /// How long a request stays open, like `7d`; absent means 7 days (kept absent so that jobs
+    /// stored before this field existed keep their hash).
+    public var expiresAfter: String?
+    /// Absent means `skip`.
+    public var onScheduledRuns: OnScheduledRuns?
+
+    public init(approvers: [String], expiresAfter: String? = nil, onScheduledRuns: OnScheduledRuns? = nil) {
         self.approvers = approvers
+        self.expiresAfter = expiresAfter
+        self.onScheduledRuns = onScheduledRuns
+    }
+
+    /// How long a request stays open when `expiresAfter` is not given.
+    public static let defaultExpiry = 7 * 86_400
+
+    /// `expiresAfter` in seconds.
+    public var expirySeconds: Int { expiresAfter.flatMap { DurationText($0)?.seconds } ?? Self.defaultExpiry }
+
+    /// The approvers' email addresses, lowercased: `Bob <bob@corp.example>` gives `bob@corp.example`.
+    public var approverEmails: [String] { approvers.map(Self.email(of:)) }
+
+    /// The address in `Name <email>`, or the text itself, lowercased and trimmed.
+    public static func email(of text: String) -> String {
+        var address = Substring(text)
+        if let open = text.lastIndex(of: "<"), let close = text.lastIndex(of: ">"), open < close {
+            address = text[text.index(after: open)..<close]
+        }
+        return address.trimmingCharacters(in: .whitespaces).lowercased()
     }
 }
 
@@ -294,6 +331,26 @@ public struct PolicySpec: Codable, Sendable, Equatable {
     public var rules: [PolicyRule]
 }
 
+// MARK: Approval
+
+public enum ApprovalDecision: String, Codable, Sendable, CaseIterable { case approve, deny }
+
+/// A decision on a workflow request. It counts only when the author of the commit that wrote it
+/// is one of the job's approvers.
+public struct ApprovalSpec: Codable, Sendable, Equatable {
+    /// The request's id, as `syncwright requests` lists it.
+    public var request: String
+    public var decision: ApprovalDecision
+    /// Required for `deny`.
+    public var reason: String?
+
+    public init(request: String, decision: ApprovalDecision, reason: String? = nil) {
+        self.request = request
+        self.decision = decision
+        self.reason = reason
+    }
+}
+
 // MARK: Documents
 
 /// The spec of any kind.
@@ -304,6 +361,7 @@ public enum Spec: Sendable, Equatable {
     case jobCollection(JobCollectionSpec)
     case schedule(ScheduleSpec)
     case policy(PolicySpec)
+    case approval(ApprovalSpec)
 
     public var kind: Kind {
         switch self {
@@ -313,6 +371,7 @@ public enum Spec: Sendable, Equatable {
         case .jobCollection: .jobCollection
         case .schedule: .schedule
         case .policy: .policy
+        case .approval: .approval
         }
     }
 }
@@ -413,7 +472,7 @@ extension Spec {
             return s.targets.enumerated().map { index, name in
                 Reference(field: "spec.targets[\(index)]", target: .object(ObjectKey(.jobCollection, name)))
             }
-        case .policy:
+        case .policy, .approval:
             return []
         }
     }

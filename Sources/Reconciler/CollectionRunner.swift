@@ -45,8 +45,9 @@ extension Workspace {
     /// `failed`, a shutdown as `aborted`, and what was written before stays written.
     public func run(collection name: String, preview: Bool = false, trigger: RunTrigger = .manual,
                     previewLines: Int = 10, progress: ((JobProgress) -> Void)? = nil,
-                    scheduled: ScheduledRun? = nil, control: RunControl? = nil) throws -> RunOutcome {
-        let trigger = scheduled == nil ? trigger : .schedule
+                    scheduled: ScheduledRun? = nil, control: RunControl? = nil,
+                    approved: ApprovalRequest? = nil) throws -> RunOutcome {
+        let trigger = approved != nil ? .approval : scheduled == nil ? trigger : .schedule
         let clock = control?.clock ?? SystemWallClock()
         guard let applied = try store.appliedRevision() else {
             throw ReconcilerError.failed("nothing is applied yet: run `syncwright apply` first")
@@ -57,7 +58,23 @@ extension Workspace {
             throw ReconcilerError.failed("no collection named '\(name)' is applied"
                 + (known.isEmpty ? "" : " (applied: \(known.joined(separator: ", ")))"))
         }
+        let entries: [CollectionEntry]
+        if let approved {
+            // An approved request runs its one job, nothing else of the collection.
+            entries = collection.jobs.filter { $0.job == approved.job }
+            guard !entries.isEmpty else {
+                throw ReconcilerError.failed("job \(approved.job) of request \(approved.id) is no longer in collection \(name)")
+            }
+        } else {
+            entries = collection.jobs
+        }
         let started = clock.now()
+        let runId = RunReport.makeID(at: started)
+        var raised: [ApprovalRequest] = []
+        let startedWall = DispatchTime.now()
+        let startedCPU = Self.threadCPUNanoseconds()
+        var nanosInJobs: UInt64 = 0
+        var cpuInJobs: UInt64 = 0
         var stopped: StopReason?
         var jobs: [RunReport.Job] = []
         var previews: [JobPreview] = []
@@ -66,7 +83,7 @@ extension Workspace {
         // One directory per connection for the whole run: a later job reads what an earlier one
         // wrote, and in a preview what it would have written (staged in memory, never committed).
         var directories = DirectoryCache()
-        for entry in collection.jobs {
+        for entry in entries {
             if stopped == nil, !preview, let reason = control?.check() { stopped = reason }
             if let stopped {
                 jobs.append(RunReport.Job(name: entry.job, status: .notRun, stats: .init(JobStatistics()), durationMs: 0,
@@ -79,15 +96,30 @@ extension Workspace {
                 continue
             }
             let jobStarted = DispatchTime.now()
+            let jobCPU = Self.threadCPUNanoseconds()
+            defer {
+                nanosInJobs += DispatchTime.now().uptimeNanoseconds - jobStarted.uptimeNanoseconds
+                cpuInJobs += Self.threadCPUNanoseconds() - jobCPU
+            }
             var status = JobStatus.succeeded
             var stats = JobStatistics()
             var error: String?
+            var request: String?
             do {
                 let (jobSpec, engine, source, destination) = try prepare(job: entry.job, revision: applied.revision,
                                                                          directories: &directories)
-                if jobSpec.workflow != nil && trigger == .manual {
-                    status = .notRun
-                    error = "needs an approval (workflow), and approvals are not available in this version yet"
+                if let workflow = jobSpec.workflow, approved == nil, !preview,
+                   trigger == .manual || workflow.onScheduledRuns == .require {
+                    // Not run: a request, with a dry run of the job for the approvers to read.
+                    let set = try engine.plan(source: source, destination: destination, progress: progress)
+                    let raisedRequest = try makeRequest(job: entry.job, collection: name, workflow: workflow, set: set,
+                                                        engine: engine, runId: runId, revision: applied.revision,
+                                                        trigger: trigger, scheduled: scheduled, at: started,
+                                                        taken: Set(raised.map(\.id)))
+                    raised.append(raisedRequest)
+                    request = raisedRequest.id
+                    status = .awaitingApproval
+                    logger.info("approval requested", metadata: ["job": "\(entry.job)", "request": "\(raisedRequest.id)"])
                 } else {
                     let set = try engine.plan(source: source, destination: destination, progress: progress)
                     if preview {
@@ -139,7 +171,7 @@ extension Workspace {
                 continue
             }
             jobs.append(RunReport.Job(name: entry.job, status: status, stats: .init(stats),
-                                      durationMs: Self.milliseconds(since: jobStarted), error: error))
+                                      durationMs: Self.milliseconds(since: jobStarted), error: error, request: request))
             if status == .failed && entry.onFailure == .abort { abortedBy = entry.job }
         }
         var status = Self.status(of: jobs, aborted: abortedBy != nil)
@@ -148,7 +180,7 @@ extension Workspace {
         case .shutdown: status = .aborted
         case nil: break
         }
-        var report = RunReport(runId: RunReport.makeID(at: started), collection: name, trigger: trigger,
+        var report = RunReport(runId: runId, collection: name, trigger: trigger,
                                revision: applied.revision, status: status,
                                startedAt: started, finishedAt: clock.now(), jobs: jobs)
         report.warnings = try warnings(for: collection.jobs.map(\.job))
@@ -156,6 +188,13 @@ extension Workspace {
         report.schedule = scheduled?.schedule
         report.scheduledFor = scheduled?.scheduledFor
         if let notes = scheduled?.notes, !notes.isEmpty { report.notes = notes }
+        report.request = approved?.id
+        var requests = raised
+        if var executed = approved {
+            executed.status = .executed
+            executed.executedRunId = runId
+            requests.append(executed)
+        }
         if !preview {
             try store.record(StoredRun(
                 id: report.runId, collection: name, trigger: trigger.rawValue, revision: report.revision,
@@ -165,9 +204,17 @@ extension Workspace {
                     StoredRun.Job(name: job.name, status: job.status.rawValue,
                                   log: (logs[job.name] ?? []).joined(separator: "\n"))
                 }),
-                publication: ReportPages.publication(for: report, logs: logs).json())
+                publication: ReportPages.publication(for: report, logs: logs).json(),
+                requests: requests.map(Self.stored))
+            // ms is the whole run with its bookkeeping (reading the stored state, recording the
+            // run), jobsMs the part spent inside jobs; cpuMs and jobsCpuMs the same in this thread's
+            // CPU time, which many runs sharing few cores do not inflate.
+            let wall = DispatchTime.now().uptimeNanoseconds - startedWall.uptimeNanoseconds
+            let cpu = Self.threadCPUNanoseconds() - startedCPU
             logger.info("run finished", metadata: ["run": "\(report.runId)", "collection": "\(name)",
-                                                   "status": "\(report.status.rawValue)"])
+                                                   "status": "\(report.status.rawValue)",
+                                                   "ms": "\(Self.decimal(wall))", "jobsMs": "\(Self.decimal(nanosInJobs))",
+                                                   "cpuMs": "\(Self.decimal(cpu))", "jobsCpuMs": "\(Self.decimal(cpuInJobs))"])
         }
         return RunOutcome(report: report, previews: previews, logs: logs)
     }
@@ -191,7 +238,7 @@ extension Workspace {
                 names.append(connection)
             }
         }
-        let insecure = try names.filter { (try? connection($0))?.insecureSkipVerify == true }
+        let insecure = names.filter { (try? connection($0))?.insecureSkipVerify == true }
         guard !insecure.isEmpty else { return nil }
         return insecure.map { "connection \($0): TLS certificate verification is off (insecureSkipVerify), so the server's identity is not checked" }
     }
@@ -200,11 +247,23 @@ extension Workspace {
     static let defaultSecretAttributes: Set<AttributeName> = ["userPassword", "unicodePwd"]
 
     static func status(of jobs: [RunReport.Job], aborted: Bool) -> RunStatus {
-        let ran = jobs.filter { $0.status != .notRun }
+        let ran = jobs.filter { $0.status != .notRun && $0.status != .awaitingApproval }
         let failed = ran.filter { $0.status == .failed }.count
-        if failed == 0 { return .succeeded }
+        if failed == 0 { return jobs.contains { $0.status == .awaitingApproval } ? .awaitingApproval : .succeeded }
         if aborted && jobs.last?.status == .notRun { return .aborted }
         return failed == ran.count ? .failed : .partial
+    }
+
+    /// CPU time the calling thread has used.
+    static func threadCPUNanoseconds() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
+        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+    }
+
+    /// Nanoseconds as milliseconds with one decimal, for logs.
+    static func decimal(_ nanoseconds: UInt64) -> String {
+        String(format: "%.1f", Double(nanoseconds) / 1_000_000)
     }
 
     static func milliseconds(since start: DispatchTime) -> Int {

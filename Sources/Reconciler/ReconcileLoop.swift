@@ -20,6 +20,10 @@ public struct PassSummary: Sendable {
     public var started: [String] = []
     public var merged = 0
     public var skipped = 0
+    /// Approved requests whose job was started in this pass.
+    public var approved: [String] = []
+    /// Requests that expired in this pass (past their time, with no decision).
+    public var expired = 0
     public var published: PublishOutcome?
     public var milliseconds = 0
     /// When the loop wakes next (the earlier of the next fire time and the next fetch).
@@ -29,7 +33,10 @@ public struct PassSummary: Sendable {
 /// A run the pass decided to start. The caller runs `work` (the loop, in its task group).
 public struct StartedRun: Sendable {
     public let collection: String
-    public let scheduled: ScheduledRun
+    /// The fire time it runs for; nil for an approved request's run.
+    public let scheduled: ScheduledRun?
+    /// The approved request it carries out.
+    public let request: String?
     public let control: RunControl
     public let work: @Sendable () async -> Void
 }
@@ -53,7 +60,8 @@ public final class ReconcileLoop: @unchecked Sendable {
     private let wake = WakeSignal()
 
     private let lock = NSLock()
-    private var running: [String: (control: RunControl, scheduled: ScheduledRun)] = [:]
+    /// Per running collection: its control, and what it was started for ("schedule nightly at …").
+    private var running: [String: (control: RunControl, startedFor: String)] = [:]
     /// Per collection, the minute of the fire time its last scheduled run was started for, and
     /// which triggers (`schedule`, or `schedule@startup`) fired it in that minute. Another
     /// schedule firing the same collection in that minute is merged into the run; a schedule's
@@ -156,6 +164,13 @@ public final class ReconcileLoop: @unchecked Sendable {
             summary.problem = [summary.problem, "scheduling failed: \(error)"].compactMap { $0 }.joined(separator: "; ")
             logger.error("scheduling failed", metadata: ["error": "\(error)"])
         }
+        do {
+            summary.expired = try workspace.expireRequests(at: now)
+            runs += try approvedRuns(at: now, into: &summary)
+        } catch {
+            summary.problem = [summary.problem, "workflow requests failed: \(error)"].compactMap { $0 }.joined(separator: "; ")
+            logger.error("workflow requests failed", metadata: ["error": "\(error)"])
+        }
         summary.published = try? await offload({ [workspace] in try workspace.publishPending() })
         summary.milliseconds = Int((DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1_000_000)
         return (summary, runs)
@@ -257,10 +272,9 @@ public final class ReconcileLoop: @unchecked Sendable {
                     }
                 }
                 if let current = running[target] {
-                    return "skipped: \(target) is still running (started for schedule \(current.scheduled.schedule) "
-                        + "at \(FireDecision.stamp(current.scheduled.scheduledFor)))"
+                    return "skipped: \(target) is still running (started for \(current.startedFor))"
                 }
-                running[target] = (control, scheduled)
+                running[target] = (control, "schedule \(scheduleName) at \(FireDecision.stamp(fireTime))")
                 startedMinute[target] = (minute, [firedBy])
                 return nil
             }
@@ -268,7 +282,7 @@ public final class ReconcileLoop: @unchecked Sendable {
             case nil:
                 record(.started, notes.first)
                 summary.started.append(target)
-                runs.append(StartedRun(collection: target, scheduled: scheduled, control: control) { [self] in
+                runs.append(StartedRun(collection: target, scheduled: scheduled, request: nil, control: control) { [self] in
                     await self.execute(target, scheduled, control)
                 })
             case "merged"?:
@@ -286,6 +300,43 @@ public final class ReconcileLoop: @unchecked Sendable {
         return runs
     }
 
+    /// Starts the job of every approved request whose collection is not running (those wait for
+    /// a later pass), oldest request first.
+    func approvedRuns(at now: Date, into summary: inout PassSummary) throws -> [StartedRun] {
+        var runs: [StartedRun] = []
+        for request in try workspace.requests(statuses: [.approved]) {
+            let control = RunControl(clock: clock, deadline: nil)
+            let free = lock.withLock { () -> Bool in
+                guard !stopping, running[request.collection] == nil else { return false }
+                running[request.collection] = (control, "request \(request.id)")
+                return true
+            }
+            guard free else { continue }
+            summary.approved.append(request.id)
+            runs.append(StartedRun(collection: request.collection, scheduled: nil, request: request.id, control: control) {
+                [self] in
+                logger.info("run started", metadata: ["collection": "\(request.collection)", "request": "\(request.id)",
+                                                      "job": "\(request.job)"])
+                do {
+                    let workspace = self.workspace
+                    let clock = self.clock
+                    if try await offload({ try workspace.runApproved(request, control: control, at: clock.now()) }) == nil {
+                        logger.notice("approved request expired: its job changed", metadata: ["request": "\(request.id)"])
+                    }
+                } catch {
+                    logger.error("run could not start", metadata: ["request": "\(request.id)", "error": "\(error)"])
+                }
+                finished(request.collection)
+            })
+        }
+        return runs
+    }
+
+    private func finished(_ collection: String) {
+        lock.withLock { running[collection] = nil }
+        wake.signal()
+    }
+
     private func execute(_ collection: String, _ scheduled: ScheduledRun, _ control: RunControl) async {
         let run = runCollection
         logger.info("run started", metadata: ["collection": "\(collection)", "schedule": "\(scheduled.schedule)",
@@ -296,8 +347,7 @@ public final class ReconcileLoop: @unchecked Sendable {
         } catch {
             logger.error("run could not start", metadata: ["collection": "\(collection)", "error": "\(error)"])
         }
-        lock.withLock { running[collection] = nil }
-        wake.signal()
+        finished(collection)
     }
 }
 

@@ -154,10 +154,12 @@ public final class Workspace: Sendable {
         var clock = PhaseClock()
         defer { logger.debug("stored", metadata: clock.metadata([:])) }
         defer { clock.lap("store") }
+        let requests = try requestChanges(for: plan, desired: planned.desired, commit: planned.commit, at: now)
         try store.apply(desired: planned.desired, deleted: deleted, revision: planned.commit.hex,
                         counts: (plan.count(.create), plan.count(.update), plan.count(.delete)), at: now,
                         publication: applyPublication(plan, commit: planned.commit, at: now),
-                        schedules: scheduleUpdate(for: plan, desired: planned.desired, at: now))
+                        schedules: scheduleUpdate(for: plan, desired: planned.desired, at: now),
+                        requests: requests.map(Self.stored))
         logger.info("applied", metadata: ["revision": "\(planned.commit.hex)", "create": "\(plan.count(.create))",
                                           "update": "\(plan.count(.update))", "delete": "\(plan.count(.delete))"])
         return plan

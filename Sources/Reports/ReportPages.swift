@@ -148,7 +148,7 @@ public enum ReportPages {
             |---|---|
             | Run | `\(report.runId)` |
             | Status | **\(report.status.rawValue)** |
-            | Trigger | \(report.trigger.rawValue)\(report.schedule.map { " (schedule `\($0)`)" } ?? "") |
+            | Trigger | \(report.trigger.rawValue)\(report.schedule.map { " (schedule `\($0)`)" } ?? "")\(report.request.map { " (request [\($0)](../../../requests/\($0).md))" } ?? "") |
             | Manifest revision | `\(report.revision)` |
             | Started | \(RunReport.timestamp(report.startedAt)) |
             | Finished | \(RunReport.timestamp(report.finishedAt)) |
@@ -180,6 +180,14 @@ public enum ReportPages {
             out += "\n## Warnings\n\n"
             for warning in warnings { out += "- \(cell(warning))\n" }
         }
+        let waiting = report.jobs.filter { $0.request != nil }
+        if !waiting.isEmpty {
+            out += "\n## Awaiting approval\n\n"
+            for job in waiting {
+                let id = job.request ?? ""
+                out += "- **\(job.name)**: request [\(id)](../../../requests/\(id).md)\n"
+            }
+        }
         let errors = report.jobs.filter { $0.error != nil }
         if !errors.isEmpty {
             out += "\n## Errors\n\n"
@@ -199,6 +207,18 @@ public enum ReportPages {
         public static func decode(_ data: Data) -> RunHeader? { try? JSONDecoder().decode(RunHeader.self, from: data) }
     }
 
+    /// What README.md shows of an open request: read from its `requests/<id>.json`.
+    public struct PendingRequest: Codable, Sendable, Equatable {
+        public var id: String
+        public var job: String
+        public var collection: String
+        public var status: String
+        public var requestedBy: String
+        public var requestedAt: String
+
+        public static func decode(_ data: Data) -> PendingRequest? { try? JSONDecoder().decode(PendingRequest.self, from: data) }
+    }
+
     /// One collection's row in `README.md`.
     public struct CollectionRow: Sendable, Equatable {
         public var collection: String
@@ -216,7 +236,7 @@ public enum ReportPages {
 
     /// `README.md`: the latest run of every collection, and the latest apply. Built from the
     /// branch's own files each time, so it counts every reconciler's runs.
-    public static func readme(rows: [CollectionRow], latestApply: String?, pendingRequests: [String]) -> String {
+    public static func readme(rows: [CollectionRow], latestApply: String?, pendingRequests: [PendingRequest]) -> String {
         var out = """
             # Syncwright reports
 
@@ -234,7 +254,10 @@ public enum ReportPages {
         }
         if rows.isEmpty { out += "| (no runs yet) | | | | |\n" }
         out += "\n## Pending requests\n\n"
-        out += pendingRequests.isEmpty ? "None.\n" : pendingRequests.map { "- [\($0)](requests/\($0).md)\n" }.joined()
+        out += pendingRequests.isEmpty ? "None.\n" : pendingRequests.map {
+            "- [\($0.id)](requests/\($0.id).md): \($0.status) job \(cell($0.job)) of \(cell($0.collection)), "
+                + "requested by \(cell($0.requestedBy)) at \($0.requestedAt)\n"
+        }.joined()
         if let latestApply {
             out += "\n## Latest apply\n\n[\(latestApply)](applies/\(latestApply))\n"
         }

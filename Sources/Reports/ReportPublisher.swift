@@ -130,7 +130,13 @@ public struct ReportPublisher: Sendable {
     func readme(of tree: ObjectID?, adding files: [ReportFile]) throws(GitError) -> String {
         var rows: [String: ReportPages.CollectionRow] = [:]
         var latestApply: String?
+        var requests: [String: ReportPages.PendingRequest] = [:]
         if let tree {
+            for name in try repository.entryNames(in: tree, folder: "requests") where name.hasSuffix(".json") {
+                if let request = try repository.blob(in: tree, path: "requests/\(name)").flatMap(ReportPages.PendingRequest.decode) {
+                    requests[request.id] = request
+                }
+            }
             for collection in try repository.entryNames(in: tree, folder: "runs") {
                 // Ids of runs started in the same second sort by their random part: compare those
                 // few by start time.
@@ -152,6 +158,10 @@ public struct ReportPublisher: Sendable {
         for file in files {
             let parts = file.path.split(separator: "/").map(String.init)
             if parts.count == 2, parts[0] == "applies", parts[1] > (latestApply ?? "") { latestApply = parts[1] }
+            if parts.count == 2, parts[0] == "requests", parts[1].hasSuffix(".json"),
+               let request = ReportPages.PendingRequest.decode(Data(file.text.utf8)) {
+                requests[request.id] = request
+            }
             guard parts.count == 4, parts[0] == "runs", parts[3] == "report.json" else { continue }
             let (collection, id) = (parts[1], parts[2])
             let exists = try tree.map { (tree) throws(GitError) -> Bool in
@@ -166,7 +176,9 @@ public struct ReportPublisher: Sendable {
             }
             rows[collection] = row
         }
+        // Pending, and approved but not yet run. Request ids sort by time.
+        let open = requests.keys.sorted().compactMap { requests[$0] }.filter { $0.status == "pending" || $0.status == "approved" }
         return ReportPages.readme(rows: rows.keys.sorted().compactMap { rows[$0] }, latestApply: latestApply,
-                                  pendingRequests: [])
+                                  pendingRequests: open)
     }
 }

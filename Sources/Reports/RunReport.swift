@@ -17,8 +17,10 @@ public enum RunStatus: String, Codable, Sendable {
 /// How one job of a run ended.
 public enum JobStatus: String, Codable, Sendable {
     case succeeded, failed
-    /// Not run: an earlier job aborted the run, or the job needs an approval.
+    /// Not run: an earlier job aborted the run, or the run was stopped.
     case notRun
+    /// Not run: the job is under a workflow, and a request for it waits for a decision.
+    case awaitingApproval
 }
 
 /// Why a run stopped early.
@@ -48,12 +50,16 @@ public struct RunReport: Codable, Sendable, Equatable {
         public var stats: Statistics
         public var durationMs: Int
         public var error: String?
-        public init(name: String, status: JobStatus, stats: Statistics, durationMs: Int, error: String? = nil) {
+        /// For `awaitingApproval`: the request raised for this job.
+        public var request: String?
+        public init(name: String, status: JobStatus, stats: Statistics, durationMs: Int, error: String? = nil,
+                    request: String? = nil) {
             self.name = name
             self.status = status
             self.stats = stats
             self.durationMs = durationMs
             self.error = error
+            self.request = request
         }
     }
     public var runId: String
@@ -76,6 +82,8 @@ public struct RunReport: Codable, Sendable, Equatable {
     /// What the reader should know about how the run came about, such as
     /// "missed run of 2026-11-25T02:30:00Z, caught up at 2026-11-25T06:00:00Z".
     public var notes: [String]?
+    /// For a run with trigger `approval`: the request it carries out.
+    public var request: String?
 
     public init(runId: String, collection: String, trigger: RunTrigger, revision: String, status: RunStatus,
                 startedAt: Date, finishedAt: Date, jobs: [Job]) {

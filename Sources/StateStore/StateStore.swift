@@ -120,6 +120,7 @@ public final class StateStore: Sendable {
                 """)
         }
         registerScheduleMigration(&migrator)
+        registerRequestMigration(&migrator)
         return migrator
     }
 
@@ -209,9 +210,10 @@ public final class StateStore: Sendable {
     /// `publication` (if any) is queued in the outbox in the same transaction.
     public func apply(desired: DesiredState, deleted: [ObjectKey], revision: String, counts: (Int, Int, Int),
                       at date: Date = Date(), publication: String? = nil,
-                      schedules: ScheduleStateUpdate? = nil) throws {
+                      schedules: ScheduleStateUpdate? = nil, requests: [StoredRequest] = []) throws {
         do {
             try queue.write { db in
+                try Self.save(db, requests, at: date)
                 let upsert = try db.makeStatement(sql: """
                     INSERT INTO objects (kind, name, file, spec, raw, hash) VALUES (?, ?, ?, ?, ?, ?)
                     ON CONFLICT (kind, name) DO UPDATE SET file = excluded.file, spec = excluded.spec,
@@ -298,9 +300,11 @@ public struct RunCounters: Sendable, Equatable {
 extension StateStore {
     /// Records a finished run and its jobs in one transaction, with `publication` (if any) queued
     /// in the outbox in that same transaction: a crash after this loses no report.
-    public func record(_ run: StoredRun, publication: String? = nil) throws {
+    /// `requests` (raised by the run, or carried out by it) are saved in the same transaction.
+    public func record(_ run: StoredRun, publication: String? = nil, requests: [StoredRequest] = []) throws {
         do {
             try queue.write { db in
+                try Self.save(db, requests, at: run.finishedAt)
                 try db.execute(sql: """
                     INSERT INTO runs (id, collection, trigger, revision, status, startedAt, finishedAt, report)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -660,6 +664,14 @@ extension StateStore {
         }
     }
 
+    /// The spec hash of one applied object, or nil when it is not applied.
+    public func hash(of key: ObjectKey) throws -> String? {
+        try read { db in
+            try String.fetchOne(db, sql: "SELECT hash FROM objects WHERE kind = ? AND name = ?",
+                                arguments: [key.kind.rawValue, key.name])
+        }
+    }
+
     /// The spec hash of every applied object of one kind, by name.
     public func hashes(of kind: Kind) throws -> [String: String] {
         try read { db in
@@ -729,5 +741,86 @@ extension StateStore {
         try write("queueing a report") { db in
             try Self.enqueue(db, kind: kind, subject: subject, publication: publication, at: date)
         }
+    }
+}
+
+// MARK: Workflow requests
+
+/// A workflow request as stored: indexed columns, the request document (JSON, its schema belongs
+/// to the reports module), and the page to publish for this version of it.
+public struct StoredRequest: Sendable, Equatable {
+    public let id: String
+    public let status: String
+    public let job: String
+    public let collection: String
+    public let requestedAt: Date
+    public let document: String
+    /// Queued in the outbox with the request, in the same transaction.
+    public let publication: String?
+
+    public init(id: String, status: String, job: String, collection: String, requestedAt: Date, document: String,
+                publication: String?) {
+        self.id = id
+        self.status = status
+        self.job = job
+        self.collection = collection
+        self.requestedAt = requestedAt
+        self.document = document
+        self.publication = publication
+    }
+}
+
+extension StateStore {
+    static func registerRequestMigration(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v5: workflow requests") { db in
+            try db.execute(sql: """
+                CREATE TABLE requests (
+                    id TEXT PRIMARY KEY,
+                    status TEXT NOT NULL,              -- pending | approved | denied | expired | executed
+                    job TEXT NOT NULL,
+                    collection TEXT NOT NULL,
+                    requestedAt DOUBLE NOT NULL,
+                    document TEXT NOT NULL
+                );
+                CREATE INDEX requests_by_status ON requests(status, id);
+                """)
+        }
+    }
+
+    static func save(_ db: Database, _ requests: [StoredRequest], at date: Date) throws {
+        guard !requests.isEmpty else { return }
+        let upsert = try db.makeStatement(sql: """
+            INSERT INTO requests (id, status, job, collection, requestedAt, document) VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT (id) DO UPDATE SET status = excluded.status, document = excluded.document
+            """)
+        for request in requests {
+            try upsert.execute(arguments: [request.id, request.status, request.job, request.collection,
+                                           request.requestedAt.timeIntervalSince1970, request.document])
+            if let publication = request.publication {
+                try enqueue(db, kind: "request", subject: request.id, publication: publication, at: date)
+            }
+        }
+    }
+
+    /// Saves requests and queues their pages, in one transaction.
+    public func save(requests: [StoredRequest], at date: Date = Date()) throws {
+        try write("saving workflow requests") { db in try Self.save(db, requests, at: date) }
+    }
+
+    /// Request documents (JSON), oldest first; only those in `statuses` when given.
+    public func requests(statuses: Set<String>? = nil) throws -> [String] {
+        try read { db in
+            guard let statuses else {
+                return try String.fetchAll(db, sql: "SELECT document FROM requests ORDER BY requestedAt, id")
+            }
+            let marks = Array(repeating: "?", count: statuses.count).joined(separator: ", ")
+            return try String.fetchAll(db, sql: "SELECT document FROM requests WHERE status IN (\(marks)) ORDER BY requestedAt, id",
+                                       arguments: StatementArguments(statuses.sorted()))
+        }
+    }
+
+    /// One request's document, or nil.
+    public func request(_ id: String) throws -> String? {
+        try read { db in try String.fetchOne(db, sql: "SELECT document FROM requests WHERE id = ?", arguments: [id]) }
     }
 }

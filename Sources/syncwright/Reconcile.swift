@@ -15,7 +15,8 @@ extension Syncwright {
                 problems are published to the reports branch under rejected/); (3) runs every collection whose \
                 schedule is due, in due-time order, each in the background (a collection still running is not \
                 started again); (4) publishes the queued reports. Between passes it sleeps until the earlier of \
-                the next fire time and the next fetch.
+                the next fire time and the next fetch. Each pass also expires workflow requests past their \
+                expiresAfter, and runs the job of every approved request (trigger approval).
 
                 Schedules that fired while no reconciler was running follow their missedRuns setting (runOnce: \
                 one catch-up run; skip: only recorded), and a fire older than startingDeadline never starts. \
@@ -86,6 +87,8 @@ extension Syncwright {
                 print("The applied revision is current; nothing to apply.")
             }
             if !summary.started.isEmpty { print("Started scheduled runs: \(summary.started.joined(separator: ", ")).") }
+            if !summary.approved.isEmpty { print("Ran approved requests: \(summary.approved.joined(separator: ", ")).") }
+            if summary.expired > 0 { print("Expired requests: \(summary.expired) (past expiresAfter, with no decision).") }
             if summary.skipped + summary.merged > 0 {
                 print("Fire times not run: \(summary.skipped) skipped, \(summary.merged) merged (see `syncwright status`).")
             }
@@ -99,6 +102,8 @@ extension Syncwright {
                                              "started": "\(summary.started.count)", "skipped": "\(summary.skipped)",
                                              "merged": "\(summary.merged)"]
             if summary.fetched { metadata["fetched"] = "yes" }
+            if !summary.approved.isEmpty { metadata["approved"] = "\(summary.approved.count)" }
+            if summary.expired > 0 { metadata["expired"] = "\(summary.expired)" }
             if let plan = summary.applied {
                 metadata["applied"] = "\(plan.revision.prefix(7)) +\(plan.count(.create)) ~\(plan.count(.update)) -\(plan.count(.delete))"
             }

@@ -15,8 +15,10 @@ extension Syncwright {
                 and published to the reports branch of the remote. When the remote cannot be reached the \
                 report stays queued, a warning says so, and the next run, apply or reconcile publishes it. \
                 --preview computes everything and writes nothing: destinations stay as they are and no run \
-                is recorded. Exit codes: 0 when the run succeeded, 1 when it failed, was aborted or is partial \
-                (for --preview: when a job would fail).
+                is recorded. A job with a workflow is not run: a request is raised for it (see `syncwright \
+                requests`), its status and the run's are awaitingApproval, and an approver's decision lets the \
+                reconciler run it. Exit codes: 0 when the run succeeded or awaits approval, 1 when it failed, \
+                was aborted or is partial (for --preview: when a job would fail).
                 """)
 
         @Argument(help: "The collection to run.")
@@ -113,6 +115,10 @@ enum RunText {
                                  "\(s.unchanged)", "\(s.skipped)", "\(s.failed)", "\(job.durationMs) ms"]
                      }, rightAligned: Set(2...9))
         for warning in report.warnings ?? [] { out += "\nwarning: \(warning)\n" }
+        for job in report.jobs {
+            guard let request = job.request else { continue }
+            out += "\n\(job.name) needs an approval: request \(request) (see `syncwright requests`).\n"
+        }
         let problems = report.jobs.filter { $0.error != nil }
         if !problems.isEmpty {
             out += "\n" + problems.map { "\($0.name): \($0.error ?? "")" }.joined(separator: "\n") + "\n"

@@ -69,8 +69,8 @@ extension Syncwright {
             let appliedAt: Date?
             let collections: [Collection]
             let schedules: [Schedule]
-            /// Workflow requests (approvals); none until workflows arrive.
-            let requests: [String]
+            /// Workflow requests still open: pending, or approved and waiting for the next reconcile pass.
+            let requests: [ApprovalRequest]
             /// Reports not yet on the reports branch, and why the last attempt failed.
             let unpublishedReports: Int
             let lastPublishError: String?
@@ -113,7 +113,7 @@ extension Syncwright {
                             .init(name: $0.schedule, target: $0.target, nextRun: $0.nextFire, lastFire: $0.lastFire,
                                   lastOutcome: $0.lastOutcome, lastNote: $0.lastNote)
                         },
-                        requests: [],
+                        requests: try workspace.requests(statuses: [.pending, .approved]),
                         unpublishedReports: queued.count, lastPublishError: queued.compactMap(\.lastError).last)
                     print(Output.json(document))
                 case .text:

@@ -111,9 +111,10 @@ public final class GitFixture: @unchecked Sendable {
 
     /// Commits everything and pushes to origin; returns the new commit's full sha.
     @discardableResult
-    public func commit(_ message: String, push: Bool = true) throws -> String {
+    /// `author` (`Name <email>`) commits in someone else's name; the committer stays the fixture's.
+    public func commit(_ message: String, push: Bool = true, author: String? = nil) throws -> String {
         try git(["add", "-A"])
-        try git(["commit", "-q", "--allow-empty", "-m", message])
+        try git(["commit", "-q", "--allow-empty", "-m", message] + (author.map { ["--author", $0] } ?? []))
         if push { try git(["push", "-q", "origin", "main"]) }
         return try git(["rev-parse", "HEAD"]).trimmingCharacters(in: .whitespacesAndNewlines)
     }
