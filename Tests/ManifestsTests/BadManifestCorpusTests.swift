@@ -70,8 +70,25 @@ let badCases: [BadCase] = [
             expected: ["a.yaml:1:13: apiVersion: unsupported apiVersion 'syncwright.dev/v2' (expected syncwright.dev/v1)"]),
     BadCase(name: "unknown kind",
             files: ["a.yaml": header + "kind: Jobb\nmetadata: { name: x }\nspec: {}\n"],
-            expected: ["a.yaml:2:7: kind: unknown kind 'Jobb' (expected one of: Connection, Job, JobCollection, "
+            expected: ["a.yaml:2:7: kind: unknown kind 'Jobb' (expected one of: Approval, Connection, Job, JobCollection, "
                        + "JobCollectionTemplate, Policy, Schedule)"]),
+    BadCase(name: "approval: a deny without a reason",
+            files: ["a.yaml": header + "kind: Approval\nmetadata: { name: a1 }\nspec: { request: req-1, decision: deny }\n"],
+            expected: ["a.yaml:4:7: spec.reason: a deny needs a reason"]),
+    BadCase(name: "approval: an unknown decision",
+            files: ["a.yaml": header + "kind: Approval\nmetadata: { name: a1 }\nspec: { request: req-1, decision: maybe }\n"],
+            expected: ["a.yaml:4:35: spec.decision: 'maybe' is not one of approve, deny"]),
+    BadCase(name: "approval: a request id that is no id, and an unknown field",
+            files: ["a.yaml": header + "kind: Approval\nmetadata: { name: a1 }\nspec: { request: Req_1, decision: approve, by: me }\n"],
+            expected: ["a.yaml:4:18: spec.request: 'Req_1' is not a request id (ids look like req-20261127-093000-ab12; "
+                       + "see syncwright requests)",
+                       "a.yaml:4:44: spec.by: unknown field (expected one of: decision, reason, request)"]),
+    BadCase(name: "workflow: an approver with no address, a bad expiry, an unknown onScheduledRuns",
+            files: ["j.yaml": goodJob + "  workflow: { approvers: [bob], expiresAfter: soon, onScheduledRuns: never }\n"],
+            expected: ["j.yaml:9:26: spec.workflow.approvers[0]: 'bob' is not an email address (write bob@corp.example "
+                       + "or Bob <bob@corp.example>)",
+                       "j.yaml:9:47: spec.workflow.expiresAfter: 'soon' is not a duration like 7d or 12h",
+                       "j.yaml:9:70: spec.workflow.onScheduledRuns: 'never' is not one of skip, require"]),
     BadCase(name: "missing spec",
             files: ["a.yaml": header + "kind: Policy\nmetadata: { name: p }\n"],
             expected: ["a.yaml:1:1: spec: required field is missing"]),

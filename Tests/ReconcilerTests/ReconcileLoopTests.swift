@@ -36,7 +36,8 @@ func at(_ text: String) -> Date {
 }
 
 /// Two collections, each copying a CSV into its own CSV file in the home, and the given schedules.
-func loopFixture(rows: Int = 3, schedules: String) throws -> GitFixture {
+/// `workflow` (YAML) puts the job of beta under a workflow.
+func loopFixture(rows: Int = 3, schedules: String, workflow: String? = nil) throws -> GitFixture {
     var csv = "id,name\n"
     for i in 1...rows { csv += "\(i),person \(i)\n" }
     func job(_ name: String, _ destination: String) -> String {
@@ -73,7 +74,7 @@ func loopFixture(rows: Int = 3, schedules: String) throws -> GitFixture {
             """,
         "data/people.csv": csv,
         "jobs/copy-a.yaml": job("copy-a", "out-a"),
-        "jobs/copy-b.yaml": job("copy-b", "out-b"),
+        "jobs/copy-b.yaml": job("copy-b", "out-b") + (workflow.map { "  workflow: \($0)\n" } ?? ""),
         "collections/alpha.yaml": Fixtures.collection("alpha", jobs: ["copy-a"]),
         "collections/beta.yaml": Fixtures.collection("beta", jobs: ["copy-b"]),
         "schedules/s.yaml": schedules,
