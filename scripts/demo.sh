@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs Syncwright on the demo config repository in examples/:
-# a bare git repository made from it (file://, no server), then init, validate, plan, apply and status.
+# a bare git repository made from it (file://, no server), then init, validate, plan, apply, runs,
+# an approval, reconcile and status.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -36,18 +37,25 @@ step syncwright run nightly-directory-sync --preview --home home
 "$bin" run nightly-directory-sync --preview --home home
 step syncwright run nightly-directory-sync --home home
 "$bin" run nightly-directory-sync --home home
-step syncwright run nightly-directory-sync --home home   "# again: everything is unchanged"
+step syncwright requests --home home   "# the contractors job is under a workflow: it waits for security@corp.example"
+"$bin" requests --home home
+request=$("$bin" requests --status pending --format json --home home | sed -n 's/.*"id" : "\(req-[^"]*\)".*/\1/p' | head -n 1)
+step syncwright approve "$request" --author "Security Team <security@corp.example>" --reason "contractor checked" --home home
+"$bin" approve "$request" --author "Security Team <security@corp.example>" --reason "contractor checked" --home home
+step syncwright run nightly-directory-sync --home home   "# again: unchanged, and a new request for the contractors job"
 "$bin" run nightly-directory-sync --home home
 step syncwright history --home home
 "$bin" history --home home
 step syncwright status --home home
 "$bin" status --home home
-step syncwright reconcile --once --home home   "# fetch, nothing new to apply; schedules/nightly.yaml fires atStartup"
+step syncwright reconcile --once --home home   "# applies the Approval, fires schedules/nightly.yaml (atStartup), then runs the approved job"
 "$bin" reconcile --once --home home
 step syncwright status --home home   "# next runs come from schedules/nightly.yaml (02:30 Berlin time)"
 "$bin" status --home home
 step git --git-dir config.git log --oneline reports   "# the reports branch, in the origin"
 git --git-dir config.git log --oneline reports
+step syncwright requests --home home
+"$bin" requests --home home
 step git --git-dir config.git show reports:README.md
 git --git-dir config.git show reports:README.md
 step head -n 13 home/directories/corp.ldif

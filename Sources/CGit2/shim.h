@@ -2,4 +2,9 @@
 #define SYNCWRIGHT_CGIT2_SHIM_H
 #include <git2.h>
 #include <git2/sys/transport.h>
+
+/* git_libgit2_opts is variadic, which Swift cannot call: one wrapper per option we set. */
+static inline int syncwright_git_set_cache_max_size(size_t bytes) {
+    return git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, (ssize_t)bytes);
+}
 #endif

@@ -42,7 +42,11 @@ func check(_ code: Int32, _ operation: @autoclosure () -> String) throws(GitErro
 /// that has exited must fail with EPIPE, not kill this process, so SIGPIPE is ignored.
 private let libgit2Ready: Int32 = {
     signal(SIGPIPE, SIG_IGN)
-    return git_libgit2_init()
+    let ready = git_libgit2_init()
+    // libgit2 keeps parsed commits and trees of every open repository in a cache of up to 256 MiB.
+    // A long-running reconciler reads a few new ones per publish, forever: bound it.
+    _ = syncwright_git_set_cache_max_size(4 << 20)
+    return ready
 }()
 
 func ensureLibgit2() {

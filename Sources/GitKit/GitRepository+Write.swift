@@ -223,10 +223,9 @@ extension GitRepository {
     public func push(_ source: String, to destination: String, remote name: String = "origin",
                      credentials: GitCredentials = .none) throws(GitError) -> PushResult {
         try locked { () throws(GitError) -> PushResult in
-            var remote: OpaquePointer?
-            try check(git_remote_lookup(&remote, handle, name), "looking up remote \(name)")
+            let remote = try self.remote(name)
             defer { git_remote_free(remote) }
-            let url = remote.flatMap { git_remote_url($0) }.map { String(cString: $0) } ?? name
+            let url = git_remote_url(remote).map { String(cString: $0) } ?? name
             let operation = "pushing \(destination) to \(url)"
             var local = git_oid()
             try check(git_reference_name_to_id(&local, handle, source), "reading \(source)")
@@ -259,6 +258,15 @@ extension GitRepository {
             if let refusal = box.rejected.first {
                 throw GitError(code: GIT_ENONFASTFORWARD.rawValue, message: "the remote refused \(refusal.ref): \(refusal.reason)",
                                operation: operation)
+            }
+            // The remote holds it now: move the remote-tracking branch, as `git push` does (the
+            // anonymous remote has no fetch refspec for libgit2 to do it with).
+            if destination.hasPrefix("refs/heads/") {
+                let tracking = "refs/remotes/\(name)/" + destination.dropFirst("refs/heads/".count)
+                var reference: OpaquePointer?
+                try check(git_reference_create(&reference, handle, tracking, &local, 1, "syncwright: push"),
+                          "setting \(tracking) after the push")
+                git_reference_free(reference)
             }
             return PushResult(commit: ObjectID(local))
         }

@@ -37,6 +37,8 @@ public final class GitRepository: @unchecked Sendable {
     private let lock = NSLock()
     /// The path libgit2 opened (the `.git` folder of a work tree, or the bare folder).
     public let path: String
+    /// Remote URLs, read from the config once and kept; used under `lock` only.
+    private var remoteURLs: [String: String] = [:]
 
     private init(handle: OpaquePointer, path: String) {
         self.handle = handle
@@ -44,6 +46,40 @@ public final class GitRepository: @unchecked Sendable {
     }
 
     deinit { git_repository_free(handle) }
+
+    /// A new in-memory remote for the URL of remote `name`; the caller frees it. Call under
+    /// `lock` only.
+    ///
+    /// libgit2 1.5 leaks about 20 KiB each time it matches a config key against a regular
+    /// expression without a match (its PCRE2 match data is not freed), and `git_remote_lookup`
+    /// does that for every key of the config. A reconciler that fetches and pushes forever would
+    /// grow by it, so the URL is looked up once, and each operation gets an anonymous remote that
+    /// reads no config. (A kept remote is no answer: it keeps its transport between connections,
+    /// so a push after a fetch would reuse the fetch's transport.)
+    func remote(_ name: String) throws(GitError) -> OpaquePointer {
+        let url: String
+        if let known = remoteURLs[name] {
+            url = known
+        } else {
+            var named: OpaquePointer?
+            try check(git_remote_lookup(&named, handle, name), "looking up remote \(name)")
+            defer { git_remote_free(named) }
+            guard let found = named.flatMap({ git_remote_url($0) }).map({ String(cString: $0) }) else {
+                throw GitError(message: "the remote has no URL", operation: "looking up remote \(name)")
+            }
+            remoteURLs[name] = found
+            url = found
+        }
+        var options = git_remote_create_options()
+        try check(git_remote_create_options_init(&options, UInt32(GIT_REMOTE_CREATE_OPTIONS_VERSION)),
+                  "preparing remote options")
+        options.repository = handle
+        options.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF.rawValue | GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC.rawValue
+        var remote: OpaquePointer?
+        try check(git_remote_create_with_opts(&remote, url, &options), "opening remote \(name) (\(url))")
+        guard let remote else { throw GitError(message: "no remote", operation: "opening remote \(name)") }
+        return remote
+    }
 
     func locked<T>(_ body: () throws(GitError) -> T) throws(GitError) -> T {
         lock.lock()
@@ -102,10 +138,9 @@ public final class GitRepository: @unchecked Sendable {
     /// Fetches every branch into `refs/remotes/<remote>/*` (pruning deleted ones) and every tag.
     public func fetch(remote name: String = "origin", credentials: GitCredentials = .none) throws(GitError) {
         try locked { () throws(GitError) in
-            var remote: OpaquePointer?
-            try check(git_remote_lookup(&remote, handle, name), "looking up remote \(name)")
+            let remote = try self.remote(name)
             defer { git_remote_free(remote) }
-            let url = remote.flatMap { git_remote_url($0) }.map { String(cString: $0) } ?? name
+            let url = git_remote_url(remote).map { String(cString: $0) } ?? name
             let box = CredentialBox(credentials)
             var options = git_fetch_options()
             try check(git_fetch_options_init(&options, UInt32(GIT_FETCH_OPTIONS_VERSION)), "preparing fetch options")

@@ -195,7 +195,10 @@ public struct Home: Sendable {
             _ = try StateStore(path: (staging as NSString).appendingPathComponent("state.sqlite"))
             let yaml = try YAMLEncoder().encode(config)
             try Data(yaml.utf8).write(to: URL(fileURLWithPath: (staging as NSString).appendingPathComponent("config.yaml")))
-            for file in existing { try fm.removeItem(atPath: file) }
+            // The store's write-ahead log goes with it: a new store beside an old log would read the old state.
+            for file in existing + ["-wal", "-shm"].map({ home.statePath + $0 }) where fm.fileExists(atPath: file) {
+                try fm.removeItem(atPath: file)
+            }
             for name in ["repo.git", "state.sqlite", "config.yaml"] {
                 try fm.moveItem(atPath: (staging as NSString).appendingPathComponent(name),
                                 toPath: (path as NSString).appendingPathComponent(name))

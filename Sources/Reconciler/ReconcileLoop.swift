@@ -110,11 +110,23 @@ public final class ReconcileLoop: @unchecked Sendable {
                 }
                 summary.nextWake = try? nextWake()
                 onPass(summary)
+                if lock.withLock({ running.isEmpty }) { IdleMemory.release() }
                 await sleep(until: summary.nextWake ?? clock.now().addingTimeInterval(interval))
                 if isStopping { break }
             }
             // Runs stop at their next safe point once stop() is called; wait for them to record.
             while !lock.withLock({ running.isEmpty }) { await wake.wait() }
+        }
+        if once && !isStopping {
+            // An approved request whose collection was running in the pass (a scheduled run) waits
+            // for it; a long-running loop starts it in the pass the run's end wakes, --once here.
+            var followUp = PassSummary()
+            if let runs = try? approvedRuns(at: clock.now(), into: &followUp), !runs.isEmpty {
+                await withDiscardingTaskGroup { group in
+                    for started in runs { group.addTask { await started.work() } }
+                }
+                onPass(followUp)
+            }
         }
         if let published = try? await offload({ [workspace] in try workspace.publishPending() }) {
             if !published.published.isEmpty || published.problem != nil {
@@ -364,16 +376,51 @@ extension Workspace {
     }
 }
 
+/// Hands freed memory back to the system before the loop sleeps: the allocator keeps what runs
+/// and passes freed (one arena per thread that ran), and a daemon idles far longer than it works.
+enum IdleMemory {
+    /// glibc's `malloc_trim`, looked up at run time (malloc.h is not in the Glibc module, and
+    /// other C libraries do not have it).
+    private static let trim: (@convention(c) (Int) -> Int32)? = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) (Int) -> Int32).self)
+    }()
+
+    static func release() {
+        _ = trim?(0)
+    }
+}
+
 /// Runs blocking work (git, SQLite, directories) on a thread of its own, so that the few threads
 /// of the cooperative pool stay free for the loop.
+///
+/// A plain detached pthread with an 8 MiB stack: Foundation's `Thread` keeps a little memory of
+/// every thread it ever started, which a daemon starting a thread per run and per pass grows by.
 func offload<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
-        let thread = Thread {
-            continuation.resume(with: Result { try body() })
+        let work = Unmanaged.passRetained(OffloadedWork { continuation.resume(with: Result { try body() }) })
+        var attributes = pthread_attr_t()
+        pthread_attr_init(&attributes)
+        defer { pthread_attr_destroy(&attributes) }
+        pthread_attr_setstacksize(&attributes, 8 << 20)
+        pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
+        var thread = pthread_t()
+        let started = pthread_create(&thread, &attributes, { context in
+            guard let context else { return nil }
+            Unmanaged<OffloadedWork>.fromOpaque(context).takeRetainedValue().body()
+            return nil
+        }, work.toOpaque())
+        if started != 0 {
+            // No thread to be had (a resource limit): do the work here rather than lose it.
+            work.takeRetainedValue().body()
         }
-        thread.stackSize = 8 << 20
-        thread.start()
     }
+}
+
+/// The closure a thread started by `offload` runs.
+private final class OffloadedWork: Sendable {
+    let body: @Sendable () -> Void
+    init(_ body: @escaping @Sendable () -> Void) { self.body = body }
 }
 
 /// Wakes one waiting task; a signal with no waiter is kept for the next wait.

@@ -7,7 +7,7 @@ import Reports
 extension Syncwright {
     struct Status: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "List the stored collections with their last and next runs, the schedules, and reports not yet published.",
+            abstract: "List the stored collections with their last and next runs, the schedules, open workflow requests, and reports not yet published.",
             discussion: "Reads the stored state only; it does not fetch.")
 
         @Option(help: "text or json.")
@@ -145,6 +145,13 @@ extension Syncwright {
                             [s.schedule, s.target, s.nextFire.map(RunReport.timestamp) ?? "never",
                              s.lastFire.map(RunReport.timestamp) ?? "-",
                              (s.lastOutcome ?? "-") + (s.lastNote.map { ": \($0)" } ?? "")]
+                        }, rightAligned: []), terminator: "")
+                    }
+                    let open = try workspace.requests(statuses: [.pending, .approved])
+                    if !open.isEmpty {
+                        print("")
+                        print(RunText.table(["REQUEST", "STATUS", "JOB", "COLLECTION", "EXPIRES"], open.map { r in
+                            [r.id, r.status.rawValue, r.job, r.collection, RunReport.timestamp(r.expiresAt)]
                         }, rightAligned: []), terminator: "")
                     }
                 }

@@ -205,7 +205,8 @@ func examplesFixture() throws -> GitFixture {
     @Test func helpExplainsEveryCommand() throws {
         let root = try syncwright(["--help"])
         #expect(root.status == 0)
-        for command in ["init", "validate", "plan", "apply", "diff", "run", "reconcile", "history", "status"] {
+        for command in ["init", "validate", "plan", "apply", "diff", "run", "reconcile", "history", "status", "requests",
+                        "approve", "deny"] {
             #expect(root.stdout.contains(command))
             let help = try syncwright([command, "--help"])
             #expect(help.status == 0, "\(command)")
@@ -218,5 +219,8 @@ func examplesFixture() throws -> GitFixture {
         let runHelp = try syncwright(["run", "--help"]).stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
         #expect(runHelp.contains("--preview computes everything and writes nothing"))
         #expect(try syncwright(["run"]).status == 1) // the collection is required
+        let approveHelp = try syncwright(["approve", "--help"]).stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        #expect(approveHelp.contains("The decision counts only when that author is one of the job's approvers"))
+        #expect(try syncwright(["requests", "--status", "maybe"]).status == 1)
     }
 }
