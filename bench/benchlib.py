@@ -21,3 +21,24 @@ def measure(argv, ok=(0,), cwd=None):
     if code not in ok:
         sys.exit(f"{' '.join(argv)} exited {code}: {proc.stderr.read().decode()[-2000:]}")
     return elapsed, usage.ru_maxrss / 1024
+
+
+def git(*args, cwd):
+    subprocess.run(["git", *args], cwd=cwd, env=GIT_ENV, check=True, stdout=subprocess.DEVNULL)
+
+
+def add_binary_option(parser):
+    parser.add_argument("--binary", default=os.path.join(ROOT, ".build/release/syncwright"))
+
+
+def require_binary(binary):
+    if not os.path.exists(binary):
+        sys.exit(f"build the release binary first: swift build -c release --product syncwright ({binary})")
+
+
+def commit_and_clone(repo, origin):
+    """Makes `repo` (a folder of files) a git repository with one commit, and `origin` its bare clone."""
+    git("init", "-q", "-b", "main", cwd=repo)
+    git("add", "-A", cwd=repo)
+    git("commit", "-q", "-m", "generated", cwd=repo)
+    git("clone", "-q", "--bare", repo, origin, cwd=os.path.dirname(origin))

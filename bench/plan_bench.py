@@ -13,11 +13,10 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 
-from benchlib import GIT_ENV, ROOT, measure
+from benchlib import add_binary_option, commit_and_clone, git, measure, require_binary
 
 JOB = """apiVersion: syncwright.dev/v1
 kind: Job
@@ -70,8 +69,6 @@ def generate(repo, jobs, collections):
             f.write(COLLECTION.format(c=c, jobs=lines))
 
 
-def git(*args, cwd):
-    subprocess.run(["git", *args], cwd=cwd, env=GIT_ENV, check=True, stdout=subprocess.DEVNULL)
 
 
 
@@ -82,20 +79,16 @@ def main():
     parser.add_argument("--collections", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--work", default="/tmp/syncwright-plan-bench")
-    parser.add_argument("--binary", default=os.path.join(ROOT, ".build/release/syncwright"))
+    add_binary_option(parser)
     args = parser.parse_args()
-    if not os.path.exists(args.binary):
-        sys.exit(f"build the release binary first: swift build -c release --product syncwright ({args.binary})")
+    require_binary(args.binary)
 
     shutil.rmtree(args.work, ignore_errors=True)
     repo = os.path.join(args.work, "config")
     origin = os.path.join(args.work, "config.git")
     t = time.perf_counter()
     generate(repo, args.jobs, args.collections)
-    git("init", "-q", "-b", "main", cwd=repo)
-    git("add", "-A", cwd=repo)
-    git("commit", "-q", "-m", "generated", cwd=repo)
-    git("clone", "-q", "--bare", repo, origin, cwd=args.work)
+    commit_and_clone(repo, origin)
     git("remote", "add", "origin", origin, cwd=repo)
     print(f"generated {args.jobs} jobs and {args.collections} collections "
           f"({args.jobs + args.collections + 1} files) in {time.perf_counter() - t:.1f}s", file=sys.stderr)

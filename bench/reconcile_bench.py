@@ -35,7 +35,7 @@ import subprocess
 import sys
 import time
 
-from benchlib import GIT_ENV, ROOT
+from benchlib import add_binary_option, commit_and_clone, require_binary
 
 HEADER = "apiVersion: syncwright.dev/v1\n"
 
@@ -72,10 +72,6 @@ def generate(repo, collections, due, destinations):
                     f"  targets: [{name}]\n  triggers: [ {{ cron: \"{cron}\" }} ]\n")
 
 
-def git(*args, cwd):
-    subprocess.run(["git", *args], cwd=cwd, env=GIT_ENV, check=True, stdout=subprocess.DEVNULL)
-
-
 def fields(line):
     return dict(re.findall(r"(\w+)=(\S+)", line))
 
@@ -107,10 +103,9 @@ def main():
     parser.add_argument("--due", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--work", default="/tmp/syncwright-reconcile-bench")
-    parser.add_argument("--binary", default=os.path.join(ROOT, ".build/release/syncwright"))
+    add_binary_option(parser)
     args = parser.parse_args()
-    if not os.path.exists(args.binary):
-        sys.exit(f"build the release binary first: swift build -c release --product syncwright ({args.binary})")
+    require_binary(args.binary)
 
     shutil.rmtree(args.work, ignore_errors=True)
     repo = os.path.join(args.work, "config")
@@ -118,10 +113,7 @@ def main():
     home = os.path.join(args.work, "home")
     t = time.perf_counter()
     generate(repo, args.collections, args.due, destinations=args.due)
-    git("init", "-q", "-b", "main", cwd=repo)
-    git("add", "-A", cwd=repo)
-    git("commit", "-q", "-m", "generated", cwd=repo)
-    git("clone", "-q", "--bare", repo, origin, cwd=args.work)
+    commit_and_clone(repo, origin)
     subprocess.run([args.binary, "init", "file://" + origin, "--home", home], check=True, stdout=subprocess.DEVNULL)
     subprocess.run([args.binary, "apply", "--home", home], check=True, stdout=subprocess.DEVNULL)
     print(f"generated and applied {args.collections} collections, jobs and schedules "

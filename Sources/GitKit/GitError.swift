@@ -44,8 +44,9 @@ private let libgit2Ready: Int32 = {
     signal(SIGPIPE, SIG_IGN)
     let ready = git_libgit2_init()
     // libgit2 keeps parsed commits and trees of every open repository in a cache of up to 256 MiB.
-    // A long-running reconciler reads a few new ones per publish, forever: bound it.
-    _ = syncwright_git_set_cache_max_size(4 << 20)
+    // A long-running reconciler reads a few new ones per publish, for ever: bound it tightly (the
+    // hot objects, root trees and tips, are small).
+    _ = syncwright_git_set_cache_max_size(1 << 20)
     return ready
 }()
 

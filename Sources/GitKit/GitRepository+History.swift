@@ -2,10 +2,15 @@ import CGit2
 import Foundation
 
 extension GitRepository {
-    /// The identity git would commit as here: `user.name` and `user.email` from the repository's,
-    /// the user's and the system's git config. Nil when they are not set.
+    /// The identity git would author a commit as here: `GIT_AUTHOR_NAME` and `GIT_AUTHOR_EMAIL`
+    /// when set, else `user.name` and `user.email` from the repository's, the user's and the
+    /// system's git config. Nil when there is no email address.
     public func defaultSignature() -> GitSignature? {
-        try? locked { () throws(GitError) -> GitSignature? in
+        let environment = ProcessInfo.processInfo.environment
+        if let email = environment["GIT_AUTHOR_EMAIL"], !email.isEmpty {
+            return GitSignature(name: environment["GIT_AUTHOR_NAME"].flatMap { $0.isEmpty ? nil : $0 } ?? email, email: email)
+        }
+        return try? locked { () throws(GitError) -> GitSignature? in
             var signature: UnsafeMutablePointer<git_signature>?
             guard git_signature_default(&signature, handle) == 0, let signature else { return nil }
             defer { git_signature_free(signature) }

@@ -50,6 +50,9 @@ public struct HomeConfig: Codable, Sendable, Equatable {
     public var author: Author?
     /// How many lines each job's log keeps; the rest are counted in a closing line (default 10,000).
     public var jobLogLines: Int?
+    /// How many collections `reconcile` runs at the same time; the other due runs wait for a
+    /// slot (default: twice the cores, at least 4).
+    public var maxConcurrentRuns: Int?
 
     public init(remote: String, branch: String = "main", reportsBranch: String = "reports",
                 credentials: Credentials? = nil, author: Author? = nil, jobLogLines: Int? = nil) {
@@ -69,12 +72,20 @@ public struct HomeConfig: Codable, Sendable, Equatable {
     /// The log cap in effect.
     public var logLineLimit: Int { jobLogLines ?? 10_000 }
 
+    /// The run limit in effect.
+    public var concurrentRunLimit: Int {
+        maxConcurrentRuns ?? max(4, 2 * ProcessInfo.processInfo.activeProcessorCount)
+    }
+
     /// The first problem with these settings, as a sentence naming the field; nil when they are fine.
     func problem() -> String? {
         if branch == reportsBranch {
             return "reportsBranch: '\(reportsBranch)' is also the config branch; reports need a branch of their own"
         }
         if let jobLogLines, jobLogLines < 1 { return "jobLogLines: \(jobLogLines) must be at least 1" }
+        if let maxConcurrentRuns, maxConcurrentRuns < 1 {
+            return "maxConcurrentRuns: \(maxConcurrentRuns) must be at least 1"
+        }
         if let author, author.name.isEmpty || author.email.isEmpty || author.email.contains(where: { "<>\n".contains($0) }) {
             return "author: give a name and an email address without angle brackets"
         }
@@ -94,7 +105,7 @@ public struct HomeConfig: Codable, Sendable, Equatable {
             "credentials": .fields(["username": .value, "tokenFrom": secret,
                                     "sshKey": .fields(["privateKey": .value, "publicKey": .value, "passphraseFrom": secret])]),
             "author": .fields(["name": .value, "email": .value]),
-            "jobLogLines": .value,
+            "jobLogLines": .value, "maxConcurrentRuns": .value,
         ]
     }()
 

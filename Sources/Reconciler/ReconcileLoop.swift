@@ -58,6 +58,8 @@ public final class ReconcileLoop: @unchecked Sendable {
     let logger: Logger
     let runCollection: CollectionRun
     private let wake = WakeSignal()
+    /// At most `concurrentRunLimit` runs work at once; the others wait here for a slot.
+    private let slots: RunSlots
 
     private let lock = NSLock()
     /// Per running collection: its control, and what it was started for ("schedule nightly at …").
@@ -70,6 +72,8 @@ public final class ReconcileLoop: @unchecked Sendable {
     private var stopping = false
     private var nextFetch: Date?
     private var startedUp = false
+    /// Compiled schedules by name, with the spec hash they were compiled from.
+    private var compiled: [String: (hash: String, schedule: FireSchedule?)] = [:]
 
     public init(workspace: Workspace, clock: any WallClock = SystemWallClock(), interval: TimeInterval,
                 logger: Logger, run: CollectionRun? = nil) {
@@ -77,6 +81,7 @@ public final class ReconcileLoop: @unchecked Sendable {
         self.clock = clock
         self.interval = interval
         self.logger = logger
+        self.slots = RunSlots(workspace.home.config.concurrentRunLimit)
         self.runCollection = run ?? { [workspace] collection, scheduled, control in
             try workspace.run(collection: collection, scheduled: scheduled, control: control).report
         }
@@ -216,12 +221,17 @@ public final class ReconcileLoop: @unchecked Sendable {
     /// Decides every due fire time, records them, and returns the runs to start.
     func decide(at now: Date, startup: Bool, into summary: inout PassSummary) throws -> [StartedRun] {
         let due = try workspace.store.dueSchedules(at: now)
-        var compiled: [String: FireSchedule] = [:]
+        let hashes = Dictionary(due.map { ($0.schedule, $0.hash) }) { first, _ in first }
+        // Decoding and compiling a schedule costs more than deciding it: keep them between passes,
+        // by the spec hash the stored fire times were computed from.
         func schedule(_ name: String) throws -> FireSchedule? {
-            if let known = compiled[name] { return known }
-            guard let (_, spec) = try workspace.store.manifest(ObjectKey(.schedule, name)), case .schedule(let s) = spec,
-                  let made = try? FireSchedule(s) else { return nil }
-            compiled[name] = made
+            let hash = hashes[name]
+            if let hash, let known = lock.withLock({ compiled[name] }), known.hash == hash { return known.schedule }
+            var made: FireSchedule?
+            if let (_, spec) = try workspace.store.manifest(ObjectKey(.schedule, name)), case .schedule(let s) = spec {
+                made = try? FireSchedule(s)
+            }
+            if let hash { lock.withLock { compiled[name] = (hash, made) } }
             return made
         }
         // (schedule, target, fire time, notes, timed)
@@ -295,7 +305,9 @@ public final class ReconcileLoop: @unchecked Sendable {
                 record(.started, notes.first)
                 summary.started.append(target)
                 runs.append(StartedRun(collection: target, scheduled: scheduled, request: nil, control: control) { [self] in
+                    await slots.acquire()
                     await self.execute(target, scheduled, control)
+                    slots.release()
                 })
             case "merged"?:
                 record(.merged, "\(target) already ran for this minute's fire time")
@@ -327,6 +339,8 @@ public final class ReconcileLoop: @unchecked Sendable {
             summary.approved.append(request.id)
             runs.append(StartedRun(collection: request.collection, scheduled: nil, request: request.id, control: control) {
                 [self] in
+                await slots.acquire()
+                defer { slots.release() }
                 logger.info("run started", metadata: ["collection": "\(request.collection)", "request": "\(request.id)",
                                                       "job": "\(request.job)"])
                 do {
@@ -378,7 +392,7 @@ extension Workspace {
 
 /// Hands freed memory back to the system before the loop sleeps: the allocator keeps what runs
 /// and passes freed (one arena per thread that ran), and a daemon idles far longer than it works.
-enum IdleMemory {
+public enum IdleMemory {
     /// glibc's `malloc_trim`, looked up at run time (malloc.h is not in the Glibc module, and
     /// other C libraries do not have it).
     private static let trim: (@convention(c) (Int) -> Int32)? = {
@@ -388,6 +402,20 @@ enum IdleMemory {
 
     static func release() {
         _ = trim?(0)
+    }
+
+    /// glibc's `mallopt`, looked up at run time like `malloc_trim`.
+    private static let option: (@convention(c) (Int32, Int32) -> Int32)? = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) (Int32, Int32) -> Int32).self)
+    }()
+
+    /// For a long-running process: at most one malloc arena per core (glibc's default is eight
+    /// per core). Every run and pass works on a thread of its own, and with many arenas the
+    /// daemon's memory grew by fragments left in each, round after round. Call once, at start.
+    public static func limitArenas() {
+        let M_ARENA_MAX: Int32 = -8
+        _ = option?(M_ARENA_MAX, Int32(max(2, ProcessInfo.processInfo.activeProcessorCount)))
     }
 }
 
@@ -421,6 +449,42 @@ func offload<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thro
 private final class OffloadedWork: Sendable {
     let body: @Sendable () -> Void
     init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+}
+
+/// A counting semaphore for tasks: `acquire` waits (without blocking a thread) for a free slot.
+///
+/// `@unchecked Sendable`: the fields are guarded by `lock`.
+final class RunSlots: @unchecked Sendable {
+    private let lock = NSLock()
+    private var free: Int
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    init(_ count: Int) { free = max(1, count) }
+
+    func acquire() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let now = lock.withLock { () -> Bool in
+                if free > 0 {
+                    free -= 1
+                    return true
+                }
+                waiting.append(continuation)
+                return false
+            }
+            if now { continuation.resume() }
+        }
+    }
+
+    func release() {
+        let next = lock.withLock { () -> CheckedContinuation<Void, Never>? in
+            if waiting.isEmpty {
+                free += 1
+                return nil
+            }
+            return waiting.removeFirst()
+        }
+        next?.resume()
+    }
 }
 
 /// Wakes one waiting task; a signal with no waiter is kept for the next wait.

@@ -46,6 +46,7 @@ extension Syncwright {
         func run() async throws {
             var failed = false
             try await Output.run {
+                IdleMemory.limitArenas()
                 let workspace = try options.workspace(defaultLevel: .info)
                 let claim = try HomeClaim.claim(workspace.home, for: "reconcile")
                 defer { claim.release() }

@@ -56,7 +56,8 @@ struct WorkflowHome {
 
     /// Runs `c` by hand; returns the id of the request it raised.
     func runRaisingRequest() throws -> String {
-        let run = try cli(["run", "c", "--format", "json"], env: ["USER": "alice"])
+        let run = try cli(["run", "c", "--format", "json"],
+                          env: ["GIT_AUTHOR_NAME": "Alice Admin", "GIT_AUTHOR_EMAIL": "alice@corp.example"])
         #expect(run.status == 0, "a run awaiting approval exits 0: \(run.stderr)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
         #expect(report["status"] as? String == "awaitingApproval")
@@ -117,7 +118,8 @@ struct WorkflowHome {
         let request = try w.request(id)
         #expect(request["status"] as? String == "pending")
         #expect(request["job"] as? String == "guarded" && request["collection"] as? String == "c")
-        #expect(request["requestedAt"] is String && request["requestedBy"] as? String != nil)
+        #expect(request["requestedAt"] is String)
+        #expect(request["requestedBy"] as? String == "Alice Admin <alice@corp.example>", "who asked: the git identity")
         let revision = try w.fixture.git(["rev-parse", "HEAD"]).trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(request["revision"] as? String == revision)
         let preview = try #require(request["preview"] as? [String: Any])
@@ -154,7 +156,8 @@ struct WorkflowHome {
         // Bob approves through the CLI (his identity from his git config): the commit is his.
         let bobHome = try TemporaryFolder()
         try "[user]\n\tname = Bob Approver\n\temail = Bob@Corp.example\n".write(toFile: bobHome.sub(".gitconfig"), atomically: true, encoding: .utf8)
-        let approve = try w.cli(["approve", id, "--reason", "checked the preview"], env: ["HOME": bobHome.path])
+        let approve = try w.cli(["approve", id, "--reason", "checked the preview"],
+                                env: ["HOME": bobHome.path, "GIT_AUTHOR_NAME": "", "GIT_AUTHOR_EMAIL": ""])
         #expect(approve.status == 0, "\(approve.stderr)")
         #expect(approve.stdout.contains("Pushed approvals/approve-\(id)-2.yaml to main"), "\(approve.stdout)")
         #expect(try w.fixture.git(["log", "-1", "--format=%an <%ae>", "main"], in: w.fixture.originPath)
@@ -223,7 +226,8 @@ struct WorkflowHome {
         let badAuthor = try w.cli(["approve", id, "--author", "bob"])
         #expect(badAuthor.status == 1 && badAuthor.stderr.contains("is not of the form \"Name <email>\""), "\(badAuthor.stderr)")
         let noIdentity = try TemporaryFolder()
-        let anonymous = try w.cli(["approve", id], env: ["HOME": noIdentity.path, "GIT_CONFIG_NOSYSTEM": "1"])
+        let anonymous = try w.cli(["approve", id], env: ["HOME": noIdentity.path, "GIT_CONFIG_NOSYSTEM": "1",
+                                                          "GIT_AUTHOR_NAME": "", "GIT_AUTHOR_EMAIL": ""])
         #expect(anonymous.status == 1 && anonymous.stderr.contains("no git identity is configured"), "\(anonymous.stderr)")
         let before = try w.fixture.git(["rev-parse", "main"], in: w.fixture.originPath)
 

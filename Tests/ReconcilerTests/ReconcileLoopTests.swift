@@ -258,6 +258,36 @@ final class Gate: @unchecked Sendable {
         #expect(try loop.workspace.history(collection: "alpha", limit: 10).count == 3)
     }
 
+    @Test func atMostMaxConcurrentRunsWorkAtOnce() async throws {
+        let fixture = try loopFixture(schedules: scheduleYAML("both", targets: ["alpha", "beta"], "triggers: [ { every: 1m } ]"))
+        var config = HomeConfig(remote: fixture.originURL)
+        config.maxConcurrentRuns = 1
+        let workspace = try Workspace(home: try Home.create(at: folder.sub("one-slot"), config: config, force: false), logger: quiet)
+        let gate = Gate()
+        let tracker = InFlight()
+        let clock = ManualClock(at("2026-11-25T10:00:30Z"))
+        let loop = ReconcileLoop(workspace: workspace, clock: clock, interval: 3_600, logger: quiet) { collection, scheduled, control in
+            tracker.enter()
+            defer { tracker.leave() }
+            gate.wait()
+            return try workspace.run(collection: collection, scheduled: scheduled, control: control).report
+        }
+        _ = await loop.pass()
+        clock.set(at("2026-11-25T10:01:00Z"))
+        let (pass, runs) = await loop.pass()
+        #expect(pass.started.sorted() == ["alpha", "beta"], "both are started: the second waits for a slot")
+        let working = Task { await withTaskGroup(of: Void.self) { group in for run in runs { group.addTask { await run.work() } } } }
+        await gate.awaitEntered()
+        try await Task.sleep(nanoseconds: 200_000_000)
+        #expect(tracker.current == 1, "the second run waits while the first holds the only slot")
+        gate.open()
+        await gate.awaitEntered()
+        gate.open()
+        await working.value
+        #expect(tracker.most == 1)
+        #expect(try workspace.history(collection: nil, limit: 10).count == 2)
+    }
+
     @Test func aRunPastItsTimeoutStopsAtASafePointAndKeepsWhatItWrote() async throws {
         let fixture = try loopFixture(rows: 3_000, schedules: scheduleYAML("slow", targets: ["alpha"],
                                                                           "triggers: [ { every: 1h } ]\ntimeout: 10s"))
@@ -376,6 +406,17 @@ final class Gate: @unchecked Sendable {
 }
 
 /// Lets a wrapped run reach the loop's workspace, made after the closure.
+/// How many wrapped runs work at once, and the most seen.
+final class InFlight: @unchecked Sendable {
+    private let lock = NSLock()
+    private var now = 0
+    private var peak = 0
+    func enter() { lock.withLock { now += 1; peak = max(peak, now) } }
+    func leave() { lock.withLock { now -= 1 } }
+    var current: Int { lock.withLock { now } }
+    var most: Int { lock.withLock { peak } }
+}
+
 final class WorkspaceBox: @unchecked Sendable {
     var workspace: Workspace!
 }
