@@ -317,20 +317,26 @@ public enum ManifestParser {
         }
         var workflow: Workflow?
         if var w = r.map("workflow") {
-            let approvers = w.stringList("approvers", required: true) ?? []
+            var approvers: [String] = []
+            let items = w.list("approvers", required: true)
+            for (item, itemPath) in items ?? [] {
+                guard case .scalar(let scalar) = item, !isNull(item) else {
+                    context.fail(item, itemPath, "expected a string, found \(shape(item))")
+                    continue
+                }
+                let email = Workflow.email(of: scalar.string)
+                let parts = email.split(separator: "@", omittingEmptySubsequences: false)
+                if parts.count != 2 || parts[0].isEmpty || parts[1].isEmpty || email.contains(" ") {
+                    context.fail(item, itemPath, "'\(scalar.string)' is not an email address "
+                                 + "(write bob@corp.example or Bob <bob@corp.example>)")
+                }
+                approvers.append(scalar.string)
+            }
             let expiresAfter = w.duration("expiresAfter", example: "7d or 12h")
             let onScheduledRuns = w.enumeration("onScheduledRuns", OnScheduledRuns.self)
             w.finish()
-            if approvers.isEmpty, w.has("approvers") {
+            if let items, items.isEmpty {
                 context.fail(w.value("approvers"), "spec.workflow.approvers", "name at least one approver")
-            }
-            for (index, approver) in approvers.enumerated() {
-                let email = Workflow.email(of: approver)
-                let parts = email.split(separator: "@", omittingEmptySubsequences: false)
-                if parts.count != 2 || parts[0].isEmpty || parts[1].isEmpty || email.contains(" ") {
-                    context.fail(w.value("approvers"), "spec.workflow.approvers[\(index)]",
-                                 "'\(approver)' is not an email address (write bob@corp.example or Bob <bob@corp.example>)")
-                }
             }
             workflow = Workflow(approvers: approvers, expiresAfter: expiresAfter, onScheduledRuns: onScheduledRuns)
         }

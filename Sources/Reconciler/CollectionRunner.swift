@@ -25,6 +25,8 @@ public struct JobPreview: Sendable {
     public let moreChanges: Int
     /// Why the job would fail, if it would.
     public let error: String?
+    /// The approvers, when a run like this one would raise a request instead of running the job.
+    public var needsApprovalFrom: [String]?
 }
 
 /// A finished run (or preview).
@@ -127,11 +129,15 @@ extension Workspace {
                     if preview {
                         let lines = set.failures.map { "! \($0.object) \($0.reason)" }
                             + set.changes.prefix(previewLines).flatMap { engine.logLines(for: $0) }
-                        previews.append(JobPreview(
+                        var jobPreview = JobPreview(
                             job: entry.job, read: set.read, create: set.count(.create), update: set.count(.update),
                             rename: set.count(.rename), delete: set.count(.delete), unchanged: set.unchanged,
                             skipped: set.skipped, failed: set.failures.count, lines: lines,
-                            moreChanges: max(0, set.changes.count - previewLines), error: set.guardViolation))
+                            moreChanges: max(0, set.changes.count - previewLines), error: set.guardViolation)
+                        if let workflow = jobSpec.workflow, trigger == .manual || workflow.onScheduledRuns == .require {
+                            jobPreview.needsApprovalFrom = workflow.approvers
+                        }
+                        previews.append(jobPreview)
                         stats.read = set.read
                         stats.failed = set.failures.count
                         error = set.guardViolation

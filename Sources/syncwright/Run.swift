@@ -137,6 +137,9 @@ enum RunText {
             out += "\(p.job): read \(p.read); \(p.create) to create, \(p.update) to update, \(p.rename) to rename, "
                 + "\(p.delete) to delete, \(p.unchanged) unchanged, \(p.skipped) skipped, \(p.failed) failed\n"
             if let error = p.error { out += "  would fail: \(error)\n" }
+            if let approvers = p.needsApprovalFrom {
+                out += "  under a workflow: a run would raise a request for \(approvers.joined(separator: ", ")) instead of running it\n"
+            }
             for line in p.lines { out += "  \(line)\n" }
             if p.moreChanges > 0 { out += "  … and \(p.moreChanges) more changes\n" }
         }

@@ -110,6 +110,12 @@ struct WorkflowHome {
 @Suite struct WorkflowTests {
     @Test func aManualRunRaisesARequestWithAPreviewAndRunsTheOtherJobs() throws {
         let w = try WorkflowHome(try workflowFixture())
+        let dryRun = try w.cli(["run", "c", "--preview"])
+        #expect(dryRun.status == 0, "\(dryRun.stderr)")
+        #expect(dryRun.stdout.contains("guarded: read 3; 3 to create"), "a preview shows what the job would do: \(dryRun.stdout)")
+        #expect(dryRun.stdout.contains("under a workflow: a run would raise a request for bob@corp.example, "
+                                        + "Carol <carol@corp.example> instead of running it"))
+        #expect(try w.requests().isEmpty, "a preview raises no request")
         let id = try w.runRaisingRequest()
         #expect(id.hasPrefix("req-") && id == id.lowercased() && id.count <= 55, "usable inside a manifest name: \(id)")
         #expect(w.lines("plain-out.csv").count == 4, "the job without workflow ran")

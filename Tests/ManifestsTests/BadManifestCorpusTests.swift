@@ -85,7 +85,7 @@ let badCases: [BadCase] = [
                        "a.yaml:4:44: spec.by: unknown field (expected one of: decision, reason, request)"]),
     BadCase(name: "workflow: an approver with no address, a bad expiry, an unknown onScheduledRuns",
             files: ["j.yaml": goodJob + "  workflow: { approvers: [bob], expiresAfter: soon, onScheduledRuns: never }\n"],
-            expected: ["j.yaml:9:26: spec.workflow.approvers[0]: 'bob' is not an email address (write bob@corp.example "
+            expected: ["j.yaml:9:27: spec.workflow.approvers[0]: 'bob' is not an email address (write bob@corp.example "
                        + "or Bob <bob@corp.example>)",
                        "j.yaml:9:47: spec.workflow.expiresAfter: 'soon' is not a duration like 7d or 12h",
                        "j.yaml:9:70: spec.workflow.onScheduledRuns: 'never' is not one of skip, require"]),
