@@ -260,13 +260,15 @@ extension GitRepository {
                                operation: operation)
             }
             // The remote holds it now: move the remote-tracking branch, as `git push` does (the
-            // anonymous remote has no fetch refspec for libgit2 to do it with).
+            // anonymous remote has no fetch refspec for libgit2 to do it with). Best effort: the
+            // push has happened, and the next fetch sets the same value if another process holds
+            // the ref's lock right now.
             if destination.hasPrefix("refs/heads/") {
                 let tracking = "refs/remotes/\(name)/" + destination.dropFirst("refs/heads/".count)
                 var reference: OpaquePointer?
-                try check(git_reference_create(&reference, handle, tracking, &local, 1, "syncwright: push"),
-                          "setting \(tracking) after the push")
-                git_reference_free(reference)
+                if git_reference_create(&reference, handle, tracking, &local, 1, "syncwright: push") == 0 {
+                    git_reference_free(reference)
+                }
             }
             return PushResult(commit: ObjectID(local))
         }

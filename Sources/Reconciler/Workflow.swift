@@ -274,7 +274,7 @@ public struct DecisionWriter: Sendable {
             }
             switch pushed {
             case .success:
-                try repository.setReference(remoteRef, to: commit, message: "syncwright: pushed \(decision.rawValue) \(id)")
+                // The push moved refs/remotes/origin/<branch> (best effort); nothing else to do here.
                 return Pushed(path: path, commit: commit.hex, branch: config.branch, request: request)
             case .failure(let refusal) where refusal.isRejected && attempt < 5:
                 try repository.fetch(credentials: credentials)

@@ -63,8 +63,10 @@ public struct ReportPublisher: Sendable {
                 let built = DispatchTime.now()
                 building += Self.milliseconds(started, built)
                 try repository.push(localRef, to: localRef, credentials: credentials)
-                // The remote now holds it: the next publish builds on it without fetching.
-                try repository.setReference(remoteRef, to: last, message: "syncwright: pushed reports")
+                // The remote now holds it: the next publish builds on it without fetching. (The push
+                // moved it already; a failure here must not make a published report look unpublished,
+                // or it would be published twice.)
+                try? repository.setReference(remoteRef, to: last, message: "syncwright: pushed reports")
                 return Result(commits: commits, attempts: attempt, buildMilliseconds: building,
                               pushMilliseconds: Self.milliseconds(built, DispatchTime.now()))
             } catch where error.isRejected {
