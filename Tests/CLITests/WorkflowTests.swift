@@ -191,6 +191,29 @@ struct WorkflowHome {
         #expect(try w.cli(["history", "c", "--format", "json"]).stdout.components(separatedBy: "\"trigger\" : \"approval\"").count == 2)
     }
 
+    @Test func anApprovalGivenWhileTheReconcilerRunsIsCarriedOut() throws {
+        let w = try WorkflowHome(try workflowFixture())
+        let id = try w.runRaisingRequest()
+        let reconciler = try Background(["reconcile", "--interval", "1s"] + w.home, folder: w.folder)
+        defer { if reconciler.process.isRunning { kill(reconciler.process.processIdentifier, SIGKILL) } }
+        Thread.sleep(forTimeInterval: 1)
+        // approve and requests do not claim the home: they work beside the running reconciler.
+        let approve = try w.cli(["approve", id, "--author", "Carol <carol@corp.example>"])
+        #expect(approve.status == 0, "\(approve.stderr)")
+        var status = ""
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            status = try w.request(id)["status"] as? String ?? ""
+            if status == "executed" { break }
+            Thread.sleep(forTimeInterval: 0.3)
+        }
+        #expect(status == "executed", "the reconciler applied the approval and ran the job: \(reconciler.stderr)")
+        #expect(w.lines("guarded-out.csv").count == 4)
+        kill(reconciler.process.processIdentifier, SIGTERM)
+        #expect(reconciler.wait(seconds: 15) == 0)
+        #expect(reconciler.stderr.contains("approved=1"), "the pass that ran it says so: \(reconciler.stderr)")
+    }
+
     @Test func aDenialRecordsTheReasonAndRunsNothing() throws {
         let w = try WorkflowHome(try workflowFixture())
         let id = try w.runRaisingRequest()
