@@ -99,14 +99,31 @@ def git(args, cwd):
     subprocess.run(["git"] + args, cwd=cwd, env=GIT_ENV, check=True, capture_output=True)
 
 
-def run(binary, home):
+def server_cpu(pid):
+    """CPU seconds (user + system) that process `pid` has used so far, from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed(argv, server):
+    """Runs argv; returns (wall seconds, its CPU seconds, the server's CPU seconds meanwhile, stdout)."""
+    def children():
+        usage = os.times()
+        return usage.children_user + usage.children_system
+    before, server_before = children(), server_cpu(server.pid)
     start = time.perf_counter()
-    out = subprocess.run([binary, "run", "load", "--home", home, "--format", "json"], capture_output=True, text=True)
+    proc = subprocess.run(argv, capture_output=True)
     elapsed = time.perf_counter() - start
-    if out.returncode != 0:
-        raise SystemExit(f"syncwright run failed: {out.stderr[-2000:]}\n{out.stdout[-2000:]}")
-    job = json.loads(out.stdout)["jobs"][0]
-    return elapsed, job["durationMs"] / 1000, job["stats"]
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(argv[:2])} failed: {proc.stderr.decode()[-2000:]}\n{proc.stdout.decode()[-2000:]}")
+    return elapsed, children() - before, server_cpu(server.pid) - server_before, proc.stdout.decode()
+
+
+def run(binary, home, server):
+    wall, cpu, server_used, out = timed([binary, "run", "load", "--home", home, "--format", "json"], server)
+    job = json.loads(out)["jobs"][0]
+    return wall, job["durationMs"] / 1000, job["stats"], cpu, server_used
 
 
 def main():
@@ -118,7 +135,8 @@ def main():
     parser.add_argument("--binary", default=os.path.join(ROOT, ".build/release/syncwright"))
     args = parser.parse_args()
     n = args.users
-    results = {k: [] for k in ["run", "job", "ldapadd", "delta_run", "delta_job", "search"]}
+    results = {k: [] for k in ["run", "job", "ldapadd", "delta_run", "delta_job", "search", "cpu", "server",
+                                "ldapadd_cpu", "ldapadd_server", "delta_cpu", "delta_server", "search_cpu", "search_server"]}
     print(f"binary: {args.binary}; {n} users; {args.rounds} rounds, each on a fresh slapd"
           f"{' with dbnosync' if args.nosync else ' (fsync on every write)'}")
     for round_number in range(1, args.rounds + 1):
@@ -176,28 +194,29 @@ spec: {{ jobs: [ {{ job: load }} ] }}
             subprocess.run([args.binary, "init", f"file://{work}/origin.git", "--home", home], check=True, capture_output=True)
             subprocess.run([args.binary, "apply", "--home", home], check=True, capture_output=True)
 
-            wall, job, stats = run(args.binary, home)
+            wall, job, stats, cpu, server = run(args.binary, home, proc)
             assert stats["created"] == n and stats["failed"] == 0, stats
-            start = time.perf_counter()
-            subprocess.run(["ldapadd", "-x", "-H", url, "-D", f"cn=sync,{SUFFIXES[1]}", "-w", PASSWORD, "-f", f"{work}/load.ldif"],
-                           check=True, capture_output=True)
-            ldapadd = time.perf_counter() - start
+            ldapadd, ldapadd_cpu, ldapadd_server, _ = timed(
+                ["ldapadd", "-x", "-H", url, "-D", f"cn=sync,{SUFFIXES[1]}", "-w", PASSWORD, "-f", f"{work}/load.ldif"], proc)
 
             changed = frozenset(range(0, n, 100))  # 1%
             with open(csv, "w") as f:
                 f.writelines(rows(n, changed))
-            delta_wall, delta_job, delta_stats = run(args.binary, home)
+            delta_wall, delta_job, delta_stats, delta_cpu, delta_server = run(args.binary, home, proc)
             assert delta_stats["updated"] == len(changed) and delta_stats["unchanged"] == n - len(changed), delta_stats
-            start = time.perf_counter()
-            subprocess.run(["ldapsearch", "-x", "-H", url, "-D", f"cn=sync,{SUFFIXES[0]}", "-w", PASSWORD, "-LLL",
-                            "-E", "pr=500/noprompt", "-b", f"ou=People,{SUFFIXES[0]}", "(objectClass=*)",
-                            "objectClass", "employeeNumber", "uid", "cn", "givenName", "sn", "mail", "title", "telephoneNumber"],
-                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            search = time.perf_counter() - start
-            for key, value in zip(results, [wall, job, ldapadd, delta_wall, delta_job, search]):
+            search, search_cpu, search_server, _ = timed(
+                ["ldapsearch", "-x", "-H", url, "-D", f"cn=sync,{SUFFIXES[0]}", "-w", PASSWORD, "-LLL",
+                 "-E", "pr=500/noprompt", "-b", f"ou=People,{SUFFIXES[0]}", "(objectClass=*)",
+                 "objectClass", "employeeNumber", "uid", "cn", "givenName", "sn", "mail", "title", "telephoneNumber"], proc)
+            for key, value in zip(results, [wall, job, ldapadd, delta_wall, delta_job, search,
+                                            cpu, server, ldapadd_cpu, ldapadd_server,
+                                            delta_cpu, delta_server, search_cpu, search_server]):
                 results[key].append(value)
-            print(f"round {round_number}: first load: syncwright run {wall:.2f} s (job {job:.2f} s), ldapadd {ldapadd:.2f} s; "
-                  f"delta: syncwright run {delta_wall:.2f} s (job {delta_job:.2f} s), ldapsearch paging {search:.2f} s")
+            print(f"round {round_number}: first load: syncwright run {wall:.2f} s (job {job:.2f} s; CPU {cpu:.2f} s, "
+                  f"slapd {server:.2f} s), ldapadd {ldapadd:.2f} s (CPU {ldapadd_cpu:.2f} s, slapd {ldapadd_server:.2f} s); "
+                  f"delta: syncwright run {delta_wall:.2f} s (job {delta_job:.2f} s; CPU {delta_cpu:.2f} s, "
+                  f"slapd {delta_server:.2f} s), ldapsearch paging {search:.2f} s (CPU {search_cpu:.2f} s, "
+                  f"slapd {search_server:.2f} s)", flush=True)
         finally:
             if proc:
                 proc.kill()
@@ -211,6 +230,9 @@ spec: {{ jobs: [ {{ job: load }} ] }}
           f"ratio {med['ldapadd'] / med['run']:.2f}x (job: {med['ldapadd'] / med['job']:.2f}x)")
     print(f"  delta (1%): syncwright run {med['delta_run']:.2f} s (job {med['delta_job']:.2f} s); ldapsearch paging "
           f"{med['search']:.2f} s; ratio {med['delta_run'] / med['search']:.2f}x (job: {med['delta_job'] / med['search']:.2f}x)")
+    print(f"  CPU seconds (the client; slapd meanwhile): first load: syncwright {med['cpu']:.2f}; {med['server']:.2f}, "
+          f"ldapadd {med['ldapadd_cpu']:.2f}; {med['ldapadd_server']:.2f}. delta: syncwright {med['delta_cpu']:.2f}; "
+          f"{med['delta_server']:.2f}, ldapsearch {med['search_cpu']:.2f}; {med['search_server']:.2f}")
 
 
 if __name__ == "__main__":

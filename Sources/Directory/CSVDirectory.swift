@@ -68,7 +68,6 @@ public final class CSVDirectory: Directory {
     }
 
     public func read(_ scope: ReadScope, pageSize: Int, _ page: ([Entry]) throws -> Void) throws {
-        let base = scope.base
         var batch: [Entry] = []
         batch.reserveCapacity(max(pageSize, 1))
         func flush(_ entry: Entry?) throws {

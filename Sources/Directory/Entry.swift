@@ -294,6 +294,9 @@ public protocol Directory: AnyObject {
     /// True when applied changes stay in memory until `commit()`, so a preview may apply them
     /// (and later jobs of the same run see them) without writing anything.
     var stagesChanges: Bool { get }
+
+    /// True when reading waits on a server (so other work may go on meanwhile); false for files.
+    var readsFromServer: Bool { get }
 }
 
 /// What a read asks for. Everything but `base` is a hint that may narrow a server's answer.
@@ -312,6 +315,8 @@ public struct ReadScope: Sendable, Equatable {
 }
 
 extension Directory {
+    public var readsFromServer: Bool { false }
+
     /// Every entry below `base`.
     public func read(base: String?, pageSize: Int, _ page: ([Entry]) throws -> Void) throws {
         try read(ReadScope(base: base), pageSize: pageSize, page)

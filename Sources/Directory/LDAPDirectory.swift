@@ -57,6 +57,8 @@ public final class LDAPDirectory: Directory {
 
     public var stagesChanges: Bool { false }
 
+    public var readsFromServer: Bool { true }
+
     public func commit() throws {}
 
     // MARK: Connecting
@@ -167,7 +169,11 @@ public final class LDAPDirectory: Directory {
                 defer { ldap_msgfree(message) }
                 switch type {
                 case LDAPResult.searchEntry:
-                    entries.append(reader.entry(ld, message))
+                    guard let entry = reader.entry(ld, message) else {
+                        ldap_abandon_ext(ld, messageID, nil, nil)
+                        throw DirectoryError("\(what): searching \(base) failed: an entry of the answer cannot be decoded")
+                    }
+                    entries.append(entry)
                 case LDAPResult.searchResult:
                     var result: Int32 = 0
                     var diagnostic: UnsafeMutablePointer<CChar>?
@@ -438,48 +444,70 @@ public enum LDAPFilter {
 
 /// Builds entries from search results. Entries share one list of attribute names (the ones
 /// asked for, then any others the server sends), so a page of them costs few allocations.
+///
+/// The entry's encoding is walked once (`ldap_get_dn_ber`, then `ldap_get_attribute_ber`): the
+/// DN, names and values are read where they lie in the message. (`ldap_get_values_len` would
+/// search the whole entry again for each attribute.)
 struct EntryReader {
     private var names: [AttributeName]
-    private var positions: [AttributeName: Int]
+    /// Each spelling the server used, as bytes, with its position in `names`. Servers send the
+    /// attributes of every entry in the same order, so the one after the last match is tried first.
+    private var spellings: [(bytes: [UInt8], index: Int)] = []
+    private var lastSpelling = -1
 
     init(names: [AttributeName]) {
         self.names = names
-        positions = Dictionary(names.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
-    /// The entry in `message`: its DN, and every value as the bytes the server sent.
-    mutating func entry(_ ld: OpaquePointer, _ message: OpaquePointer) -> Entry {
-        var dn = ""
-        if let raw = ldap_get_dn(ld, message) {
-            dn = String(decoding: UnsafeRawBufferPointer(start: raw, count: strlen(raw)), as: UTF8.self)
-            ldap_memfree(raw)
+    private mutating func index(of name: UnsafeRawBufferPointer) -> Int {
+        func matches(_ spelling: [UInt8]) -> Bool {
+            spelling.count == name.count && spelling.withUnsafeBytes { memcmp($0.baseAddress!, name.baseAddress!, name.count) == 0 }
         }
+        let guess = lastSpelling + 1
+        if guess < spellings.count, matches(spellings[guess].bytes) { lastSpelling = guess; return spellings[guess].index }
+        if let found = spellings.firstIndex(where: { matches($0.bytes) }) { lastSpelling = found; return spellings[found].index }
+        let attribute = AttributeName(String(decoding: name, as: UTF8.self))
+        let index: Int
+        if let known = names.firstIndex(of: attribute) {
+            index = known // asked for in other letter case, or sent twice
+        } else {
+            index = names.count
+            names.append(attribute)
+        }
+        spellings.append((Array(name), index))
+        lastSpelling = spellings.count - 1
+        return index
+    }
+
+    /// The entry in `message`: its DN, and every value as the bytes the server sent; nil when the
+    /// message cannot be decoded.
+    mutating func entry(_ ld: OpaquePointer, _ message: OpaquePointer) -> Entry? {
         var ber: OpaquePointer?
-        var attribute = ldap_first_attribute(ld, message, &ber)
-        var found: [(Int, UnsafeMutablePointer<UnsafeMutablePointer<berval>?>)] = []
-        while let name = attribute {
-            let attributeName = AttributeName(String(cString: name))
-            let index: Int
-            if let known = positions[attributeName] {
-                index = known
-            } else {
-                index = names.count
-                names.append(attributeName)
-                positions[attributeName] = index
-            }
-            if let values = ldap_get_values_len(ld, message, name) { found.append((index, values)) }
-            ldap_memfree(name)
-            attribute = ldap_next_attribute(ld, message, ber)
+        var dnValue = berval()
+        guard ldap_get_dn_ber(ld, message, &ber, &dnValue) == LDAP_SUCCESS, let ber else { return nil }
+        defer { ber_free(ber, 0) }
+        let dn = String(decoding: UnsafeRawBufferPointer(start: dnValue.bv_val, count: Int(dnValue.bv_len)), as: UTF8.self)
+        // First the names and value arrays, so the entry is made with the full name list.
+        var found: [(Int, UnsafeMutablePointer<berval>)] = []
+        defer { for (_, values) in found { ber_memfree(values) } }
+        var bytes = 0, count = 0
+        while true {
+            var attribute = berval()
+            var values: UnsafeMutablePointer<berval>?
+            guard ldap_get_attribute_ber(ld, message, ber, &attribute, &values) == LDAP_SUCCESS else { return nil }
+            guard attribute.bv_val != nil else { break }
+            guard let values else { continue }
+            found.append((index(of: UnsafeRawBufferPointer(start: attribute.bv_val, count: Int(attribute.bv_len))), values))
+            var position = 0
+            while values[position].bv_val != nil { bytes += Int(values[position].bv_len); count += 1; position += 1 }
         }
-        if let ber { ber_free(ber, 0) }
-        var out = Entry(dn: dn, names: names)
+        var out = Entry(dn: dn, names: names, reservingBytes: bytes, values: count)
         for (index, values) in found {
             var position = 0
-            while let value = values[position] {
-                out.append(at: index, bytes: UnsafeRawBufferPointer(start: value.pointee.bv_val, count: Int(value.pointee.bv_len)))
+            while let pointer = values[position].bv_val {
+                out.append(at: index, bytes: UnsafeRawBufferPointer(start: pointer, count: Int(values[position].bv_len)))
                 position += 1
             }
-            ldap_value_free_len(values)
         }
         return out
     }

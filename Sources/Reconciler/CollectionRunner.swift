@@ -126,6 +126,10 @@ extension Workspace {
                     logger.info("approval requested", metadata: ["job": "\(entry.job)", "request": "\(raisedRequest.id)"])
                 } else {
                     let set = try engine.plan(source: source, destination: destination, progress: progress)
+                    logger.debug("job planned", metadata: [
+                        "job": "\(entry.job)", "destinationMs": "\(String(format: "%.1f", set.timings.destinationMs))",
+                        "sourceWaitMs": "\(String(format: "%.1f", set.timings.sourceWaitMs))",
+                        "sourceMs": "\(String(format: "%.1f", set.timings.sourceMs))"])
                     if preview {
                         let lines = set.failures.map { "! \($0.object) \($0.reason)" }
                             + set.changes.prefix(previewLines).flatMap { engine.logLines(for: $0) }

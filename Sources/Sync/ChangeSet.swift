@@ -78,8 +78,20 @@ public struct ChangeSet: Sendable {
     public var managed = 0
     /// Set when a guard stops the job: it then writes nothing.
     public var guardViolation: String?
+    /// Where planning spent its time, for the debug log.
+    public var timings = PlanTimings()
 
     public func count(_ action: ObjectChange.Action) -> Int { changes.filter { $0.action == action }.count }
+}
+
+/// Wall milliseconds of planning's steps.
+public struct PlanTimings: Sendable {
+    /// Reading and indexing the destination.
+    public var destinationMs = 0.0
+    /// Then waiting for the source, when it was read meanwhile on another thread.
+    public var sourceWaitMs = 0.0
+    /// Reading the source (when not read meanwhile), mapping, matching and diffing its rows.
+    public var sourceMs = 0.0
 }
 
 /// Progress of a job, for a live display.

@@ -72,9 +72,22 @@ public struct JobEngine: Sendable {
     // MARK: Planning
 
     /// Reads both sides and computes what the job would change. Writes nothing.
+    ///
+    /// A file destination is read and indexed by key first; then source rows are filtered,
+    /// mapped, keyed and diffed on all cores, page by page, and settled in source order (the
+    /// source is never held whole). A server destination is read while the source is read and
+    /// mapped on a second thread; each page the server sends is then diffed as it comes, so the
+    /// work hides behind the server's answers (`planAgainstServer`). Both give the same result.
+    ///
+    /// A source row whose key is known claims the destination objects with that key, even when
+    /// the row fails: they are never deleted for want of a match.
     public func plan(source: Directory, destination: Directory,
                      progress: ((JobProgress) -> Void)? = nil) throws -> ChangeSet {
+        if destination.readsFromServer && source !== destination {
+            return try planAgainstServer(source: source, destination: destination, progress: progress)
+        }
         var set = ChangeSet()
+        var stopwatch = Stopwatch()
         // The destination, indexed by key.
         var current: [Entry] = []
         var byKey: [String: Int] = [:]
@@ -88,74 +101,269 @@ public struct JobEngine: Sendable {
             }
         }
         set.managed = current.count
+        set.timings.destinationMs = stopwatch.lap()
         var matched = [Bool](repeating: false, count: current.count)
+        var claimed: Set<String> = []
         var seenSource: Set<String> = []
 
-        // Rows are mapped, keyed and diffed on all cores (the destination index is read-only by
-        // now); duplicates and matches are then settled in source order.
+        // Rows are filtered, mapped, keyed and diffed on all cores (the destination index is
+        // read-only by now); duplicates and matches are then settled in source order.
         let index = byKey, existing = current, ambiguousKeys = ambiguous
         try source.read(sourceScope, pageSize: pageSize) { page in
             let rows = ParallelParts.map(page) { entry in
-                outcome(for: entry, index: index, existing: existing, ambiguous: ambiguousKeys)
+                outcome(for: prepare(entry).prepared, index: index, existing: existing, ambiguous: ambiguousKeys)
             }
             for (entry, row) in zip(page, rows) {
                 switch row {
                 case .filteredOut:
                     continue
-                case .failed(let reason):
+                case .failed(let reason, let key):
                     set.read += 1
                     set.failures.append(ObjectFailure(object: entry.dn, reason: reason))
+                    if let key { claimed.insert(key) }
                 case .planned(let key, let match, let change):
                     set.read += 1
                     guard seenSource.insert(key).inserted else {
-                        set.failures.append(ObjectFailure(object: entry.dn,
-                                                          reason: "its key \(describe(key)) appears more than once in the source"))
+                        set.failures.append(ObjectFailure(object: entry.dn, reason: duplicateReason(key)))
                         continue
                     }
                     if let match { matched[match] = true }
-                    if let change {
-                        set.changes.append(change)
-                    } else if match != nil {
-                        set.unchanged += 1
-                    } else {
-                        set.skipped += 1
-                    }
+                    tally(change, matched: match != nil, into: &set)
                 }
                 if set.read % 10_000 == 0 { progress?(JobProgress(job: name, phase: .reading, done: set.read, total: nil)) }
             }
         }
+        set.timings.sourceMs = stopwatch.lap()
         if spec.delete {
             for (index, entry) in current.enumerated() where !matched[index] {
-                set.changes.append(ObjectChange(action: .delete, dn: entry.dn, newDN: nil, attributes: [],
-                                                operations: [.delete(dn: entry.dn)]))
+                if !claimed.isEmpty, let key = destinationKey(entry), claimed.contains(key) { continue }
+                set.changes.append(deletion(of: entry.dn))
             }
         }
         set.guardViolation = guardViolation(set)
         return set
     }
 
+    /// `plan` for a destination on a server: the source is read, mapped and indexed by key on a
+    /// second thread while the first pages arrive; from then on each page of the destination is
+    /// matched and diffed on all cores as it comes. Destination entries are not kept, only the
+    /// DNs of those no source row matched.
+    private func planAgainstServer(source: Directory, destination: Directory,
+                                   progress: ((JobProgress) -> Void)?) throws -> ChangeSet {
+        var set = ChangeSet()
+        var stopwatch = Stopwatch()
+        let early = Background { [self] in SourceIndex(try readPrepared(source)) }
+        var sourceIndex: SourceIndex?
+        var backlog: [[Entry]] = []
+        /// Per source row: what its match in the destination came to.
+        var matches: [MatchResult?] = []
+        var ambiguous: Set<String> = []
+        var unmatched: [String] = []
+
+        func diff(_ page: [Entry], against rows: SourceIndex) {
+            let results = ParallelParts.map(page) { entry -> (key: String, row: Int?, result: MatchResult)? in
+                guard let key = destinationKey(entry) else { return nil }
+                guard let row = rows.first[key], case .keyed(_, let desired) = rows.rows[row].prepared else {
+                    return (key, nil, .unchanged)
+                }
+                do throws(TransformError) {
+                    let change = try update(entry, desired: desired)
+                    return (key, row, change.map { .changed($0) } ?? .unchanged)
+                } catch {
+                    return (key, row, .failed(error.message))
+                }
+            }
+            for (entry, result) in zip(page, results) {
+                guard let (key, row, match) = result else { continue }
+                set.managed += 1
+                guard let row else { unmatched.append(entry.dn); continue }
+                if matches[row] != nil { ambiguous.insert(key) }
+                matches[row] = match
+            }
+        }
+        do {
+            try destination.read(destinationScope, pageSize: pageSize) { page in
+                if sourceIndex == nil, early.isDone {
+                    let rows = try early.value()
+                    matches = Array(repeating: nil, count: rows.rows.count)
+                    for waiting in backlog { diff(waiting, against: rows) }
+                    backlog = []
+                    sourceIndex = rows
+                }
+                if let sourceIndex { diff(page, against: sourceIndex) } else { backlog.append(page) }
+            }
+        } catch {
+            _ = try? early.value()
+            throw error
+        }
+        set.timings.destinationMs = stopwatch.lap()
+        let rows = try sourceIndex ?? early.value()
+        if sourceIndex == nil {
+            matches = Array(repeating: nil, count: rows.rows.count)
+            set.timings.sourceWaitMs = stopwatch.lap()
+            for waiting in backlog { diff(waiting, against: rows) }
+            backlog = []
+        }
+
+        // Rows no destination object matched are created; made on all cores, as a first load
+        // creates every row.
+        let creations: [Int: RowOutcome] = spec.create
+            ? Dictionary(uniqueKeysWithValues: ParallelParts.map(rows.rows.indices.filter { row in
+                guard matches[row] == nil, case .keyed(let key, _) = rows.rows[row].prepared else { return false }
+                return rows.first[key] == row
+            }) { row -> (Int, RowOutcome) in
+                guard case .keyed(let key, let desired) = rows.rows[row].prepared else { return (row, .filteredOut) }
+                do throws(TransformError) {
+                    return (row, .planned(key: key, match: nil, change: try create(desired)))
+                } catch {
+                    return (row, .failed(error.message, key: key))
+                }
+            })
+            : [:]
+        for (position, row) in rows.rows.enumerated() {
+            switch row.prepared {
+            case .filteredOut:
+                continue
+            case .failed(let reason):
+                set.read += 1
+                set.failures.append(ObjectFailure(object: row.dn, reason: reason))
+            case .keyed(let key, _):
+                set.read += 1
+                if rows.first[key] != position {
+                    set.failures.append(ObjectFailure(object: row.dn, reason: duplicateReason(key)))
+                } else if ambiguous.contains(key) {
+                    set.failures.append(ObjectFailure(object: row.dn, reason: ambiguousReason(key)))
+                } else if let match = matches[position] {
+                    switch match {
+                    case .unchanged: set.unchanged += 1
+                    case .changed(let change): set.changes.append(change)
+                    case .failed(let reason): set.failures.append(ObjectFailure(object: row.dn, reason: reason))
+                    }
+                } else if case .failed(let reason, _)? = creations[position] {
+                    set.failures.append(ObjectFailure(object: row.dn, reason: reason))
+                } else if case .planned(_, _, let change?)? = creations[position] {
+                    set.changes.append(change)
+                } else {
+                    set.skipped += 1
+                }
+            }
+            if set.read % 10_000 == 0 { progress?(JobProgress(job: name, phase: .reading, done: set.read, total: nil)) }
+        }
+        set.timings.sourceMs = stopwatch.lap()
+        if spec.delete { set.changes += unmatched.map { deletion(of: $0) } }
+        set.guardViolation = guardViolation(set)
+        return set
+    }
+
+    /// What a destination object matched by a source row comes to.
+    enum MatchResult: Sendable {
+        case unchanged
+        case changed(ObjectChange)
+        case failed(String)
+    }
+
+    /// The prepared source rows, and the first row of each key.
+    struct SourceIndex: Sendable {
+        let rows: [PreparedRow]
+        let first: [String: Int]
+
+        init(_ pages: [[PreparedRow]]) {
+            rows = Array(pages.joined())
+            var first: [String: Int] = [:]
+            first.reserveCapacity(rows.count)
+            for (position, row) in rows.enumerated() {
+                if case .keyed(let key, _) = row.prepared, first[key] == nil { first[key] = position }
+            }
+            self.first = first
+        }
+    }
+
+    private func tally(_ change: ObjectChange?, matched: Bool, into set: inout ChangeSet) {
+        if let change {
+            set.changes.append(change)
+        } else if matched {
+            set.unchanged += 1
+        } else {
+            set.skipped += 1
+        }
+    }
+
+    private func deletion(of dn: String) -> ObjectChange {
+        ObjectChange(action: .delete, dn: dn, newDN: nil, attributes: [], operations: [.delete(dn: dn)])
+    }
+
+    private func duplicateReason(_ key: String) -> String {
+        "its key \(describe(key)) appears more than once in the source"
+    }
+
+    private func ambiguousReason(_ key: String) -> String {
+        "its key \(describe(key)) matches more than one destination object"
+    }
+
+    /// Every page of the source, filtered, mapped and keyed (the work that needs no destination).
+    private func readPrepared(_ source: Directory) throws -> [[PreparedRow]] {
+        var pages: [[PreparedRow]] = []
+        try source.read(sourceScope, pageSize: pageSize) { page in pages.append(ParallelParts.map(page) { prepare($0) }) }
+        return pages
+    }
+
+    /// A source row before it meets the destination: filtered out, failed, or its desired entry and key.
+    struct PreparedRow: Sendable {
+        enum Prepared: Sendable {
+            case filteredOut
+            case failed(String)
+            case keyed(key: String, desired: Entry)
+        }
+        /// The source row's name, for failures.
+        let dn: String
+        let prepared: Prepared
+    }
+
+    func prepare(_ entry: Entry) -> PreparedRow {
+        if let filter, !filter.matches(entry) { return PreparedRow(dn: entry.dn, prepared: .filteredOut) }
+        do throws(TransformError) {
+            let desired = try desired(for: entry)
+            return PreparedRow(dn: entry.dn, prepared: .keyed(key: try sourceKey(desired), desired: desired))
+        } catch {
+            return PreparedRow(dn: entry.dn, prepared: .failed(error.message))
+        }
+    }
+
     /// What one source row comes to, computed independently of the other rows.
     enum RowOutcome: Sendable {
         case filteredOut
-        case failed(String)
+        /// `key`: the row's key when it is known; the destination objects with it are claimed.
+        case failed(String, key: String?)
         /// `match`: the destination entry's position, if any; `change`: nil for unchanged or skipped.
         case planned(key: String, match: Int?, change: ObjectChange?)
     }
 
-    func outcome(for entry: Entry, index: [String: Int], existing: [Entry], ambiguous: Set<String>) -> RowOutcome {
-        if let filter, !filter.matches(entry) { return .filteredOut }
+    func outcome(for prepared: PreparedRow.Prepared, index: [String: Int], existing: [Entry],
+                 ambiguous: Set<String>) -> RowOutcome {
+        let key: String, desired: Entry
+        switch prepared {
+        case .filteredOut: return .filteredOut
+        case .failed(let reason): return .failed(reason, key: nil)
+        case .keyed(let k, let d): (key, desired) = (k, d)
+        }
         do throws(TransformError) {
-            let desired = try desired(for: entry)
-            let key = try sourceKey(desired)
-            if ambiguous.contains(key) {
-                throw TransformError("its key \(describe(key)) matches more than one destination object")
-            }
+            if ambiguous.contains(key) { throw TransformError(ambiguousReason(key)) }
             if let match = index[key] {
                 return .planned(key: key, match: match, change: try update(existing[match], desired: desired))
             }
             return .planned(key: key, match: nil, change: spec.create ? try create(desired) : nil)
         } catch {
-            return .failed(error.message)
+            return .failed(error.message, key: key)
+        }
+    }
+
+    /// Wall-clock laps, in milliseconds.
+    struct Stopwatch {
+        private var last = DispatchTime.now().uptimeNanoseconds
+        mutating func lap() -> Double {
+            let now = DispatchTime.now().uptimeNanoseconds
+            defer { last = now }
+            return Double(now - last) / 1e6
         }
     }
 

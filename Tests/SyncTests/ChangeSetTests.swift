@@ -5,14 +5,15 @@ import Sync
 import Testing
 
 func job(create: Bool = true, delete: Bool = false, filter: String? = nil, rdn: Bool = true,
-         threshold: DeleteThreshold = .standard, allowEmpty: Bool = false, extra: [FieldMapping] = []) -> JobSpec {
+         threshold: DeleteThreshold = .standard, allowEmpty: Bool = false, extra: [FieldMapping] = [],
+         container: String = "ou=People,dc=corp") -> JobSpec {
     let m = { (s: String?, d: String, v: String?, key: Bool, newOnly: Bool, g: String?) in
         FieldMapping(source: s, destination: d, value: v, generate: g, key: key, newOnly: newOnly, delimiter: nil)
     }
     return JobSpec(
         source: JobSource(connection: "src", filter: filter, base: nil),
         destination: JobDestination(connection: "dst", objectClass: ["inetOrgPerson"],
-                                    container: rdn ? "ou=People,dc=corp" : nil, rdn: rdn ? "uid" : nil),
+                                    container: rdn ? container : nil, rdn: rdn ? "uid" : nil),
         mappings: [
             m("id", "employeeNumber", nil, true, true, nil),
             m("login", "uid", nil, false, false, nil),
