@@ -4,11 +4,13 @@
 First load: N users from a CSV into an empty suffix by `syncwright run`, side by side with
 `ldapadd -f` of the equivalent LDIF into a second, equally empty suffix of the same server.
 Delta: 1% of the rows change and the job runs again, side by side with `ldapsearch` paging
-through the whole destination. Both tools bind as the same kind of service account. Each round
-starts a fresh server; prints every round and the medians.
+through the whole destination. Both tools bind as the same kind of service account. The
+server's ceiling on this machine is measured too: the same load split over --parallel ldapadd
+processes into a third empty suffix. Each round starts a fresh server; prints every round (with
+the CPU seconds of each client and of slapd meanwhile) and the medians.
 
     swift build -c release --product syncwright
-    python3 bench/ldap_bench.py [--users 100000] [--rounds 3] [--nosync] [--max-outstanding 32]
+    python3 bench/ldap_bench.py [--users 100000] [--rounds 3] [--nosync] [--max-outstanding 32] [--parallel 4]
 """
 import argparse
 import json
@@ -22,7 +24,7 @@ import time
 
 from benchlib import GIT_ENV, ROOT
 
-SUFFIXES = ["dc=corp,dc=example", "dc=load,dc=example"]
+SUFFIXES = ["dc=corp,dc=example", "dc=load,dc=example", "dc=par,dc=example"]
 PASSWORD = "sync-secret"
 
 
@@ -131,11 +133,13 @@ def main():
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--max-outstanding", type=int, default=32, help="the connection's maxOutstanding")
+    parser.add_argument("--parallel", type=int, default=4,
+                        help="how many ldapadd processes measure the server's ceiling (default 4)")
     parser.add_argument("--nosync", action="store_true", help="slapd does not fsync each write (dbnosync)")
     parser.add_argument("--binary", default=os.path.join(ROOT, ".build/release/syncwright"))
     args = parser.parse_args()
     n = args.users
-    results = {k: [] for k in ["run", "job", "ldapadd", "delta_run", "delta_job", "search", "cpu", "server",
+    results = {k: [] for k in ["run", "job", "ldapadd", "parallel", "delta_run", "delta_job", "search", "cpu", "server",
                                 "ldapadd_cpu", "ldapadd_server", "delta_cpu", "delta_server", "search_cpu", "search_server"]}
     print(f"binary: {args.binary}; {n} users; {args.rounds} rounds, each on a fresh slapd"
           f"{' with dbnosync' if args.nosync else ' (fsync on every write)'}")
@@ -149,6 +153,9 @@ def main():
                 f.writelines(rows(n))
             with open(f"{work}/load.ldif", "w") as f:
                 f.writelines(person_ldif(i, SUFFIXES[1]) for i in range(n))
+            for part in range(args.parallel):
+                with open(f"{work}/part{part}.ldif", "w") as f:
+                    f.writelines(person_ldif(i, SUFFIXES[2]) for i in range(part, n, args.parallel))
             with open(f"{work}/pw", "w") as f:
                 f.write(PASSWORD)
             config = f"{work}/config"
@@ -199,6 +206,15 @@ spec: {{ jobs: [ {{ job: load }} ] }}
             ldapadd, ldapadd_cpu, ldapadd_server, _ = timed(
                 ["ldapadd", "-x", "-H", url, "-D", f"cn=sync,{SUFFIXES[1]}", "-w", PASSWORD, "-f", f"{work}/load.ldif"], proc)
 
+            # The server's ceiling on this machine: the same load split over parallel ldapadd processes.
+            start = time.perf_counter()
+            loaders = [subprocess.Popen(["ldapadd", "-x", "-H", url, "-D", f"cn=sync,{SUFFIXES[2]}", "-w", PASSWORD,
+                                         "-f", f"{work}/part{part}.ldif"], stdout=subprocess.DEVNULL)
+                       for part in range(args.parallel)]
+            if any(loader.wait() != 0 for loader in loaders):
+                raise SystemExit("a parallel ldapadd failed")
+            parallel = time.perf_counter() - start
+
             changed = frozenset(range(0, n, 100))  # 1%
             with open(csv, "w") as f:
                 f.writelines(rows(n, changed))
@@ -208,12 +224,13 @@ spec: {{ jobs: [ {{ job: load }} ] }}
                 ["ldapsearch", "-x", "-H", url, "-D", f"cn=sync,{SUFFIXES[0]}", "-w", PASSWORD, "-LLL",
                  "-E", "pr=500/noprompt", "-b", f"ou=People,{SUFFIXES[0]}", "(objectClass=*)",
                  "objectClass", "employeeNumber", "uid", "cn", "givenName", "sn", "mail", "title", "telephoneNumber"], proc)
-            for key, value in zip(results, [wall, job, ldapadd, delta_wall, delta_job, search,
+            for key, value in zip(results, [wall, job, ldapadd, parallel, delta_wall, delta_job, search,
                                             cpu, server, ldapadd_cpu, ldapadd_server,
                                             delta_cpu, delta_server, search_cpu, search_server]):
                 results[key].append(value)
             print(f"round {round_number}: first load: syncwright run {wall:.2f} s (job {job:.2f} s; CPU {cpu:.2f} s, "
-                  f"slapd {server:.2f} s), ldapadd {ldapadd:.2f} s (CPU {ldapadd_cpu:.2f} s, slapd {ldapadd_server:.2f} s); "
+                  f"slapd {server:.2f} s), ldapadd {ldapadd:.2f} s (CPU {ldapadd_cpu:.2f} s, slapd {ldapadd_server:.2f} s), "
+                  f"{args.parallel} parallel ldapadd {parallel:.2f} s; "
                   f"delta: syncwright run {delta_wall:.2f} s (job {delta_job:.2f} s; CPU {delta_cpu:.2f} s, "
                   f"slapd {delta_server:.2f} s), ldapsearch paging {search:.2f} s (CPU {search_cpu:.2f} s, "
                   f"slapd {search_server:.2f} s)", flush=True)
@@ -228,6 +245,8 @@ spec: {{ jobs: [ {{ job: load }} ] }}
           f"(the job alone {med['job']:.2f} s = {n / med['job']:,.0f}/s); "
           f"ldapadd {med['ldapadd']:.2f} s = {n / med['ldapadd']:,.0f} entries/s; "
           f"ratio {med['ldapadd'] / med['run']:.2f}x (job: {med['ldapadd'] / med['job']:.2f}x)")
+    print(f"  ceiling: {args.parallel} parallel ldapadd {med['parallel']:.2f} s = {n / med['parallel']:,.0f} entries/s "
+          f"= {med['ldapadd'] / med['parallel']:.2f}x one ldapadd")
     print(f"  delta (1%): syncwright run {med['delta_run']:.2f} s (job {med['delta_job']:.2f} s); ldapsearch paging "
           f"{med['search']:.2f} s; ratio {med['delta_run'] / med['search']:.2f}x (job: {med['delta_job'] / med['search']:.2f}x)")
     print(f"  CPU seconds (the client; slapd meanwhile): first load: syncwright {med['cpu']:.2f}; {med['server']:.2f}, "

@@ -236,8 +236,9 @@ public final class LDAPDirectory: Directory {
         var next = 0
         var inFlight: [Int32: (object: Int, step: Int)] = [:]
         var busy: [String: Int] = [:] // normalised DN → objects in flight that touch it
+        var touching: [Int: Set<String>] = [:] // object in flight → the DNs it touches
         func release(_ object: Int) {
-            for dn in Self.touched(objects[object]) {
+            for dn in touching.removeValue(forKey: object) ?? [] {
                 busy[dn, default: 1] -= 1
                 if busy[dn] == 0 { busy[dn] = nil }
             }
@@ -261,6 +262,7 @@ public final class LDAPDirectory: Directory {
                 next += 1
                 guard !objects[object].isEmpty else { done(object, nil); continue }
                 for dn in dns { busy[dn, default: 0] += 1 }
+                touching[object] = dns
                 _ = send(object, 0)
             }
             guard !inFlight.isEmpty else { continue }
@@ -322,7 +324,7 @@ public final class LDAPDirectory: Directory {
         let code: Int32
         switch change {
         case .add(let entry):
-            let mods = ModificationList(entry.attributes.map { (LDAP_MOD_ADD, $0.name.name, $0.values) })
+            let mods = ModificationList(adding: entry)
             code = mods.withPointer { ldap_add_ext(ld, entry.dn, $0, nil, nil, &id) }
         case .modify(let dn, let modifications):
             let mods = ModificationList(modifications.map { m in
@@ -331,7 +333,7 @@ public final class LDAPDirectory: Directory {
                 case .replace: LDAP_MOD_REPLACE
                 case .delete: LDAP_MOD_DELETE
                 }
-                return (op, m.attribute.name, m.values)
+                return (op, m.attribute.name, m.values.map { Array($0.bytes)[...] })
             })
             code = mods.withPointer { ldap_modify_ext(ld, dn, $0, nil, nil, &id) }
         case .delete(let dn):
@@ -350,46 +352,73 @@ public final class LDAPDirectory: Directory {
     }
 }
 
-/// A NULL-terminated `LDAPMod *` array with binary values, owned here and freed on release.
-/// libldap encodes a request before `ldap_add_ext` or `ldap_modify_ext` returns, so the list
-/// only has to live through the call.
+/// A NULL-terminated `LDAPMod *` array with binary values, laid out in one allocation (the
+/// pointer array, the `LDAPMod`s, the value arrays, the `berval`s, the bytes and the names) and
+/// freed on release. libldap encodes a request before `ldap_add_ext` or `ldap_modify_ext`
+/// returns, so the list only has to live through the call.
 final class ModificationList {
-    private var mods: [UnsafeMutablePointer<LDAPMod>?] = []
-    private var allocations: [UnsafeMutableRawPointer] = []
+    private let memory: UnsafeMutableRawPointer
+    private let mods: UnsafeMutablePointer<UnsafeMutablePointer<LDAPMod>?>
 
-    init(_ items: [(op: Int32, name: String, values: [Value])]) {
-        for item in items {
-            let mod = UnsafeMutablePointer<LDAPMod>.allocate(capacity: 1)
-            allocations.append(UnsafeMutableRawPointer(mod))
-            let values = UnsafeMutablePointer<UnsafeMutablePointer<berval>?>.allocate(capacity: item.values.count + 1)
-            allocations.append(UnsafeMutableRawPointer(values))
-            for (index, value) in item.values.enumerated() {
-                let bytes = UnsafeMutableRawPointer.allocate(byteCount: max(value.bytes.count, 1), alignment: 1)
-                value.bytes.copyBytes(to: bytes.assumingMemoryBound(to: UInt8.self), count: value.bytes.count)
-                let bv = UnsafeMutablePointer<berval>.allocate(capacity: 1)
-                bv.initialize(to: berval(bv_len: ber_len_t(value.bytes.count), bv_val: bytes.assumingMemoryBound(to: CChar.self)))
-                allocations.append(bytes)
-                allocations.append(UnsafeMutableRawPointer(bv))
-                values[index] = bv
+    init(_ items: [(op: Int32, name: String, values: [ArraySlice<UInt8>])]) {
+        let pointer = MemoryLayout<UnsafeMutableRawPointer?>.stride
+        let valueCount = items.reduce(0) { $0 + $1.values.count }
+        let byteCount = items.reduce(0) { total, item in total + item.values.reduce(0) { $0 + $1.count } }
+        let nameBytes = items.reduce(0) { $0 + $1.name.utf8.count + 1 }
+        // Regions, each aligned for what it holds: pointers, LDAPMods, bervals, then bytes.
+        let modsAt = 0
+        let structsAt = modsAt + (items.count + 1) * pointer
+        let arraysAt = structsAt + items.count * MemoryLayout<LDAPMod>.stride
+        let bervalsAt = arraysAt + (valueCount + items.count) * pointer
+        let bytesAt = bervalsAt + valueCount * MemoryLayout<berval>.stride
+        let size = bytesAt + byteCount + nameBytes
+        memory = .allocate(byteCount: max(size, 1), alignment: 16)
+        mods = (memory + modsAt).bindMemory(to: UnsafeMutablePointer<LDAPMod>?.self, capacity: items.count + 1)
+        let structs = (memory + structsAt).bindMemory(to: LDAPMod.self, capacity: items.count)
+        var array = (memory + arraysAt).bindMemory(to: UnsafeMutablePointer<berval>?.self, capacity: valueCount + items.count)
+        var bervals = (memory + bervalsAt).bindMemory(to: berval.self, capacity: valueCount)
+        var bytes = (memory + bytesAt).bindMemory(to: CChar.self, capacity: byteCount + nameBytes)
+        for (index, item) in items.enumerated() {
+            let values = array
+            for value in item.values {
+                value.withUnsafeBytes { raw in
+                    if let base = raw.baseAddress { UnsafeMutableRawPointer(bytes).copyMemory(from: base, byteCount: raw.count) }
+                }
+                bervals.initialize(to: berval(bv_len: ber_len_t(value.count), bv_val: bytes))
+                array.initialize(to: bervals)
+                array += 1
+                bervals += 1
+                bytes += value.count
             }
-            values[item.values.count] = nil
-            let name = strdup(item.name)!
-            allocations.append(UnsafeMutableRawPointer(name))
-            var entry = LDAPMod()
-            entry.mod_op = item.op | LDAP_MOD_BVALUES
-            entry.mod_type = name
-            entry.mod_vals.modv_bvals = values
-            mod.initialize(to: entry)
-            mods.append(mod)
+            array.initialize(to: nil)
+            array += 1
+            let name = bytes
+            for byte in item.name.utf8 { bytes.initialize(to: CChar(bitPattern: byte)); bytes += 1 }
+            bytes.initialize(to: 0)
+            bytes += 1
+            var mod = LDAPMod()
+            mod.mod_op = item.op | LDAP_MOD_BVALUES
+            mod.mod_type = name
+            mod.mod_vals.modv_bvals = values
+            (structs + index).initialize(to: mod)
+            (mods + index).initialize(to: structs + index)
         }
-        mods.append(nil)
+        (mods + items.count).initialize(to: nil)
+    }
+
+    /// Adds every attribute of `entry`, its values read from the entry's own bytes.
+    convenience init(adding entry: Entry) {
+        var items: [(op: Int32, name: String, values: [ArraySlice<UInt8>])] = []
+        items.reserveCapacity(entry.nameCount)
+        entry.forEachAttribute { name, values in items.append((LDAP_MOD_ADD, name.name, values)) }
+        self.init(items)
     }
 
     func withPointer<T>(_ body: (UnsafeMutablePointer<UnsafeMutablePointer<LDAPMod>?>) -> T) -> T {
-        mods.withUnsafeMutableBufferPointer { body($0.baseAddress!) }
+        body(mods)
     }
 
-    deinit { allocations.forEach { $0.deallocate() } }
+    deinit { memory.deallocate() }
 }
 
 /// LDAP result codes (RFC 4511) by name, for messages users can search for.
