@@ -3,9 +3,14 @@ public enum DistinguishedName {
     /// Escapes an attribute value for use in an RDN: `,` `+` `"` `\` `<` `>` `;`, a leading `#` or
     /// space, a trailing space, and NUL.
     public static func escape(_ value: String) -> String {
-        let special: Set<UInt8> = [0x2C, 0x2B, 0x22, 0x5C, 0x3C, 0x3E, 0x3B, 0x00]
+        func special(_ byte: UInt8) -> Bool {
+            switch byte {
+            case 0x2C, 0x2B, 0x22, 0x5C, 0x3C, 0x3E, 0x3B, 0x00: true
+            default: false
+            }
+        }
         let utf8 = value.utf8
-        if let first = utf8.first, first != 0x23, first != 0x20, utf8.last != 0x20, !utf8.contains(where: special.contains) {
+        if let first = utf8.first, first != 0x23, first != 0x20, utf8.last != 0x20, !utf8.contains(where: special) {
             return value // nothing to escape: the common case
         }
         var out = ""

@@ -142,6 +142,40 @@ public struct Entry: Sendable, Equatable {
         }
     }
 
+    /// Calls `body` with each value's bytes at name-list position `index`, as raw buffers that are
+    /// valid only during the call: no retains, no copies. The fast path for mapping rows.
+    public func forEachRawValue(at index: Int, _ body: (UnsafeRawBufferPointer) throws -> Void) rethrows {
+        try bytes.withUnsafeBytes { buffer in
+            for slot in slots where Int(slot.name) == index {
+                try body(UnsafeRawBufferPointer(rebasing: buffer[Int(slot.start)..<Int(slot.start + slot.count)]))
+            }
+        }
+    }
+
+    /// Calls `body` with each value in the order added, as its name-list position and raw bytes
+    /// valid only during the call.
+    public func forEachRawValue(_ body: (Int, UnsafeRawBufferPointer) throws -> Void) rethrows {
+        try bytes.withUnsafeBytes { buffer in
+            for slot in slots {
+                try body(Int(slot.name), UnsafeRawBufferPointer(rebasing: buffer[Int(slot.start)..<Int(slot.start + slot.count)]))
+            }
+        }
+    }
+
+    /// Whether this entry and `other` share one name list (not a copy): then a position means
+    /// the same attribute in both.
+    public func sharesNames(with other: Entry) -> Bool {
+        names.count == other.names.count
+            && names.withUnsafeBufferPointer { mine in other.names.withUnsafeBufferPointer { $0.baseAddress == mine.baseAddress } }
+    }
+
+    /// The position of `name` in this entry's name list, trying `hint` first (entries read from a
+    /// file this job wrote list names in the job's order).
+    public func index(of name: AttributeName, hint: Int) -> Int? {
+        if hint < names.count, names[hint] == name { return hint }
+        return names.firstIndex(of: name)
+    }
+
     /// The first value's bytes at name-list position `index`.
     public func firstValue(at index: Int) -> ArraySlice<UInt8>? {
         guard let slot = slots.first(where: { Int($0.name) == index }) else { return nil }
@@ -149,22 +183,28 @@ public struct Entry: Sendable, Equatable {
     }
 
     /// Whether the values at `index` here equal (as sets, with the same count) those at
-    /// `otherIndex` in `other` (nil: the other has none), without allocating.
+    /// `otherIndex` in `other` (nil: the other has none), without allocating or retaining.
     public func sameValues(at index: Int, as other: Entry, at otherIndex: Int?) -> Bool {
         var mine = 0, theirs = 0
         for slot in slots where Int(slot.name) == index { mine += 1 }
         if let otherIndex { for slot in other.slots where Int(slot.name) == otherIndex { theirs += 1 } }
         guard mine == theirs else { return false }
         guard mine > 0, let otherIndex else { return true }
-        for slot in slots where Int(slot.name) == index {
-            let value = bytes[Int(slot.start)..<Int(slot.start + slot.count)]
-            var found = false
-            for o in other.slots where Int(o.name) == otherIndex && o.count == slot.count {
-                if other.bytes[Int(o.start)..<Int(o.start + o.count)].elementsEqual(value) { found = true; break }
+        return bytes.withUnsafeBytes { a in
+            other.bytes.withUnsafeBytes { b in
+                for slot in slots where Int(slot.name) == index {
+                    var found = false
+                    for o in other.slots where Int(o.name) == otherIndex && o.count == slot.count {
+                        if slot.count == 0 || memcmp(a.baseAddress! + Int(slot.start), b.baseAddress! + Int(o.start), Int(slot.count)) == 0 {
+                            found = true
+                            break
+                        }
+                    }
+                    if !found { return false }
+                }
+                return true
             }
-            if !found { return false }
         }
-        return true
     }
 
     /// Every value in the order added, with its attribute name (values of one attribute are
@@ -297,6 +337,10 @@ public protocol Directory: AnyObject {
 
     /// True when reading waits on a server (so other work may go on meanwhile); false for files.
     var readsFromServer: Bool { get }
+
+    /// About how many entries a read will hand over, once known (after the first page), for
+    /// sizing indexes; nil when unknown.
+    var countHint: Int? { get }
 }
 
 /// What a read asks for. Everything but `base` is a hint that may narrow a server's answer.
@@ -316,6 +360,8 @@ public struct ReadScope: Sendable, Equatable {
 
 extension Directory {
     public var readsFromServer: Bool { false }
+
+    public var countHint: Int? { nil }
 
     /// Every entry below `base`.
     public func read(base: String?, pageSize: Int, _ page: ([Entry]) throws -> Void) throws {

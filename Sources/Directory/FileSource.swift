@@ -44,10 +44,23 @@ public enum FileLocation: Sendable, Equatable {
 /// In-memory entries of a file directory, with DN lookup and deletion marks.
 struct EntryTable {
     var entries: [Entry?] = []
+    /// Each entry's key (its normalised DN, or CSV row name), by position.
+    var keys: [String] = []
     var index: [String: Int] = [:]
 
-    mutating func append(_ entry: Entry, key: String) {
-        index[key] = entries.count
+    /// Adds `entry` under `key`; returns the position an entry had under that key before, if any
+    /// (the new one then replaces it in the index).
+    @discardableResult
+    mutating func append(_ entry: Entry, key: String) -> Int? {
+        let previous = index.updateValue(entries.count, forKey: key)
         entries.append(entry)
+        keys.append(key)
+        return previous
+    }
+
+    mutating func reserveCapacity(_ count: Int) {
+        entries.reserveCapacity(count)
+        keys.reserveCapacity(count)
+        index.reserveCapacity(count)
     }
 }

@@ -30,13 +30,9 @@ public final class LDIFDirectory: Directory {
         }
         guard let entries = try parse() else { return }
         let keys = ParallelParts.map(entries) { DistinguishedName.normalize($0.dn) }
-        table.entries.reserveCapacity(entries.count)
-        table.index.reserveCapacity(entries.count)
-        for (entry, key) in zip(entries, keys) {
-            if table.index[key] != nil {
-                throw DirectoryError("\(what): \(location.label) holds the entry \(entry.dn) twice")
-            }
-            table.append(entry, key: key)
+        table.reserveCapacity(entries.count)
+        for (entry, key) in zip(entries, keys) where table.append(entry, key: key) != nil {
+            throw DirectoryError("\(what): \(location.label) holds the entry \(entry.dn) twice")
         }
     }
 
@@ -46,11 +42,12 @@ public final class LDIFDirectory: Directory {
         let suffix = base.map { DistinguishedName.normalize($0) }
         var batch: [Entry] = []
         batch.reserveCapacity(max(pageSize, 1))
-        for entry in table.entries {
+        let below = suffix.map { "," + $0 }
+        for (position, entry) in table.entries.enumerated() {
             guard let entry else { continue }
-            if let suffix, !suffix.isEmpty {
-                let dn = DistinguishedName.normalize(entry.dn)
-                guard dn == suffix || dn.hasSuffix("," + suffix) else { continue }
+            if let suffix, let below, !suffix.isEmpty {
+                let dn = table.keys[position]
+                guard dn.hasSuffix(below) || dn == suffix else { continue }
             }
             batch.append(entry)
             if batch.count >= max(pageSize, 1) {
@@ -98,6 +95,7 @@ public final class LDIFDirectory: Directory {
             }
             entry.dn = newDN
             table.entries[position] = entry
+            table.keys[position] = newKey
             table.index[key] = nil
             table.index[newKey] = position
         }
@@ -105,6 +103,8 @@ public final class LDIFDirectory: Directory {
     }
 
     public var stagesChanges: Bool { true }
+
+    public var countHint: Int? { loaded ? table.entries.count : nil }
 
     public func commit() throws {
         guard dirty else { return }
@@ -223,61 +223,104 @@ public enum LDIFCodec {
 
     /// The records of `entries`, without the `version` line.
     static func encodeBody(_ entries: ArraySlice<Entry>) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(entries.count * 200)
-        encode(entries, versionLine: false) { out.append(contentsOf: $0) }
-        return out
+        var writer = LDIFWriter(capacity: entries.count * 320)
+        for entry in entries { writer.write(entry) }
+        return writer.out
     }
 
     /// Writes entries as LDIF to `sink`, in chunks.
     static func encode(_ entries: some Sequence<Entry>, versionLine: Bool = true, to sink: (UnsafeRawBufferPointer) -> Void) {
-        var out: [UInt8] = []
-        out.reserveCapacity(1 << 16)
-        if versionLine { out.append(contentsOf: "version: 1\n".utf8) }
-        // Attribute names as bytes, converted once: there are a dozen, and millions of lines.
-        var nameCache: [(name: String, bytes: [UInt8])] = []
-        func nameBytes(_ name: String) -> [UInt8] {
-            for cached in nameCache where cached.name == name { return cached.bytes }
-            let bytes = Array(name.utf8)
-            nameCache.append((name, bytes))
-            return bytes
-        }
-        func emit(_ name: String, _ value: some Collection<UInt8>) {
-            let lineStart = out.count
-            out.append(contentsOf: nameBytes(name))
-            if isSafe(value) {
-                out.append(UInt8(ascii: ":"))
-                if !value.isEmpty { out.append(0x20); out.append(contentsOf: value) }
-            } else {
-                out.append(contentsOf: ":: ".utf8)
-                out.append(contentsOf: Data(value).base64EncodedData())
-            }
-            // Fold at 76 bytes; only ASCII is ever written, so no character is split.
-            if out.count - lineStart > 76 {
-                let line = Array(out[lineStart...])
-                out.removeSubrange(lineStart...)
-                out.append(contentsOf: line[0..<76])
-                var i = 76
-                while i < line.count {
-                    out.append(0x0A)
-                    out.append(0x20)
-                    let end = min(i + 75, line.count)
-                    out.append(contentsOf: line[i..<end])
-                    i = end
-                }
-            }
-            out.append(0x0A)
-        }
+        var writer = LDIFWriter()
+        if versionLine { writer.out.append(contentsOf: "version: 1\n".utf8) }
         for entry in entries {
-            out.append(0x0A)
-            emit("dn", entry.dn.utf8)
-            entry.forEachValue { name, value in emit(name.name, value) }
-            if out.count >= 1 << 16 {
-                out.withUnsafeBytes(sink)
-                out.removeAll(keepingCapacity: true)
+            writer.write(entry)
+            if writer.out.count >= 1 << 16 {
+                writer.out.withUnsafeBytes(sink)
+                writer.out.removeAll(keepingCapacity: true)
             }
         }
-        out.withUnsafeBytes(sink)
+        writer.out.withUnsafeBytes(sink)
+    }
+}
+
+/// Encodes entries as LDIF records into `out`.
+struct LDIFWriter {
+    var out: [UInt8] = []
+    /// The name list of the last entry written, and its names as bytes, by position: entries
+    /// read or mapped together share one list, so names are converted once per list.
+    private var lastNames: Entry?
+    private var nameBytes: [[UInt8]] = []
+    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+
+    init(capacity: Int = 1 << 17) { out.reserveCapacity(capacity) }
+
+    mutating func write(_ entry: Entry) {
+        if lastNames == nil || !entry.sharesNames(with: lastNames!) {
+            nameBytes = (0..<entry.nameCount).map { Array(entry.name(at: $0).name.utf8) }
+            lastNames = entry
+        }
+        out.append(0x0A)
+        var dn = entry.dn
+        dn.withUTF8 { line(Self.dnName, UnsafeRawBufferPointer($0)) }
+        entry.forEachRawValue { index, value in
+            nameBytes[index].withUnsafeBytes { name in line(name, value) }
+        }
+    }
+
+    private static let dnName = Array("dn".utf8)
+
+    private mutating func line(_ name: [UInt8], _ value: UnsafeRawBufferPointer) {
+        name.withUnsafeBytes { line($0, value) }
+    }
+
+    /// `name: value` (or `name:: base64` when the value is not safe), folded at 76 bytes.
+    private mutating func line(_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) {
+        let lineStart = out.count
+        out.append(contentsOf: name)
+        if LDIFCodec.isSafe(value) {
+            out.append(UInt8(ascii: ":"))
+            if !value.isEmpty { out.append(0x20); out.append(contentsOf: value) }
+        } else {
+            out.append(contentsOf: [UInt8(ascii: ":"), UInt8(ascii: ":"), 0x20])
+            base64(value)
+        }
+        // Fold at 76 bytes; only ASCII is ever written, so no character is split.
+        if out.count - lineStart > 76 {
+            let line = Array(out[lineStart...])
+            out.removeSubrange(lineStart...)
+            out.append(contentsOf: line[0..<76])
+            var i = 76
+            while i < line.count {
+                out.append(0x0A)
+                out.append(0x20)
+                let end = min(i + 75, line.count)
+                out.append(contentsOf: line[i..<end])
+                i = end
+            }
+        }
+        out.append(0x0A)
+    }
+
+    /// RFC 4648 base64, with padding.
+    private mutating func base64(_ value: UnsafeRawBufferPointer) {
+        let table = Self.alphabet
+        var i = 0
+        while i + 3 <= value.count {
+            let n = UInt32(value[i]) << 16 | UInt32(value[i + 1]) << 8 | UInt32(value[i + 2])
+            out.append(table[Int(n >> 18 & 63)]); out.append(table[Int(n >> 12 & 63)])
+            out.append(table[Int(n >> 6 & 63)]); out.append(table[Int(n & 63)])
+            i += 3
+        }
+        let rest = value.count - i
+        if rest == 1 {
+            let n = UInt32(value[i]) << 16
+            out.append(table[Int(n >> 18 & 63)]); out.append(table[Int(n >> 12 & 63)])
+            out.append(UInt8(ascii: "=")); out.append(UInt8(ascii: "="))
+        } else if rest == 2 {
+            let n = UInt32(value[i]) << 16 | UInt32(value[i + 1]) << 8
+            out.append(table[Int(n >> 18 & 63)]); out.append(table[Int(n >> 12 & 63)])
+            out.append(table[Int(n >> 6 & 63)]); out.append(UInt8(ascii: "="))
+        }
     }
 }
 
@@ -297,6 +340,8 @@ struct LDIFReader {
     /// Records tend to repeat one attribute order: the spelling after the last one is tried first.
     var lastSpelling = -1
     var folded: [UInt8] = []
+    /// The size of the last entry, to reserve for the next.
+    var lastSize = (bytes: 0, values: 0)
 
     init(bytes: UnsafeBufferPointer<UInt8>, line: Int, sawRecord: Bool, what: String) {
         self.bytes = bytes
@@ -322,7 +367,7 @@ struct LDIFReader {
             let lineNumber = line
             if contentEnd == position {
                 // An empty line ends the record.
-                if inEntry { try body(entry); inEntry = false }
+                if inEntry { try emit() }
             } else if bytes[position] == UInt8(ascii: "#") {
                 // A comment, with any continuation lines.
                 while end + 1 < bytes.count, bytes[end + 1] == 0x20 { line += 1; end = lineEnd(from: end + 1) }
@@ -348,7 +393,13 @@ struct LDIFReader {
             line += 1
             position = end + 1
         }
-        if inEntry { try body(entry); inEntry = false }
+        if inEntry { try emit() }
+
+        func emit() throws {
+            lastSize = (entry.byteCount + 16, entry.valueCount + 1)
+            try body(entry)
+            inEntry = false
+        }
     }
 
     mutating func nameIndex(_ name: UnsafeBufferPointer<UInt8>) -> Int {
@@ -409,7 +460,8 @@ struct LDIFReader {
             guard let dn = decoded.map({ String(data: $0, encoding: .utf8) }) ?? String(validating: raw, as: UTF8.self) else {
                 throw DirectoryError("\(what): line \(number): the DN is not valid UTF-8")
             }
-            entry = Entry(dn: dn, names: schema)
+            // Sized like the entry before: records of one file tend to be alike.
+            entry = Entry(dn: dn, names: schema, reservingBytes: lastSize.bytes, values: lastSize.values)
             inEntry = true
             sawRecord = true
             return

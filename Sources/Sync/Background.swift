@@ -1,3 +1,4 @@
+import Directory
 import Foundation
 
 /// Work started on a thread of its own; `value()` waits for its result.
@@ -33,5 +34,76 @@ final class Background<T>: @unchecked Sendable {
     func value() throws -> T {
         if !waited { done.wait(); waited = true }
         return try result!.get()
+    }
+}
+
+/// The pages of a read, made on a thread of its own at most `depth` pages ahead of the reader,
+/// so reading (parsing a file, waiting on a server) overlaps the work on the pages before.
+///
+/// `@unchecked Sendable`: the state below is touched only under `condition`; `read` (which may
+/// hold a `Directory`) is used only by the reading thread, and `finish()` waits for that thread
+/// to end, so the directory is never used from two threads at once.
+final class ReadAhead: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var queue: [[Entry]] = []
+    private var ended = false
+    private var failure: (any Error)?
+    private var stopped = false
+    private let depth: Int
+    private let exited = DispatchSemaphore(value: 0)
+    private var joined = false
+    private var read: ((_ page: ([Entry]) throws -> Void) throws -> Void)?
+
+    private struct Stopped: Error {}
+
+    init(depth: Int, _ read: @escaping (_ page: ([Entry]) throws -> Void) throws -> Void) {
+        self.depth = max(1, depth)
+        self.read = read
+        let thread = Thread { [self] in
+            defer { self.read = nil }
+            do {
+                try self.read! { page in
+                    condition.lock()
+                    defer { condition.unlock() }
+                    while queue.count >= self.depth && !stopped { condition.wait() }
+                    if stopped { throw Stopped() }
+                    queue.append(page)
+                    condition.broadcast()
+                }
+                condition.lock()
+            } catch {
+                condition.lock()
+                if !(error is Stopped) { failure = error }
+            }
+            ended = true
+            condition.broadcast()
+            condition.unlock()
+            exited.signal()
+        }
+        thread.stackSize = 8 << 20
+        thread.start()
+    }
+
+    /// The next page; nil after the last. Throws what the read threw, after the pages before it.
+    func next() throws -> [Entry]? {
+        condition.lock()
+        defer { condition.unlock() }
+        while queue.isEmpty && !ended { condition.wait() }
+        if !queue.isEmpty {
+            condition.broadcast()
+            return queue.removeFirst()
+        }
+        if let failure { throw failure }
+        return nil
+    }
+
+    /// Stops the read if it is still going, and waits for its thread to end. Call once done.
+    func finish() {
+        condition.lock()
+        stopped = true
+        queue.removeAll()
+        condition.broadcast()
+        condition.unlock()
+        if !joined { exited.wait(); joined = true }
     }
 }

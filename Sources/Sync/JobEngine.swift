@@ -19,9 +19,12 @@ public struct JobEngine: Sendable {
     private let destinationNames: [AttributeName]
     static let objectClass = AttributeName("objectClass")
     private let objectClassBytes: [ArraySlice<UInt8>]
+    /// Position of the rdn attribute in `destinationNames`.
+    private let rdnIndex: Int?
 
     struct CompiledMapping: Sendable {
-        enum Way: Sendable { case copy(AttributeName, delimiter: String?), template(ValueTemplate), generatePassword }
+        /// `copy`'s separator: the mapping's delimiter as bytes.
+        enum Way: Sendable { case copy(AttributeName, separator: [UInt8]?), template(ValueTemplate), generatePassword }
         let destination: AttributeName
         /// Position of `destination` in `destinationNames`.
         let index: Int
@@ -44,13 +47,14 @@ public struct JobEngine: Sendable {
             names.append(AttributeName(mapping.destination))
         }
         destinationNames = names
+        rdnIndex = spec.destination.rdn.flatMap { names.firstIndex(of: AttributeName($0)) }
         objectClassBytes = spec.destination.objectClass.map { Array($0.utf8)[...] }
         do {
             filter = try spec.source.filter.map { CompiledFilter(try FilterExpression.parse($0)) }
             mappings = try spec.mappings.map { m in
                 let way: CompiledMapping.Way
                 if let source = m.source {
-                    way = .copy(AttributeName(source), delimiter: m.delimiter)
+                    way = .copy(AttributeName(source), separator: m.delimiter.map { Array($0.utf8) }.flatMap { $0.isEmpty ? nil : $0 })
                 } else if let value = m.value {
                     way = .template(try ValueTemplate.parse(value))
                 } else {
@@ -93,8 +97,13 @@ public struct JobEngine: Sendable {
         var byKey: [String: Int] = [:]
         var ambiguous: Set<String> = []
         try destination.read(destinationScope, pageSize: pageSize) { page in
-            for entry in page {
-                guard let key = destinationKey(entry) else { continue }
+            let keys = ParallelParts.map(page) { destinationKey($0) }
+            if current.isEmpty, let hint = destination.countHint {
+                current.reserveCapacity(hint)
+                byKey.reserveCapacity(hint)
+            }
+            for (entry, key) in zip(page, keys) {
+                guard let key else { continue }
                 if byKey[key] != nil { ambiguous.insert(key) }
                 byKey[key] = current.count
                 current.append(entry)
@@ -105,11 +114,15 @@ public struct JobEngine: Sendable {
         var matched = [Bool](repeating: false, count: current.count)
         var claimed: Set<String> = []
         var seenSource: Set<String> = []
+        seenSource.reserveCapacity(current.count)
 
         // Rows are filtered, mapped, keyed and diffed on all cores (the destination index is
         // read-only by now); duplicates and matches are then settled in source order.
         let index = byKey, existing = current, ambiguousKeys = ambiguous
-        try source.read(sourceScope, pageSize: pageSize) { page in
+        // The source is read a few pages ahead on a second thread, so parsing it overlaps the work below.
+        let pages = ReadAhead(depth: 4) { [self] body in try source.read(sourceScope, pageSize: pageSize, body) }
+        defer { pages.finish() }
+        while let page = try pages.next() {
             let rows = ParallelParts.map(page) { entry in
                 outcome(for: prepare(entry).prepared, index: index, existing: existing, ambiguous: ambiguousKeys)
             }
@@ -396,15 +409,14 @@ public struct JobEngine: Sendable {
         for objectClass in objectClassBytes { out.append(at: 0, bytes: objectClass) }
         for mapping in mappings {
             switch mapping.way {
-            case .copy(let field, let delimiter):
+            case .copy(let field, let separator):
                 guard let column = entry.index(of: field) else { continue }
-                if let delimiter {
-                    let separator = Array(delimiter.utf8)
-                    entry.forEachValue(at: column) { value in
-                        for part in Value.split(value, by: separator) { out.append(at: mapping.index, bytes: part) }
+                if let separator {
+                    entry.forEachRawValue(at: column) { value in
+                        Self.split(value, by: separator) { out.append(at: mapping.index, bytes: $0) }
                     }
                 } else {
-                    entry.forEachValue(at: column) { out.append(at: mapping.index, bytes: $0) }
+                    entry.forEachRawValue(at: column) { out.append(at: mapping.index, bytes: $0) }
                 }
             case .template(let template):
                 let text = try template.render(entry)
@@ -416,7 +428,33 @@ public struct JobEngine: Sendable {
         return out
     }
 
+    /// Calls `body` with each part of `value` between `separator`s, trimmed of spaces; empty
+    /// parts are left out (as `Value.split` does), without allocating.
+    static func split(_ value: UnsafeRawBufferPointer, by separator: [UInt8], _ body: (UnsafeRawBufferPointer) -> Void) {
+        let count = value.count, width = separator.count
+        var partStart = 0, i = 0
+        func emit(_ end: Int) {
+            var a = partStart, b = end
+            while a < b, value[a] == 0x20 { a += 1 }
+            while b > a, value[b - 1] == 0x20 { b -= 1 }
+            if a < b { body(UnsafeRawBufferPointer(rebasing: value[a..<b])) }
+        }
+        while i < count {
+            if value[i] == separator[0], i + width <= count, separator.withUnsafeBytes({ memcmp(value.baseAddress! + i, $0.baseAddress!, width) == 0 }) {
+                emit(i)
+                i += width
+                partStart = i
+            } else {
+                i += 1
+            }
+        }
+        emit(count)
+    }
+
     private func sourceKey(_ desired: Entry) throws(TransformError) -> String {
+        if keyMappings.count == 1, let first = desired.firstValue(at: keyMappings[0].index) {
+            return String(decoding: first, as: UTF8.self)
+        }
         var parts: [String] = []
         for mapping in keyMappings {
             guard let first = desired.firstValue(at: mapping.index) else {
@@ -428,6 +466,12 @@ public struct JobEngine: Sendable {
     }
 
     func destinationKey(_ entry: Entry) -> String? {
+        if keyMappings.count == 1 {
+            let mapping = keyMappings[0]
+            guard let index = entry.index(of: mapping.destination, hint: mapping.index),
+                  let first = entry.firstValue(at: index) else { return nil }
+            return String(decoding: first, as: UTF8.self)
+        }
         var parts: [String] = []
         for mapping in keyMappings {
             guard let index = entry.index(of: mapping.destination), let first = entry.firstValue(at: index) else { return nil }
@@ -438,12 +482,42 @@ public struct JobEngine: Sendable {
 
     private func computedDN(_ desired: Entry) throws(TransformError) -> String? {
         guard let rdn = spec.destination.rdn, let container = spec.destination.container else { return nil }
-        guard let index = destinationNames.firstIndex(of: AttributeName(rdn)),
-              let first = desired.firstValue(at: index), !first.isEmpty,
+        guard let index = rdnIndex, let first = desired.firstValue(at: index), !first.isEmpty,
               let value = String(validating: first, as: UTF8.self) else {
             throw TransformError("its rdn attribute \(rdn) is empty, so it has no DN")
         }
         return DistinguishedName.make(rdnAttribute: rdn, value: value, container: container)
+    }
+
+    /// Whether `dn` is spelled exactly as `computedDN(desired)` would make it, checked on bytes
+    /// without building the DN (the common case of an update: the object stays where it is).
+    private func spelledAsComputed(_ dn: String, _ desired: Entry) -> Bool {
+        guard let rdn = spec.destination.rdn, let container = spec.destination.container, let index = rdnIndex,
+              let value = desired.firstValue(at: index), !value.isEmpty else { return false }
+        // Values that need escaping take the slow path.
+        guard value.first != 0x23, value.first != 0x20, value.last != 0x20,
+              !value.contains(where: {
+                  switch $0 {
+                  case 0x2C, 0x2B, 0x22, 0x5C, 0x3C, 0x3E, 0x3B, 0x00: true
+                  default: false
+                  }
+              }) else { return false }
+        var dn = dn
+        return dn.withUTF8 { bytes in
+            let rdnBytes = rdn.utf8, containerBytes = container.utf8
+            let expected = rdnBytes.count + 1 + value.count + (container.isEmpty ? 0 : 1 + containerBytes.count)
+            guard bytes.count == expected else { return false }
+            var i = 0
+            for byte in rdnBytes { guard bytes[i] == byte else { return false }; i += 1 }
+            guard bytes[i] == UInt8(ascii: "=") else { return false }
+            i += 1
+            for byte in value { guard bytes[i] == byte else { return false }; i += 1 }
+            guard !container.isEmpty else { return true }
+            guard bytes[i] == UInt8(ascii: ",") else { return false }
+            i += 1
+            for byte in containerBytes { guard bytes[i] == byte else { return false }; i += 1 }
+            return true
+        }
     }
 
     private func create(_ desired: Entry) throws(TransformError) -> ObjectChange {
@@ -466,8 +540,8 @@ public struct JobEngine: Sendable {
         var operations: [DirectoryChange] = []
         var dn = current.dn
         var newDN: String?
-        // The same spelling is the common case, and needs no normalising.
-        if let computed = try computedDN(desired), computed != current.dn,
+        // The same spelling is the common case, and needs no DN built or normalised.
+        if !spelledAsComputed(current.dn, desired), let computed = try computedDN(desired), computed != current.dn,
            DistinguishedName.normalize(computed) != DistinguishedName.normalize(current.dn) {
             let (newRDN, newParent) = DistinguishedName.split(computed)
             let oldParent = DistinguishedName.split(current.dn).parent
@@ -479,7 +553,7 @@ public struct JobEngine: Sendable {
         var attributes: [AttributeChange] = []
         var modifications: [Modification] = []
         for mapping in mappings where !mapping.newOnly {
-            let currentIndex = current.index(of: mapping.destination)
+            let currentIndex = current.index(of: mapping.destination, hint: mapping.index)
             if desired.sameValues(at: mapping.index, as: current, at: currentIndex) { continue }
             let new = desired.values(at: mapping.index)
             let old = current.values(of: mapping.destination)

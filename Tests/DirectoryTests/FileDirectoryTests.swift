@@ -120,6 +120,8 @@ func readAll(_ directory: Directory, base: String? = nil) throws -> [Entry] {
             Entry(dn: "cn=Smith\\, Bob,ou=People,dc=corp", attributes: [
                 ("cn", ["Smith, Bob"]), ("description", [" leading space", "trailing ", ":colon", "<angle", "Müller"]),
                 ("note", [Value(long)]), ("photo", [Value(Data([0, 1, 2, 255]))]), ("multi", ["a\nb", "c\r\nd"]),
+                // Binary values of every length modulo 3, so each base64 padding case is written.
+                ("blob", (1...7).map { length in Value(Data((0..<length).map { UInt8(250 - $0) })) }),
             ]),
             Entry(dn: "uid=ümlaut,dc=corp", attributes: [("uid", ["ümlaut"])]),
         ]
@@ -128,6 +130,10 @@ func readAll(_ directory: Directory, base: String? = nil) throws -> [Entry] {
         #expect(text.split(separator: "\n").allSatisfy { $0.utf8.count <= 76 })
         #expect(text.contains("description:: IGxlYWRpbmcgc3BhY2U="))
         #expect(text.contains("dn:: dWlkPcO8bWxhdXQsZGM9Y29ycA=="))
+        for length in 1...7 {
+            let value = Data((0..<length).map { UInt8(250 - $0) })
+            #expect(text.contains("blob:: \(value.base64EncodedString())\n"))
+        }
         #expect(try LDIFCodec.parse(encoded, what: "f") == entries)
         // No trailing newline after the last record is fine too.
         #expect(try LDIFCodec.parse(encoded.dropLast(), what: "f") == entries)
