@@ -57,6 +57,7 @@ public enum DistinguishedName {
     /// with hex escapes). Values keep their case (most directories match case-insensitively; we
     /// stay exact to be safe).
     public static func normalize(_ dn: String) -> String {
+        if isNormal(dn) { return dn }
         let bytes = Array(dn.utf8)
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count)
@@ -101,6 +102,22 @@ public enum DistinguishedName {
             }
         }
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// True when `dn` is its own normal form: no escapes, no spaces, and attribute types in lower
+    /// case (the common case, checked without allocating).
+    static func isNormal(_ dn: String) -> Bool {
+        var inType = true
+        for byte in dn.utf8 {
+            switch byte {
+            case UInt8(ascii: "\\"), UInt8(ascii: " "): return false
+            case UInt8(ascii: ","), UInt8(ascii: "+"): inType = true
+            case UInt8(ascii: "="): inType = false
+            case 0x41...0x5A where inType: return false
+            default: break
+            }
+        }
+        return true
     }
 
     /// Characters that are escaped inside an RDN value.

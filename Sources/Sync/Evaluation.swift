@@ -73,6 +73,44 @@ public struct TransformError: Error, Sendable, Equatable, CustomStringConvertibl
 }
 
 extension ValueTemplate {
+    /// `render(entry)`'s text as UTF-8, appended to `out` (emptied first). Fields without pipes,
+    /// and `lower`/`upper` of ASCII text, are copied as bytes without making strings.
+    public func render(_ entry: Entry, into out: inout [UInt8]) throws(TransformError) {
+        out.removeAll(keepingCapacity: true)
+        for segment in segments {
+            switch segment {
+            case .literal(let text):
+                out.append(contentsOf: text.utf8)
+            case .field(let name, let pipes):
+                guard let index = entry.index(of: AttributeName(name)), let first = entry.firstValue(at: index) else {
+                    if !pipes.isEmpty { try out.append(contentsOf: Self.piped("", pipes).utf8) }
+                    continue
+                }
+                let ascii = first.allSatisfy { $0 < 0x80 }
+                if ascii, pipes.isEmpty {
+                    out.append(contentsOf: first)
+                } else if ascii, pipes.count == 1, pipes[0] == .lower || pipes[0] == .upper {
+                    let lower = pipes[0] == .lower
+                    for byte in first {
+                        let letter = lower ? (0x41...0x5A).contains(byte) : (0x61...0x7A).contains(byte)
+                        out.append(letter ? byte ^ 0x20 : byte)
+                    }
+                } else {
+                    guard let text = String(validating: first, as: UTF8.self) else {
+                        throw TransformError("\(name) is binary, not text, so {{\(name)}} cannot use it")
+                    }
+                    try out.append(contentsOf: Self.piped(text, pipes).utf8)
+                }
+            }
+        }
+    }
+
+    private static func piped(_ value: String, _ pipes: [Pipe]) throws(TransformError) -> String {
+        var value = value
+        for pipe in pipes { value = pipe.apply(to: value) }
+        return value
+    }
+
     /// The text for `entry`: each placeholder takes the field's first value, through its pipes.
     /// A missing field is empty (so `default(x)` applies). Fails on a value that is not UTF-8 text.
     public func render(_ entry: Entry) throws(TransformError) -> String {

@@ -407,6 +407,7 @@ public struct JobEngine: Sendable {
                         values: entry.valueCount + objectClassBytes.count + 4)
         // objectClass first, as directories print it; updates compare mapped attributes only.
         for objectClass in objectClassBytes { out.append(at: 0, bytes: objectClass) }
+        var scratch: [UInt8] = []
         for mapping in mappings {
             switch mapping.way {
             case .copy(let field, let separator):
@@ -419,8 +420,8 @@ public struct JobEngine: Sendable {
                     entry.forEachRawValue(at: column) { out.append(at: mapping.index, bytes: $0) }
                 }
             case .template(let template):
-                let text = try template.render(entry)
-                if !text.isEmpty { out.append(at: mapping.index, bytes: Array(text.utf8)[...]) }
+                try template.render(entry, into: &scratch)
+                if !scratch.isEmpty { scratch.withUnsafeBytes { out.append(at: mapping.index, bytes: $0) } }
             case .generatePassword:
                 break
             }
