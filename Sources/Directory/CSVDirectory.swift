@@ -61,10 +61,14 @@ public final class CSVDirectory: Directory {
         lineEnding = format.crlf ? "\r\n" : "\n"
     }
 
+    /// Reads the whole file into the table. Marked loaded only once parsed: a file that fails
+    /// to parse is never written back with only the rows before the fault.
     private func load() throws {
         guard !loaded else { return }
+        var rows = EntryTable()
+        try parseRows { entry in rows.append(entry, key: entry.dn) }
+        table = rows
         loaded = true
-        try parseRows { entry in table.append(entry, key: entry.dn) }
     }
 
     public func read(_ scope: ReadScope, pageSize: Int, _ page: ([Entry]) throws -> Void) throws {

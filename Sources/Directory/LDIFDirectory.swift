@@ -22,18 +22,21 @@ public final class LDIFDirectory: Directory {
 
     private func load() throws {
         guard !loaded else { return }
-        loaded = true
         // The file's bytes are released as soon as they are parsed: they are as large as the entries.
         func parse() throws -> [Entry]? {
             guard let data = try location.load(what: what, missingIsEmpty: missingIsEmpty) else { return nil }
             return try LDIFCodec.parseAll(data, what: "\(what): \(location.label)")
         }
-        guard let entries = try parse() else { return }
+        // Marked loaded only once parsed and indexed: a file that failed never reads as empty.
+        guard let entries = try parse() else { loaded = true; return }
         let keys = ParallelParts.map(entries) { DistinguishedName.normalize($0.dn) }
+        var table = EntryTable()
         table.reserveCapacity(entries.count)
         for (entry, key) in zip(entries, keys) where table.append(entry, key: key) != nil {
             throw DirectoryError("\(what): \(location.label) holds the entry \(entry.dn) twice")
         }
+        self.table = table
+        loaded = true
     }
 
     public func read(_ scope: ReadScope, pageSize: Int, _ page: ([Entry]) throws -> Void) throws {

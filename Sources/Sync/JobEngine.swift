@@ -104,8 +104,7 @@ public struct JobEngine: Sendable {
             }
             for (entry, key) in zip(page, keys) {
                 guard let key else { continue }
-                if byKey[key] != nil { ambiguous.insert(key) }
-                byKey[key] = current.count
+                if byKey.updateValue(current.count, forKey: key) != nil { ambiguous.insert(key) }
                 current.append(entry)
             }
         }
@@ -113,8 +112,7 @@ public struct JobEngine: Sendable {
         set.timings.destinationMs = stopwatch.lap()
         var matched = [Bool](repeating: false, count: current.count)
         var claimed: Set<String> = []
-        var seenSource: Set<String> = []
-        seenSource.reserveCapacity(current.count)
+        var seenSource: Set<String> = [] // keys of rows without a match
 
         // Rows are filtered, mapped, keyed and diffed on all cores (the destination index is
         // read-only by now); duplicates and matches are then settled in source order.
@@ -136,7 +134,9 @@ public struct JobEngine: Sendable {
                     if let key { claimed.insert(key) }
                 case .planned(let key, let match, let change):
                     set.read += 1
-                    guard seenSource.insert(key).inserted else {
+                    // A key seen before is a duplicate: a matched key has marked its match.
+                    let first = if let match { !matched[match] } else { seenSource.insert(key).inserted }
+                    guard first else {
                         set.failures.append(ObjectFailure(object: entry.dn, reason: duplicateReason(key)))
                         continue
                     }

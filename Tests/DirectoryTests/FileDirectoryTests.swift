@@ -177,6 +177,32 @@ func readAll(_ directory: Directory, base: String? = nil) throws -> [Entry] {
         #expect(try String(contentsOfFile: path, encoding: .utf8) == "version: 1\n\ndn: uid=a2,ou=People,dc=corp\nuid: a2\n")
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path) == ["corp.ldif"]) // no temp files left
     }
+
+    /// A destination file that fails to parse half way must never be written back with only the
+    /// records before the fault: every change fails, each time, and the file stays as it was.
+    @Test func aDestinationThatFailsToParseIsNeverWrittenBackHalfRead() throws {
+        let folder = try TemporaryFolder()
+        let cases: [(name: String, text: String, make: (String) -> any Directory, add: DirectoryChange, error: String)] = [
+            ("corp.ldif", "dn: uid=a,dc=corp\nuid: a\n\ndn: uid=b,dc=corp\nuid:: !!!\n\ndn: uid=c,dc=corp\nuid: c\n",
+             { LDIFDirectory(.path($0), what: "connection corp", missingIsEmpty: true) },
+             .add(Entry(dn: "uid=new,dc=corp", attributes: [("uid", ["new"])])), "line 5: the base64 value of uid is not valid"),
+            ("out.csv", "uid,sn\na,A\nb\nc,C\n",
+             { CSVDirectory(.path($0), what: "connection out", missingIsEmpty: true) },
+             .add(Entry(dn: "", attributes: [("uid", ["new"])])), "line 3: 1 fields, but the header has 2"),
+        ]
+        for item in cases {
+            let path = folder.sub(item.name)
+            try item.text.write(toFile: path, atomically: true, encoding: .utf8)
+            let directory = item.make(path)
+            for _ in 0..<2 {
+                let error = #expect(throws: DirectoryError.self) { try directory.apply(item.add) }
+                #expect(error?.message.hasSuffix(item.error) == true, "\(item.name): \(error?.message ?? "")")
+            }
+            #expect(throws: DirectoryError.self) { try readAll(directory, base: nil) }
+            try directory.commit()
+            #expect(try String(contentsOfFile: path, encoding: .utf8) == item.text, "\(item.name) was rewritten")
+        }
+    }
 }
 
 @Suite struct DistinguishedNameTests {
