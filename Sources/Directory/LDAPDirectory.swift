@@ -478,34 +478,10 @@ public enum LDAPFilter {
 /// DN, names and values are read where they lie in the message. (`ldap_get_values_len` would
 /// search the whole entry again for each attribute.)
 struct EntryReader {
-    private var names: [AttributeName]
-    /// Each spelling the server used, as bytes, with its position in `names`. Servers send the
-    /// attributes of every entry in the same order, so the one after the last match is tried first.
-    private var spellings: [(bytes: [UInt8], index: Int)] = []
-    private var lastSpelling = -1
+    private var names: NameSpellings
 
     init(names: [AttributeName]) {
-        self.names = names
-    }
-
-    private mutating func index(of name: UnsafeRawBufferPointer) -> Int {
-        func matches(_ spelling: [UInt8]) -> Bool {
-            spelling.count == name.count && spelling.withUnsafeBytes { memcmp($0.baseAddress!, name.baseAddress!, name.count) == 0 }
-        }
-        let guess = lastSpelling + 1
-        if guess < spellings.count, matches(spellings[guess].bytes) { lastSpelling = guess; return spellings[guess].index }
-        if let found = spellings.firstIndex(where: { matches($0.bytes) }) { lastSpelling = found; return spellings[found].index }
-        let attribute = AttributeName(String(decoding: name, as: UTF8.self))
-        let index: Int
-        if let known = names.firstIndex(of: attribute) {
-            index = known // asked for in other letter case, or sent twice
-        } else {
-            index = names.count
-            names.append(attribute)
-        }
-        spellings.append((Array(name), index))
-        lastSpelling = spellings.count - 1
-        return index
+        self.names = NameSpellings(names: names)
     }
 
     /// The entry in `message`: its DN, and every value as the bytes the server sent; nil when the
@@ -526,11 +502,11 @@ struct EntryReader {
             guard ldap_get_attribute_ber(ld, message, ber, &attribute, &values) == LDAP_SUCCESS else { return nil }
             guard attribute.bv_val != nil else { break }
             guard let values else { continue }
-            found.append((index(of: UnsafeRawBufferPointer(start: attribute.bv_val, count: Int(attribute.bv_len))), values))
+            found.append((names.index(of: UnsafeRawBufferPointer(start: attribute.bv_val, count: Int(attribute.bv_len))), values))
             var position = 0
             while values[position].bv_val != nil { bytes += Int(values[position].bv_len); count += 1; position += 1 }
         }
-        var out = Entry(dn: dn, names: names, reservingBytes: bytes, values: count)
+        var out = Entry(dn: dn, names: names.names, reservingBytes: bytes, values: count)
         for (index, values) in found {
             var position = 0
             while let pointer = values[position].bv_val {

@@ -337,11 +337,8 @@ struct LDIFReader {
     var position = 0
     var entry = Entry(dn: "")
     var inEntry = false
-    /// Attribute names seen so far, shared by the entries, and each spelling with its position.
-    var schema: [AttributeName] = []
-    var spellings: [(bytes: [UInt8], index: Int)] = []
-    /// Records tend to repeat one attribute order: the spelling after the last one is tried first.
-    var lastSpelling = -1
+    /// Attribute names seen so far, shared by the entries.
+    var schema = NameSpellings()
     var folded: [UInt8] = []
     /// The size of the last entry, to reserve for the next.
     var lastSize = (bytes: 0, values: 0)
@@ -405,30 +402,6 @@ struct LDIFReader {
         }
     }
 
-    mutating func nameIndex(_ name: UnsafeBufferPointer<UInt8>) -> Int {
-        func matches(_ spelling: [UInt8]) -> Bool {
-            guard spelling.count == name.count else { return false }
-            return spelling.withUnsafeBytes { mine in
-                guard let a = mine.baseAddress, let b = name.baseAddress else { return name.isEmpty }
-                return memcmp(a, b, name.count) == 0
-            }
-        }
-        let guess = lastSpelling + 1
-        if guess < spellings.count, matches(spellings[guess].bytes) { lastSpelling = guess; return spellings[guess].index }
-        for (i, spelling) in spellings.enumerated() where matches(spelling.bytes) { lastSpelling = i; return spelling.index }
-        let candidate = AttributeName(String(decoding: name, as: UTF8.self))
-        let index: Int
-        if let existing = schema.firstIndex(of: candidate) {
-            index = existing // the same name in other letter case
-        } else {
-            index = schema.count
-            schema.append(candidate)
-        }
-        spellings.append((Array(name), index))
-        lastSpelling = spellings.count - 1
-        return index
-    }
-
     mutating func logicalLine(_ text: UnsafeBufferPointer<UInt8>, number: Int) throws {
         guard let colon = text.firstIndex(of: UInt8(ascii: ":")) else {
             throw DirectoryError("\(what): line \(number): expected 'name: value'")
@@ -464,13 +437,13 @@ struct LDIFReader {
                 throw DirectoryError("\(what): line \(number): the DN is not valid UTF-8")
             }
             // Sized like the entry before: records of one file tend to be alike.
-            entry = Entry(dn: dn, names: schema, reservingBytes: lastSize.bytes, values: lastSize.values)
+            entry = Entry(dn: dn, names: schema.names, reservingBytes: lastSize.bytes, values: lastSize.values)
             inEntry = true
             sawRecord = true
             return
         }
-        let index = nameIndex(nameBytes)
-        let name = schema[index]
+        let index = schema.index(of: UnsafeRawBufferPointer(nameBytes))
+        let name = schema.names[index]
         if nameBytes.count == 10, name.name.lowercased() == "changetype" {
             throw DirectoryError("\(what): line \(number): change records (changetype) are not supported; "
                                  + "the file must hold entries")
