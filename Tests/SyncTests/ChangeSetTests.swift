@@ -155,6 +155,25 @@ let existing = Entry(dn: "uid=ajohnson,ou=People,dc=corp", attributes: [
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
     }
 
+    /// The source is read ahead on a second thread, a few pages at a time: many pages must come
+    /// through whole and in order, and a fault far into the file must fail the plan with its line.
+    @Test func aLargeSourceReadAheadKeepsOrderAndReportsAFaultWithItsLine() throws {
+        let rows = 30_000 // more than 7 pages of 4,096
+        var text = "id,login,given,sn\n"
+        for i in 1...rows { text += "\(i),u\(i),G,S\n" }
+        let engine = try JobEngine(name: "j", spec: job(), destinationNeedsDN: true)
+        let set = try engine.plan(source: csv(text), destination: ldif([existing]))
+        #expect(set.read == rows && set.failures.isEmpty)
+        #expect(set.changes.count == rows) // 29,999 creates, and uid ajohnson → u1 renames employee 1
+        #expect(set.changes.first?.action == .rename)
+        #expect(set.changes.dropFirst().map(\.dn) == (2...rows).map { "uid=u\($0),ou=People,dc=corp" })
+
+        let broken = text + "\"open,u,G,S\n" + (1...5_000).map { "\(rows + $0),v\($0),G,S\n" }.joined()
+        #expect(throws: DirectoryError("connection src: in.csv: line \(rows + 2): a quoted field is never closed")) {
+            try engine.plan(source: csv(broken), destination: ldif([existing]))
+        }
+    }
+
     @Test func csvDestinationsNeedNoDN() throws {
         let engine = try JobEngine(name: "j", spec: job(rdn: false), destinationNeedsDN: false)
         let set = try engine.plan(source: csv("id,login,given,sn\n1,a,A,A\n"),
