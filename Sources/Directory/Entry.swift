@@ -341,6 +341,10 @@ public protocol Directory: AnyObject {
     /// About how many entries a read will hand over, once known (after the first page), for
     /// sizing indexes; nil when unknown.
     var countHint: Int? { get }
+
+    /// Says that about `count` adds are coming, so a directory that stages them in memory can
+    /// size its tables once. A hint only: nothing is read or written.
+    func expectAdds(_ count: Int)
 }
 
 /// What a read asks for. Everything but `base` is a hint that may narrow a server's answer.
@@ -362,6 +366,8 @@ extension Directory {
     public var readsFromServer: Bool { false }
 
     public var countHint: Int? { nil }
+
+    public func expectAdds(_ count: Int) {}
 
     /// Every entry below `base`.
     public func read(base: String?, pageSize: Int, _ page: ([Entry]) throws -> Void) throws {

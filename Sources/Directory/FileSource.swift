@@ -58,6 +58,14 @@ struct EntryTable {
         return previous
     }
 
+    /// Takes back the entry `append` just added under `key`, putting back the position the key
+    /// had before.
+    mutating func undoAppend(key: String, previous: Int) {
+        entries.removeLast()
+        keys.removeLast()
+        index[key] = previous
+    }
+
     mutating func reserveCapacity(_ count: Int) {
         entries.reserveCapacity(count)
         keys.reserveCapacity(count)

@@ -66,11 +66,12 @@ public final class LDIFDirectory: Directory {
         _ = try location.writablePath(what: what)
         switch change {
         case .add(let entry):
+            // One hash lookup: add, and take it back if the DN is in use.
             let key = DistinguishedName.normalize(entry.dn)
-            if let position = table.index[key], table.entries[position] != nil {
+            if let previous = table.append(entry, key: key), table.entries[previous] != nil {
+                table.undoAppend(key: key, previous: previous)
                 throw DirectoryError("already exists: \(entry.dn)")
             }
-            table.append(entry, key: key)
         case .modify(let dn, let modifications):
             let key = DistinguishedName.normalize(dn)
             guard let position = table.index[key], var entry = table.entries[position] else {
@@ -108,6 +109,11 @@ public final class LDIFDirectory: Directory {
     public var stagesChanges: Bool { true }
 
     public var countHint: Int? { loaded ? table.entries.count : nil }
+
+    public func expectAdds(_ count: Int) {
+        guard (try? load()) != nil else { return }
+        table.reserveCapacity(table.entries.count + count)
+    }
 
     public func commit() throws {
         guard dirty else { return }

@@ -74,6 +74,7 @@ extension JobEngine {
             return outcome
         }
         var written = (created: 0, updated: 0, deleted: 0)
+        destination.expectAdds(set.count(.create))
         // In chunks: a directory may work on a chunk's objects concurrently (LDAP pipelines
         // them); the log still follows the ChangeSet's order.
         let chunkSize = 1_000
