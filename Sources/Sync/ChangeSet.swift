@@ -81,7 +81,7 @@ public struct ChangeSet: Sendable {
     /// Where planning spent its time, for the debug log.
     public var timings = PlanTimings()
 
-    public func count(_ action: ObjectChange.Action) -> Int { changes.filter { $0.action == action }.count }
+    public func count(_ action: ObjectChange.Action) -> Int { changes.reduce(0) { $0 + ($1.action == action ? 1 : 0) } }
 }
 
 /// Wall milliseconds of planning's steps.

@@ -75,15 +75,21 @@ public struct TransformError: Error, Sendable, Equatable, CustomStringConvertibl
 extension ValueTemplate {
     /// `render(entry)`'s text as UTF-8, appended to `out` (emptied first). Fields without pipes,
     /// and `lower`/`upper` of ASCII text, are copied as bytes without making strings.
-    public func render(_ entry: Entry, into out: inout [UInt8]) throws(TransformError) {
+    ///
+    /// `columns`, when given, is each field's position in `entry`'s name list, in the order the
+    /// fields appear (see `fieldNames`): the engine works them out once per name list.
+    public func render(_ entry: Entry, into out: inout [UInt8], columns: [Int?]? = nil) throws(TransformError) {
         out.removeAll(keepingCapacity: true)
+        var field = 0
         for segment in segments {
             switch segment {
             case .literal(let text):
                 out.append(contentsOf: text.utf8)
             case .field(let name, let pipes):
-                guard let index = entry.index(of: AttributeName(name)), let first = entry.firstValue(at: index) else {
-                    if !pipes.isEmpty { try out.append(contentsOf: Self.piped("", pipes).utf8) }
+                let column = columns.map { $0[field] } ?? entry.index(of: AttributeName(name))
+                field += 1
+                guard let index = column, let first = entry.firstValue(at: index) else {
+                    if !pipes.isEmpty { out.append(contentsOf: Self.piped("", pipes).utf8) }
                     continue
                 }
                 let ascii = first.allSatisfy { $0 < 0x80 }
@@ -99,13 +105,18 @@ extension ValueTemplate {
                     guard let text = String(validating: first, as: UTF8.self) else {
                         throw TransformError("\(name) is binary, not text, so {{\(name)}} cannot use it")
                     }
-                    try out.append(contentsOf: Self.piped(text, pipes).utf8)
+                    out.append(contentsOf: Self.piped(text, pipes).utf8)
                 }
             }
         }
     }
 
-    private static func piped(_ value: String, _ pipes: [Pipe]) throws(TransformError) -> String {
+    /// The fields the template reads, in order (one per placeholder).
+    public var fieldNames: [AttributeName] {
+        segments.compactMap { if case .field(let name, _) = $0 { AttributeName(name) } else { nil } }
+    }
+
+    private static func piped(_ value: String, _ pipes: [Pipe]) -> String {
         var value = value
         for pipe in pipes { value = pipe.apply(to: value) }
         return value

@@ -121,8 +121,9 @@ public struct JobEngine: Sendable {
         let pages = ReadAhead(depth: 4) { [self] body in try source.read(sourceScope, pageSize: pageSize, body) }
         defer { pages.finish() }
         while let page = try pages.next() {
+            let columns = page.first.map { sourceColumns(for: $0) }
             let rows = ParallelParts.map(page) { entry in
-                outcome(for: prepare(entry).prepared, index: index, existing: existing, ambiguous: ambiguousKeys)
+                outcome(for: prepare(entry, columns).prepared, index: index, existing: existing, ambiguous: ambiguousKeys)
             }
             for (entry, row) in zip(page, rows) {
                 switch row {
@@ -316,7 +317,10 @@ public struct JobEngine: Sendable {
     /// Every page of the source, filtered, mapped and keyed (the work that needs no destination).
     private func readPrepared(_ source: Directory) throws -> [[PreparedRow]] {
         var pages: [[PreparedRow]] = []
-        try source.read(sourceScope, pageSize: pageSize) { page in pages.append(ParallelParts.map(page) { prepare($0) }) }
+        try source.read(sourceScope, pageSize: pageSize) { page in
+            let columns = page.first.map { sourceColumns(for: $0) }
+            pages.append(ParallelParts.map(page) { prepare($0, columns) })
+        }
         return pages
     }
 
@@ -332,10 +336,10 @@ public struct JobEngine: Sendable {
         let prepared: Prepared
     }
 
-    func prepare(_ entry: Entry) -> PreparedRow {
+    func prepare(_ entry: Entry, _ columns: SourceColumns? = nil) -> PreparedRow {
         if let filter, !filter.matches(entry) { return PreparedRow(dn: entry.dn, prepared: .filteredOut) }
         do throws(TransformError) {
-            let desired = try desired(for: entry)
+            let desired = try desired(for: entry, columns: columns)
             return PreparedRow(dn: entry.dn, prepared: .keyed(key: try sourceKey(desired), desired: desired))
         } catch {
             return PreparedRow(dn: entry.dn, prepared: .failed(error.message))
@@ -402,16 +406,43 @@ public struct JobEngine: Sendable {
 
     /// The mapped values for a source entry, as an entry over `destinationNames` (no DN yet).
     /// Generated values are left out here; they are made on create.
-    func desired(for entry: Entry) throws(TransformError) -> Entry {
+    /// Where each mapping finds its fields in a source entry's name list, worked out once for
+    /// all the entries that share the list (a CSV file's rows share its header).
+    struct SourceColumns: Sendable {
+        /// An entry with the name list these positions are for.
+        let sample: Entry
+        /// Per mapping: the copied field's position.
+        let copy: [Int?]
+        /// Per mapping: each template field's position.
+        let template: [[Int?]]
+    }
+
+    func sourceColumns(for entry: Entry) -> SourceColumns {
+        var copy: [Int?] = [], template: [[Int?]] = []
+        for mapping in mappings {
+            switch mapping.way {
+            case .copy(let field, _):
+                copy.append(entry.index(of: field)); template.append([])
+            case .template(let value):
+                copy.append(nil); template.append(value.fieldNames.map { entry.index(of: $0) })
+            case .generatePassword:
+                copy.append(nil); template.append([])
+            }
+        }
+        return SourceColumns(sample: entry, copy: copy, template: template)
+    }
+
+    func desired(for entry: Entry, columns given: SourceColumns? = nil) throws(TransformError) -> Entry {
+        let columns = given.flatMap { entry.sharesNames(with: $0.sample) ? $0 : nil }
         var out = Entry(dn: "", names: destinationNames, reservingBytes: entry.byteCount + 64,
                         values: entry.valueCount + objectClassBytes.count + 4)
         // objectClass first, as directories print it; updates compare mapped attributes only.
         for objectClass in objectClassBytes { out.append(at: 0, bytes: objectClass) }
         var scratch: [UInt8] = []
-        for mapping in mappings {
+        for (position, mapping) in mappings.enumerated() {
             switch mapping.way {
             case .copy(let field, let separator):
-                guard let column = entry.index(of: field) else { continue }
+                guard let column = columns.map({ $0.copy[position] }) ?? entry.index(of: field) else { continue }
                 if let separator {
                     entry.forEachRawValue(at: column) { value in
                         Self.split(value, by: separator) { out.append(at: mapping.index, bytes: $0) }
@@ -420,7 +451,7 @@ public struct JobEngine: Sendable {
                     entry.forEachRawValue(at: column) { out.append(at: mapping.index, bytes: $0) }
                 }
             case .template(let template):
-                try template.render(entry, into: &scratch)
+                try template.render(entry, into: &scratch, columns: columns?.template[position])
                 if !scratch.isEmpty { scratch.withUnsafeBytes { out.append(at: mapping.index, bytes: $0) } }
             case .generatePassword:
                 break
