@@ -130,6 +130,13 @@ public final class CSVDirectory: Directory {
 
     public var stagesChanges: Bool { true }
 
+    public var countHint: Int? { loaded ? table.entries.count : nil }
+
+    public func expectAdds(_ count: Int) {
+        guard count > 0, (try? load()) != nil else { return }
+        table.reserveCapacity(table.entries.count + count)
+    }
+
     public func commit() throws {
         guard dirty else { return }
         let path = try location.writablePath(what: what)

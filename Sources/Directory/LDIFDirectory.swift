@@ -111,7 +111,7 @@ public final class LDIFDirectory: Directory {
     public var countHint: Int? { loaded ? table.entries.count : nil }
 
     public func expectAdds(_ count: Int) {
-        guard (try? load()) != nil else { return }
+        guard count > 0, (try? load()) != nil else { return }
         table.reserveCapacity(table.entries.count + count)
     }
 
