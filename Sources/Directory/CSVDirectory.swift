@@ -14,7 +14,7 @@ public final class CSVDirectory: Directory {
     let multiValueDelimiters: [AttributeName: String]
     let missingIsEmpty: Bool
     private var header: [AttributeName] = []
-    private var table = EntryTable()
+    private var table = EntryTable<Entry>()
     private var loaded = false
     private var hadBOM = false
     private var lineEnding = "\n"
@@ -65,7 +65,7 @@ public final class CSVDirectory: Directory {
     /// to parse is never written back with only the rows before the fault.
     private func load() throws {
         guard !loaded else { return }
-        var rows = EntryTable()
+        var rows = EntryTable<Entry>()
         try parseRows { entry in rows.append(entry, key: entry.dn) }
         table = rows
         loaded = true

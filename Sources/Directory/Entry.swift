@@ -320,6 +320,10 @@ public protocol Directory: AnyObject {
     /// files read everything, and the caller filters exactly.
     func read(_ scope: ReadScope, pageSize: Int, _ page: ([Entry]) throws -> Void) throws
 
+    /// `read`, for planning against this directory as a destination: the objects as stored,
+    /// which a directory that keeps encoded records (LDIF) need not parse (see `StoredEntry`).
+    func readStored(_ scope: ReadScope, pageSize: Int, _ page: ([StoredEntry]) throws -> Void) throws
+
     /// Applies one change; throws a `DirectoryError` naming why this one object failed.
     func apply(_ change: DirectoryChange) throws
 
@@ -368,6 +372,10 @@ extension Directory {
     public var countHint: Int? { nil }
 
     public func expectAdds(_ count: Int) {}
+
+    public func readStored(_ scope: ReadScope, pageSize: Int, _ page: ([StoredEntry]) throws -> Void) throws {
+        try read(scope, pageSize: pageSize) { try page($0.map(StoredEntry.init)) }
+    }
 
     /// Every entry below `base`.
     public func read(base: String?, pageSize: Int, _ page: ([Entry]) throws -> Void) throws {

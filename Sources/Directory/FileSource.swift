@@ -31,6 +31,43 @@ public enum FileLocation: Sendable, Equatable {
         }
     }
 
+    /// The file's bytes in one buffer that entries may point into; nil as for `load`.
+    func loadShared(what: String, missingIsEmpty: Bool) throws -> SharedBytes? {
+        switch self {
+        case .contents(let data, _):
+            return SharedBytes(data)
+        case .path(let path):
+            let fd = open(path, O_RDONLY)
+            if fd < 0 {
+                if errno == ENOENT && missingIsEmpty { return nil }
+                if errno == ENOENT { throw DirectoryError("\(what): cannot read \(path): the file does not exist") }
+                throw DirectoryError("\(what): cannot read \(path): \(String(cString: strerror(errno)))")
+            }
+            defer { close(fd) }
+            var info = stat()
+            guard fstat(fd, &info) == 0 else {
+                throw DirectoryError("\(what): cannot read \(path): \(String(cString: strerror(errno)))")
+            }
+            guard (info.st_mode & S_IFMT) == S_IFREG else {
+                throw DirectoryError("\(what): cannot read \(path): it is not a regular file")
+            }
+            let shared = SharedBytes(capacity: Int(info.st_size))
+            var filled = 0
+            while true {
+                if filled == shared.capacity { shared.grow() }
+                let got = read(fd, shared.start + filled, min(shared.capacity - filled, 1 << 24))
+                if got < 0 {
+                    if errno == EINTR { continue }
+                    throw DirectoryError("\(what): cannot read \(path): \(String(cString: strerror(errno)))")
+                }
+                if got == 0 { break }
+                filled += got
+            }
+            shared.count = filled
+            return shared
+        }
+    }
+
     func writablePath(what: String) throws -> String {
         switch self {
         case .path(let path): return path
@@ -42,8 +79,8 @@ public enum FileLocation: Sendable, Equatable {
 }
 
 /// In-memory entries of a file directory, with DN lookup and deletion marks.
-struct EntryTable {
-    var entries: [Entry?] = []
+struct EntryTable<Item> {
+    var entries: [Item?] = []
     /// Each entry's key (its normalised DN, or CSV row name), by position.
     var keys: [String] = []
     var index: [String: Int] = [:]
@@ -51,7 +88,7 @@ struct EntryTable {
     /// Adds `entry` under `key`; returns the position an entry had under that key before, if any
     /// (the new one then replaces it in the index).
     @discardableResult
-    mutating func append(_ entry: Entry, key: String) -> Int? {
+    mutating func append(_ entry: Item, key: String) -> Int? {
         let previous = index.updateValue(entries.count, forKey: key)
         entries.append(entry)
         keys.append(key)
@@ -71,4 +108,59 @@ struct EntryTable {
         keys.reserveCapacity(count)
         index.reserveCapacity(count)
     }
+}
+
+/// A file's bytes in one fixed buffer, shared by the records that point into it and never
+/// changed once filled.
+///
+/// `@unchecked Sendable`: the bytes are written only while the file is read, before the buffer
+/// is handed to anything else, and only read afterwards.
+public final class SharedBytes: @unchecked Sendable {
+    private(set) var start: UnsafeMutableRawPointer
+    private(set) var capacity: Int
+    fileprivate(set) var count = 0
+
+    init(capacity: Int) {
+        self.capacity = max(capacity, 1)
+        start = Self.allocate(self.capacity)
+    }
+
+    /// Large buffers are aligned to 2 MiB and asked for huge pages: filling a file's worth of
+    /// 4 KiB pages costs a page fault each.
+    private static func allocate(_ count: Int) -> UnsafeMutableRawPointer {
+        guard count >= 1 << 22 else { return .allocate(byteCount: count, alignment: 16) }
+        var pointer: UnsafeMutableRawPointer?
+        guard posix_memalign(&pointer, 1 << 21, count) == 0, let pointer else {
+            return .allocate(byteCount: count, alignment: 16)
+        }
+        _ = madvise(pointer, count, MADV_HUGEPAGE)
+        return pointer
+    }
+
+    convenience init(_ data: Data) {
+        self.init(capacity: data.count)
+        data.withUnsafeBytes { if let base = $0.baseAddress { start.copyMemory(from: base, byteCount: $0.count) } }
+        count = data.count
+    }
+
+    /// Doubles the room (the file grew while it was read).
+    fileprivate func grow() {
+        let bigger = Self.allocate(capacity * 2)
+        bigger.copyMemory(from: start, byteCount: capacity)
+        free(start)
+        start = bigger
+        capacity *= 2
+    }
+
+    /// All the bytes.
+    var buffer: UnsafeBufferPointer<UInt8> {
+        UnsafeBufferPointer(start: start.assumingMemoryBound(to: UInt8.self), count: count)
+    }
+
+    /// The bytes in `range`.
+    func bytes(_ range: Range<Int>) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: start + range.lowerBound, count: range.count)
+    }
+
+    deinit { free(start) }
 }

@@ -10,9 +10,20 @@ public final class LDIFDirectory: Directory {
     let location: FileLocation
     let what: String
     let missingIsEmpty: Bool
-    private var table = EntryTable()
+    /// The file as read: records nothing changed are kept as its bytes, and parsed only when
+    /// read as entries or changed.
+    private var file: RecordFile?
+    private var table = EntryTable<Item>()
+    /// The attribute names of the entries parsed so far, shared by the next ones.
+    private var names: [AttributeName] = []
     private var loaded = false
     private var dirty = false
+
+    enum Item: Sendable {
+        /// The record at this position of `file`, unchanged.
+        case record(Int)
+        case entry(Entry)
+    }
 
     public init(_ location: FileLocation, what: String, missingIsEmpty: Bool) {
         self.location = location
@@ -20,45 +31,109 @@ public final class LDIFDirectory: Directory {
         self.missingIsEmpty = missingIsEmpty
     }
 
+    private var label: String { "\(what): \(location.label)" }
+
+    /// Reads and checks the whole file (on all cores), and indexes its records by DN. Records
+    /// are not parsed into entries until they are needed.
     private func load() throws {
         guard !loaded else { return }
-        // The file's bytes are released as soon as they are parsed: they are as large as the entries.
-        func parse() throws -> [Entry]? {
-            guard let data = try location.load(what: what, missingIsEmpty: missingIsEmpty) else { return nil }
-            return try LDIFCodec.parseAll(data, what: "\(what): \(location.label)")
+        // Marked loaded only once checked and indexed: a file that failed never reads as empty.
+        guard let bytes = try location.loadShared(what: what, missingIsEmpty: missingIsEmpty) else {
+            loaded = true
+            return
         }
-        // Marked loaded only once parsed and indexed: a file that failed never reads as empty.
-        guard let entries = try parse() else { loaded = true; return }
-        let keys = ParallelParts.map(entries) { DistinguishedName.normalize($0.dn) }
-        var table = EntryTable()
-        table.reserveCapacity(entries.count)
-        for (entry, key) in zip(entries, keys) where table.append(entry, key: key) != nil {
-            throw DirectoryError("\(what): \(location.label) holds the entry \(entry.dn) twice")
+        let spans = try LDIFCodec.scanAll(bytes, what: label)
+        let keys = ParallelParts.map(spans) { DistinguishedName.normalize($0.dn) }
+        var table = EntryTable<Item>()
+        table.reserveCapacity(spans.count)
+        for (position, key) in keys.enumerated() where table.append(.record(position), key: key) != nil {
+            throw DirectoryError("\(label) holds the entry \(spans[position].dn) twice")
         }
+        self.file = RecordFile(bytes: bytes, spans: spans, what: label)
         self.table = table
         loaded = true
     }
 
+    /// Positions of the live entries below `base` (all when nil), in file order.
+    private func positions(below base: String?) -> [Int] {
+        let suffix = base.map { DistinguishedName.normalize($0) } ?? ""
+        let below = "," + suffix
+        return table.entries.indices.filter { position in
+            guard table.entries[position] != nil else { return false }
+            guard !suffix.isEmpty else { return true }
+            let dn = table.keys[position]
+            return dn.hasSuffix(below) || dn == suffix
+        }
+    }
+
     public func read(_ scope: ReadScope, pageSize: Int, _ page: ([Entry]) throws -> Void) throws {
-        let base = scope.base
         try load()
-        let suffix = base.map { DistinguishedName.normalize($0) }
-        var batch: [Entry] = []
-        batch.reserveCapacity(max(pageSize, 1))
-        let below = suffix.map { "," + $0 }
-        for (position, entry) in table.entries.enumerated() {
-            guard let entry else { continue }
-            if let suffix, let below, !suffix.isEmpty {
-                let dn = table.keys[position]
-                guard dn.hasSuffix(below) || dn == suffix else { continue }
-            }
-            batch.append(entry)
-            if batch.count >= max(pageSize, 1) {
-                try page(batch)
-                batch.removeAll(keepingCapacity: true)
+        let wanted = positions(below: scope.base)
+        for start in stride(from: 0, to: wanted.count, by: max(pageSize, 1)) {
+            let items = wanted[start..<min(start + max(pageSize, 1), wanted.count)].compactMap { table.entries[$0] }
+            try page(try entries(of: items))
+        }
+    }
+
+    public func readStored(_ scope: ReadScope, pageSize: Int, _ page: ([StoredEntry]) throws -> Void) throws {
+        try load()
+        let wanted = positions(below: scope.base)
+        for start in stride(from: 0, to: wanted.count, by: max(pageSize, 1)) {
+            try page(wanted[start..<min(start + max(pageSize, 1), wanted.count)].compactMap { position in
+                switch table.entries[position] {
+                case nil: nil
+                case .entry(let entry): StoredEntry(entry)
+                case .record(let position): file.map { StoredEntry($0, position) }
+                }
+            })
+        }
+    }
+
+    /// The entries of `items`, parsing records on all cores. Entries parsed together share one
+    /// name list, as entries parsed from one file do.
+    private func entries(of items: [Item]) throws -> [Entry] {
+        let parts = min(max(1, items.count / 256), ProcessInfo.processInfo.activeProcessorCount * 2)
+        let ranges = (0..<parts).map { ($0 * items.count / parts, ($0 + 1) * items.count / parts) }
+        let file = self.file, seed = names, label = self.label
+        let results = ParallelParts.map(ranges) { from, to -> Result<([Entry], [AttributeName]), DirectoryError> in
+            var out: [Entry] = []
+            out.reserveCapacity(to - from)
+            var reader = LDIFReader(bytes: UnsafeBufferPointer(start: nil, count: 0), line: 1, sawRecord: true, what: label)
+            reader.schema = NameSpellings(names: seed)
+            do {
+                for item in items[from..<to] {
+                    switch item {
+                    case .entry(let entry): out.append(entry)
+                    case .record(let position):
+                        guard let file else { throw DirectoryError("\(label): the file is no longer read") }
+                        out.append(try reader.parseRecord(file.spans[position], in: file.bytes.buffer))
+                    }
+                }
+                return .success((out, reader.schema.names))
+            } catch let error as DirectoryError {
+                return .failure(error)
+            } catch {
+                return .failure(DirectoryError("\(label): \(error)"))
             }
         }
-        if !batch.isEmpty { try page(batch) }
+        var all: [Entry] = []
+        all.reserveCapacity(items.count)
+        for result in results {
+            let (entries, names) = try result.get()
+            all += entries
+            if names.count > self.names.count { self.names = names }
+        }
+        return all
+    }
+
+    /// The live entry at `position`, parsed when it is still a record.
+    private func entry(at position: Int) throws -> Entry? {
+        switch table.entries[position] {
+        case nil: return nil
+        case .entry(let entry): return entry
+        case .record(let position):
+            return try file?.parse(position, names: names)
+        }
     }
 
     public func apply(_ change: DirectoryChange) throws {
@@ -68,17 +143,17 @@ public final class LDIFDirectory: Directory {
         case .add(let entry):
             // One hash lookup: add, and take it back if the DN is in use.
             let key = DistinguishedName.normalize(entry.dn)
-            if let previous = table.append(entry, key: key), table.entries[previous] != nil {
+            if let previous = table.append(.entry(entry), key: key), table.entries[previous] != nil {
                 table.undoAppend(key: key, previous: previous)
                 throw DirectoryError("already exists: \(entry.dn)")
             }
         case .modify(let dn, let modifications):
             let key = DistinguishedName.normalize(dn)
-            guard let position = table.index[key], var entry = table.entries[position] else {
+            guard let position = table.index[key], var entry = try entry(at: position) else {
                 throw DirectoryError("no such object: \(dn)")
             }
             for modification in modifications { entry.apply(modification) }
-            table.entries[position] = entry
+            table.entries[position] = .entry(entry)
         case .delete(let dn):
             let key = DistinguishedName.normalize(dn)
             guard let position = table.index[key], table.entries[position] != nil else {
@@ -88,7 +163,7 @@ public final class LDIFDirectory: Directory {
             table.index[key] = nil
         case .rename(let dn, let newRDN, let newSuperior):
             let key = DistinguishedName.normalize(dn)
-            guard let position = table.index[key], var entry = table.entries[position] else {
+            guard let position = table.index[key], var entry = try entry(at: position) else {
                 throw DirectoryError("no such object: \(dn)")
             }
             let parent = newSuperior ?? DistinguishedName.split(dn).parent
@@ -98,7 +173,7 @@ public final class LDIFDirectory: Directory {
                 throw DirectoryError("already exists: \(newDN)")
             }
             entry.dn = newDN
-            table.entries[position] = entry
+            table.entries[position] = .entry(entry)
             table.keys[position] = newKey
             table.index[key] = nil
             table.index[newKey] = position
@@ -115,20 +190,31 @@ public final class LDIFDirectory: Directory {
         table.reserveCapacity(table.entries.count + count)
     }
 
+    /// Writes every live entry: records nothing changed as the bytes they were read as, the rest
+    /// encoded (on all cores, in windows, written in order).
     public func commit() throws {
         guard dirty else { return }
         let path = try location.writablePath(what: what)
-        let entries = table.entries
+        let items = table.entries, file = self.file
         try AtomicFile.write(to: path, what: what) { sink in
-            // Encode windows of entries on all cores, and write them in order.
             let header = Array("version: 1\n".utf8)
             header.withUnsafeBytes(sink)
             let window = 65_536
-            for start in stride(from: 0, to: entries.count, by: window) {
-                let slice = Array(entries[start..<min(start + window, entries.count)].lazy.compactMap { $0 })
+            for start in stride(from: 0, to: items.count, by: window) {
+                let end = min(start + window, items.count)
                 let parts = max(1, ProcessInfo.processInfo.activeProcessorCount * 2)
-                let ranges = (0..<parts).map { ($0 * slice.count / parts, ($0 + 1) * slice.count / parts) }
-                let buffers = ParallelParts.map(ranges) { from, to in LDIFCodec.encodeBody(slice[from..<to]) }
+                let ranges = (0..<parts).map { (start + $0 * (end - start) / parts, start + ($0 + 1) * (end - start) / parts) }
+                let buffers = ParallelParts.map(ranges) { from, to -> [UInt8] in
+                    var writer = LDIFWriter(capacity: (to - from) * 320)
+                    for item in items[from..<to] {
+                        switch item {
+                        case nil: continue
+                        case .entry(let entry): writer.write(entry)
+                        case .record(let position): if let file { writer.writeRecord(file.record(position)) }
+                        }
+                    }
+                    return writer.out
+                }
                 for buffer in buffers { buffer.withUnsafeBytes(sink) }
             }
         }
@@ -153,56 +239,73 @@ public enum LDIFCodec {
         }
     }
 
-    /// Parses all entries, splitting a large file at record boundaries (a line break followed by
-    /// an empty line) and parsing the parts on all cores. Entries keep the file's order; errors
-    /// name the file's own line numbers.
+    /// Parses all entries, splitting a large file at record boundaries and parsing the parts on
+    /// all cores. Entries keep the file's order; errors name the file's own line numbers.
     static func parseAll(_ data: Data, what: String) throws -> [Entry] {
         try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> [Entry] in
-            let bytes = raw.bindMemory(to: UInt8.self)
-            let parts = ProcessInfo.processInfo.activeProcessorCount * 2
-            guard bytes.count > 1 << 20, parts > 1 else {
+            try inParts(raw.bindMemory(to: UInt8.self), what: what) { reader in
                 var out: [Entry] = []
-                try forEachEntry(bytes, firstLine: 1, expectVersion: true, what: what) { out.append($0) }
+                try reader.run { out.append($0) }
                 return out
             }
-            // Cut points: after "\n\n" (or "\n\r\n") near each part's share of the file.
-            var cuts = [0]
-            for part in 1..<parts {
-                var i = max(bytes.count * part / parts, cuts[cuts.count - 1])
-                while i + 1 < bytes.count, !(bytes[i] == 0x0A && (bytes[i + 1] == 0x0A
-                        || (bytes[i + 1] == 0x0D && i + 2 < bytes.count && bytes[i + 2] == 0x0A))) { i += 1 }
-                guard i + 1 < bytes.count else { break }
-                cuts.append(i + 1)
-            }
-            cuts.append(bytes.count)
-            // Line numbers where each part starts.
-            var firstLines = [1]
-            for index in 1..<cuts.count - 1 {
-                var lines = 0
-                for byte in UnsafeBufferPointer(rebasing: bytes[cuts[index - 1]..<cuts[index]]) where byte == 0x0A { lines += 1 }
-                firstLines.append(firstLines[index - 1] + lines)
-            }
-            let ranges = (0..<cuts.count - 1).map { (cuts[$0], cuts[$0 + 1], firstLines[$0]) }
-            let base = UInt(bitPattern: bytes.baseAddress), total = bytes.count
-            let results = ParallelParts.map(ranges) { start, end, line -> Result<[Entry], DirectoryError> in
-                guard let pointer = UnsafePointer<UInt8>(bitPattern: base) else { return .success([]) }
-                let whole = UnsafeBufferPointer(start: pointer, count: total)
-                var out: [Entry] = []
-                do {
-                    try forEachEntry(UnsafeBufferPointer(rebasing: whole[start..<end]), firstLine: line,
-                                     expectVersion: start == 0, what: what) { out.append($0) }
-                    return .success(out)
-                } catch let error as DirectoryError {
-                    return .failure(error)
-                } catch {
-                    return .failure(DirectoryError("\(what): \(error)"))
-                }
-            }
-            var all: [Entry] = []
-            all.reserveCapacity(results.reduce(0) { $0 + ((try? $1.get().count) ?? 0) })
-            for result in results { all += try result.get() }
-            return all
         }
+    }
+
+    /// Checks every record of a file as `parseAll` would, on all cores, without building
+    /// entries: where each record lies, for parsing later (see `StoredEntry`).
+    static func scanAll(_ file: SharedBytes, what: String) throws -> [RecordSpan] {
+        try inParts(file.buffer, what: what) { reader in
+            reader.build = false
+            try reader.run { _ in }
+            return reader.spans
+        }
+    }
+
+    /// Runs `work` with a reader on each part of `bytes` (a large file is cut after "\n\n" near
+    /// each part's share, and the parts are read on all cores), and joins the results in order.
+    private static func inParts<R: Sendable>(_ bytes: UnsafeBufferPointer<UInt8>, what: String,
+                                             _ work: @Sendable (inout LDIFReader) throws -> [R]) throws -> [R] {
+        let parts = ProcessInfo.processInfo.activeProcessorCount * 2
+        guard bytes.count > 1 << 20, parts > 1 else {
+            var reader = LDIFReader(bytes: bytes, line: 1, sawRecord: false, what: what)
+            return try work(&reader)
+        }
+        var cuts = [0]
+        for part in 1..<parts {
+            var i = max(bytes.count * part / parts, cuts[cuts.count - 1])
+            while i + 1 < bytes.count, !(bytes[i] == 0x0A && (bytes[i + 1] == 0x0A
+                    || (bytes[i + 1] == 0x0D && i + 2 < bytes.count && bytes[i + 2] == 0x0A))) { i += 1 }
+            guard i + 1 < bytes.count else { break }
+            cuts.append(i + 1)
+        }
+        cuts.append(bytes.count)
+        // Line numbers where each part starts.
+        var firstLines = [1]
+        for index in 1..<cuts.count - 1 {
+            var lines = 0
+            for byte in UnsafeBufferPointer(rebasing: bytes[cuts[index - 1]..<cuts[index]]) where byte == 0x0A { lines += 1 }
+            firstLines.append(firstLines[index - 1] + lines)
+        }
+        let ranges = (0..<cuts.count - 1).map { (cuts[$0], cuts[$0 + 1], firstLines[$0]) }
+        let base = UInt(bitPattern: bytes.baseAddress), total = bytes.count
+        let results = ParallelParts.map(ranges) { start, end, line -> Result<[R], DirectoryError> in
+            guard let pointer = UnsafePointer<UInt8>(bitPattern: base) else { return .success([]) }
+            let whole = UnsafeBufferPointer(start: pointer, count: total)
+            var reader = LDIFReader(bytes: UnsafeBufferPointer(rebasing: whole[start..<end]), line: line,
+                                    sawRecord: start != 0, what: what)
+            reader.offset = start
+            do {
+                return .success(try work(&reader))
+            } catch let error as DirectoryError {
+                return .failure(error)
+            } catch {
+                return .failure(DirectoryError("\(what): \(error)"))
+            }
+        }
+        var all: [R] = []
+        all.reserveCapacity(results.reduce(0) { $0 + ((try? $1.get().count) ?? 0) })
+        for result in results { all += try result.get() }
+        return all
     }
 
     static func forEachEntry(_ bytes: UnsafeBufferPointer<UInt8>, firstLine: Int, expectVersion: Bool, what: String,
@@ -228,13 +331,6 @@ public enum LDIFCodec {
         var out = Data()
         encode(entries, to: { out.append(contentsOf: $0) })
         return out
-    }
-
-    /// The records of `entries`, without the `version` line.
-    static func encodeBody(_ entries: ArraySlice<Entry>) -> [UInt8] {
-        var writer = LDIFWriter(capacity: entries.count * 320)
-        for entry in entries { writer.write(entry) }
-        return writer.out
     }
 
     /// Writes entries as LDIF to `sink`, in chunks.
@@ -271,9 +367,62 @@ struct LDIFWriter {
         out.append(0x0A)
         var dn = entry.dn
         dn.withUTF8 { line(Self.dnName, UnsafeRawBufferPointer($0)) }
+        writeValues(entry)
+    }
+
+    /// The entry's value lines, without its DN line.
+    mutating func writeValues(_ entry: Entry) {
+        if lastNames == nil || !entry.sharesNames(with: lastNames!) {
+            nameBytes = (0..<entry.nameCount).map { Array(entry.name(at: $0).name.utf8) }
+            lastNames = entry
+        }
         entry.forEachRawValue { index, value in
             nameBytes[index].withUnsafeBytes { name in line(name, value) }
         }
+    }
+
+    /// Whether `record` is byte for byte the value lines `writeValues(entry)` would write,
+    /// compared in place: short safe lines without encoding them, others encoded one by one.
+    static func matches(_ entry: Entry, _ record: UnsafeRawBufferPointer) -> Bool {
+        guard let base = record.baseAddress else { return entry.valueCount == 0 }
+        var cursor = 0, same = true
+        var scratch: LDIFWriter?
+        entry.forEachRawValue { index, value in
+            guard same else { return }
+            var name = entry.name(at: index).name
+            name.withUTF8 { nameBytes in
+                let length = nameBytes.count + 2 + value.count
+                if length <= 76, !value.isEmpty, LDIFCodec.isSafe(value) {
+                    // "name: value\n"
+                    guard cursor + length < record.count,
+                          memcmp(base + cursor, nameBytes.baseAddress!, nameBytes.count) == 0,
+                          record[cursor + nameBytes.count] == UInt8(ascii: ":"),
+                          record[cursor + nameBytes.count + 1] == 0x20,
+                          memcmp(base + cursor + nameBytes.count + 2, value.baseAddress!, value.count) == 0,
+                          record[cursor + length] == 0x0A else { same = false; return }
+                    cursor += length + 1
+                } else {
+                    if scratch == nil { scratch = LDIFWriter(capacity: 256) }
+                    scratch!.out.removeAll(keepingCapacity: true)
+                    scratch!.line(UnsafeRawBufferPointer(nameBytes), value)
+                    let line = scratch!.out
+                    guard cursor + line.count <= record.count,
+                          line.withUnsafeBytes({ memcmp(base + cursor, $0.baseAddress!, line.count) }) == 0 else {
+                        same = false
+                        return
+                    }
+                    cursor += line.count
+                }
+            }
+        }
+        return same && cursor == record.count
+    }
+
+    /// A record as read, unchanged: a blank line, then its bytes (ending in a line feed).
+    mutating func writeRecord(_ bytes: UnsafeRawBufferPointer) {
+        out.append(0x0A)
+        out.append(contentsOf: bytes)
+        if bytes.last != 0x0A { out.append(0x0A) }
     }
 
     private static let dnName = Array("dn".utf8)
@@ -283,7 +432,7 @@ struct LDIFWriter {
     }
 
     /// `name: value` (or `name:: base64` when the value is not safe), folded at 76 bytes.
-    private mutating func line(_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) {
+    mutating func line(_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) {
         let lineStart = out.count
         out.append(contentsOf: name)
         if LDIFCodec.isSafe(value) {
@@ -335,8 +484,11 @@ struct LDIFWriter {
 
 /// The LDIF parser's state. Values are added to entries straight from the file's bytes; a line is
 /// copied only when it is folded.
+///
+/// With `build` off, records are checked line by line exactly as when building (so a file that
+/// fails, fails the same way) but not built: `spans` gets where each lies in the file instead.
 struct LDIFReader {
-    let bytes: UnsafeBufferPointer<UInt8>
+    var bytes: UnsafeBufferPointer<UInt8>
     var line: Int
     var sawRecord: Bool
     let what: String
@@ -348,6 +500,14 @@ struct LDIFReader {
     var folded: [UInt8] = []
     /// The size of the last entry, to reserve for the next.
     var lastSize = (bytes: 0, values: 0)
+    /// Scanning: whether to build entries, the spans found, and where `bytes` starts in the file.
+    var build = true
+    var spans: [RecordSpan] = []
+    var offset = 0
+    /// The record being scanned.
+    private var span = RecordSpan(start: 0, bodyStart: 0, end: 0, line: 0, dn: "")
+    private var lineStart = 0
+    private var startedRecord = false
 
     init(bytes: UnsafeBufferPointer<UInt8>, line: Int, sawRecord: Bool, what: String) {
         self.bytes = bytes
@@ -365,6 +525,21 @@ struct LDIFReader {
         return bytes.count
     }
 
+    /// Builds the entry of one record that a scan of `file` found (names are shared with the
+    /// records this reader parsed before).
+    mutating func parseRecord(_ record: RecordSpan, in file: UnsafeBufferPointer<UInt8>) throws -> Entry {
+        bytes = UnsafeBufferPointer(rebasing: file[record.start..<record.end])
+        position = 0
+        line = record.line
+        sawRecord = true
+        inEntry = false
+        build = true
+        var out: Entry?
+        try run { out = $0 }
+        guard let out else { throw DirectoryError("\(what): line \(record.line): the record is gone") }
+        return out
+    }
+
     mutating func run(_ body: (Entry) throws -> Void) throws {
         while position < bytes.count {
             var end = lineEnd(from: position)
@@ -373,7 +548,7 @@ struct LDIFReader {
             let lineNumber = line
             if contentEnd == position {
                 // An empty line ends the record.
-                if inEntry { try emit() }
+                if inEntry { try emit(end: position) }
             } else if bytes[position] == UInt8(ascii: "#") {
                 // A comment, with any continuation lines.
                 while end + 1 < bytes.count, bytes[end + 1] == 0x20 { line += 1; end = lineEnd(from: end + 1) }
@@ -392,18 +567,30 @@ struct LDIFReader {
                     line += 1
                 }
                 let copy = folded
+                lineStart = position
                 try copy.withUnsafeBufferPointer { try logicalLine($0, number: lineNumber) }
+                if startedRecord { span.bodyStart = end + 1 }
             } else {
+                lineStart = position
                 try logicalLine(UnsafeBufferPointer(rebasing: bytes[position..<contentEnd]), number: lineNumber)
+                if startedRecord { span.bodyStart = end + 1 }
             }
+            startedRecord = false
             line += 1
             position = end + 1
         }
-        if inEntry { try emit() }
+        if inEntry { try emit(end: bytes.count) }
 
-        func emit() throws {
-            lastSize = (entry.byteCount + 16, entry.valueCount + 1)
-            try body(entry)
+        func emit(end: Int) throws {
+            if build {
+                lastSize = (entry.byteCount + 16, entry.valueCount + 1)
+                try body(entry)
+            } else {
+                span.start += offset
+                span.bodyStart = min(span.bodyStart, end) + offset
+                span.end = end + offset
+                spans.append(span)
+            }
             inEntry = false
         }
     }
@@ -442,18 +629,24 @@ struct LDIFReader {
             guard let dn = decoded.map({ String(data: $0, encoding: .utf8) }) ?? String(validating: raw, as: UTF8.self) else {
                 throw DirectoryError("\(what): line \(number): the DN is not valid UTF-8")
             }
-            // Sized like the entry before: records of one file tend to be alike.
-            entry = Entry(dn: dn, names: schema.names, reservingBytes: lastSize.bytes, values: lastSize.values)
+            if build {
+                // Sized like the entry before: records of one file tend to be alike.
+                entry = Entry(dn: dn, names: schema.names, reservingBytes: lastSize.bytes, values: lastSize.values)
+            } else {
+                span = RecordSpan(start: lineStart, bodyStart: lineStart, end: lineStart, line: number, dn: dn)
+            }
+            startedRecord = true
             inEntry = true
             sawRecord = true
             return
         }
-        let index = schema.index(of: UnsafeRawBufferPointer(nameBytes))
-        let name = schema.names[index]
-        if nameBytes.count == 10, name.name.lowercased() == "changetype" {
+        if nameBytes.count == 10, Self.isChangetype(nameBytes) {
             throw DirectoryError("\(what): line \(number): change records (changetype) are not supported; "
                                  + "the file must hold entries")
         }
+        guard build else { return }
+        let index = schema.index(of: UnsafeRawBufferPointer(nameBytes))
+        let name = schema.names[index]
         if index >= entry.nameCount {
             // A name first seen inside this entry: add it (the index matches the shared list).
             if let decoded { entry.append(name, value: Value(decoded)) } else { entry.append(name, bytes: raw) }
@@ -462,5 +655,14 @@ struct LDIFReader {
         } else {
             entry.append(at: index, bytes: UnsafeRawBufferPointer(raw))
         }
+    }
+
+    private static func isChangetype(_ name: UnsafeBufferPointer<UInt8>) -> Bool {
+        var i = 0
+        for byte in "changetype".utf8 {
+            guard name[i] | 0x20 == byte else { return false }
+            i += 1
+        }
+        return true
     }
 }

@@ -92,11 +92,11 @@ public struct JobEngine: Sendable {
         }
         var set = ChangeSet()
         var stopwatch = Stopwatch()
-        // The destination, indexed by key.
-        var current: [Entry] = []
+        // The destination as stored (an LDIF file's records stay unparsed), indexed by key.
+        var current: [StoredEntry] = []
         var byKey: [String: Int] = [:]
         var ambiguous: Set<String> = []
-        try destination.read(destinationScope, pageSize: pageSize) { page in
+        try destination.readStored(destinationScope, pageSize: pageSize) { page in
             let keys = ParallelParts.map(page) { destinationKey($0) }
             if current.isEmpty, let hint = destination.countHint {
                 current.reserveCapacity(hint)
@@ -355,7 +355,7 @@ public struct JobEngine: Sendable {
         case planned(key: String, match: Int?, change: ObjectChange?)
     }
 
-    func outcome(for prepared: PreparedRow.Prepared, index: [String: Int], existing: [Entry],
+    func outcome(for prepared: PreparedRow.Prepared, index: [String: Int], existing: [StoredEntry],
                  ambiguous: Set<String>) -> RowOutcome {
         let key: String, desired: Entry
         switch prepared {
@@ -366,7 +366,18 @@ public struct JobEngine: Sendable {
         do throws(TransformError) {
             if ambiguous.contains(key) { throw TransformError(ambiguousReason(key)) }
             if let match = index[key] {
-                return .planned(key: key, match: match, change: try update(existing[match], desired: desired))
+                let stored = existing[match]
+                // A record that already reads as this row would be written needs no parsing.
+                if keepsDN(stored.dn, desired), stored.holdsValues(of: desired) {
+                    return .planned(key: key, match: match, change: nil)
+                }
+                let current: Entry
+                do {
+                    current = try stored.entry()
+                } catch {
+                    throw TransformError("its destination object \(stored.dn) cannot be read: \(error)")
+                }
+                return .planned(key: key, match: match, change: try update(current, desired: desired))
             }
             return .planned(key: key, match: nil, change: spec.create ? try create(desired) : nil)
         } catch {
@@ -497,6 +508,17 @@ public struct JobEngine: Sendable {
         return parts.count == 1 ? parts[0] : parts.joined(separator: "\u{1F}")
     }
 
+    /// `destinationKey` of an object as its directory stores it, read without parsing it.
+    func destinationKey(_ stored: StoredEntry) -> String? {
+        var parts: [String] = []
+        for mapping in keyMappings {
+            guard let part = stored.firstValueText(of: mapping.destination, hint: mapping.index) else { return nil }
+            if keyMappings.count == 1 { return part }
+            parts.append(part)
+        }
+        return parts.count == 1 ? parts[0] : parts.joined(separator: "\u{1F}")
+    }
+
     func destinationKey(_ entry: Entry) -> String? {
         if keyMappings.count == 1 {
             let mapping = keyMappings[0]
@@ -550,6 +572,13 @@ public struct JobEngine: Sendable {
             for byte in containerBytes { guard bytes[i] == byte else { return false }; i += 1 }
             return true
         }
+    }
+
+    /// True when an object at `dn` would not be renamed for `desired`: it is where the job puts
+    /// it, or the job gives no rdn and container. (False may still mean no rename.)
+    private func keepsDN(_ dn: String, _ desired: Entry) -> Bool {
+        guard spec.destination.rdn != nil, spec.destination.container != nil else { return true }
+        return spelledAsComputed(dn, desired)
     }
 
     private func create(_ desired: Entry) throws(TransformError) -> ObjectChange {

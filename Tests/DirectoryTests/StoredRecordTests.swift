@@ -1,0 +1,90 @@
+import Directory
+import Foundation
+import TestSupport
+import Testing
+
+/// An LDIF destination hands its records to a job unparsed (`readStored`), and writes the records
+/// nothing changed back as the bytes they were read as.
+@Suite struct StoredRecordTests {
+    /// Records in every shape the parser accepts: a comment inside a record, CRLF line ends, a
+    /// line folded at an odd width, base64 values (a key among them), and no trailing newline.
+    let text = "version: 1\n"
+        + "# people\n"
+        + "dn: uid=plain,ou=People,dc=corp\nobjectClass: inetOrgPerson\nemployeeNumber: 1\nuid: plain\ncn: Plain\n"
+        + "\n"
+        + "dn: uid=crlf,ou=People,dc=corp\r\nobjectClass: inetOrgPerson\r\nemployeeNumber: 2\r\nuid: crlf\r\n"
+        + "\r\n"
+        + "dn: uid=folded,ou=People,dc=corp\nobjectClass: inetOrgPerson\nemployeeNum\n ber: 3\n# a note\nuid: fol\n ded\n"
+        + "\n"
+        + "dn: uid=base64,ou=People,dc=corp\nobjectClass: inetOrgPerson\nEMPLOYEENUMBER:: NA==\nsn:: TcO8bGxlcg==\n"
+        + "\n"
+        + "dn: uid=nokey,ou=People,dc=corp\nobjectClass: inetOrgPerson\nuid: nokey"
+
+    func stored(_ directory: Directory) throws -> [StoredEntry] {
+        var all: [StoredEntry] = []
+        try directory.readStored(ReadScope(), pageSize: 2) { all += $0 }
+        return all
+    }
+
+    @Test func keysAreReadFromRecordsAsFromParsedEntries() throws {
+        let directory = LDIFDirectory(.contents(Data(text.utf8), label: "corp.ldif"), what: "c", missingIsEmpty: false)
+        let records = try stored(directory)
+        let entries = try readAll(directory)
+        #expect(records.map(\.dn) == entries.map(\.dn))
+        #expect(records.map { $0.firstValueText(of: "employeeNumber") } == ["1", "2", "3", "4", nil])
+        #expect(records.map { $0.firstValueText(of: "uid") } == ["plain", "crlf", "folded", nil, "nokey"])
+        #expect(records.map { $0.firstValueText(of: "sn") } == [nil, nil, nil, "Müller", nil])
+        for (record, entry) in zip(records, entries) { #expect(try record.entry() == entry) }
+    }
+
+    @Test func aRecordHoldsValuesOnlyWhenItsLinesAreExactlyTheWrittenOnes() throws {
+        let long = String(repeating: "a very long description ", count: 8)
+        let entry = Entry(dn: "uid=u,dc=corp", attributes: [
+            ("objectClass", ["inetOrgPerson", "top"]), ("cn", ["Dörte Müller"]), ("description", [Value(long)]),
+            ("mail", [" padded"]), ("title", [""]),
+        ])
+        let directory = LDIFDirectory(.contents(LDIFCodec.encode([entry]), label: "x.ldif"), what: "c", missingIsEmpty: false)
+        let record = try #require(try stored(directory).first)
+        #expect(record.holdsValues(of: entry)) // folded, base64 and empty lines as written
+        var changed = entry
+        changed["title"] = ["Boss"]
+        #expect(!record.holdsValues(of: changed))
+        var more = entry
+        more["cn"] = ["Dörte Müller", "D. Müller"]
+        #expect(!record.holdsValues(of: more))
+        let reordered = Entry(dn: entry.dn, attributes: entry.attributes.reversed())
+        #expect(!record.holdsValues(of: reordered))
+        #expect(!record.holdsValues(of: Entry(dn: entry.dn, attributes: Array(entry.attributes.dropLast()))))
+        // A parsed entry never claims to hold anything: the job compares it value by value.
+        #expect(!StoredEntry(entry).holdsValues(of: entry))
+    }
+
+    @Test func recordsNothingChangedAreWrittenBackAsTheyWereRead() throws {
+        let folder = try TemporaryFolder()
+        let path = folder.sub("corp.ldif")
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        let directory = LDIFDirectory(.path(path), what: "c", missingIsEmpty: false)
+        let before = try readAll(directory)
+        try directory.apply(.modify(dn: "uid=plain,ou=People,dc=corp", [Modification(.replace, "cn", ["Changed"])]))
+        try directory.apply(.delete(dn: "uid=base64,ou=People,dc=corp"))
+        try directory.commit()
+        let written = String(decoding: try Data(contentsOf: URL(fileURLWithPath: path)), as: UTF8.self)
+        #expect(written == "version: 1\n"
+            + "\ndn: uid=plain,ou=People,dc=corp\nobjectClass: inetOrgPerson\nemployeeNumber: 1\nuid: plain\ncn: Changed\n"
+            + "\ndn: uid=crlf,ou=People,dc=corp\r\nobjectClass: inetOrgPerson\r\nemployeeNumber: 2\r\nuid: crlf\r\n"
+            + "\ndn: uid=folded,ou=People,dc=corp\nobjectClass: inetOrgPerson\nemployeeNum\n ber: 3\n# a note\nuid: fol\n ded\n"
+            + "\ndn: uid=nokey,ou=People,dc=corp\nobjectClass: inetOrgPerson\nuid: nokey\n")
+        let after = try readAll(LDIFDirectory(.path(path), what: "c", missingIsEmpty: false))
+        var expected = before.filter { $0.dn != "uid=base64,ou=People,dc=corp" }
+        expected[0]["cn"] = ["Changed"]
+        #expect(after == expected)
+    }
+
+    @Test func aBadLineIsFoundWhenTheFileIsReadNotWhenItsRecordIsNeeded() throws {
+        let bad = text.replacingOccurrences(of: "sn:: TcO8bGxlcg==", with: "sn:: !!!")
+        let directory = LDIFDirectory(.contents(Data(bad.utf8), label: "corp.ldif"), what: "c", missingIsEmpty: false)
+        #expect(throws: DirectoryError("c: corp.ldif: line 25: the base64 value of sn is not valid")) {
+            try stored(directory)
+        }
+    }
+}
