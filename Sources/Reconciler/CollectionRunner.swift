@@ -155,6 +155,9 @@ extension Workspace {
                                                        stopReason = control?.check()
                                                        return stopReason != nil
                                                    })
+                        logger.debug("job written", metadata: [
+                            "job": "\(entry.job)", "applyMs": "\(String(format: "%.1f", outcome.applyMs))",
+                            "commitMs": "\(String(format: "%.1f", outcome.commitMs))"])
                         if let stopReason {
                             stopped = stopReason
                             outcome.error = "\(Self.explain(stopReason, control)); \(outcome.error ?? "stopped")"

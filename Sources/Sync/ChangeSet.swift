@@ -81,7 +81,15 @@ public struct ChangeSet: Sendable {
     /// Where planning spent its time, for the debug log.
     public var timings = PlanTimings()
 
-    public func count(_ action: ObjectChange.Action) -> Int { changes.reduce(0) { $0 + ($1.action == action ? 1 : 0) } }
+    /// How many changes are `action`s; reads each change's action in place, without copying
+    /// the changes (a first load holds a million).
+    public func count(_ action: ObjectChange.Action) -> Int {
+        changes.withUnsafeBufferPointer { buffer in
+            var count = 0
+            for index in buffer.indices where buffer[index].action == action { count += 1 }
+            return count
+        }
+    }
 }
 
 /// Wall milliseconds of planning's steps.

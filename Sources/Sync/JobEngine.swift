@@ -117,28 +117,38 @@ public struct JobEngine: Sendable {
         // Rows are filtered, mapped, keyed and diffed on all cores (the destination index is
         // read-only by now); duplicates and matches are then settled in source order.
         let index = byKey, existing = current, ambiguousKeys = ambiguous
-        // The source is read a few pages ahead on a second thread, so parsing it overlaps the work below.
-        let pages = ReadAhead(depth: 4) { [self] body in try source.read(sourceScope, pageSize: pageSize, body) }
-        defer { pages.finish() }
-        while let page = try pages.next() {
-            let columns = page.first.map { sourceColumns(for: $0) }
-            let rows = ParallelParts.map(page) { entry in
-                outcome(for: prepare(entry, columns).prepared, index: index, existing: existing, ambiguous: ambiguousKeys)
+        // A second thread reads the source and has each page's rows worked on all cores, a few
+        // pages ahead; meanwhile this one settles the pages before, in order.
+        let pages = ReadAhead<[PlannedRow]>(depth: 4) { [self] body in
+            try source.read(sourceScope, pageSize: pageSize) { page in
+                let columns = page.first.map { sourceColumns(for: $0) }
+                try body(ParallelParts.map(page) { entry in
+                    PlannedRow(dn: entry.dn, outcome: outcome(for: prepare(entry, columns).prepared, index: index,
+                                                              existing: existing, ambiguous: ambiguousKeys))
+                })
             }
-            for (entry, row) in zip(page, rows) {
+        }
+        defer { pages.finish() }
+        while var rows = try pages.next() {
+            if set.changes.isEmpty { set.changes.reserveCapacity(max(current.count / 8, rows.count * 16)) }
+            for position in rows.indices {
+                // Moved out, not copied: a first load's rows each hold a whole entry.
+                var row = RowOutcome.filteredOut
+                swap(&row, &rows[position].outcome)
+                let dn = rows[position].dn
                 switch row {
                 case .filteredOut:
                     continue
                 case .failed(let reason, let key):
                     set.read += 1
-                    set.failures.append(ObjectFailure(object: entry.dn, reason: reason))
+                    set.failures.append(ObjectFailure(object: dn, reason: reason))
                     if let key { claimed.insert(key) }
                 case .planned(let key, let match, let change):
                     set.read += 1
                     // A key seen before is a duplicate: a matched key has marked its match.
                     let first = if let match { !matched[match] } else { seenSource.insert(key).inserted }
                     guard first else {
-                        set.failures.append(ObjectFailure(object: entry.dn, reason: duplicateReason(key)))
+                        set.failures.append(ObjectFailure(object: dn, reason: duplicateReason(key)))
                         continue
                     }
                     if let match { matched[match] = true }
@@ -292,7 +302,7 @@ public struct JobEngine: Sendable {
         }
     }
 
-    private func tally(_ change: ObjectChange?, matched: Bool, into set: inout ChangeSet) {
+    private func tally(_ change: consuming ObjectChange?, matched: Bool, into set: inout ChangeSet) {
         if let change {
             set.changes.append(change)
         } else if matched {
@@ -344,6 +354,12 @@ public struct JobEngine: Sendable {
         } catch {
             return PreparedRow(dn: entry.dn, prepared: .failed(error.message))
         }
+    }
+
+    /// A source row's name, and what it comes to.
+    struct PlannedRow: Sendable {
+        let dn: String
+        var outcome: RowOutcome
     }
 
     /// What one source row comes to, computed independently of the other rows.

@@ -20,6 +20,10 @@ public struct JobOutcome: Sendable {
     public var log: [String] = []
     /// Set when the job as a whole failed (a guard, or the destination could not be written).
     public var error: String?
+    /// Wall milliseconds spent applying the changes, then making them durable (`commit`), for
+    /// the debug log.
+    public var applyMs = 0.0
+    public var commitMs = 0.0
 }
 
 extension JobEngine {
@@ -74,6 +78,7 @@ extension JobEngine {
             return outcome
         }
         var written = (created: 0, updated: 0, deleted: 0)
+        var stopwatch = Stopwatch()
         destination.expectAdds(set.count(.create))
         // In chunks: a directory may work on a chunk's objects concurrently (LDAP pipelines
         // them); the log still follows the ChangeSet's order.
@@ -116,6 +121,7 @@ extension JobEngine {
             }
             start = done
         }
+        outcome.applyMs = stopwatch.lap()
         do {
             if commit { try destination.commit() }
             stats.created = written.created
@@ -126,6 +132,7 @@ extension JobEngine {
             outcome.error = "\(error)"
             log.append("! the destination was not written: \(error)")
         }
+        outcome.commitMs = stopwatch.lap()
         outcome.statistics = stats
         outcome.log = log.lines
         return outcome

@@ -2,25 +2,26 @@ import Directory
 import Foundation
 
 /// The pages of a read, made on a thread of its own at most `depth` pages ahead of the reader,
-/// so reading (parsing a file, waiting on a server) overlaps the work on the pages before.
+/// so reading (parsing a file, waiting on a server) overlaps the work on the pages before. A
+/// page may be the read's entries, or what the reading thread made of them.
 ///
 /// `@unchecked Sendable`: the state below is touched only under `condition`; `read` (which may
 /// hold a `Directory`) is used only by the reading thread, and `finish()` waits for that thread
 /// to end, so the directory is never used from two threads at once.
-final class ReadAhead: @unchecked Sendable {
+final class ReadAhead<Page>: @unchecked Sendable {
     private let condition = NSCondition()
-    private var queue: [[Entry]] = []
+    private var queue: [Page] = []
     private var ended = false
     private var failure: (any Error)?
     private var stopped = false
     private let depth: Int
     private let exited = DispatchSemaphore(value: 0)
     private var joined = false
-    private var read: ((_ page: ([Entry]) throws -> Void) throws -> Void)?
+    private var read: ((_ page: (Page) throws -> Void) throws -> Void)?
 
     private struct Stopped: Error {}
 
-    init(depth: Int, _ read: @escaping (_ page: ([Entry]) throws -> Void) throws -> Void) {
+    init(depth: Int, _ read: @escaping (_ page: (Page) throws -> Void) throws -> Void) {
         self.depth = max(1, depth)
         self.read = read
         let thread = Thread { [self] in
@@ -49,7 +50,7 @@ final class ReadAhead: @unchecked Sendable {
     }
 
     /// The next page; nil after the last. Throws what the read threw, after the pages before it.
-    func next() throws -> [Entry]? {
+    func next() throws -> Page? {
         condition.lock()
         defer { condition.unlock() }
         while queue.isEmpty && !ended { condition.wait() }
