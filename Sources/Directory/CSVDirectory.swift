@@ -101,14 +101,14 @@ public final class CSVDirectory: Directory {
             row.dn = dn
             table.append(row, key: dn)
         case .modify(let dn, let modifications):
-            guard let position = table.index[dn], var entry = table.entries[position] else {
+            guard let position = table.position(of: dn), var entry = table.entries[position] else {
                 throw DirectoryError("no row \(dn) in \(location.label)")
             }
             for modification in modifications { entry.apply(modification) }
             try checkColumns(entry)
             table.entries[position] = entry
         case .delete(let dn):
-            guard let position = table.index[dn], table.entries[position] != nil else {
+            guard let position = table.position(of: dn), table.entries[position] != nil else {
                 throw DirectoryError("no row \(dn) in \(location.label)")
             }
             table.entries[position] = nil

@@ -82,25 +82,51 @@ public enum FileLocation: Sendable, Equatable {
 struct EntryTable<Item> {
     var entries: [Item?] = []
     /// Each entry's key (its normalised DN, or CSV row name), by position.
-    var keys: [String] = []
-    var index: [String: Int] = [:]
+    private(set) var keys: [String] = []
+    private(set) var index = KeyIndex()
+
+    /// The hash `append` and the lookups use for `key` (may be worked out beforehand, on any thread).
+    static func hash(_ key: String) -> Int { key.hashValue }
+
+    init() {}
+
+    /// A table of `entries` under `keys`, whose index is built separately (`KeyIndex.build`)
+    /// and installed with `install(_:)` before any lookup.
+    init(entries: [Item?], keys: [String]) {
+        self.entries = entries
+        self.keys = keys
+    }
+
+    mutating func install(_ index: KeyIndex) { self.index = index }
+
+    /// The position of the entry indexed under `key`.
+    func position(of key: String) -> Int? { index.position(of: key, hash: Self.hash(key), keys: keys) }
 
     /// Adds `entry` under `key`; returns the position an entry had under that key before, if any
     /// (the new one then replaces it in the index).
     @discardableResult
-    mutating func append(_ entry: Item, key: String) -> Int? {
-        let previous = index.updateValue(entries.count, forKey: key)
+    mutating func append(_ entry: Item, key: String, hash: Int? = nil) -> Int? {
         entries.append(entry)
         keys.append(key)
-        return previous
+        return index.insert(key, hash: hash ?? Self.hash(key), at: entries.count - 1, keys: keys)
     }
 
     /// Takes back the entry `append` just added under `key`, putting back the position the key
     /// had before.
     mutating func undoAppend(key: String, previous: Int) {
+        index.restore(key, hash: Self.hash(key), from: entries.count - 1, to: previous)
         entries.removeLast()
         keys.removeLast()
-        index[key] = previous
+    }
+
+    /// Removes `key` from the index (its entry stays where it is).
+    mutating func forget(_ key: String) { index.remove(key, hash: Self.hash(key), keys: keys) }
+
+    /// Indexes the entry at `position` under `newKey` instead of its key.
+    mutating func rekey(_ position: Int, to newKey: String) {
+        forget(keys[position])
+        keys[position] = newKey
+        _ = index.insert(newKey, hash: Self.hash(newKey), at: position, keys: keys)
     }
 
     mutating func reserveCapacity(_ count: Int) {
@@ -108,6 +134,58 @@ struct EntryTable<Item> {
         keys.reserveCapacity(count)
         index.reserveCapacity(count)
     }
+}
+
+/// Positions by key, for a table's `keys`.
+///
+/// The index holds each key's hash, not the key: a lookup compares one number per probe and
+/// then the one key it points at, instead of a string per probe (a million DNs are a million
+/// separate strings). Two keys with one hash are told apart by a second index.
+struct KeyIndex: Sendable {
+    private var byHash: [Int: Int] = [:]
+    /// Keys whose hash another key already holds in `byHash`.
+    private var overflow: [String: Int] = [:]
+
+    /// The index of `keys` (hashed as `hashes`); on a key that appears twice, the position of
+    /// its second appearance instead.
+    static func build(keys: [String], hashes: [Int]) -> Result<KeyIndex, Repeated> {
+        var index = KeyIndex()
+        index.reserveCapacity(keys.count)
+        for position in keys.indices where index.insert(keys[position], hash: hashes[position], at: position, keys: keys) != nil {
+            return .failure(Repeated(position: position))
+        }
+        return .success(index)
+    }
+
+    struct Repeated: Error { let position: Int }
+
+    func position(of key: String, hash: Int, keys: [String]) -> Int? {
+        if let found = byHash[hash], keys[found] == key { return found }
+        return overflow.isEmpty ? nil : overflow[key]
+    }
+
+    /// Points `key` (which `keys` holds at `position`) at `position`; returns where it pointed before.
+    mutating func insert(_ key: String, hash: Int, at position: Int, keys: [String]) -> Int? {
+        if let holder = byHash[hash] {
+            if keys[holder] != key { return overflow.updateValue(position, forKey: key) }
+            if holder == position { return nil }
+            byHash[hash] = position
+            return holder
+        }
+        byHash[hash] = position
+        return overflow.isEmpty ? nil : overflow.removeValue(forKey: key)
+    }
+
+    /// Points `key` back at `previous` instead of `current`.
+    mutating func restore(_ key: String, hash: Int, from current: Int, to previous: Int) {
+        if byHash[hash] == current { byHash[hash] = previous } else { overflow[key] = previous }
+    }
+
+    mutating func remove(_ key: String, hash: Int, keys: [String]) {
+        if let holder = byHash[hash], keys[holder] == key { byHash[hash] = nil } else { overflow[key] = nil }
+    }
+
+    mutating func reserveCapacity(_ count: Int) { byHash.reserveCapacity(count) }
 }
 
 /// A file's bytes in one fixed buffer, shared by the records that point into it and never

@@ -18,6 +18,8 @@ public final class LDIFDirectory: Directory {
     private var names: [AttributeName] = []
     private var loaded = false
     private var dirty = false
+    /// The DN index, while it is built (see `load`).
+    private var pendingIndex: Background<KeyIndex>?
 
     enum Item: Sendable {
         /// The record at this position of `file`, unchanged.
@@ -43,15 +45,38 @@ public final class LDIFDirectory: Directory {
             return
         }
         let spans = try LDIFCodec.scanAll(bytes, what: label)
-        let keys = ParallelParts.map(spans) { DistinguishedName.normalize($0.dn) }
-        var table = EntryTable<Item>()
-        table.reserveCapacity(spans.count)
-        for (position, key) in keys.enumerated() where table.append(.record(position), key: key) != nil {
-            throw DirectoryError("\(label) holds the entry \(spans[position].dn) twice")
+        let keyed = ParallelParts.map(spans) { span in
+            let key = DistinguishedName.normalize(span.dn)
+            return (key, EntryTable<Item>.hash(key))
+        }
+        let keys = keyed.map(\.0), hashes = keyed.map(\.1)
+        table = EntryTable(entries: spans.indices.map { .record($0) }, keys: keys)
+        // The DN index is built on a second thread while the records are read; reads end by
+        // waiting for it, so a DN the file holds twice fails the read, and changes wait for it.
+        let label = self.label
+        pendingIndex = Background {
+            switch KeyIndex.build(keys: keys, hashes: hashes) {
+            case .success(let index): return index
+            case .failure(let repeated): throw DirectoryError("\(label) holds the entry \(spans[repeated.position].dn) twice")
+            }
         }
         self.file = RecordFile(bytes: bytes, spans: spans, what: label)
-        self.table = table
         loaded = true
+    }
+
+    /// Waits for the DN index, and installs it. When the file holds a DN twice, forgets the file
+    /// (the next use reads it again, and fails again) and throws.
+    private func settleIndex() throws {
+        guard let pending = pendingIndex else { return }
+        pendingIndex = nil
+        do {
+            table.install(try pending.value())
+        } catch {
+            table = EntryTable()
+            file = nil
+            loaded = false
+            throw error
+        }
     }
 
     /// Positions of the live entries below `base` (all when nil), in file order.
@@ -73,6 +98,7 @@ public final class LDIFDirectory: Directory {
             let items = wanted[start..<min(start + max(pageSize, 1), wanted.count)].compactMap { table.entries[$0] }
             try page(try entries(of: items))
         }
+        try settleIndex()
     }
 
     public func readStored(_ scope: ReadScope, pageSize: Int, _ page: ([StoredEntry]) throws -> Void) throws {
@@ -87,6 +113,7 @@ public final class LDIFDirectory: Directory {
                 }
             })
         }
+        try settleIndex()
     }
 
     /// The entries of `items`, parsing records on all cores. Entries parsed together share one
@@ -137,46 +164,68 @@ public final class LDIFDirectory: Directory {
     }
 
     public func apply(_ change: DirectoryChange) throws {
+        try apply(change, key: nil)
+    }
+
+    /// One object after another, as the protocol says; the DNs of adds are normalised and hashed
+    /// on all cores first (a first load adds a million).
+    public func apply(objects: [[DirectoryChange]], done: (Int, (any Error)?) -> Void) throws {
+        let keys = ParallelParts.map(objects) { changes -> (String, Int)? in
+            guard changes.count == 1, case .add(let entry) = changes[0] else { return nil }
+            let key = DistinguishedName.normalize(entry.dn)
+            return (key, EntryTable<Item>.hash(key))
+        }
+        for (index, changes) in objects.enumerated() {
+            do {
+                for change in changes { try apply(change, key: keys[index]) }
+                done(index, nil)
+            } catch {
+                done(index, error)
+            }
+        }
+    }
+
+    /// `apply`, given an add's normalised DN and its hash when known.
+    private func apply(_ change: DirectoryChange, key known: (String, Int)?) throws {
         try load()
+        try settleIndex()
         _ = try location.writablePath(what: what)
         switch change {
         case .add(let entry):
             // One hash lookup: add, and take it back if the DN is in use.
-            let key = DistinguishedName.normalize(entry.dn)
-            if let previous = table.append(.entry(entry), key: key), table.entries[previous] != nil {
+            let (key, hash) = known ?? { let key = DistinguishedName.normalize(entry.dn); return (key, EntryTable<Item>.hash(key)) }()
+            if let previous = table.append(.entry(entry), key: key, hash: hash), table.entries[previous] != nil {
                 table.undoAppend(key: key, previous: previous)
                 throw DirectoryError("already exists: \(entry.dn)")
             }
         case .modify(let dn, let modifications):
             let key = DistinguishedName.normalize(dn)
-            guard let position = table.index[key], var entry = try entry(at: position) else {
+            guard let position = table.position(of: key), var entry = try entry(at: position) else {
                 throw DirectoryError("no such object: \(dn)")
             }
             for modification in modifications { entry.apply(modification) }
             table.entries[position] = .entry(entry)
         case .delete(let dn):
             let key = DistinguishedName.normalize(dn)
-            guard let position = table.index[key], table.entries[position] != nil else {
+            guard let position = table.position(of: key), table.entries[position] != nil else {
                 throw DirectoryError("no such object: \(dn)")
             }
             table.entries[position] = nil
-            table.index[key] = nil
+            table.forget(key)
         case .rename(let dn, let newRDN, let newSuperior):
             let key = DistinguishedName.normalize(dn)
-            guard let position = table.index[key], var entry = try entry(at: position) else {
+            guard let position = table.position(of: key), var entry = try entry(at: position) else {
                 throw DirectoryError("no such object: \(dn)")
             }
             let parent = newSuperior ?? DistinguishedName.split(dn).parent
             let newDN = parent.isEmpty ? newRDN : "\(newRDN),\(parent)"
             let newKey = DistinguishedName.normalize(newDN)
-            if newKey != key, let other = table.index[newKey], table.entries[other] != nil {
+            if newKey != key, let other = table.position(of: newKey), table.entries[other] != nil {
                 throw DirectoryError("already exists: \(newDN)")
             }
             entry.dn = newDN
             table.entries[position] = .entry(entry)
-            table.keys[position] = newKey
-            table.index[key] = nil
-            table.index[newKey] = position
+            table.rekey(position, to: newKey)
         }
         dirty = true
     }
@@ -186,7 +235,7 @@ public final class LDIFDirectory: Directory {
     public var countHint: Int? { loaded ? table.entries.count : nil }
 
     public func expectAdds(_ count: Int) {
-        guard count > 0, (try? load()) != nil else { return }
+        guard count > 0, (try? load()) != nil, (try? settleIndex()) != nil else { return }
         table.reserveCapacity(table.entries.count + count)
     }
 
@@ -194,27 +243,34 @@ public final class LDIFDirectory: Directory {
     /// encoded (on all cores, in windows, written in order).
     public func commit() throws {
         guard dirty else { return }
+        try settleIndex()
         let path = try location.writablePath(what: what)
         let items = table.entries, file = self.file
         try AtomicFile.write(to: path, what: what) { sink in
             let header = Array("version: 1\n".utf8)
             header.withUnsafeBytes(sink)
-            let window = 65_536
-            for start in stride(from: 0, to: items.count, by: window) {
-                let end = min(start + window, items.count)
-                let parts = max(1, ProcessInfo.processInfo.activeProcessorCount * 2)
-                let ranges = (0..<parts).map { (start + $0 * (end - start) / parts, start + ($0 + 1) * (end - start) / parts) }
-                let buffers = ParallelParts.map(ranges) { from, to -> [UInt8] in
-                    var writer = LDIFWriter(capacity: (to - from) * 320)
-                    for item in items[from..<to] {
-                        switch item {
-                        case nil: continue
-                        case .entry(let entry): writer.write(entry)
-                        case .record(let position): if let file { writer.writeRecord(file.record(position)) }
+            // Windows are encoded on all cores by a second thread, a window or two ahead of the writes.
+            let windows = ReadAhead<[[UInt8]]>(depth: 2) { body in
+                let window = 65_536
+                for start in stride(from: 0, to: items.count, by: window) {
+                    let end = min(start + window, items.count)
+                    let parts = max(1, ProcessInfo.processInfo.activeProcessorCount * 2)
+                    let ranges = (0..<parts).map { (start + $0 * (end - start) / parts, start + ($0 + 1) * (end - start) / parts) }
+                    try body(ParallelParts.map(ranges) { from, to -> [UInt8] in
+                        var writer = LDIFWriter(capacity: (to - from) * 320)
+                        for item in items[from..<to] {
+                            switch item {
+                            case nil: continue
+                            case .entry(let entry): writer.write(entry)
+                            case .record(let position): if let file { writer.writeRecord(file.record(position)) }
+                            }
                         }
-                    }
-                    return writer.out
+                        return writer.out
+                    })
                 }
+            }
+            defer { windows.finish() }
+            while let buffers = try windows.next() {
                 for buffer in buffers { buffer.withUnsafeBytes(sink) }
             }
         }

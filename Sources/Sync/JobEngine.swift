@@ -117,10 +117,11 @@ public struct JobEngine: Sendable {
         // Rows are filtered, mapped, keyed and diffed on all cores (the destination index is
         // read-only by now); duplicates and matches are then settled in source order.
         let index = byKey, existing = current, ambiguousKeys = ambiguous
-        // A second thread reads the source and has each page's rows worked on all cores, a few
-        // pages ahead; meanwhile this one settles the pages before, in order.
+        // A pipeline of three threads, each a few pages ahead of the next: one reads (parses) the
+        // source; one has each page's rows worked on all cores; this one settles them in order.
+        let read = ReadAhead<[Entry]>(depth: 4) { [self] body in try source.read(sourceScope, pageSize: pageSize, body) }
         let pages = ReadAhead<[PlannedRow]>(depth: 4) { [self] body in
-            try source.read(sourceScope, pageSize: pageSize) { page in
+            while let page = try read.next() {
                 let columns = page.first.map { sourceColumns(for: $0) }
                 try body(ParallelParts.map(page) { entry in
                     PlannedRow(dn: entry.dn, outcome: outcome(for: prepare(entry, columns).prepared, index: index,
@@ -128,7 +129,10 @@ public struct JobEngine: Sendable {
                 })
             }
         }
-        defer { pages.finish() }
+        defer {
+            pages.finish()
+            read.finish()
+        }
         while var rows = try pages.next() {
             if set.changes.isEmpty { set.changes.reserveCapacity(max(current.count / 8, rows.count * 16)) }
             for position in rows.indices {

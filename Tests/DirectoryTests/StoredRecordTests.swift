@@ -1,4 +1,4 @@
-import Directory
+@testable import Directory
 import Foundation
 import TestSupport
 import Testing
@@ -86,5 +86,58 @@ import Testing
         #expect(throws: DirectoryError("c: corp.ldif: line 25: the base64 value of sn is not valid")) {
             try stored(directory)
         }
+    }
+}
+
+/// The DN index keeps hashes; keys whose hashes collide must still be told apart. Real
+/// collisions are too rare to meet in a test, so these hashes are made to collide.
+@Suite struct KeyIndexTests {
+    @Test func keysWithOneHashAreToldApartThroughEveryChange() throws {
+        var keys = ["a", "b", "c"]
+        var index = KeyIndex()
+        #expect(index.insert("a", hash: 7, at: 0, keys: keys) == nil)
+        #expect(index.insert("b", hash: 7, at: 1, keys: keys) == nil)
+        #expect(index.insert("c", hash: 7, at: 2, keys: keys) == nil)
+        #expect(["a", "b", "c", "d"].map { index.position(of: $0, hash: 7, keys: keys) } == [0, 1, 2, nil])
+        // The key holding the hash goes; the others stay found.
+        index.remove("a", hash: 7, keys: keys)
+        #expect(["a", "b", "c"].map { index.position(of: $0, hash: 7, keys: keys) } == [nil, 1, 2])
+        // A key in the second index takes the free hash, and is not found twice.
+        keys.append("b")
+        #expect(index.insert("b", hash: 7, at: 3, keys: keys) == 1)
+        #expect(index.position(of: "b", hash: 7, keys: keys) == 3)
+        index.remove("b", hash: 7, keys: keys)
+        #expect(index.position(of: "b", hash: 7, keys: keys) == nil)
+        // Taking an add back points the key where it was.
+        keys.append("c")
+        #expect(index.insert("c", hash: 7, at: 4, keys: keys) == 2)
+        index.restore("c", hash: 7, from: 4, to: 2)
+        keys.removeLast()
+        #expect(index.position(of: "c", hash: 7, keys: keys) == 2)
+    }
+
+    @Test func buildingNamesTheSecondOfTwoEqualKeys() {
+        let keys = ["x", "y", "x"]
+        guard case .failure(let repeated) = KeyIndex.build(keys: keys, hashes: [1, 1, 1]) else {
+            Issue.record("a repeated key was not found")
+            return
+        }
+        #expect(repeated.position == 2)
+    }
+
+    @Test func aFileThatHoldsADNTwiceFailsTheReadAndIsNeverWritten() throws {
+        let folder = try TemporaryFolder()
+        let path = folder.sub("corp.ldif")
+        let text = "dn: uid=a,dc=corp\nuid: a\n\ndn: UID=a, dc=corp\nuid: b\n"
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        let directory = LDIFDirectory(.path(path), what: "c", missingIsEmpty: false)
+        #expect(throws: DirectoryError("c: \(path) holds the entry UID=a, dc=corp twice")) {
+            try directory.readStored(ReadScope(), pageSize: 10) { _ in }
+        }
+        #expect(throws: DirectoryError("c: \(path) holds the entry UID=a, dc=corp twice")) {
+            try directory.apply(.delete(dn: "uid=a,dc=corp"))
+        }
+        try directory.commit()
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == text)
     }
 }

@@ -1,4 +1,3 @@
-import Directory
 import Foundation
 
 /// The pages of a read, made on a thread of its own at most `depth` pages ahead of the reader,
@@ -8,7 +7,7 @@ import Foundation
 /// `@unchecked Sendable`: the state below is touched only under `condition`; `read` (which may
 /// hold a `Directory`) is used only by the reading thread, and `finish()` waits for that thread
 /// to end, so the directory is never used from two threads at once.
-final class ReadAhead<Page>: @unchecked Sendable {
+public final class ReadAhead<Page>: @unchecked Sendable {
     private let condition = NSCondition()
     private var queue: [Page] = []
     private var ended = false
@@ -21,7 +20,7 @@ final class ReadAhead<Page>: @unchecked Sendable {
 
     private struct Stopped: Error {}
 
-    init(depth: Int, _ read: @escaping (_ page: (Page) throws -> Void) throws -> Void) {
+    public init(depth: Int, _ read: @escaping (_ page: (Page) throws -> Void) throws -> Void) {
         self.depth = max(1, depth)
         self.read = read
         let thread = Thread { [self] in
@@ -50,7 +49,7 @@ final class ReadAhead<Page>: @unchecked Sendable {
     }
 
     /// The next page; nil after the last. Throws what the read threw, after the pages before it.
-    func next() throws -> Page? {
+    public func next() throws -> Page? {
         condition.lock()
         defer { condition.unlock() }
         while queue.isEmpty && !ended { condition.wait() }
@@ -63,7 +62,7 @@ final class ReadAhead<Page>: @unchecked Sendable {
     }
 
     /// Stops the read if it is still going, and waits for its thread to end. Call once done.
-    func finish() {
+    public func finish() {
         condition.lock()
         stopped = true
         queue.removeAll()
