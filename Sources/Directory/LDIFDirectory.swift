@@ -239,6 +239,59 @@ public final class LDIFDirectory: Directory {
         table.reserveCapacity(table.entries.count + count)
     }
 
+    /// Output, in order: encoded entries, or a run of the file's own bytes (records nothing
+    /// changed, with the blank lines between them), to be written after a line feed.
+    enum Piece: Sendable {
+        case encoded([UInt8])
+        case file(Range<Int>)
+    }
+
+    /// The pieces that write `items`.
+    static func pieces(of items: ArraySlice<Item?>, file: RecordFile?) -> [Piece] {
+        var pieces: [Piece] = []
+        var writer = LDIFWriter(capacity: 1 << 16)
+        var run: Range<Int>?
+        func flushRun() {
+            if let current = run { pieces.append(.file(current)) }
+            run = nil
+        }
+        func flushWriter() {
+            guard !writer.out.isEmpty else { return }
+            pieces.append(.encoded(writer.out))
+            writer.out.removeAll(keepingCapacity: true)
+        }
+        let bytes = file?.bytes.buffer
+        for item in items {
+            switch item {
+            case nil:
+                continue
+            case .entry(let entry):
+                flushRun()
+                writer.write(entry)
+            case .record(let position):
+                guard let file, let bytes else { continue }
+                let span = file.spans[position]
+                // A record that ends in a line feed joins the run before it when exactly one
+                // blank line ("\n") lies between them in the file.
+                guard span.end > span.start, bytes[span.end - 1] == 0x0A else {
+                    flushRun()
+                    writer.writeRecord(file.record(position))
+                    continue
+                }
+                if let current = run, current.upperBound + 1 == span.start, bytes[current.upperBound] == 0x0A {
+                    run = current.lowerBound..<span.end
+                } else {
+                    flushRun()
+                    flushWriter()
+                    run = span.start..<span.end
+                }
+            }
+        }
+        flushRun()
+        flushWriter()
+        return pieces
+    }
+
     /// Writes every live entry: records nothing changed as the bytes they were read as, the rest
     /// encoded (on all cores, in windows, written in order).
     public func commit() throws {
@@ -249,29 +302,30 @@ public final class LDIFDirectory: Directory {
         try AtomicFile.write(to: path, what: what) { sink in
             let header = Array("version: 1\n".utf8)
             header.withUnsafeBytes(sink)
-            // Windows are encoded on all cores by a second thread, a window or two ahead of the writes.
-            let windows = ReadAhead<[[UInt8]]>(depth: 2) { body in
+            // Windows are encoded on all cores by a second thread, a window or two ahead of the
+            // writes. Runs of records nothing changed are written straight from the file's bytes.
+            let windows = ReadAhead<[[Piece]]>(depth: 2) { body in
                 let window = 65_536
                 for start in stride(from: 0, to: items.count, by: window) {
                     let end = min(start + window, items.count)
                     let parts = max(1, ProcessInfo.processInfo.activeProcessorCount * 2)
                     let ranges = (0..<parts).map { (start + $0 * (end - start) / parts, start + ($0 + 1) * (end - start) / parts) }
-                    try body(ParallelParts.map(ranges) { from, to -> [UInt8] in
-                        var writer = LDIFWriter(capacity: (to - from) * 320)
-                        for item in items[from..<to] {
-                            switch item {
-                            case nil: continue
-                            case .entry(let entry): writer.write(entry)
-                            case .record(let position): if let file { writer.writeRecord(file.record(position)) }
-                            }
-                        }
-                        return writer.out
-                    })
+                    try body(ParallelParts.map(ranges) { from, to in Self.pieces(of: items[from..<to], file: file) })
                 }
             }
             defer { windows.finish() }
-            while let buffers = try windows.next() {
-                for buffer in buffers { buffer.withUnsafeBytes(sink) }
+            let newline: [UInt8] = [0x0A]
+            while let parts = try windows.next() {
+                for part in parts {
+                    for piece in part {
+                        switch piece {
+                        case .encoded(let bytes): bytes.withUnsafeBytes(sink)
+                        case .file(let range):
+                            newline.withUnsafeBytes(sink)
+                            if let file { sink(file.bytes.bytes(range)) }
+                        }
+                    }
+                }
             }
         }
         dirty = false
@@ -667,19 +721,20 @@ struct LDIFReader {
         while valueStart < text.count, text[valueStart] == 0x20 { valueStart += 1 }
         let raw = UnsafeBufferPointer(rebasing: text[valueStart...])
         var decoded: Data?
-        if base64 {
+        if base64 && !build && inEntry && Self.isCanonicalBase64(raw) {
+            // Checked, not decoded: a scan keeps no values.
+        } else if base64 {
             guard let value = Data(base64Encoded: Data(buffer: raw)) else {
                 throw DirectoryError("\(what): line \(number): the base64 value of \(String(decoding: nameBytes, as: UTF8.self)) is not valid")
             }
             decoded = value
         }
         if !inEntry {
-            let lower = String(decoding: nameBytes, as: UTF8.self).lowercased()
-            if !sawRecord && lower == "version" {
+            if !sawRecord && Self.isName(nameBytes, "version") {
                 sawRecord = true
                 return
             }
-            guard lower == "dn" else {
+            guard Self.isName(nameBytes, "dn") else {
                 throw DirectoryError("\(what): line \(number): a record must start with dn:, found \(String(decoding: nameBytes, as: UTF8.self)):")
             }
             guard let dn = decoded.map({ String(data: $0, encoding: .utf8) }) ?? String(validating: raw, as: UTF8.self) else {
@@ -713,12 +768,41 @@ struct LDIFReader {
         }
     }
 
-    private static func isChangetype(_ name: UnsafeBufferPointer<UInt8>) -> Bool {
-        var i = 0
-        for byte in "changetype".utf8 {
-            guard name[i] | 0x20 == byte else { return false }
-            i += 1
+    private static func isChangetype(_ name: UnsafeBufferPointer<UInt8>) -> Bool { isName(name, "changetype") }
+
+    /// Whether `name` is `lowercase` (letters only) in any letter case.
+    private static func isName(_ name: UnsafeBufferPointer<UInt8>, _ lowercase: StaticString) -> Bool {
+        guard name.count == lowercase.utf8CodeUnitCount else { return false }
+        let expected = lowercase.utf8Start
+        for i in 0..<name.count {
+            let byte = name[i]
+            guard byte == expected[i] || (byte >= 0x41 && byte <= 0x5A && byte | 0x20 == expected[i]) else { return false }
         }
         return true
+    }
+
+    /// True for base64 that Foundation surely decodes: whole quads of the RFC 4648 alphabet,
+    /// padded, with the unused bits of the last quad zero. Anything else is decoded to be sure.
+    static func isCanonicalBase64(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
+        let count = text.count
+        guard count > 0, count % 4 == 0 else { return false }
+        func value(_ byte: UInt8) -> UInt8? {
+            switch byte {
+            case 0x41...0x5A: byte - 0x41
+            case 0x61...0x7A: byte - 0x61 + 26
+            case 0x30...0x39: byte - 0x30 + 52
+            case 0x2B: 62
+            case 0x2F: 63
+            default: nil
+            }
+        }
+        let padding = text[count - 1] == 0x3D ? (text[count - 2] == 0x3D ? 2 : 1) : 0
+        for i in 0..<(count - padding) where value(text[i]) == nil { return false }
+        guard let last = value(text[count - padding - 1]) else { return false }
+        switch padding {
+        case 2: return last & 0x0F == 0
+        case 1: return last & 0x03 == 0
+        default: return true
+        }
     }
 }

@@ -93,7 +93,7 @@ extension ValueTemplate {
                     continue
                 }
                 let ascii = first.allSatisfy { $0 < 0x80 }
-                if ascii, pipes.isEmpty {
+                if pipes.isEmpty, ascii || String(validating: first, as: UTF8.self) != nil {
                     out.append(contentsOf: first)
                 } else if ascii, pipes.count == 1, pipes[0] == .lower || pipes[0] == .upper {
                     let lower = pipes[0] == .lower

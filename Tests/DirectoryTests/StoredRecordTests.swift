@@ -141,3 +141,23 @@ import Testing
         #expect(try String(contentsOfFile: path, encoding: .utf8) == text)
     }
 }
+
+@Suite struct Base64CheckTests {
+    /// A scan checks base64 values without decoding them when they are canonical; what it passes
+    /// must be what Foundation decodes, and anything else goes to Foundation.
+    @Test func whatTheScanPassesFoundationDecodes() {
+        var generator = SystemRandomNumberGenerator()
+        for length in 0..<40 {
+            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let text = Array(Data(bytes).base64EncodedString().utf8)
+            let canonical = text.withUnsafeBufferPointer { LDIFReader.isCanonicalBase64($0) }
+            #expect(canonical == (length > 0), "\(length) bytes")
+            if canonical { #expect(Data(base64Encoded: Data(text)) == Data(bytes)) }
+        }
+        for text in ["QR==", "QUJ=", "QQ", "Q===", "QUJD=", "QU JD", "QUJD\n", "=QUJ", "QU=D", "ÄÄÄÄ"] {
+            let bytes = Array(text.utf8)
+            // Bits past the end, no padding, padding inside, spaces, line feeds, non-ASCII.
+            #expect(!bytes.withUnsafeBufferPointer { LDIFReader.isCanonicalBase64($0) }, "\(text)")
+        }
+    }
+}
