@@ -14,23 +14,36 @@ public final class ReadAhead<Page>: @unchecked Sendable {
     private var failure: (any Error)?
     private var stopped = false
     private let depth: Int
+    /// With `cost`: the most the queued pages may cost together (one page is always let in).
+    private let budget: Int
+    private let cost: ((Page) -> Int)?
+    private var queuedCost = 0
     private let exited = DispatchSemaphore(value: 0)
     private var joined = false
     private var read: ((_ page: (Page) throws -> Void) throws -> Void)?
 
     private struct Stopped: Error {}
 
-    public init(depth: Int, _ read: @escaping (_ page: (Page) throws -> Void) throws -> Void) {
+    /// - Parameters:
+    ///   - depth: at most this many pages wait for `next()`;
+    ///   - budget, cost: and, when `cost` is given, at most `budget` of it (say, bytes).
+    public init(depth: Int, budget: Int = .max, cost: ((Page) -> Int)? = nil, _ read: @escaping (_ page: (Page) throws -> Void) throws -> Void) {
         self.depth = max(1, depth)
+        self.budget = budget
+        self.cost = cost
         self.read = read
         let thread = Thread { [self] in
             defer { self.read = nil }
             do {
                 try self.read! { page in
+                    let pageCost = self.cost?(page) ?? 0
                     condition.lock()
                     defer { condition.unlock() }
-                    while queue.count >= self.depth && !stopped { condition.wait() }
+                    while (queue.count >= self.depth || (!queue.isEmpty && queuedCost + pageCost > self.budget)) && !stopped {
+                        condition.wait()
+                    }
                     if stopped { throw Stopped() }
+                    queuedCost += pageCost
                     queue.append(page)
                     condition.broadcast()
                 }
@@ -55,7 +68,9 @@ public final class ReadAhead<Page>: @unchecked Sendable {
         while queue.isEmpty && !ended { condition.wait() }
         if !queue.isEmpty {
             condition.broadcast()
-            return queue.removeFirst()
+            let page = queue.removeFirst()
+            if let cost { queuedCost -= cost(page) }
+            return page
         }
         if let failure { throw failure }
         return nil

@@ -92,6 +92,29 @@ public struct JobEngine: Sendable {
         }
         var set = ChangeSet()
         var stopwatch = Stopwatch()
+        // The source goes through a pipeline of threads, each a few pages ahead of the next: one
+        // reads (parses) it; one filters, maps and keys each page's rows on all cores; one
+        // matches and diffs them against the destination, on all cores; and this one settles
+        // them in order. The first two need no destination, so they start now and work while
+        // the destination is read (unless the job reads and writes one directory), up to about
+        // 96 MB of mapped rows ahead.
+        func startSource() -> (ReadAhead<[Entry]>, ReadAhead<[PreparedRow]>) {
+            let read = ReadAhead<[Entry]>(depth: 4) { [self] body in try source.read(sourceScope, pageSize: pageSize, body) }
+            let prepared = ReadAhead<[PreparedRow]>(depth: 256, budget: 96 << 20, cost: { page in
+                page.reduce(0) { $0 + $1.footprint }
+            }) { [self] body in
+                while let page = try read.next() {
+                    let columns = page.first.map { sourceColumns(for: $0) }
+                    try body(ParallelParts.map(page) { prepare($0, columns) })
+                }
+            }
+            return (read, prepared)
+        }
+        var stages = source !== destination ? startSource() : nil
+        defer {
+            stages?.1.finish()
+            stages?.0.finish()
+        }
         // The destination as stored (an LDIF file's records stay unparsed), indexed by key.
         var current: [StoredEntry] = []
         var byKey: [String: Int] = [:]
@@ -117,22 +140,17 @@ public struct JobEngine: Sendable {
         // Rows are filtered, mapped, keyed and diffed on all cores (the destination index is
         // read-only by now); duplicates and matches are then settled in source order.
         let index = byKey, existing = current, ambiguousKeys = ambiguous
-        // A pipeline of three threads, each a few pages ahead of the next: one reads (parses) the
-        // source; one has each page's rows worked on all cores; this one settles them in order.
-        let read = ReadAhead<[Entry]>(depth: 4) { [self] body in try source.read(sourceScope, pageSize: pageSize, body) }
+        if stages == nil { stages = startSource() }
+        let prepared = stages!.1
         let pages = ReadAhead<[PlannedRow]>(depth: 4) { [self] body in
-            while let page = try read.next() {
-                let columns = page.first.map { sourceColumns(for: $0) }
-                try body(ParallelParts.map(page) { entry in
-                    PlannedRow(dn: entry.dn, outcome: outcome(for: prepare(entry, columns).prepared, index: index,
-                                                              existing: existing, ambiguous: ambiguousKeys))
+            while let page = try prepared.next() {
+                try body(ParallelParts.map(page) { row in
+                    PlannedRow(dn: row.dn, outcome: outcome(for: row.prepared, index: index, existing: existing,
+                                                            ambiguous: ambiguousKeys))
                 })
             }
         }
-        defer {
-            pages.finish()
-            read.finish()
-        }
+        defer { pages.finish() }
         while var rows = try pages.next() {
             if set.changes.isEmpty { set.changes.reserveCapacity(max(current.count / 8, rows.count * 16)) }
             for position in rows.indices {
@@ -348,6 +366,14 @@ public struct JobEngine: Sendable {
         /// The source row's name, for failures.
         let dn: String
         let prepared: Prepared
+
+        /// About how many bytes the row holds, for bounding what is read ahead.
+        var footprint: Int {
+            switch prepared {
+            case .filteredOut, .failed: 128
+            case .keyed(let key, let desired): 192 + key.utf8.count + desired.byteCount + 12 * desired.valueCount
+            }
+        }
     }
 
     func prepare(_ entry: Entry, _ columns: SourceColumns? = nil) -> PreparedRow {
