@@ -21,6 +21,9 @@ public struct JobEngine: Sendable {
     private let objectClassBytes: [ArraySlice<UInt8>]
     /// Position of the rdn attribute in `destinationNames`.
     private let rdnIndex: Int?
+    /// The rdn attribute and the container as bytes, for checking DNs without strings.
+    private let rdnBytes: [UInt8]
+    private let containerBytes: [UInt8]
 
     struct CompiledMapping: Sendable {
         /// `copy`'s separator: the mapping's delimiter as bytes.
@@ -48,6 +51,8 @@ public struct JobEngine: Sendable {
         }
         destinationNames = names
         rdnIndex = spec.destination.rdn.flatMap { names.firstIndex(of: AttributeName($0)) }
+        rdnBytes = Array((spec.destination.rdn ?? "").utf8)
+        containerBytes = Array((spec.destination.container ?? "").utf8)
         objectClassBytes = spec.destination.objectClass.map { Array($0.utf8)[...] }
         do {
             filter = try spec.source.filter.map { CompiledFilter(try FilterExpression.parse($0)) }
@@ -592,7 +597,7 @@ public struct JobEngine: Sendable {
     /// Whether `dn` is spelled exactly as `computedDN(desired)` would make it, checked on bytes
     /// without building the DN (the common case of an update: the object stays where it is).
     private func spelledAsComputed(_ dn: String, _ desired: Entry) -> Bool {
-        guard let rdn = spec.destination.rdn, let container = spec.destination.container, let index = rdnIndex,
+        guard !rdnBytes.isEmpty, let container = spec.destination.container, let index = rdnIndex,
               let value = desired.firstValue(at: index), !value.isEmpty else { return false }
         // Values that need escaping take the slow path.
         guard value.first != 0x23, value.first != 0x20, value.last != 0x20,
@@ -604,19 +609,19 @@ public struct JobEngine: Sendable {
               }) else { return false }
         var dn = dn
         return dn.withUTF8 { bytes in
-            let rdnBytes = rdn.utf8, containerBytes = container.utf8
             let expected = rdnBytes.count + 1 + value.count + (container.isEmpty ? 0 : 1 + containerBytes.count)
-            guard bytes.count == expected else { return false }
-            var i = 0
-            for byte in rdnBytes { guard bytes[i] == byte else { return false }; i += 1 }
-            guard bytes[i] == UInt8(ascii: "=") else { return false }
+            guard bytes.count == expected, let base = bytes.baseAddress else { return false }
+            var i = rdnBytes.count
+            guard rdnBytes.withUnsafeBytes({ memcmp(base, $0.baseAddress!, i) == 0 }), bytes[i] == UInt8(ascii: "=") else {
+                return false
+            }
             i += 1
-            for byte in value { guard bytes[i] == byte else { return false }; i += 1 }
+            guard value.withUnsafeBytes({ memcmp(base + i, $0.baseAddress!, value.count) == 0 }) else { return false }
+            i += value.count
             guard !container.isEmpty else { return true }
             guard bytes[i] == UInt8(ascii: ",") else { return false }
             i += 1
-            for byte in containerBytes { guard bytes[i] == byte else { return false }; i += 1 }
-            return true
+            return containerBytes.withUnsafeBytes { memcmp(base + i, $0.baseAddress!, containerBytes.count) == 0 }
         }
     }
 
