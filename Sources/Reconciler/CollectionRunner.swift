@@ -169,6 +169,7 @@ extension Workspace {
                             // What it staged may not have been written: later jobs read the file again.
                             directories.evict(jobSpec.destination.connection)
                         }
+                        freeInBackground(consume set)
                     }
                     if error != nil { status = .failed }
                 }
@@ -409,4 +410,18 @@ struct DirectoryCache {
     }
 
     mutating func evict(_ connection: String) { open[connection] = nil }
+}
+
+/// Frees `value` on a thread of its own. A first load's change set holds a million entries;
+/// freeing them takes a while, and nothing needs to wait for it.
+func freeInBackground<T>(_ value: consuming T) {
+    let box = FreedLater(value)
+    let thread = Thread { box.value = nil }
+    thread.start()
+}
+
+/// What `freeInBackground` frees: only the thread it starts touches `value` after `init`.
+private final class FreedLater<T>: @unchecked Sendable {
+    var value: T?
+    init(_ value: consuming T) { self.value = value }
 }
