@@ -107,17 +107,20 @@ public enum DistinguishedName {
     /// True when `dn` is its own normal form: no escapes, no spaces, and attribute types in lower
     /// case (the common case, checked without allocating).
     static func isNormal(_ dn: String) -> Bool {
-        var inType = true
-        for byte in dn.utf8 {
-            switch byte {
-            case UInt8(ascii: "\\"), UInt8(ascii: " "): return false
-            case UInt8(ascii: ","), UInt8(ascii: "+"): inType = true
-            case UInt8(ascii: "="): inType = false
-            case 0x41...0x5A where inType: return false
-            default: break
+        var dn = dn
+        return dn.withUTF8 { bytes in
+            var inType = true
+            for byte in bytes {
+                switch byte {
+                case UInt8(ascii: "\\"), UInt8(ascii: " "): return false
+                case UInt8(ascii: ","), UInt8(ascii: "+"): inType = true
+                case UInt8(ascii: "="): inType = false
+                case 0x41...0x5A where inType: return false
+                default: break
+                }
             }
+            return true
         }
-        return true
     }
 
     /// Characters that are escaped inside an RDN value.
