@@ -170,19 +170,35 @@ public final class LDIFDirectory: Directory {
     /// One object after another, as the protocol says; the DNs of adds are normalised and hashed
     /// on all cores first (a first load adds a million).
     public func apply(objects: [[DirectoryChange]], done: (Int, (any Error)?) -> Void) throws {
+        try load()
+        try settleIndex()
+        _ = try location.writablePath(what: what)
         let keys = ParallelParts.map(objects) { changes -> (String, Int)? in
             guard changes.count == 1, case .add(let entry) = changes[0] else { return nil }
             let key = DistinguishedName.normalize(entry.dn)
             return (key, EntryTable<Item>.hash(key))
         }
-        for (index, changes) in objects.enumerated() {
+        for index in objects.indices {
             do {
-                for change in changes { try apply(change, key: keys[index]) }
+                if let (key, hash) = keys[index], case .add(let entry) = objects[index][0] {
+                    try add(entry, key: key, hash: hash)
+                } else {
+                    for change in objects[index] { try apply(change, key: nil) }
+                }
                 done(index, nil)
             } catch {
                 done(index, error)
             }
         }
+    }
+
+    /// Adds `entry` under its normalised DN `key`: one hash lookup, taken back if the DN is in use.
+    private func add(_ entry: Entry, key: String, hash: Int) throws {
+        if let previous = table.append(.entry(entry), key: key, hash: hash), table.entries[previous] != nil {
+            table.undoAppend(key: key, previous: previous)
+            throw DirectoryError("already exists: \(entry.dn)")
+        }
+        dirty = true
     }
 
     /// `apply`, given an add's normalised DN and its hash when known.
@@ -192,12 +208,8 @@ public final class LDIFDirectory: Directory {
         _ = try location.writablePath(what: what)
         switch change {
         case .add(let entry):
-            // One hash lookup: add, and take it back if the DN is in use.
             let (key, hash) = known ?? { let key = DistinguishedName.normalize(entry.dn); return (key, EntryTable<Item>.hash(key)) }()
-            if let previous = table.append(.entry(entry), key: key, hash: hash), table.entries[previous] != nil {
-                table.undoAppend(key: key, previous: previous)
-                throw DirectoryError("already exists: \(entry.dn)")
-            }
+            try add(entry, key: key, hash: hash)
         case .modify(let dn, let modifications):
             let key = DistinguishedName.normalize(dn)
             guard let position = table.position(of: key), var entry = try entry(at: position) else {
