@@ -194,3 +194,85 @@ final class TestFolder {
     }
     deinit { try? FileManager.default.removeItem(atPath: path) }
 }
+
+/// A stored LDIF record that reads exactly as the job would write it is unchanged without being
+/// parsed; any other spelling of the same values is parsed and compared value by value. Both
+/// ways must come to the same plan.
+@Suite struct StoredRecordPlanTests {
+    /// The job without a generated password, so that its records can read exactly as written.
+    func spec() -> JobSpec {
+        var spec = job(delete: true)
+        spec.mappings.removeLast()
+        return spec
+    }
+
+    let source = "id,login,given,sn\n1,ajohnson,Alice,Johnson\n2,bsmith,Bob,Müller\n3,cchi,Chi,Nguyen\n"
+
+    /// The same three objects, as the job writes them, and by hand: names in other letter case,
+    /// another attribute order, folded lines, comments, CRLF, base64 where it is not needed, and
+    /// a fourth object the source no longer has.
+    let canonical = """
+        version: 1
+
+        dn: uid=ajohnson,ou=People,dc=corp
+        objectClass: inetOrgPerson
+        employeeNumber: 1
+        uid: ajohnson
+        cn: Alice Johnson
+        sn: Johnson
+
+        dn: uid=bsmith,ou=People,dc=corp
+        objectClass: inetOrgPerson
+        employeeNumber: 2
+        uid: bsmith
+        cn:: Qm9iIE3DvGxsZXI=
+        sn:: TcO8bGxlcg==
+
+        dn: uid=cchi,ou=People,dc=corp
+        objectClass: inetOrgPerson
+        employeeNumber: 3
+        uid: cchi
+        cn: Chi Nguyen
+        sn: Nguyen
+
+        dn: uid=gone,ou=People,dc=corp
+        objectClass: inetOrgPerson
+        employeeNumber: 4
+        uid: gone
+
+        """
+    let byHand = "version: 1\n\n"
+        + "dn: uid=ajohnson,ou=People,dc=corp\nOBJECTCLASS: inetOrgPerson\nemployeenumber: 1\nsn: Johnson\nuid: ajohnson\ncn: Alice Johnson\n\n"
+        + "dn: uid=bsmith,ou=People,dc=corp\r\nobjectClass: inetOrgPerson\r\nemployeeNumber:: Mg==\r\nuid: bsm\r\n ith\r\n# a note\r\ncn:: Qm9iIE3DvGxsZXI=\r\nsn:: TcO8bGxlcg==\r\n\r\n"
+        + "dn: uid=cchi,ou=People,dc=corp\nobjectClass: inetOrgPerson\nemployeeNum\n ber: 3\nuid: cchi\ncn: Chi Nguyen\nsn: Nguyen\n\n"
+        + "dn: uid=gone,ou=People,dc=corp\nobjectClass: inetOrgPerson\nemployeeNumber: 4\nuid: gone\n"
+
+    func plan(_ text: String, source: String) throws -> ChangeSet {
+        let engine = try JobEngine(name: "j", spec: spec(), destinationNeedsDN: true)
+        let destination = LDIFDirectory(.contents(Data(text.utf8), label: "out.ldif"), what: "connection dst",
+                                        missingIsEmpty: false)
+        return try engine.plan(source: csv(source), destination: destination)
+    }
+
+    @Test func aRecordAsWrittenAndTheSameValuesByHandPlanAlike() throws {
+        // `canonical` is byte for byte what the writer makes of it, so its records take the fast way.
+        #expect(LDIFCodec.encode(try LDIFCodec.parse(Data(canonical.utf8), what: "x")) == Data(canonical.utf8))
+        for text in [canonical, byHand] {
+            let set = try plan(text, source: source)
+            #expect(set.unchanged == 3)
+            #expect(set.changes.map(\.action) == [.delete])
+            #expect(set.changes.map(\.dn) == ["uid=gone,ou=People,dc=corp"])
+        }
+        // One value changed: the same update either way, naming the old and the new value.
+        let changed = source.replacingOccurrences(of: "3,cchi,Chi,Nguyen", with: "3,cchi,Chi,Ng")
+        for text in [canonical, byHand] {
+            let set = try plan(text, source: changed)
+            let update = try #require(set.changes.first { $0.action == .update })
+            #expect(update.dn == "uid=cchi,ou=People,dc=corp")
+            #expect(update.attributes.map(\.attribute) == ["cn", "sn"])
+            #expect(update.attributes.map { $0.old.map(\.description) } == [["Chi Nguyen"], ["Nguyen"]])
+            #expect(update.attributes.map { $0.new.map(\.description) } == [["Chi Ng"], ["Ng"]])
+            #expect(set.unchanged == 2)
+        }
+    }
+}
