@@ -276,3 +276,20 @@ final class TestFolder {
         }
     }
 }
+
+extension StoredRecordPlanTests {
+    /// The source is read while the destination is; a destination that fails must stop that
+    /// reading too, and the plan must fail with the destination's error, not hang.
+    @Test func aDestinationThatFailsStopsTheSourceAlreadyBeingRead() throws {
+        var rows = "id,login,given,sn\n"
+        for i in 0..<50_000 { rows += "\(i),user\(i),Given,Sn\n" }
+        let twice = canonical + "\ndn: UID=ajohnson, ou=People, dc=corp\nuid: ajohnson\n"
+        #expect(throws: DirectoryError("connection dst: out.ldif holds the entry UID=ajohnson, ou=People, dc=corp twice")) {
+            try plan(twice, source: rows)
+        }
+        let broken = canonical.replacingOccurrences(of: "sn:: TcO8bGxlcg==", with: "sn:: !!!")
+        #expect(throws: DirectoryError("connection dst: out.ldif: line 15: the base64 value of sn is not valid")) {
+            try plan(broken, source: rows)
+        }
+    }
+}
