@@ -122,6 +122,7 @@ public struct JobEngine: Sendable {
         }
         // The destination as stored (an LDIF file's records stay unparsed), indexed by key.
         var current: [StoredEntry] = []
+        var currentKeys: [String] = []
         var byKey: [String: Int] = [:]
         var ambiguous: Set<String> = []
         try destination.readStored(destinationScope, pageSize: pageSize) { page in
@@ -134,6 +135,7 @@ public struct JobEngine: Sendable {
                 guard let key else { continue }
                 if byKey.updateValue(current.count, forKey: key) != nil { ambiguous.insert(key) }
                 current.append(entry)
+                currentKeys.append(key)
             }
         }
         set.managed = current.count
@@ -144,15 +146,27 @@ public struct JobEngine: Sendable {
 
         // Rows are filtered, mapped, keyed and diffed on all cores (the destination index is
         // read-only by now); duplicates and matches are then settled in source order.
-        let index = byKey, existing = current, ambiguousKeys = ambiguous
+        let destinationIndex = DestinationIndex(byKey: byKey, keys: currentKeys, entries: current, ambiguous: ambiguous)
         if stages == nil { stages = startSource() }
         let prepared = stages!.1
         let pages = ReadAhead<[PlannedRow]>(depth: 4) { [self] body in
             while let page = try prepared.next() {
-                try body(ParallelParts.map(page) { row in
-                    PlannedRow(dn: row.dn, outcome: outcome(for: row.prepared, index: index, existing: existing,
-                                                            ambiguous: ambiguousKeys))
-                })
+                // In runs: a row's match is first looked for right after the previous row's (a
+                // destination this job wrote lists objects in source order), then by hash.
+                let parts = min(max(1, page.count / 256), ProcessInfo.processInfo.activeProcessorCount * 4)
+                let ranges = (0..<parts).map { ($0 * page.count / parts, ($0 + 1) * page.count / parts) }
+                let runs = ParallelParts.map(ranges) { from, to -> [PlannedRow] in
+                    var out: [PlannedRow] = []
+                    out.reserveCapacity(to - from)
+                    var guess: Int?
+                    for row in page[from..<to] {
+                        let result = outcome(for: row.prepared, in: destinationIndex, guess: guess)
+                        if case .planned(_, let match?, _) = result { guess = match + 1 } else { guess = nil }
+                        out.append(PlannedRow(dn: row.dn, outcome: result))
+                    }
+                    return out
+                }
+                try body(Array(runs.joined()))
             }
         }
         defer { pages.finish() }
@@ -406,8 +420,25 @@ public struct JobEngine: Sendable {
         case planned(key: String, match: Int?, change: ObjectChange?)
     }
 
-    func outcome(for prepared: PreparedRow.Prepared, index: [String: Int], existing: [StoredEntry],
-                 ambiguous: Set<String>) -> RowOutcome {
+    /// The destination objects with a key, that key by position, and the position by key.
+    struct DestinationIndex: Sendable {
+        let byKey: [String: Int]
+        let keys: [String]
+        let entries: [StoredEntry]
+        /// Keys two or more objects hold.
+        let ambiguous: Set<String>
+
+        /// The position of the object with `key`, trying `guess` first.
+        func position(of key: String, guess: Int?) -> Int? {
+            if let guess, guess < keys.count, keys[guess] == key { return guess }
+            return byKey[key]
+        }
+    }
+
+    /// What one source row comes to against the destination. `guess` is where its match may be
+    /// (any position, or nil): a right guess saves a hash lookup and gives the same answer,
+    /// since a key that is not ambiguous is held by one object.
+    func outcome(for prepared: PreparedRow.Prepared, in destination: DestinationIndex, guess: Int?) -> RowOutcome {
         let key: String, desired: Entry
         switch prepared {
         case .filteredOut: return .filteredOut
@@ -415,9 +446,9 @@ public struct JobEngine: Sendable {
         case .keyed(let k, let d): (key, desired) = (k, d)
         }
         do throws(TransformError) {
-            if ambiguous.contains(key) { throw TransformError(ambiguousReason(key)) }
-            if let match = index[key] {
-                let stored = existing[match]
+            if !destination.ambiguous.isEmpty, destination.ambiguous.contains(key) { throw TransformError(ambiguousReason(key)) }
+            if let match = destination.position(of: key, guess: guess) {
+                let stored = destination.entries[match]
                 // A record that already reads as this row would be written needs no parsing.
                 if keepsDN(stored.dn, desired), stored.holdsValues(of: desired) {
                     return .planned(key: key, match: match, change: nil)

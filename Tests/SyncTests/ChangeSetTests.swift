@@ -293,3 +293,31 @@ extension StoredRecordPlanTests {
         }
     }
 }
+
+extension StoredRecordPlanTests {
+    /// A row's match is looked for right after the previous row's first; rows in another order
+    /// than the destination's (or with gaps) must find the same matches by hash.
+    @Test func rowsInAnyOrderFindTheSameMatches() throws {
+        var destination = "version: 1\n"
+        for i in 0..<3_000 where i % 7 != 3 {
+            destination += "\ndn: uid=u\(i),ou=People,dc=corp\nobjectClass: inetOrgPerson\nemployeeNumber: \(i)\nuid: u\(i)\ncn: G S\(i)\nsn: S\(i)\n"
+        }
+        func rows(_ order: [Int]) -> String {
+            "id,login,given,sn\n" + order.map { "\($0),u\($0),G,\($0 % 5 == 0 ? "T" : "S")\($0)\n" }.joined()
+        }
+        func summary(_ set: ChangeSet) -> [String] {
+            set.changes.map { "\($0.action) \($0.dn) \($0.attributes.map(\.attribute))" }.sorted()
+        }
+        let inOrder = try plan(destination, source: rows(Array(0..<3_000)))
+        let reversed = try plan(destination, source: rows(Array((0..<3_000).reversed())))
+        let shuffled = try plan(destination, source: rows(Array(0..<3_000).shuffled()))
+        // 2,571 objects (every seventh is missing); rows whose id is a multiple of 5 change sn.
+        #expect(inOrder.unchanged == 2_057)
+        #expect(inOrder.changes.filter { $0.action == .update }.count == 514)
+        for other in [reversed, shuffled] {
+            #expect(summary(other) == summary(inOrder))
+            #expect(other.unchanged == inOrder.unchanged)
+        }
+        #expect(inOrder.changes.filter { $0.action == .create }.count == 429)
+    }
+}
