@@ -61,14 +61,19 @@ public struct AttributeName: Hashable, Sendable, CustomStringConvertible, Expres
 
 /// One directory object: a DN (or, for CSV rows, `#<row>`), and multi-valued attributes in order.
 ///
-/// Stored compactly, because a job may hold a million of them: every value's bytes in one
-/// buffer, and one small slot per value naming its attribute and its place in the buffer.
+/// Stored compactly, because a job may hold a million of them: every value in one buffer, each
+/// behind a 6-byte header naming its attribute (a position in `names`, which entries built from
+/// one list share) and its length. An entry is then at most two allocations (the buffer and a
+/// long DN), and a copy retains three references.
 public struct Entry: Sendable, Equatable {
     public var dn: String
     private var names: [AttributeName] = []
-    /// Per value: the attribute (index into `names`), and its bytes' start and length in `bytes`.
-    private var slots: [(name: UInt16, start: UInt32, count: UInt32)] = []
-    private var bytes: [UInt8] = []
+    /// Per value, in the order added: the attribute's position (UInt16), the length (UInt32),
+    /// then the bytes.
+    private var storage: [UInt8] = []
+    /// How many values there are.
+    public private(set) var valueCount = 0
+    private static let header = 6
 
     public init(dn: String, attributes: [(AttributeName, [Value])] = []) {
         self.dn = dn
@@ -80,14 +85,12 @@ public struct Entry: Sendable, Equatable {
     public init(dn: String, names: [AttributeName], reservingBytes: Int = 0, values: Int = 0) {
         self.dn = dn
         self.names = names
-        // Reserving up front saves the buffers' repeated doubling: a job builds millions of these.
-        if reservingBytes > 0 { bytes.reserveCapacity(reservingBytes) }
-        if values > 0 { slots.reserveCapacity(values) }
+        // Reserving up front saves the buffer's repeated doubling: a job builds millions of these.
+        if reservingBytes > 0 || values > 0 { storage.reserveCapacity(reservingBytes + Self.header * values) }
     }
 
-    /// The size of all values, and how many there are, for sizing derived entries.
-    public var byteCount: Int { bytes.count }
-    public var valueCount: Int { slots.count }
+    /// The size of all values, for sizing derived entries.
+    public var byteCount: Int { storage.count - Self.header * valueCount }
 
     /// How many names the entry's name list holds, and the name at a position of it.
     public var nameCount: Int { names.count }
@@ -96,10 +99,31 @@ public struct Entry: Sendable, Equatable {
     /// The position of `name` in this entry's name list, if it is there.
     public func index(of name: AttributeName) -> Int? { names.firstIndex(of: name) }
 
+    /// Calls `body` with each value's attribute position, and where its bytes lie in `raw` (the
+    /// storage), until `body` returns false.
+    @inline(__always)
+    private static func walk(_ raw: UnsafeRawBufferPointer,
+                             _ body: (_ name: Int, _ start: Int, _ count: Int) throws -> Bool) rethrows {
+        var offset = 0
+        while offset + header <= raw.count {
+            let name = Int(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))
+            let count = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset + 2, as: UInt32.self)))
+            let start = offset + header
+            guard try body(name, start, count) else { return }
+            offset = start + count
+        }
+    }
+
     /// Adds a value to the attribute at `index` of the name list.
     public mutating func append(at index: Int, bytes value: UnsafeRawBufferPointer) {
-        slots.append((UInt16(index), UInt32(bytes.count), UInt32(value.count)))
-        bytes.append(contentsOf: value)
+        let length = UInt32(value.count)
+        var head: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (
+            UInt8(truncatingIfNeeded: index), UInt8(truncatingIfNeeded: index >> 8),
+            UInt8(truncatingIfNeeded: length), UInt8(truncatingIfNeeded: length >> 8),
+            UInt8(truncatingIfNeeded: length >> 16), UInt8(truncatingIfNeeded: length >> 24))
+        withUnsafeBytes(of: &head) { storage.append(contentsOf: $0) }
+        storage.append(contentsOf: value)
+        valueCount += 1
     }
 
     public mutating func append(at index: Int, bytes value: ArraySlice<UInt8>) {
@@ -110,8 +134,8 @@ public struct Entry: Sendable, Equatable {
     public mutating func append(_ name: AttributeName, bytes value: some Collection<UInt8>) {
         let index: Int
         if let existing = names.firstIndex(of: name) { index = existing } else { index = names.count; names.append(name) }
-        slots.append((UInt16(index), UInt32(bytes.count), UInt32(value.count)))
-        bytes.append(contentsOf: value)
+        let bytes = Array(value)
+        bytes.withUnsafeBytes { append(at: index, bytes: $0) }
     }
 
     public mutating func append(_ name: AttributeName, value: Value) {
@@ -123,8 +147,11 @@ public struct Entry: Sendable, Equatable {
     /// The bytes of every value at name-list position `index`, without copying.
     public func values(at index: Int) -> [ArraySlice<UInt8>] {
         var out: [ArraySlice<UInt8>] = []
-        for slot in slots where Int(slot.name) == index {
-            out.append(bytes[Int(slot.start)..<Int(slot.start + slot.count)])
+        storage.withUnsafeBytes { raw in
+            Self.walk(raw) { name, start, count in
+                if name == index { out.append(storage[start..<start + count]) }
+                return true
+            }
         }
         return out
     }
@@ -137,17 +164,21 @@ public struct Entry: Sendable, Equatable {
 
     /// Calls `body` with each value's bytes at name-list position `index`, without allocating.
     public func forEachValue(at index: Int, _ body: (ArraySlice<UInt8>) throws -> Void) rethrows {
-        for slot in slots where Int(slot.name) == index {
-            try body(bytes[Int(slot.start)..<Int(slot.start + slot.count)])
+        try storage.withUnsafeBytes { raw in
+            try Self.walk(raw) { name, start, count in
+                if name == index { try body(storage[start..<start + count]) }
+                return true
+            }
         }
     }
 
     /// Calls `body` with each value's bytes at name-list position `index`, as raw buffers that are
     /// valid only during the call: no retains, no copies. The fast path for mapping rows.
     public func forEachRawValue(at index: Int, _ body: (UnsafeRawBufferPointer) throws -> Void) rethrows {
-        try bytes.withUnsafeBytes { buffer in
-            for slot in slots where Int(slot.name) == index {
-                try body(UnsafeRawBufferPointer(rebasing: buffer[Int(slot.start)..<Int(slot.start + slot.count)]))
+        try storage.withUnsafeBytes { raw in
+            try Self.walk(raw) { name, start, count in
+                if name == index { try body(UnsafeRawBufferPointer(rebasing: raw[start..<start + count])) }
+                return true
             }
         }
     }
@@ -155,9 +186,10 @@ public struct Entry: Sendable, Equatable {
     /// Calls `body` with each value in the order added, as its name-list position and raw bytes
     /// valid only during the call.
     public func forEachRawValue(_ body: (Int, UnsafeRawBufferPointer) throws -> Void) rethrows {
-        try bytes.withUnsafeBytes { buffer in
-            for slot in slots {
-                try body(Int(slot.name), UnsafeRawBufferPointer(rebasing: buffer[Int(slot.start)..<Int(slot.start + slot.count)]))
+        try storage.withUnsafeBytes { raw in
+            try Self.walk(raw) { name, start, count in
+                try body(name, UnsafeRawBufferPointer(rebasing: raw[start..<start + count]))
+                return true
             }
         }
     }
@@ -178,31 +210,50 @@ public struct Entry: Sendable, Equatable {
 
     /// The first value's bytes at name-list position `index`.
     public func firstValue(at index: Int) -> ArraySlice<UInt8>? {
-        guard let slot = slots.first(where: { Int($0.name) == index }) else { return nil }
-        return bytes[Int(slot.start)..<Int(slot.start + slot.count)]
+        var found: Range<Int>?
+        storage.withUnsafeBytes { raw in
+            Self.walk(raw) { name, start, count in
+                if name == index { found = start..<start + count; return false }
+                return true
+            }
+        }
+        return found.map { storage[$0] }
     }
 
     /// Whether the values at `index` here equal (as sets, with the same count) those at
     /// `otherIndex` in `other` (nil: the other has none), without allocating or retaining.
     public func sameValues(at index: Int, as other: Entry, at otherIndex: Int?) -> Bool {
-        var mine = 0, theirs = 0
-        for slot in slots where Int(slot.name) == index { mine += 1 }
-        if let otherIndex { for slot in other.slots where Int(slot.name) == otherIndex { theirs += 1 } }
-        guard mine == theirs else { return false }
-        guard mine > 0, let otherIndex else { return true }
-        return bytes.withUnsafeBytes { a in
-            other.bytes.withUnsafeBytes { b in
-                for slot in slots where Int(slot.name) == index {
-                    var found = false
-                    for o in other.slots where Int(o.name) == otherIndex && o.count == slot.count {
-                        if slot.count == 0 || memcmp(a.baseAddress! + Int(slot.start), b.baseAddress! + Int(o.start), Int(slot.count)) == 0 {
-                            found = true
-                            break
-                        }
-                    }
-                    if !found { return false }
+        storage.withUnsafeBytes { a in
+            other.storage.withUnsafeBytes { b in
+                var mine = 0, theirs = 0
+                Self.walk(a) { name, _, _ in
+                    if name == index { mine += 1 }
+                    return true
                 }
-                return true
+                if let otherIndex {
+                    Self.walk(b) { name, _, _ in
+                        if name == otherIndex { theirs += 1 }
+                        return true
+                    }
+                }
+                guard mine == theirs else { return false }
+                guard mine > 0, let otherIndex else { return true }
+                var same = true
+                Self.walk(a) { name, start, count in
+                    guard name == index else { return true }
+                    var found = false
+                    Self.walk(b) { otherName, otherStart, otherCount in
+                        if otherName == otherIndex, otherCount == count,
+                           count == 0 || memcmp(a.baseAddress! + start, b.baseAddress! + otherStart, count) == 0 {
+                            found = true
+                            return false
+                        }
+                        return true
+                    }
+                    same = found
+                    return found
+                }
+                return same
             }
         }
     }
@@ -210,7 +261,12 @@ public struct Entry: Sendable, Equatable {
     /// Every value in the order added, with its attribute name (values of one attribute are
     /// contiguous when they were added together).
     public func forEachValue(_ body: (AttributeName, ArraySlice<UInt8>) -> Void) {
-        for slot in slots { body(names[Int(slot.name)], bytes[Int(slot.start)..<Int(slot.start + slot.count)]) }
+        storage.withUnsafeBytes { raw in
+            Self.walk(raw) { name, start, count in
+                body(names[name], storage[start..<start + count])
+                return true
+            }
+        }
     }
 
     public static func == (lhs: Entry, rhs: Entry) -> Bool {
@@ -222,51 +278,39 @@ public struct Entry: Sendable, Equatable {
     /// Every attribute with its values, in first-written order.
     public var attributes: [(name: AttributeName, values: [Value])] {
         names.indices.compactMap { index in
-            let values = slots.filter { Int($0.name) == index }.map { value(at: $0) }
+            let values = self.values(at: index).map { Value(Data($0)) }
             return values.isEmpty ? nil : (names[index], values)
         }
-    }
-
-    private func value(at slot: (name: UInt16, start: UInt32, count: UInt32)) -> Value {
-        Value(Data(bytes[Int(slot.start)..<Int(slot.start + slot.count)]))
     }
 
     /// Calls `body` with each attribute's name and its values' bytes, without building `Value`s.
     public func forEachAttribute(_ body: (AttributeName, [ArraySlice<UInt8>]) throws -> Void) rethrows {
         for index in names.indices {
-            var values: [ArraySlice<UInt8>] = []
-            for slot in slots where Int(slot.name) == index {
-                values.append(bytes[Int(slot.start)..<Int(slot.start + slot.count)])
-            }
+            let values = self.values(at: index)
             if !values.isEmpty { try body(names[index], values) }
         }
     }
 
     /// The values of `name`; empty when absent. Setting an empty list removes the attribute.
     public subscript(name: AttributeName) -> [Value] {
-        get {
-            guard let index = names.firstIndex(of: name) else { return [] }
-            var out: [Value] = []
-            for slot in slots where Int(slot.name) == index { out.append(value(at: slot)) }
-            return out
-        }
+        get { values(of: name).map { Value(Data($0)) } }
         set {
             // Rebuild without the attribute's old values, then add the new ones (rare: updates only).
             let old = self
             names = []
-            slots = []
-            bytes = []
-            bytes.reserveCapacity(old.bytes.count)
+            storage = []
+            valueCount = 0
+            storage.reserveCapacity(old.storage.count)
             var replaced = false
             old.forEachAttribute { attribute, values in
                 if attribute == name {
                     replaced = true
-                    for value in newValue { append(attribute, bytes: value.bytes) }
+                    for value in newValue { append(attribute, value: value) }
                 } else {
                     for value in values { append(attribute, bytes: value) }
                 }
             }
-            if !replaced { for value in newValue { append(name, bytes: value.bytes) } }
+            if !replaced { for value in newValue { append(name, value: value) } }
         }
     }
 
