@@ -82,9 +82,10 @@ public struct JobEngine: Sendable {
 
     /// Reads both sides and computes what the job would change. Writes nothing.
     ///
-    /// A file destination is read and indexed by key first; then source rows are filtered,
-    /// mapped, keyed and diffed on all cores, page by page, and settled in source order (the
-    /// source is never held whole). A server destination is read while the source is read and
+    /// A file destination is read as stored (an LDIF file's records unparsed) and indexed by key,
+    /// while the source is already being read, filtered, mapped and keyed, a bounded way ahead;
+    /// then source rows are matched and diffed on all cores, page by page, and settled in source
+    /// order (the source is never held whole). A server destination is read while the source is read and
     /// mapped on a second thread; each page the server sends is then diffed as it comes, so the
     /// work hides behind the server's answers (`planAgainstServer`). Both give the same result.
     ///
@@ -144,8 +145,8 @@ public struct JobEngine: Sendable {
         var claimed: Set<String> = []
         var seenSource: Set<String> = [] // keys of rows without a match
 
-        // Rows are filtered, mapped, keyed and diffed on all cores (the destination index is
-        // read-only by now); duplicates and matches are then settled in source order.
+        // Rows are matched and diffed on all cores (the destination index is read-only by now);
+        // duplicates and matches are then settled in source order.
         let destinationIndex = DestinationIndex(byKey: byKey, keys: currentKeys, entries: current, ambiguous: ambiguous)
         if stages == nil { stages = startSource() }
         let prepared = stages!.1
@@ -201,7 +202,7 @@ public struct JobEngine: Sendable {
         set.timings.sourceMs = stopwatch.lap()
         if spec.delete {
             for (index, entry) in current.enumerated() where !matched[index] {
-                if !claimed.isEmpty, let key = destinationKey(entry), claimed.contains(key) { continue }
+                if !claimed.isEmpty, claimed.contains(currentKeys[index]) { continue }
                 set.changes.append(deletion(of: entry.dn))
             }
         }
