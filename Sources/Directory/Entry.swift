@@ -126,6 +126,29 @@ public struct Entry: Sendable, Equatable {
         valueCount += 1
     }
 
+    /// Adds the value `write` appends to the buffer it is given, to the attribute at `index`;
+    /// nothing when it appends nothing (or throws). Saves building the value elsewhere first.
+    public mutating func appendValue<E: Error>(at index: Int, _ write: (inout [UInt8]) throws(E) -> Void) throws(E) {
+        let start = storage.count
+        var placeholder: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0)
+        withUnsafeBytes(of: &placeholder) { storage.append(contentsOf: $0) }
+        do {
+            try write(&storage)
+        } catch {
+            storage.removeSubrange(start...)
+            throw error
+        }
+        let length = storage.count - start - Self.header
+        guard length > 0 else {
+            storage.removeSubrange(start...)
+            return
+        }
+        storage[start] = UInt8(truncatingIfNeeded: index)
+        storage[start + 1] = UInt8(truncatingIfNeeded: index >> 8)
+        for byte in 0..<4 { storage[start + 2 + byte] = UInt8(truncatingIfNeeded: UInt32(length) >> (8 * byte)) }
+        valueCount += 1
+    }
+
     public mutating func append(at index: Int, bytes value: ArraySlice<UInt8>) {
         value.withUnsafeBytes { append(at: index, bytes: $0) }
     }

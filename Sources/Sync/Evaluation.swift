@@ -80,6 +80,11 @@ extension ValueTemplate {
     /// fields appear (see `fieldNames`): the engine works them out once per name list.
     public func render(_ entry: Entry, into out: inout [UInt8], columns: [Int?]? = nil) throws(TransformError) {
         out.removeAll(keepingCapacity: true)
+        try render(entry, appendingTo: &out, columns: columns)
+    }
+
+    /// `render(_:into:columns:)`, appending to what `out` holds.
+    public func render(_ entry: Entry, appendingTo out: inout [UInt8], columns: [Int?]? = nil) throws(TransformError) {
         var field = 0
         for segment in segments {
             switch segment {

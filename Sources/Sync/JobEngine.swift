@@ -532,7 +532,6 @@ public struct JobEngine: Sendable {
                         values: entry.valueCount + objectClassBytes.count + 4)
         // objectClass first, as directories print it; updates compare mapped attributes only.
         for objectClass in objectClassBytes { out.append(at: 0, bytes: objectClass) }
-        var scratch: [UInt8] = []
         for (position, mapping) in mappings.enumerated() {
             switch mapping.way {
             case .copy(let field, let separator):
@@ -545,8 +544,10 @@ public struct JobEngine: Sendable {
                     entry.forEachRawValue(at: column) { out.append(at: mapping.index, bytes: $0) }
                 }
             case .template(let template):
-                try template.render(entry, into: &scratch, columns: columns?.template[position])
-                if !scratch.isEmpty { scratch.withUnsafeBytes { out.append(at: mapping.index, bytes: $0) } }
+                // Rendered straight into the entry's buffer; an empty result adds no value.
+                try out.appendValue(at: mapping.index) { (bytes: inout [UInt8]) throws(TransformError) in
+                    try template.render(entry, appendingTo: &bytes, columns: columns?.template[position])
+                }
             case .generatePassword:
                 break
             }

@@ -161,3 +161,27 @@ import Testing
         }
     }
 }
+
+@Suite struct EntryBufferTests {
+    struct Refused: Error {}
+
+    /// Values written straight into an entry's buffer: a value when something is written,
+    /// nothing when nothing is, and the entry as before when the writer throws.
+    @Test func appendValueAddsWhatIsWrittenAndNothingElse() throws {
+        var entry = Entry(dn: "uid=a", names: ["cn", "sn"])
+        entry.append(at: 1, bytes: Array("Smith".utf8)[...])
+        entry.appendValue(at: 0) { $0.append(contentsOf: "Alice Smith".utf8) }
+        entry.appendValue(at: 0) { _ in }
+        #expect(throws: Refused.self) {
+            try entry.appendValue(at: 1) { (bytes: inout [UInt8]) throws(Refused) in
+                bytes.append(contentsOf: "half".utf8)
+                throw Refused()
+            }
+        }
+        entry.append(at: 1, bytes: Array("Jones".utf8)[...])
+        #expect(entry.valueCount == 3)
+        #expect(entry["cn"] == ["Alice Smith"])
+        #expect(entry["sn"] == ["Smith", "Jones"])
+        #expect(entry.byteCount == "SmithAlice SmithJones".utf8.count)
+    }
+}
