@@ -71,6 +71,8 @@ public final class CSVDirectory: Directory {
         loaded = true
     }
 
+    public var namesAreColumns: Bool { true }
+
     public func read(_ scope: ReadScope, pageSize: Int, _ page: ([Entry]) throws -> Void) throws {
         var batch: [Entry] = []
         batch.reserveCapacity(max(pageSize, 1))

@@ -231,6 +231,18 @@ public struct Entry: Sendable, Equatable {
         return names.firstIndex(of: name)
     }
 
+    /// Whether the attribute at name-list position `index` has two values or more.
+    public func hasSeveralValues(at index: Int) -> Bool {
+        var count = 0
+        storage.withUnsafeBytes { raw in
+            Self.walk(raw) { name, _, _ in
+                if name == index { count += 1 }
+                return count < 2
+            }
+        }
+        return count >= 2
+    }
+
     /// The first value's bytes at name-list position `index`.
     public func firstValue(at index: Int) -> ArraySlice<UInt8>? {
         var found: Range<Int>?
@@ -243,42 +255,83 @@ public struct Entry: Sendable, Equatable {
         return found.map { storage[$0] }
     }
 
-    /// Whether the values at `index` here equal (as sets, with the same count) those at
-    /// `otherIndex` in `other` (nil: the other has none), without allocating or retaining.
+    /// Whether the values at `index` here and those at `otherIndex` in `other` (nil: the other
+    /// has none) are the same set: every value of each side is among the other's, as LDAP
+    /// compares attribute values. Duplicates do not count (a directory holds each value once), but
+    /// a value one side lacks always does: `[555, 555]` is not `[555, 666]`. Small lists are
+    /// compared without allocating or retaining.
     public func sameValues(at index: Int, as other: Entry, at otherIndex: Int?) -> Bool {
         storage.withUnsafeBytes { a in
             other.storage.withUnsafeBytes { b in
-                var mine = 0, theirs = 0
-                Self.walk(a) { name, _, _ in
-                    if name == index { mine += 1 }
+                var mine: [Range<Int>] = [], theirs: [Range<Int>] = []
+                Self.walk(a) { name, start, count in
+                    if name == index { mine.append(start..<start + count) }
                     return true
                 }
                 if let otherIndex {
-                    Self.walk(b) { name, _, _ in
-                        if name == otherIndex { theirs += 1 }
+                    Self.walk(b) { name, start, count in
+                        if name == otherIndex { theirs.append(start..<start + count) }
                         return true
                     }
                 }
-                guard mine == theirs else { return false }
-                guard mine > 0, let otherIndex else { return true }
-                var same = true
-                Self.walk(a) { name, start, count in
-                    guard name == index else { return true }
-                    var found = false
-                    Self.walk(b) { otherName, otherStart, otherCount in
-                        if otherName == otherIndex, otherCount == count,
-                           count == 0 || memcmp(a.baseAddress! + start, b.baseAddress! + otherStart, count) == 0 {
-                            found = true
-                            return false
+                if mine.isEmpty || theirs.isEmpty { return mine.isEmpty && theirs.isEmpty }
+                if mine.count == 1 && theirs.count == 1 {
+                    return Bytes.equal(UnsafeRawBufferPointer(rebasing: a[mine[0]]), UnsafeRawBufferPointer(rebasing: b[theirs[0]]))
+                }
+                // Each side's values must all be found on the other side.
+                func covered(_ x: UnsafeRawBufferPointer, _ xs: [Range<Int>], by y: UnsafeRawBufferPointer, _ ys: [Range<Int>]) -> Bool {
+                    if xs.count * ys.count <= 4_096 {
+                        return xs.allSatisfy { r in
+                            ys.contains { Bytes.equal(UnsafeRawBufferPointer(rebasing: x[r]), UnsafeRawBufferPointer(rebasing: y[$0])) }
                         }
-                        return true
                     }
-                    same = found
-                    return found
+                    let set = Set(ys.map { Array(y[$0]) })
+                    return xs.allSatisfy { set.contains(Array(x[$0])) }
                 }
-                return same
+                return covered(a, mine, by: b, theirs) && covered(b, theirs, by: a, mine)
             }
         }
+    }
+
+    /// This entry with each attribute's repeated values left out (the first of each kept, in
+    /// order); the entry itself, not copied, when no attribute repeats a value.
+    public func withoutRepeatedValues() -> Entry {
+        guard valueCount > 1 else { return self }
+        // The common case: no attribute has two values, told without allocating.
+        var positions: UInt64 = 0, several = false
+        storage.withUnsafeBytes { raw in
+            Self.walk(raw) { name, _, _ in
+                guard name < 64 else { several = true; return false }
+                if positions & (1 << UInt64(name)) != 0 { several = true; return false }
+                positions |= 1 << UInt64(name)
+                return true
+            }
+        }
+        guard several else { return self }
+        var seen: [Int: [Range<Int>]] = [:]
+        var repeated = false
+        storage.withUnsafeBytes { raw in
+            Self.walk(raw) { name, start, count in
+                let range = start..<start + count
+                let earlier = seen[name, default: []]
+                if earlier.contains(where: { Bytes.equal(UnsafeRawBufferPointer(rebasing: raw[$0]), UnsafeRawBufferPointer(rebasing: raw[range])) }) {
+                    repeated = true
+                    return false
+                }
+                seen[name, default: []].append(range)
+                return true
+            }
+        }
+        guard repeated else { return self }
+        var out = Entry(dn: dn, names: names, reservingBytes: storage.count, values: valueCount)
+        var kept: [Int: [[UInt8]]] = [:]
+        forEachRawValue { name, value in
+            let bytes = Array(value)
+            if kept[name, default: []].contains(bytes) { return }
+            kept[name, default: []].append(bytes)
+            out.append(at: name, bytes: value)
+        }
+        return out
     }
 
     /// Every value in the order added, with its attribute name (values of one attribute are
@@ -342,6 +395,17 @@ public struct Entry: Sendable, Equatable {
         set { self[AttributeName(name)] = newValue }
     }
 
+}
+
+/// Byte comparisons on raw buffers, without force unwraps.
+public enum Bytes {
+    /// Whether two buffers hold the same bytes.
+    @inline(__always)
+    public static func equal(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+        guard a.count == b.count else { return false }
+        guard a.count > 0, let x = a.baseAddress, let y = b.baseAddress else { return true }
+        return memcmp(x, y, a.count) == 0
+    }
 }
 
 /// One attribute-level change within a modify.
@@ -416,6 +480,14 @@ public protocol Directory: AnyObject {
     /// Says that about `count` adds are coming, so a directory that stages them in memory can
     /// size its tables once. A hint only: nothing is read or written.
     func expectAdds(_ count: Int)
+
+    /// Every attribute name an entry here may have, when the directory declares them (an LDAP
+    /// server's schema); nil when only the entries tell. A job checks its field names against it.
+    func declaredAttributes() throws -> [AttributeName]?
+
+    /// True when every entry's name list is the directory's list of columns (a CSV file's
+    /// header), whether or not the entry has a value for each: a name there exists.
+    var namesAreColumns: Bool { get }
 }
 
 /// What a read asks for. Everything but `base` is a hint that may narrow a server's answer.
@@ -439,6 +511,10 @@ extension Directory {
     public var countHint: Int? { nil }
 
     public func expectAdds(_ count: Int) {}
+
+    public func declaredAttributes() throws -> [AttributeName]? { nil }
+
+    public var namesAreColumns: Bool { false }
 
     public func readStored(_ scope: ReadScope, pageSize: Int, _ page: ([StoredEntry]) throws -> Void) throws {
         try read(scope, pageSize: pageSize) { try page($0.map(StoredEntry.init)) }

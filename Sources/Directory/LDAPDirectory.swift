@@ -221,6 +221,61 @@ public final class LDAPDirectory: Directory {
         }
     }
 
+    /// The attribute types of the server's schema (every name of each), read once from its
+    /// subschema entry; nil when the server does not publish one to this bind.
+    public func declaredAttributes() throws -> [AttributeName]? {
+        if let schemaNames { return schemaNames }
+        let ld = try connection()
+        func search(_ base: String, _ filter: String, _ attribute: String) -> [String] {
+            var message: OpaquePointer?
+            var timeout = timeval(tv_sec: settings.timeout, tv_usec: 0)
+            let name = strdup(attribute)
+            defer { free(name) }
+            var attributes: [UnsafeMutablePointer<CChar>?] = [name, nil]
+            let code = attributes.withUnsafeMutableBufferPointer { list in
+                ldap_search_ext_s(ld, base, LDAP_SCOPE_BASE, filter, list.baseAddress, 0, nil, nil, &timeout, 0, &message)
+            }
+            defer { if let message { ldap_msgfree(message) } }
+            guard code == LDAP_SUCCESS, let message, let entry = ldap_first_entry(ld, message) else { return [] }
+            guard let values = ldap_get_values_len(ld, entry, attribute) else { return [] }
+            defer { ldap_value_free_len(values) }
+            var out: [String] = []
+            var index = 0
+            while let value = values[index] {
+                out.append(String(decoding: UnsafeRawBufferPointer(start: value.pointee.bv_val, count: Int(value.pointee.bv_len)), as: UTF8.self))
+                index += 1
+            }
+            return out
+        }
+        guard let subschema = search("", "(objectClass=*)", "subschemaSubentry").first else { return nil }
+        let types = search(subschema, "(objectClass=subschema)", "attributeTypes")
+        guard !types.isEmpty else { return nil }
+        let names = types.flatMap(Self.attributeTypeNames)
+        schemaNames = names
+        return names
+    }
+
+    private var schemaNames: [AttributeName]?
+
+    /// The names of one RFC 4512 AttributeTypeDescription: `NAME 'cn'` or `NAME ( 'cn' 'commonName' )`.
+    static func attributeTypeNames(_ description: String) -> [AttributeName] {
+        guard let range = description.range(of: " NAME ") else { return [] }
+        var rest = description[range.upperBound...].drop { $0 == " " }
+        var names: [AttributeName] = []
+        let list = rest.first == "("
+        if list { rest = rest.dropFirst() }
+        while true {
+            rest = rest.drop { $0 == " " }
+            guard rest.first == "'" else { break }
+            rest = rest.dropFirst()
+            guard let end = rest.firstIndex(of: "'") else { break }
+            names.append(AttributeName(String(rest[..<end])))
+            rest = rest[rest.index(after: end)...]
+            if !list { break }
+        }
+        return names
+    }
+
     // MARK: Writing
 
     public func apply(_ change: DirectoryChange) throws {

@@ -24,6 +24,21 @@ public indirect enum FilterExpression: Sendable, Equatable {
     case and(FilterExpression, FilterExpression)
     case or(FilterExpression, FilterExpression)
 
+    /// Every field the filter reads, in the order written, each once.
+    public var fields: [String] {
+        var out: [String] = []
+        func walk(_ e: FilterExpression) {
+            switch e {
+            case .compare(let field, _, _), .oneOf(let field, _), .exists(let field):
+                if !out.contains(where: { $0.lowercased() == field.lowercased() }) { out.append(field) }
+            case .not(let inner): walk(inner)
+            case .and(let a, let b), .or(let a, let b): walk(a); walk(b)
+            }
+        }
+        walk(self)
+        return out
+    }
+
     public static func parse(_ text: String) throws(ExpressionError) -> FilterExpression {
         var parser = ExpressionLexer(text)
         let expression = try parser.parseOr()

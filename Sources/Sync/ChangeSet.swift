@@ -69,6 +69,9 @@ public struct ObjectFailure: Sendable, Equatable {
 public struct ChangeSet: Sendable {
     public var changes: [ObjectChange] = []
     public var failures: [ObjectFailure] = []
+    /// Rows written without a value the job could not make well-formed (a DN template with an
+    /// empty field), and why: logged as `? row reason`.
+    public var notes: [ObjectFailure] = []
     /// Source entries that passed the filter.
     public var read = 0
     public var unchanged = 0

@@ -84,16 +84,34 @@ extension ValueTemplate {
     }
 
     /// `render(_:into:columns:)`, appending to what `out` holds.
-    public func render(_ entry: Entry, appendingTo out: inout [UInt8], columns: [Int?]? = nil) throws(TransformError) {
+    ///
+    /// `pinned`, when given, is a column and one of its values: placeholders of that column take
+    /// that value instead of the first (a template over a multi-valued field renders once per value).
+    /// `emptyInRDN`, when given, is set when a placeholder that stands for an RDN value (right
+    /// after `=` in a DN-shaped template) renders empty.
+    public func render(_ entry: Entry, appendingTo out: inout [UInt8], columns: [Int?]? = nil,
+                       pinned: (column: Int, value: ArraySlice<UInt8>)? = nil,
+                       emptyInRDN: UnsafeMutablePointer<String?>? = nil) throws(TransformError) {
         var field = 0
+        var afterEquals = false
         for segment in segments {
             switch segment {
             case .literal(let text):
                 out.append(contentsOf: text.utf8)
+                afterEquals = text.utf8.last == UInt8(ascii: "=")
             case .field(let name, let pipes):
                 let column = columns.map { $0[field] } ?? entry.index(of: AttributeName(name))
                 field += 1
-                guard let index = column, let first = entry.firstValue(at: index) else {
+                let start = out.count
+                defer {
+                    if afterEquals, out.count == start, let emptyInRDN, emptyInRDN.pointee == nil, isDNShaped {
+                        emptyInRDN.pointee = name
+                    }
+                    afterEquals = false
+                }
+                let value: ArraySlice<UInt8>? = if let pinned, let column, pinned.column == column { pinned.value }
+                    else { column.flatMap { entry.firstValue(at: $0) } }
+                guard let first = value else {
                     if !pipes.isEmpty { out.append(contentsOf: Self.piped("", pipes).utf8) }
                     continue
                 }
@@ -114,6 +132,22 @@ extension ValueTemplate {
                 }
             }
         }
+    }
+
+    /// True when the template makes a DN: some placeholder stands right after `=`, and the text
+    /// around the placeholders has a `,` after an `=` (`uid={{manager}},ou=People,dc=corp`). An
+    /// empty value in such a place would make a malformed DN (`uid=,ou=…`).
+    public var isDNShaped: Bool {
+        var literal = ""
+        var placeholderAfterEquals = false
+        for segment in segments {
+            switch segment {
+            case .literal(let text): literal += text
+            case .field: if literal.hasSuffix("=") { placeholderAfterEquals = true }; literal += "x"
+            }
+        }
+        guard placeholderAfterEquals, let equals = literal.firstIndex(of: "=") else { return false }
+        return literal[equals...].contains(",")
     }
 
     /// The fields the template reads, in order (one per placeholder).

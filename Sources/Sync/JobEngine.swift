@@ -13,6 +13,8 @@ public struct JobEngine: Sendable {
     public var pageSize = 4096
 
     private let filter: CompiledFilter?
+    /// Every source field the job reads, with the manifest field naming it.
+    let fieldUses: [FieldUse]
     private let mappings: [CompiledMapping]
     private let keyMappings: [CompiledMapping]
     /// `objectClass`, then every mapped destination attribute: the name list of desired entries.
@@ -76,6 +78,21 @@ public struct JobEngine: Sendable {
         }
         self.secretAttributes = secrets
         keyMappings = mappings.filter(\.key)
+        var uses: [FieldUse] = []
+        for (index, mapping) in spec.mappings.enumerated() {
+            if let source = mapping.source { uses.append(FieldUse(name: AttributeName(source), field: "spec.mappings[\(index)].source")) }
+            if let value = mapping.value, let template = try? ValueTemplate.parse(value) {
+                for name in template.fieldNames where !uses.contains(where: { $0.name == name }) {
+                    uses.append(FieldUse(name: name, field: "spec.mappings[\(index)].value"))
+                }
+            }
+        }
+        if let text = spec.source.filter, let expression = try? FilterExpression.parse(text) {
+            for field in expression.fields where !uses.contains(where: { $0.name == AttributeName(field) }) {
+                uses.append(FieldUse(name: AttributeName(field), field: "spec.source.filter"))
+            }
+        }
+        fieldUses = uses
     }
 
     // MARK: Planning
@@ -104,15 +121,23 @@ public struct JobEngine: Sendable {
         // them in order. The first two need no destination, so they start now and work while
         // the destination is read (unless the job reads and writes one directory), up to about
         // 96 MB of mapped rows ahead.
+        let declared = try source.declaredAttributes()
+        let namesAreColumns = source.namesAreColumns
         func startSource() -> (ReadAhead<[Entry]>, ReadAhead<[PreparedRow]>) {
             let read = ReadAhead<[Entry]>(depth: 4) { [self] body in try source.read(sourceScope, pageSize: pageSize, body) }
             let prepared = ReadAhead<[PreparedRow]>(depth: 256, budget: 96 << 20, cost: { page in
                 page.reduce(0) { $0 + $1.footprint }
             }) { [self] body in
+                // A field the source lacks fails the plan once the source is read, so nothing is written.
+                var presence = FieldPresence(fieldUses, declared: declared)
+                var total = 0
                 while let page = try read.next() {
+                    presence.note(page, namesAreColumns: namesAreColumns)
+                    total += page.count
                     let columns = page.first.map { sourceColumns(for: $0) }
                     try body(ParallelParts.map(page) { prepare($0, columns) })
                 }
+                try presence.check(job: name, source: "source connection \(spec.source.connection)", read: total)
             }
             return (read, prepared)
         }
@@ -163,7 +188,7 @@ public struct JobEngine: Sendable {
                     for row in page[from..<to] {
                         let result = outcome(for: row.prepared, in: destinationIndex, guess: guess)
                         if case .planned(_, let match?, _) = result { guess = match + 1 } else { guess = nil }
-                        out.append(PlannedRow(dn: row.dn, outcome: result))
+                        out.append(PlannedRow(dn: row.dn, outcome: result, notes: row.notes))
                     }
                     return out
                 }
@@ -178,6 +203,7 @@ public struct JobEngine: Sendable {
                 var row = RowOutcome.filteredOut
                 swap(&row, &rows[position].outcome)
                 let dn = rows[position].dn
+                for note in rows[position].notes { set.notes.append(ObjectFailure(object: dn, reason: note)) }
                 switch row {
                 case .filteredOut:
                     continue
@@ -287,6 +313,7 @@ public struct JobEngine: Sendable {
             })
             : [:]
         for (position, row) in rows.rows.enumerated() {
+            for note in row.notes { set.notes.append(ObjectFailure(object: row.dn, reason: note)) }
             switch row.prepared {
             case .filteredOut:
                 continue
@@ -369,10 +396,16 @@ public struct JobEngine: Sendable {
     /// Every page of the source, filtered, mapped and keyed (the work that needs no destination).
     private func readPrepared(_ source: Directory) throws -> [[PreparedRow]] {
         var pages: [[PreparedRow]] = []
+        var presence = FieldPresence(fieldUses, declared: try source.declaredAttributes())
+        var total = 0
+        let namesAreColumns = source.namesAreColumns
         try source.read(sourceScope, pageSize: pageSize) { page in
+            presence.note(page, namesAreColumns: namesAreColumns)
+            total += page.count
             let columns = page.first.map { sourceColumns(for: $0) }
             pages.append(ParallelParts.map(page) { prepare($0, columns) })
         }
+        try presence.check(job: name, source: "source connection \(spec.source.connection)", read: total)
         return pages
     }
 
@@ -386,6 +419,8 @@ public struct JobEngine: Sendable {
         /// The source row's name, for failures.
         let dn: String
         let prepared: Prepared
+        /// Why values of the row were left out (logged, not failed).
+        var notes: [String] = []
 
         /// About how many bytes the row holds, for bounding what is read ahead.
         var footprint: Int {
@@ -399,8 +434,9 @@ public struct JobEngine: Sendable {
     func prepare(_ entry: Entry, _ columns: SourceColumns? = nil) -> PreparedRow {
         if let filter, !filter.matches(entry) { return PreparedRow(dn: entry.dn, prepared: .filteredOut) }
         do throws(TransformError) {
-            let desired = try desired(for: entry, columns: columns)
-            return PreparedRow(dn: entry.dn, prepared: .keyed(key: try sourceKey(desired), desired: desired))
+            var notes: [String] = []
+            let desired = try desired(for: entry, columns: columns, notes: &notes)
+            return PreparedRow(dn: entry.dn, prepared: .keyed(key: try sourceKey(desired), desired: desired), notes: notes)
         } catch {
             return PreparedRow(dn: entry.dn, prepared: .failed(error.message))
         }
@@ -410,6 +446,7 @@ public struct JobEngine: Sendable {
     struct PlannedRow: Sendable {
         let dn: String
         var outcome: RowOutcome
+        var notes: [String] = []
     }
 
     /// What one source row comes to, computed independently of the other rows.
@@ -527,6 +564,12 @@ public struct JobEngine: Sendable {
     }
 
     func desired(for entry: Entry, columns given: SourceColumns? = nil) throws(TransformError) -> Entry {
+        var notes: [String] = []
+        return try desired(for: entry, columns: given, notes: &notes)
+    }
+
+    /// `desired(for:columns:)`, adding to `notes` why a value was left out.
+    func desired(for entry: Entry, columns given: SourceColumns?, notes: inout [String]) throws(TransformError) -> Entry {
         let columns = given.flatMap { entry.sharesNames(with: $0.sample) ? $0 : nil }
         var out = Entry(dn: "", names: destinationNames, reservingBytes: entry.byteCount + 64,
                         values: entry.valueCount + objectClassBytes.count + 4)
@@ -544,15 +587,46 @@ public struct JobEngine: Sendable {
                     entry.forEachRawValue(at: column) { out.append(at: mapping.index, bytes: $0) }
                 }
             case .template(let template):
-                // Rendered straight into the entry's buffer; an empty result adds no value.
-                try out.appendValue(at: mapping.index) { (bytes: inout [UInt8]) throws(TransformError) in
-                    try template.render(entry, appendingTo: &bytes, columns: columns?.template[position])
+                // Rendered straight into the entry's buffer; an empty result adds no value. A
+                // field with several values renders once per value; two such fields are an error.
+                let fields = columns?.template[position] ?? template.fieldNames.map { entry.index(of: $0) }
+                var several: Int?
+                for case let column? in fields where column != several && entry.hasSeveralValues(at: column) {
+                    if let several {
+                        throw TransformError("the template of \(mapping.destination) reads \(entry.name(at: several)) and "
+                            + "\(entry.name(at: column)), which both have several values; a template may take several values from one field only")
+                    }
+                    several = column
+                }
+                func render(_ pinned: (column: Int, value: ArraySlice<UInt8>)?) throws(TransformError) {
+                    var emptyField: String?
+                    let before = out.valueCount
+                    try out.appendValue(at: mapping.index) { (bytes: inout [UInt8]) throws(TransformError) in
+                        let start = bytes.count
+                        try template.render(entry, appendingTo: &bytes, columns: fields, pinned: pinned, emptyInRDN: &emptyField)
+                        // A DN with an empty RDN value is never written: the value is left out.
+                        if emptyField != nil { bytes.removeSubrange(start...) }
+                    }
+                    if let emptyField, out.valueCount == before {
+                        notes.append("\(mapping.destination) left out: {{\(emptyField)}} is empty, so the DN would be malformed")
+                    }
+                }
+                if let several {
+                    var failure: TransformError?
+                    entry.forEachValue(at: several) { value in
+                        guard failure == nil else { return }
+                        do throws(TransformError) { try render((several, value)) } catch { failure = error }
+                    }
+                    if let failure { throw failure }
+                } else {
+                    try render(nil)
                 }
             case .generatePassword:
                 break
             }
         }
-        return out
+        // A directory holds each value of an attribute once: `555;555` is the one value 555.
+        return out.withoutRepeatedValues()
     }
 
     /// Calls `body` with each part of `value` between `separator`s, trimmed of spaces; empty

@@ -71,6 +71,7 @@ extension JobEngine {
         stats.skipped = set.skipped
         stats.failed = set.failures.count
         for failure in set.failures { log.append("! \(failure.object) \(failure.reason)") }
+        for note in set.notes { log.append("? \(note.object) \(note.reason)") }
         if let violation = set.guardViolation {
             outcome.statistics = stats
             outcome.error = violation

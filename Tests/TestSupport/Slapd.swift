@@ -33,8 +33,6 @@ public final class Slapd: @unchecked Sendable {
                 tls: TLSFiles? = nil, maxSize: Int = 256 << 20) throws {
         folder = try TemporaryFolder("syncwright-slapd")
         self.suffixes = suffixes
-        port = try Self.freePort()
-        tlsPort = tls == nil ? nil : try Self.freePort()
         let schema = "/etc/ldap/schema"
         let writers = suffixes.map { "by dn.exact=\"\(Self.syncDN($0))\" write" }.joined(separator: " ")
         var conf = """
@@ -74,17 +72,40 @@ public final class Slapd: @unchecked Sendable {
                 """
         }
         try conf.write(toFile: folder.sub("slapd.conf"), atomically: true, encoding: .utf8)
-        var listeners = "ldap://127.0.0.1:\(port)/"
-        if let tlsPort { listeners += " ldaps://127.0.0.1:\(tlsPort)/" }
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/sbin/slapd")
-        // -d 0: stay in the foreground (so this object owns the pid) and log nothing.
-        process.arguments = ["-f", folder.sub("slapd.conf"), "-h", listeners, "-d", "0"]
-        process.standardOutput = FileHandle.nullDevice
-        let log = FileHandle(forWritingAtPath: "/dev/null")
-        process.standardError = log
-        try process.run()
-        try waitUntilReady()
+        // A free port may be taken by another process between finding it and slapd binding it
+        // (tests run in parallel): then slapd exits at once, and it is started again on others.
+        var attempt = 0
+        while true {
+            attempt += 1
+            let port = try Self.freePort()
+            let tlsPort = tls == nil ? nil : try Self.freePort()
+            var listeners = "ldap://127.0.0.1:\(port)/"
+            if let tlsPort { listeners += " ldaps://127.0.0.1:\(tlsPort)/" }
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/sbin/slapd")
+            // -d 0: stay in the foreground (so this object owns the pid); errors still go to stderr.
+            process.arguments = ["-f", folder.sub("slapd.conf"), "-h", listeners, "-d", "0"]
+            process.standardOutput = FileHandle.nullDevice
+            let logPath = folder.sub("slapd-\(attempt).log")
+            FileManager.default.createFile(atPath: logPath, contents: nil)
+            process.standardError = FileHandle(forWritingAtPath: logPath)
+            try process.run()
+            do {
+                try Self.waitUntilReady(process, url: "ldap://127.0.0.1:\(port)", rootDN: Self.rootDN(suffixes[0]))
+                self.port = port
+                self.tlsPort = tlsPort
+                self.process = process
+                break
+            } catch let failure as ProcessFailure {
+                if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
+                let output = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+                FileHandle.standardError.write(Data("slapd attempt \(attempt) on port \(port) failed (\(failure.description)): \(output.suffix(500))\n".utf8))
+                guard attempt < 5 else {
+                    throw ProcessFailure(description: "\(failure.description) after \(attempt) attempts; config: "
+                                         + "\(folder.sub("slapd.conf")); slapd said: \(output.suffix(2_000))")
+                }
+            }
+        }
         for suffix in suffixes {
             let rdn = suffix.split(separator: ",")[0].split(separator: "=")[1]
             try add("""
@@ -118,14 +139,14 @@ public final class Slapd: @unchecked Sendable {
         process.waitUntilExit()
     }
 
-    private func waitUntilReady() throws {
+    private static func waitUntilReady(_ process: Process, url: String, rootDN: String) throws {
         let deadline = Date().addingTimeInterval(15)
         var last = ""
         while Date() < deadline {
             guard process.isRunning else {
-                throw ProcessFailure(description: "slapd exited at start (\(process.terminationStatus)); config: \(folder.sub("slapd.conf"))")
+                throw ProcessFailure(description: "slapd exited at start (\(process.terminationStatus))")
             }
-            let result = try runProcess("/usr/bin/ldapwhoami", ["-x", "-H", url, "-D", Self.rootDN(suffixes[0]), "-w", Self.rootPassword])
+            let result = try runProcess("/usr/bin/ldapwhoami", ["-x", "-H", url, "-D", rootDN, "-w", Self.rootPassword])
             if result.status == 0 { return }
             last = result.stderr
             Thread.sleep(forTimeInterval: 0.05)
