@@ -55,7 +55,7 @@ let package = Package(
         .testTarget(name: "GitKitTests", dependencies: ["GitKit", "TestSupport"]),
         .testTarget(name: "ManifestsTests", dependencies: ["Manifests", "TestSupport"]),
         .testTarget(name: "StateStoreTests", dependencies: ["StateStore", "Manifests", "TestSupport"]),
-        .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "Manifests"]),
+        .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "Manifests", "TestSupport"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Manifests"]),
         .testTarget(name: "DirectoryTests", dependencies: ["Directory", "TestSupport"]),
         .testTarget(name: "SyncTests", dependencies: ["Sync", "Directory", "Manifests", "TestSupport"]),

@@ -3,16 +3,23 @@
 # Idempotent: does nothing (and needs no network) when everything is already installed.
 set -euo pipefail
 
-packages=(libgit2-dev libldap-dev libsqlite3-dev slapd ldap-utils pkg-config git sqlite3 openssl)
+packages=(libgit2-dev libldap-dev libsqlite3-dev slapd ldap-utils pkg-config git sqlite3 openssl python3-ldap)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if ((${#missing[@]} == 0)); then
-  exit 0
+if ((${#missing[@]} > 0)); then
+  echo "Installing missing packages: ${missing[*]}"
+  sudo=""
+  if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-echo "Installing missing packages: ${missing[*]}"
-sudo=""
-if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+
+# Independent oracles the tests compare with: cronsim (PyPI) for cron, python-ldap (Debian's
+# python3-ldap, for /usr/bin/python3) for DNs and LDIF.
+if ! python3 -c "import cronsim" 2>/dev/null; then
+  echo "Installing cronsim (PyPI)"
+  python3 -m pip install --quiet --disable-pip-version-check cronsim 2>/dev/null \
+    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages cronsim
+fi

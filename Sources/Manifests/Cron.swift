@@ -1,6 +1,8 @@
 /// A parsed 5-field cron expression (minute hour day-of-month month day-of-week).
 ///
-/// Follows Vixie cron: when both day fields are restricted, a day matches if either matches.
+/// Follows Vixie cron (and cronie, cronsim, croniter): a day field that starts with `*` (`*`,
+/// `*/2`) still lists its days, but it makes the two day fields combine with AND; when neither
+/// starts with `*`, a day matches if either field does (OR).
 public struct CronExpression: Sendable, Equatable {
     public let minutes: Set<Int>
     public let hours: Set<Int>
@@ -8,8 +10,12 @@ public struct CronExpression: Sendable, Equatable {
     public let months: Set<Int>
     /// 0 = Sunday … 6 = Saturday (7 is folded into 0).
     public let daysOfWeek: Set<Int>
+    /// Whether the field does not start with `*` (Vixie cron's DOM_STAR / DOW_STAR, negated).
     public let dayOfMonthRestricted: Bool
     public let dayOfWeekRestricted: Bool
+    /// Whether the minute or the hour field starts with `*`: cronie's "wildcard" job, which
+    /// follows elapsed time across daylight-saving changes (a fixed-time job follows the wall).
+    public let followsElapsedTime: Bool
 
     static let aliases: [String: String] = [
         "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
@@ -48,6 +54,7 @@ public struct CronExpression: Sendable, Equatable {
         daysOfWeek = Set(dow.map { $0 == 7 ? 0 : $0 })
         dayOfMonthRestricted = !fields[2].hasPrefix("*")
         dayOfWeekRestricted = !fields[4].hasPrefix("*")
+        followsElapsedTime = fields[0].hasPrefix("*") || fields[1].hasPrefix("*")
     }
 
     private static func field(_ text: String, name: String, range: ClosedRange<Int>,

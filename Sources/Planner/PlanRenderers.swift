@@ -27,7 +27,7 @@ extension Plan {
         value.map(\.description) ?? "(absent)"
     }
 
-    /// "    next: 2026-11-26 02:30 CET (2026-11-26T01:30:00Z), …", or "never" for a schedule that will not fire.
+    /// "    next: 2026-11-26 02:30 +01:00 (2026-11-26T01:30:00Z), …", or "never" for a schedule that will not fire.
     static func fireLines(_ change: Change) -> [String] {
         guard change.key.kind == .schedule, change.action != .delete else { return [] }
         guard !change.nextFires.isEmpty else { return ["    next: never"] }

@@ -4,7 +4,7 @@ import Scheduling
 
 /// A fire time a planned schedule will produce, in its own zone and in UTC.
 public struct UpcomingFire: Sendable, Equatable, Codable {
-    /// `2026-11-26 02:30 CET`
+    /// `2026-11-26 02:30 +01:00`
     public let local: String
     /// `2026-11-26T01:30:00Z`
     public let utc: String

@@ -46,9 +46,46 @@ extension CronExpression {
     /// to skip 2100) is eight years.
     static let horizonDays = 9 * 366
 
-    /// The first wall time matching the expression whose instant is after `instant`.
+    /// The first fire after `instant`, by cronie's daylight-saving rule:
+    /// - a fixed-time job (minute and hour fields without `*`) follows the wall: a time in a
+    ///   skipped hour fires right after the gap, and a repeated time fires at its first pass;
+    /// - a wildcard or stepped job (`*` or `*/N` in the minute or hour field) follows elapsed
+    ///   time: wall times that do not exist never fire, and repeated ones fire in both passes.
     func next(after instant: Date, clock: ZonedClock) -> Date? {
-        let startWall = clock.wall(of: instant)
+        followsElapsedTime ? nextByElapsedTime(after: instant, clock: clock) : nextByWall(after: instant, clock: clock)
+    }
+
+    private func nextByWall(after instant: Date, clock: ZonedClock) -> Date? {
+        var found: Date?
+        forEachMatchingWall(from: clock.wall(of: instant)) { wall in
+            let fire = clock.instant(ofWall: wall)
+            if fire > instant { found = fire; return false }
+            return true
+        }
+        return found
+    }
+
+    private func nextByElapsedTime(after instant: Date, clock: ZonedClock) -> Date? {
+        // A repeated hour's second pass shows earlier wall times than the first pass did, so the
+        // search starts a few wall hours back, and stops a few wall hours past the first find
+        // (daylight-saving shifts are at most two hours).
+        let slack = 3 * 3_600
+        var best: Date?
+        var bestWall: Int?
+        forEachMatchingWall(from: clock.wall(of: instant) - slack) { wall in
+            if let bestWall, wall > bestWall + slack { return false }
+            for fire in clock.instants(ofWall: wall) where fire > instant && fire < (best ?? .distantFuture) {
+                best = fire
+                bestWall = min(bestWall ?? wall, wall)
+            }
+            return true
+        }
+        return best
+    }
+
+    /// Calls `body` with each matching wall time at or after `startWall`, in order, until it
+    /// returns false or the horizon ends.
+    private func forEachMatchingWall(from startWall: Int, _ body: (Int) -> Bool) {
         let startDay = Int((Double(startWall) / 86_400).rounded(.down))
         let startMinute = (startWall - startDay * 86_400) / 60
         let hourList = hours.sorted()
@@ -60,22 +97,19 @@ extension CronExpression {
                 if day == startDay && (hour + 1) * 60 <= startMinute { continue }
                 for minute in minuteList {
                     if day == startDay && hour * 60 + minute < startMinute { continue }
-                    let fire = clock.instant(ofWall: day * 86_400 + hour * 3_600 + minute * 60)
-                    if fire > instant { return fire }
+                    guard body(day * 86_400 + hour * 3_600 + minute * 60) else { return }
                 }
             }
         }
-        return nil
     }
 
-    /// Vixie cron: when both day fields are restricted, either one matching is enough.
+    /// Vixie cron: when neither day field starts with `*`, either one matching is enough;
+    /// otherwise both must match (a field of `*` matches every day).
     private func matches(day: Int, weekday: Int) -> Bool {
-        switch (dayOfMonthRestricted, dayOfWeekRestricted) {
-        case (true, true): daysOfMonth.contains(day) || daysOfWeek.contains(weekday)
-        case (true, false): daysOfMonth.contains(day)
-        case (false, true): daysOfWeek.contains(weekday)
-        case (false, false): true
+        if dayOfMonthRestricted && dayOfWeekRestricted {
+            return daysOfMonth.contains(day) || daysOfWeek.contains(weekday)
         }
+        return daysOfMonth.contains(day) && daysOfWeek.contains(weekday)
     }
 }
 
@@ -185,14 +219,17 @@ public struct FireSchedule: Sendable, Equatable {
         return triggers.contains(.atStartup)
     }
 
-    /// The wall time of `instant` in the schedule's zone, as `2026-03-29 03:00 CEST`.
+    /// The wall time of `instant` in the schedule's zone with its UTC offset, as
+    /// `2026-03-29 03:00 +02:00`. (Foundation on Linux knows no abbreviations such as CET; an
+    /// offset is exact in every zone.)
     public func wallText(_ instant: Date) -> String {
         let wall = clock.wall(of: instant)
         let day = Int((Double(wall) / 86_400).rounded(.down))
         let date = CivilDate.civil(day)
         let secondsOfDay = wall - day * 86_400
         let seconds = secondsOfDay % 60
-        let abbreviation = timeZone.abbreviation(for: instant) ?? timeZone.identifier
+        let offset = clock.wall(of: instant) - Int(instant.timeIntervalSince1970.rounded(.down))
+        let abbreviation = String(format: "%@%02d:%02d", offset < 0 ? "-" : "+", abs(offset) / 3_600, (abs(offset) / 60) % 60)
         return String(format: "%04d-%02d-%02d %02d:%02d", date.year, date.month, date.day,
                       secondsOfDay / 3_600, (secondsOfDay / 60) % 60)
             + (seconds == 0 ? "" : String(format: ":%02d", seconds)) + " \(abbreviation)"

@@ -19,6 +19,14 @@ struct ZonedClock: Sendable {
         zone.secondsFromGMT(for: Date(timeIntervalSince1970: TimeInterval(seconds)))
     }
 
+    /// Every instant that shows `wall`: none in a gap, two in a repeated hour, else one.
+    func instants(ofWall wall: Int) -> [Date] {
+        let before = offset(at: wall - 64_800)
+        let after = offset(at: wall + 64_800)
+        return Set([before, after]).map { wall - $0 }.filter { wall - offset(at: $0) == $0 }.sorted()
+            .map { Date(timeIntervalSince1970: TimeInterval($0)) }
+    }
+
     /// The instant of a wall time, by the rules above.
     func instant(ofWall wall: Int) -> Date {
         // The true offset lies between the offsets half a day either side (transitions are further apart).

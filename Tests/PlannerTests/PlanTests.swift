@@ -78,7 +78,7 @@ func record(_ kind: Kind, _ name: String, _ spec: String, file: String = "f.yaml
 
     @Test func textLooksLikeTerraformAndColoursOnlyWhenAsked() {
         var schedule = Change(key: ObjectKey(.schedule, "s"), action: .create, file: "schedules/s.yaml")
-        schedule.nextFires = [UpcomingFire(local: "2030-01-01 08:00 CET", utc: "2030-01-01T07:00:00Z")]
+        schedule.nextFires = [UpcomingFire(local: "2030-01-01 08:00 +01:00", utc: "2030-01-01T07:00:00Z")]
         let plan = Plan(revision: String(repeating: "c", count: 40), appliedRevision: nil, changes: [
             Change(key: ObjectKey(.job, "j"), action: .update, file: "jobs/j.yaml",
                    fields: [FieldChange(path: "spec.delete", old: .bool(false), new: .bool(true))]),
@@ -90,7 +90,7 @@ func record(_ kind: Kind, _ name: String, _ spec: String, file: String = "f.yaml
             ~ Job j  (jobs/j.yaml)
                 ~ spec.delete: false → true
             + Schedule s  (schedules/s.yaml)
-                next: 2030-01-01 08:00 CET (2030-01-01T07:00:00Z)
+                next: 2030-01-01 08:00 +01:00 (2030-01-01T07:00:00Z)
 
             Plan: 1 to create, 1 to update, 0 to delete.
 

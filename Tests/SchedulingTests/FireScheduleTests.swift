@@ -70,9 +70,27 @@ let cronCases: [NextCase] = [
     NextCase(name: "Berlin: the repeated hour does not fire twice", trigger: .cron("15,45 2 * * *"),
              zone: "Europe/Berlin", after: "2026-10-25T00:20:00Z", // 02:20 CEST, first pass
              expected: ["2026-10-25T00:45:00Z", "2026-10-26T01:15:00Z"]),
-    NextCase(name: "Berlin: asked from inside the second pass", trigger: .cron("*/30 * * * *"),
+    NextCase(name: "Berlin: a wildcard job asked from inside the second pass fires at its second 02:30",
+             trigger: .cron("*/30 * * * *"),
              zone: "Europe/Berlin", after: "2026-10-25T01:10:00Z", // 02:10 CET, the second 02:10
-             expected: ["2026-10-25T02:00:00Z", "2026-10-25T02:30:00Z"]),
+             expected: ["2026-10-25T01:30:00Z", "2026-10-25T02:00:00Z"]),
+    NextCase(name: "Berlin: @hourly is one real hour apart across the gap (01:00 CET, 03:00 CEST)",
+             trigger: .cron("@hourly"), zone: "Europe/Berlin", after: "2026-03-28T23:30:00Z",
+             expected: ["2026-03-29T00:00:00Z", "2026-03-29T01:00:00Z", "2026-03-29T02:00:00Z"]),
+    NextCase(name: "Berlin: 30 * * * * never fires at 03:00 on the spring change", trigger: .cron("30 * * * *"),
+             zone: "Europe/Berlin", after: "2026-03-28T23:40:00Z",
+             expected: ["2026-03-29T00:30:00Z", "2026-03-29T01:30:00Z"]),
+    NextCase(name: "Berlin: 30 * * * * fires in both passes of the repeated hour", trigger: .cron("30 * * * *"),
+             zone: "Europe/Berlin", after: "2026-10-24T23:40:00Z",
+             expected: ["2026-10-25T00:30:00Z", "2026-10-25T01:30:00Z", "2026-10-25T02:30:00Z"]),
+    // Australia/Lord_Howe: a 30-minute change. 2026-04-05 02:00 +11 → 01:30 +10:30 (15:00Z);
+    // 2026-10-04 02:00 +10:30 → 02:30 +11 (15:30Z).
+    NextCase(name: "Lord Howe: 01:45 occurs twice; a fixed-time job fires at the first", trigger: .cron("45 1 * * *"),
+             zone: "Australia/Lord_Howe", after: "2026-04-04T12:00:00Z",
+             expected: ["2026-04-04T14:45:00Z", "2026-04-05T15:15:00Z"]),
+    NextCase(name: "Lord Howe: 02:15 does not exist; a fixed-time job fires at 02:30", trigger: .cron("15 2 * * *"),
+             zone: "Australia/Lord_Howe", after: "2026-10-03T12:00:00Z",
+             expected: ["2026-10-03T15:30:00Z", "2026-10-04T15:15:00Z"]),
     // America/New_York: spring forward 2026-03-08 02:00 EST → 03:00 EDT (07:00Z); fall back 2026-11-01 02:00 EDT → 01:00 EST (06:00Z).
     NextCase(name: "New York: 02:30 does not exist on 8 March, fires at 03:00 EDT", trigger: .cron("30 2 * * *"),
              zone: "America/New_York", after: "2026-03-07T12:00:00Z",
@@ -153,6 +171,10 @@ func disabled() throws {
 @Test("wall times are shown in the schedule's zone")
 func wallText() throws {
     let s = try schedule([.cron("30 2 * * *")], zone: "Europe/Berlin")
-    #expect(s.wallText(utc("2026-03-29T01:00:00Z")) == "2026-03-29 03:00 GMT+2"
-            || s.wallText(utc("2026-03-29T01:00:00Z")) == "2026-03-29 03:00 CEST")
+    #expect(s.wallText(utc("2026-03-29T01:00:00Z")) == "2026-03-29 03:00 +02:00")
+    #expect(s.wallText(utc("2026-03-29T00:59:00Z")) == "2026-03-29 01:59 +01:00")
+    let lordHowe = try schedule([.cron("@hourly")], zone: "Australia/Lord_Howe")
+    #expect(lordHowe.wallText(utc("2026-06-01T00:00:00Z")) == "2026-06-01 10:30 +10:30")
+    let newYork = try schedule([.cron("@hourly")], zone: "America/New_York")
+    #expect(newYork.wallText(utc("2026-12-01T12:00:00Z")) == "2026-12-01 07:00 -05:00")
 }
