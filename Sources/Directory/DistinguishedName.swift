@@ -1,7 +1,7 @@
 /// RFC 4514 distinguished names: escaping values and comparing names.
 public enum DistinguishedName {
     /// Escapes an attribute value for use in an RDN: `,` `+` `"` `\` `<` `>` `;`, a leading `#` or
-    /// space, a trailing space, and NUL.
+    /// space, a trailing space, NUL, and TAB, CR, LF, VT and FF (in hex, `\09`).
     public static func escape(_ value: String) -> String {
         func special(_ byte: UInt8) -> Bool {
             switch byte {
@@ -10,7 +10,8 @@ public enum DistinguishedName {
             }
         }
         let utf8 = value.utf8
-        if let first = utf8.first, first != 0x23, first != 0x20, utf8.last != 0x20, !utf8.contains(where: special) {
+        func blank(_ byte: UInt8?) -> Bool { byte.map { $0 == 0x20 || ($0 >= 0x09 && $0 <= 0x0D) } ?? false }
+        if let first = utf8.first, first != 0x23, !blank(first), !blank(utf8.last), !utf8.contains(where: special) {
             return value // nothing to escape: the common case
         }
         var out = ""
@@ -24,6 +25,10 @@ public enum DistinguishedName {
                 out.append("\\#")
             case " " where index == 0 || index == scalars.count - 1:
                 out.append("\\ ")
+            case "\t", "\n", "\u{0B}", "\u{0C}", "\r":
+                // Control characters are written in hex: a server would strip them as blanks at
+                // either end, and they are invisible in the middle.
+                out.append(String(format: "\\%02X", scalar.value))
             case "\u{0}":
                 out.append("\\00")
             default:
@@ -52,17 +57,53 @@ public enum DistinguishedName {
         return (dn, "")
     }
 
-    /// A comparable form: attribute types lowercased, spaces around separators removed, and
-    /// every escape written one way (`\2C` and `\,` are the same character; servers answer
-    /// with hex escapes). Values keep their case (most directories match case-insensitively; we
-    /// stay exact to be safe).
+    /// A comparable form, after an RFC 4514 parse: attribute types lowercased; each value
+    /// unescaped (`\3D`, `\=` and `=` are one character, as are `\20` and a space) and written
+    /// again one way; spaces around separators dropped and runs of spaces inside a value made
+    /// one (as servers compare names); the values of a multi-valued RDN in one order. Values keep
+    /// their case (most directories match case-insensitively; we stay exact to be safe). A DN that
+    /// does not parse is its own normal form.
     public static func normalize(_ dn: String) -> String {
         if isNormal(dn) { return dn }
-        let bytes = Array(dn.utf8)
+        guard let rdns = parse(dn) else { return dn }
         var out: [UInt8] = []
-        out.reserveCapacity(bytes.count)
-        var inType = true, pendingSpace = false
+        for (index, rdn) in rdns.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            let avas = rdn.map { (type: Array($0.type.lowercased().utf8), value: canonicalValue($0.value)) }
+                .sorted { $0.type.lexicographicallyPrecedes($1.type) || ($0.type == $1.type && $0.value.lexicographicallyPrecedes($1.value)) }
+            for (position, ava) in avas.enumerated() {
+                if position > 0 { out.append(UInt8(ascii: "+")) }
+                out += ava.type
+                out.append(UInt8(ascii: "="))
+                out += ava.value
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// A value escaped one way: runs of spaces made one, and escapes only where needed.
+    private static func canonicalValue(_ value: [UInt8]) -> [UInt8] {
+        var collapsed: [UInt8] = []
+        collapsed.reserveCapacity(value.count)
+        for byte in value where !(byte == 0x20 && collapsed.last == 0x20) { collapsed.append(byte) }
+        return Array(escape(String(decoding: collapsed, as: UTF8.self)).utf8)
+    }
+
+    /// One attribute type and value of an RDN, the value unescaped.
+    public struct AttributeValue: Sendable, Equatable {
+        public let type: String
+        public let value: [UInt8]
+    }
+
+    /// The RDNs of `dn` (each a list of type and unescaped value), or nil when it is not a DN by
+    /// RFC 4514 (leniently: spaces around `=`, `,` and `+` are allowed, as RFC 2253 parsers do).
+    /// A `#` value (BER) is kept as written, lowercased.
+    public static func parse(_ dn: String) -> [[AttributeValue]]? {
+        let bytes = Array(dn.utf8)
+        var rdns: [[AttributeValue]] = []
+        var rdn: [AttributeValue] = []
         var index = 0
+        func skipSpaces() { while index < bytes.count, bytes[index] == 0x20 { index += 1 } }
         func hex(_ byte: UInt8) -> UInt8? {
             switch byte {
             case 0x30...0x39: byte - 0x30
@@ -71,37 +112,64 @@ public enum DistinguishedName {
             default: nil
             }
         }
-        while index < bytes.count {
-            let byte = bytes[index]
+        skipSpaces()
+        if index == bytes.count { return [] }
+        while true {
+            skipSpaces()
+            let typeStart = index
+            while index < bytes.count, bytes[index] != UInt8(ascii: "="), bytes[index] != 0x20 { index += 1 }
+            let type = String(decoding: bytes[typeStart..<index], as: UTF8.self)
+            skipSpaces()
+            guard !type.isEmpty, index < bytes.count, bytes[index] == UInt8(ascii: "=") else { return nil }
             index += 1
-            switch byte {
-            case UInt8(ascii: "\\") where index < bytes.count:
-                if pendingSpace { out.append(UInt8(ascii: " ")); pendingSpace = false }
-                var value = bytes[index]
-                if index + 1 < bytes.count, let high = hex(bytes[index]), let low = hex(bytes[index + 1]) {
-                    value = high << 4 | low
-                    index += 2
-                } else {
+            skipSpaces()
+            var value: [UInt8] = []
+            if index < bytes.count, bytes[index] == UInt8(ascii: "#") {
+                while index < bytes.count, bytes[index] != UInt8(ascii: ","), bytes[index] != UInt8(ascii: "+"),
+                      bytes[index] != 0x20 {
+                    let byte = bytes[index]
+                    value.append(byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte)
                     index += 1
                 }
-                // Characters that need an escape keep one (a backslash and the character);
-                // everything else, UTF-8 bytes included, stands as itself.
-                if Self.special.contains(value) || value == UInt8(ascii: " ") || value == UInt8(ascii: "#") || value == 0 {
-                    out.append(UInt8(ascii: "\\"))
+                value.insert(UInt8(ascii: "\\"), at: 0) // keeps the BER form apart from a text value "#…"
+            } else {
+                var trailingPlainSpaces = 0
+                while index < bytes.count {
+                    let byte = bytes[index]
+                    if byte == UInt8(ascii: ",") || byte == UInt8(ascii: "+") || byte == UInt8(ascii: ";") { break }
+                    if byte == UInt8(ascii: "\\") {
+                        guard index + 1 < bytes.count else { return nil }
+                        if index + 2 < bytes.count, let high = hex(bytes[index + 1]), let low = hex(bytes[index + 2]) {
+                            value.append(high << 4 | low)
+                            index += 3
+                        } else {
+                            value.append(bytes[index + 1])
+                            index += 2
+                        }
+                        trailingPlainSpaces = 0
+                        continue
+                    }
+                    value.append(byte)
+                    trailingPlainSpaces = byte == 0x20 ? trailingPlainSpaces + 1 : 0
+                    index += 1
                 }
-                out.append(value)
-            case UInt8(ascii: ","), UInt8(ascii: "+"):
-                out.append(byte); inType = true; pendingSpace = false
-            case UInt8(ascii: "="):
-                out.append(byte); inType = false; pendingSpace = false
-            case UInt8(ascii: " "):
-                if !inType && !out.isEmpty && out.last != UInt8(ascii: "=") { pendingSpace = true }
-            default:
-                if pendingSpace { out.append(UInt8(ascii: " ")); pendingSpace = false }
-                out.append(inType && byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte)
+                value.removeLast(trailingPlainSpaces) // unescaped spaces before a separator are not part of the value
             }
+            rdn.append(AttributeValue(type: type, value: value))
+            skipSpaces()
+            if index == bytes.count {
+                rdns.append(rdn)
+                return rdns
+            }
+            if bytes[index] == UInt8(ascii: "+") {
+                index += 1
+                continue
+            }
+            // `,` or (RFC 1779) `;`
+            rdns.append(rdn)
+            rdn = []
+            index += 1
         }
-        return String(decoding: out, as: UTF8.self)
     }
 
     /// True when `dn` is its own normal form: no escapes, no spaces, and attribute types in lower
@@ -112,7 +180,8 @@ public enum DistinguishedName {
             var inType = true
             for byte in bytes {
                 switch byte {
-                case UInt8(ascii: "\\"), UInt8(ascii: " "): return false
+                case UInt8(ascii: "\\"), UInt8(ascii: " "), UInt8(ascii: "+"), UInt8(ascii: ";"), UInt8(ascii: "#"),
+                     UInt8(ascii: "\""): return false
                 case UInt8(ascii: ","), UInt8(ascii: "+"): inType = true
                 case UInt8(ascii: "="): inType = false
                 case 0x41...0x5A where inType: return false

@@ -195,8 +195,9 @@ public final class LDIFDirectory: Directory {
     /// Adds `entry` under its normalised DN `key`: one hash lookup, taken back if the DN is in use.
     private func add(_ entry: Entry, key: String, hash: Int) throws {
         if let previous = table.append(.entry(entry), key: key, hash: hash), table.entries[previous] != nil {
+            let holder = (try? self.entry(at: previous))??.dn ?? entry.dn
             table.undoAppend(key: key, previous: previous)
-            throw DirectoryError("already exists: \(entry.dn)")
+            throw DirectoryError(Self.collision(entry.dn, holder))
         }
         dirty = true
     }
@@ -233,13 +234,19 @@ public final class LDIFDirectory: Directory {
             let newDN = parent.isEmpty ? newRDN : "\(newRDN),\(parent)"
             let newKey = DistinguishedName.normalize(newDN)
             if newKey != key, let other = table.position(of: newKey), table.entries[other] != nil {
-                throw DirectoryError("already exists: \(newDN)")
+                throw DirectoryError(Self.collision(newDN, (try? self.entry(at: other))??.dn ?? newDN))
             }
             entry.dn = newDN
             table.entries[position] = .entry(entry)
             table.rekey(position, to: newKey)
         }
         dirty = true
+    }
+
+    /// "already exists: DN", saying which object holds the name when it is spelt otherwise.
+    static func collision(_ dn: String, _ holder: String) -> String {
+        holder == dn ? "already exists: \(dn)"
+            : "\(dn) is the same name as \(holder), which already exists (DNs compare without regard to escapes, runs of spaces and the case of attribute types)"
     }
 
     public var stagesChanges: Bool { true }
@@ -436,16 +443,19 @@ public enum LDIFCodec {
         try reader.run(body)
     }
 
-    /// True when `bytes` may be written as-is (RFC 2849 SAFE-STRING, and no trailing space).
+    /// True when `bytes` may be written as-is: RFC 2849 SAFE-STRING, and no whitespace (space,
+    /// TAB, VT, FF) at either end, which `ldapadd` would strip. Others are written in base64, as
+    /// `ldapsearch` does.
     static func isSafe(_ bytes: some Collection<UInt8>) -> Bool {
         guard let first = bytes.first else { return true }
-        if first == 0x20 || first == UInt8(ascii: ":") || first == UInt8(ascii: "<") { return false }
+        if first == 0x20 || first == 0x09 || first == 0x0B || first == 0x0C || first == UInt8(ascii: ":")
+            || first == UInt8(ascii: "<") { return false }
         var last = first
         for byte in bytes {
             if byte == 0 || byte == 0x0A || byte == 0x0D || byte > 0x7F { return false }
             last = byte
         }
-        return last != 0x20
+        return last != 0x20 && last != 0x09 && last != 0x0B && last != 0x0C
     }
 
     /// Writes entries as LDIF, beginning with `version: 1`.

@@ -90,7 +90,7 @@ extension ValueTemplate {
     /// `emptyInRDN`, when given, is set when a placeholder that stands for an RDN value (right
     /// after `=` in a DN-shaped template) renders empty.
     public func render(_ entry: Entry, appendingTo out: inout [UInt8], columns: [Int?]? = nil,
-                       pinned: (column: Int, value: ArraySlice<UInt8>)? = nil,
+                       pinned: (column: Int, value: ArraySlice<UInt8>)? = nil, dnShaped: Bool = false,
                        emptyInRDN: UnsafeMutablePointer<String?>? = nil) throws(TransformError) {
         var field = 0
         var afterEquals = false
@@ -104,8 +104,16 @@ extension ValueTemplate {
                 field += 1
                 let start = out.count
                 defer {
-                    if afterEquals, out.count == start, let emptyInRDN, emptyInRDN.pointee == nil, isDNShaped {
-                        emptyInRDN.pointee = name
+                    // In a DN template, a value that stands for an RDN value is escaped
+                    // (`Smith, Jr` → `Smith\, Jr`), and an empty one is reported.
+                    if afterEquals, dnShaped {
+                        if out.count == start {
+                            if let emptyInRDN, emptyInRDN.pointee == nil { emptyInRDN.pointee = name }
+                        } else {
+                            let raw = String(decoding: out[start...], as: UTF8.self)
+                            let escaped = DistinguishedName.escape(raw)
+                            if escaped != raw { out.replaceSubrange(start..., with: escaped.utf8) }
+                        }
                     }
                     afterEquals = false
                 }

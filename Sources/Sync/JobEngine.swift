@@ -37,6 +37,8 @@ public struct JobEngine: Sendable {
         let key: Bool
         /// Written on create only (keys and generated values always are).
         let newOnly: Bool
+        /// A template that makes DNs: its values compare as DNs (a server may spell them otherwise).
+        var dnShaped = false
     }
 
     /// Compiles the job. Filters and templates were checked at validate time; a failure here is
@@ -70,8 +72,10 @@ public struct JobEngine: Sendable {
                 }
                 let generated = m.generate != nil
                 let destination = AttributeName(m.destination)
+                var dnShaped = false
+                if case .template(let template) = way { dnShaped = template.isDNShaped }
                 return CompiledMapping(destination: destination, index: names.firstIndex(of: destination) ?? 0,
-                                       way: way, key: m.key, newOnly: m.key || m.newOnly || generated)
+                                       way: way, key: m.key, newOnly: m.key || m.newOnly || generated, dnShaped: dnShaped)
             }
         } catch {
             throw TransformError("job \(name): \(error)")
@@ -603,7 +607,8 @@ public struct JobEngine: Sendable {
                     let before = out.valueCount
                     try out.appendValue(at: mapping.index) { (bytes: inout [UInt8]) throws(TransformError) in
                         let start = bytes.count
-                        try template.render(entry, appendingTo: &bytes, columns: fields, pinned: pinned, emptyInRDN: &emptyField)
+                        try template.render(entry, appendingTo: &bytes, columns: fields, pinned: pinned,
+                                            dnShaped: mapping.dnShaped, emptyInRDN: &emptyField)
                         // A DN with an empty RDN value is never written: the value is left out.
                         if emptyField != nil { bytes.removeSubrange(start...) }
                     }
@@ -776,6 +781,11 @@ public struct JobEngine: Sendable {
             if desired.sameValues(at: mapping.index, as: current, at: currentIndex) { continue }
             let new = desired.values(at: mapping.index)
             let old = current.values(of: mapping.destination)
+            if mapping.dnShaped {
+                // The server may spell a DN otherwise (`cn=x\3Dy` for `cn=x=y`): the same names are no change.
+                let names = { (values: [ArraySlice<UInt8>]) in Set(values.map { DistinguishedName.normalize(String(decoding: $0, as: UTF8.self)) }) }
+                if names(new) == names(old) { continue }
+            }
             let newValues = new.map { Value(Data($0)) }
             attributes.append(AttributeChange(attribute: mapping.destination, old: old.map { Value(Data($0)) }, new: newValues))
             modifications.append(newValues.isEmpty ? Modification(.delete, mapping.destination, [])

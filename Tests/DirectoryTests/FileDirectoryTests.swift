@@ -163,7 +163,8 @@ func readAll(_ directory: Directory, base: String? = nil) throws -> [Entry] {
         let ldif = LDIFDirectory(.path(path), what: "connection corp", missingIsEmpty: true)
         try ldif.apply(.add(Entry(dn: "uid=a,ou=People,dc=corp", attributes: [("uid", ["a"]), ("sn", ["A"])])))
         try ldif.apply(.add(Entry(dn: "uid=b,ou=People,dc=corp", attributes: [("uid", ["b"])])))
-        #expect(throws: DirectoryError("already exists: UID=a,ou=People,dc=corp")) {
+        #expect(throws: DirectoryError("UID=a,ou=People,dc=corp is the same name as uid=a,ou=People,dc=corp, which already exists "
+                                         + "(DNs compare without regard to escapes, runs of spaces and the case of attribute types)")) {
             try ldif.apply(.add(Entry(dn: "UID=a,ou=People,dc=corp")))
         }
         #expect(!FileManager.default.fileExists(atPath: path)) // nothing visible before commit

@@ -161,6 +161,18 @@ private func spec(_ mappings: [FieldMapping], filter: String? = nil, container: 
         #expect(outcome.log.contains("? #1 manager left out: {{manager}} is empty, so the DN would be malformed"))
     }
 
+    @Test func aDNTemplateEscapesTheValueItPlacesInAnRDN() throws {
+        let engine = try JobEngine(name: "m", spec: spec([
+            mapping("id", "employeeNumber", key: true), mapping("login", "uid"),
+            mapping(nil, "manager", value: "cn={{boss}},ou=People,dc=corp"),
+            mapping(nil, "description", value: "{{boss}}, boss"),
+        ]), destinationNeedsDN: true)
+        let set = try engine.plan(source: csv("id,login,boss\n1,a,\"Smith, Jr\"\n"), destination: ldif([]))
+        guard case .add(let entry)? = set.changes.first?.operations.first else { Issue.record("no add"); return }
+        #expect(entry["manager"] == ["cn=Smith\\, Jr,ou=People,dc=corp"])
+        #expect(entry["description"] == ["Smith, Jr, boss"])
+    }
+
     @Test func templatesThatAreNotDNsMayRenderEmptyPlaceholders() throws {
         #expect(try ValueTemplate.parse("uid={{m}},ou=People").isDNShaped)
         #expect(try !ValueTemplate.parse("{{given}} {{sn}}").isDNShaped)
