@@ -73,6 +73,11 @@ public final class CSVDirectory: Directory {
 
     public var namesAreColumns: Bool { true }
 
+    /// Set when a job writes secret attributes here: a new file is then made 0600.
+    public var holdsSecrets = false
+
+    public func willHoldSecrets() { holdsSecrets = true }
+
     public func read(_ scope: ReadScope, pageSize: Int, _ page: ([Entry]) throws -> Void) throws {
         var batch: [Entry] = []
         batch.reserveCapacity(max(pageSize, 1))
@@ -155,7 +160,7 @@ public final class CSVDirectory: Directory {
         }
         let data = CSVCodec.encode(header: header.map { Data($0.name.utf8) }, rows: rows, delimiter: delimiter,
                                    lineEnding: lineEnding, bom: hadBOM)
-        try AtomicFile.write(data, to: path, what: what)
+        try AtomicFile.write(data, to: path, what: what, newFileMode: holdsSecrets ? 0o600 : 0o644)
         dirty = false
     }
 }

@@ -488,6 +488,10 @@ public protocol Directory: AnyObject {
     /// True when every entry's name list is the directory's list of columns (a CSV file's
     /// header), whether or not the entry has a value for each: a name there exists.
     var namesAreColumns: Bool { get }
+
+    /// Says that a job writes secret attributes (passwords) here, so a file made new is made
+    /// readable by its owner only. Nothing for a server.
+    func willHoldSecrets()
 }
 
 /// What a read asks for. Everything but `base` is a hint that may narrow a server's answer.
@@ -515,6 +519,8 @@ extension Directory {
     public func declaredAttributes() throws -> [AttributeName]? { nil }
 
     public var namesAreColumns: Bool { false }
+
+    public func willHoldSecrets() {}
 
     public func readStored(_ scope: ReadScope, pageSize: Int, _ page: ([StoredEntry]) throws -> Void) throws {
         try read(scope, pageSize: pageSize) { try page($0.map(StoredEntry.init)) }

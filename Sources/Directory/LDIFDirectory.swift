@@ -249,6 +249,11 @@ public final class LDIFDirectory: Directory {
             : "\(dn) is the same name as \(holder), which already exists (DNs compare without regard to escapes, runs of spaces and the case of attribute types)"
     }
 
+    /// Set when a job writes secret attributes here: a new file is then made 0600.
+    public var holdsSecrets = false
+
+    public func willHoldSecrets() { holdsSecrets = true }
+
     public var stagesChanges: Bool { true }
 
     public var countHint: Int? { loaded ? table.entries.count : nil }
@@ -318,7 +323,7 @@ public final class LDIFDirectory: Directory {
         try settleIndex()
         let path = try location.writablePath(what: what)
         let items = table.entries, file = self.file
-        try AtomicFile.write(to: path, what: what) { sink in
+        try AtomicFile.write(to: path, what: what, newFileMode: holdsSecrets ? 0o600 : 0o644) { sink in
             let header = Array("version: 1\n".utf8)
             header.withUnsafeBytes(sink)
             // Windows are encoded on all cores by a second thread, a window or two ahead of the

@@ -322,6 +322,7 @@ extension Workspace {
             try open(job.destination.connection, destinationConnection, revision: revision, asDestination: true,
                      multiValue: joinDelimiters)
         }
+        if job.mappings.contains(where: { secrets.contains(AttributeName($0.destination)) }) { destination.willHoldSecrets() }
         return (job, engine, source, destination)
     }
 
