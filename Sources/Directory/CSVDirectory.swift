@@ -71,6 +71,19 @@ public final class CSVDirectory: Directory {
         loaded = true
     }
 
+    /// The column names of a CSV file's header (the first record), without reading further.
+    public static func header(of data: Data, delimiter: Character = ",", what: String) throws -> [String] {
+        var names: [String] = []
+        struct Stop: Error {}
+        do {
+            _ = try CSVCodec.forEachRecord(data, delimiter: delimiter.asciiValue ?? UInt8(ascii: ","), what: what) { record in
+                names = record.fields.indices.map { String(decoding: record.field($0), as: UTF8.self) }
+                throw Stop()
+            }
+        } catch is Stop {}
+        return names
+    }
+
     public var namesAreColumns: Bool { true }
 
     /// Set when a job writes secret attributes here: a new file is then made 0600.

@@ -65,8 +65,9 @@ struct MapReader {
 
     /// The keys whose positions are kept for checks made after parsing (references, names); every
     /// other problem is reported while parsing, with the node's own position. Keeping only these
-    /// saves building a path string for every field of every document.
-    static let trackedKeys: Set<String> = ["name", "connection", "template", "job", "jobs", "targets", "repoPath"]
+    /// saves building a path string for every field of every document. (`source`, `value` and
+    /// `filter` locate a field a CSV header lacks.)
+    static let trackedKeys: Set<String> = ["name", "connection", "template", "job", "jobs", "targets", "repoPath", "source", "value", "filter"]
 
     func child(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
 

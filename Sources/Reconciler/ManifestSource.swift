@@ -1,6 +1,8 @@
 import Foundation
 import GitKit
 import Manifests
+import Directory
+import Sync
 
 /// Where the manifests of one revision are read from.
 public protocol ManifestSource {
@@ -12,6 +14,8 @@ public protocol ManifestSource {
     func manifestFiles(_ paths: [String]) throws -> [ManifestFile]
     /// Whether a repository-relative path exists (for `repoPath`).
     func exists(_ path: String) -> Bool
+    /// A repository-relative file's contents at this revision, nil when it is absent.
+    func contents(_ path: String) -> Data?
 }
 
 /// A commit in a git repository, read without a work tree.
@@ -38,6 +42,10 @@ public struct CommitSource: ManifestSource {
         try paths.compactMap { path in
             try repository.file(at: commit, path: path).map { ManifestFile(path: path, contents: $0) }
         }
+    }
+
+    public func contents(_ path: String) -> Data? {
+        (try? repository.file(at: commit, path: path)) ?? nil
     }
 
     public func exists(_ path: String) -> Bool {
@@ -85,6 +93,10 @@ public struct FolderSource: ManifestSource {
     public func exists(_ path: String) -> Bool {
         FileManager.default.fileExists(atPath: (root as NSString).appendingPathComponent(path))
     }
+
+    public func contents(_ path: String) -> Data? {
+        FileManager.default.contents(atPath: (root as NSString).appendingPathComponent(path))
+    }
 }
 
 extension ManifestSource {
@@ -98,9 +110,36 @@ extension ManifestSource {
         } catch let error as ManifestError {
             all += error.problems
         }
+        if all.isEmpty { all += sourceFieldProblems(manifests) }
         guard all.isEmpty, let state else {
             throw ReconcilerError.invalidManifests(revision: revision, ManifestError(all))
         }
         return state
+    }
+}
+
+extension ManifestSource {
+    /// Jobs whose source is a CSV file in the repository read fields its header lacks: each is a
+    /// problem at the mapping or filter that names it (a misspelt column would empty an attribute).
+    func sourceFieldProblems(_ manifests: [Manifest]) -> [ManifestProblem] {
+        var connections: [String: ConnectionSpec] = [:]
+        for manifest in manifests { if case .connection(let c) = manifest.spec { connections[manifest.metadata.name] = c } }
+        var headers: [String: [String]?] = [:]
+        var problems: [ManifestProblem] = []
+        for manifest in manifests {
+            guard case .job(let job) = manifest.spec, let connection = connections[job.source.connection],
+                  connection.type == .csv, let path = connection.repoPath else { continue }
+            if headers[path] == nil {
+                headers[path] = .some(contents(path).flatMap { data in
+                    try? CSVDirectory.header(of: data, delimiter: connection.delimiter?.first ?? ",", what: path)
+                })
+            }
+            guard let columns = headers[path] ?? nil, !columns.isEmpty,
+                  let engine = try? JobEngine(name: manifest.metadata.name, spec: job, destinationNeedsDN: false) else { continue }
+            for missing in engine.missingFields(in: columns, source: "\(path) (connection \(job.source.connection))") {
+                problems.append(ManifestProblem(manifest.location(of: missing.field), field: missing.field, missing.message))
+            }
+        }
+        return problems
     }
 }

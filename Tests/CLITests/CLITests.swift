@@ -161,6 +161,19 @@ func examplesFixture() throws -> GitFixture {
                 + "destination, mappings, secretAttributes, source, workflow)",
         ])
 
+        // A column the repository's CSV file does not have is a validate error, at its mapping.
+        let typo = folder.sub("typo")
+        try FileManager.default.copyItem(atPath: examples, toPath: typo)
+        let jobPath = (typo as NSString).appendingPathComponent("jobs/hr-users-to-corp.yaml")
+        let job = try String(contentsOfFile: jobPath, encoding: .utf8)
+        try job.replacingOccurrences(of: "{ source: surname, destination: sn }", with: "{ source: surnmae, destination: sn }")
+            .write(toFile: jobPath, atomically: true, encoding: .utf8)
+        let misspelt = try syncwright(["validate", "--path", typo])
+        #expect(misspelt.status == 1)
+        #expect(misspelt.stderr.contains("jobs/hr-users-to-corp.yaml:19:17: spec.mappings[3].source: names 'surnmae', which "
+                                         + "data/hr-export.csv (connection hr-export) does not have (did you mean 'surname'?)"),
+                "\(misspelt.stderr)")
+
         let both = try syncwright(["validate", "--path", examples, "--ref", "main"])
         #expect(both.status == 1)
         #expect(both.stderr.contains("give --ref or --path, not both"))

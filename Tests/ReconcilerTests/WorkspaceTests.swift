@@ -17,7 +17,7 @@ func makeWorkspace(_ fixture: GitFixture, _ folder: TemporaryFolder, _ name: Str
 
 let baseFiles: [String: String] = [
     "connections.yaml": Fixtures.connection("src") + "---\n" + Fixtures.connection("dst", type: "ldif"),
-    "data/in.csv": "id\n1\n",
+    "data/in.csv": "id,m,x,y\n1,a,b,c\n",
     "jobs/a.yaml": Fixtures.job("a"),
     "jobs/b.yaml": Fixtures.job("b"),
     "templates/t.yaml": """
@@ -54,7 +54,7 @@ let baseFiles: [String: String] = [
             ("delete a collection and the job only it used", {
                 try fixture.remove("collections/d.yaml")
             }),
-            ("change only a data file", { try fixture.write(["data/in.csv": "id\n1\n2\n"]) }),
+            ("change only a data file", { try fixture.write(["data/in.csv": "id,m,x,y\n1,a,b,c\n2,d,e,f\n"]) }),
             ("add a template on a template", {
                 try fixture.write(["templates/u.yaml": """
                     apiVersion: syncwright.dev/v1
