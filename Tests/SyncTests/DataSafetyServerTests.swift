@@ -90,6 +90,24 @@ import Testing
         #expect(try server.search(Self.people) == before)
     }
 
+    /// An LDAP source's fields are its server's schema: an attribute no entry has yet is fine,
+    /// one the schema does not know is a misspelling.
+    @Test func anLDAPSourceIsCheckedAgainstTheServersSchema() throws {
+        let server = try Slapd(suffixes: [Self.corp])
+        try server.add("dn: cn=p1,\(Self.people)\nobjectClass: inetOrgPerson\ncn: p1\nsn: P\nemployeeNumber: 1\n")
+        func spec(_ extra: FieldMapping) -> JobSpec {
+            Self.spec([Self.mapping("employeeNumber", "employeeNumber", key: true), Self.mapping("cn", "cn"), extra],
+                      container: "dc=out")
+        }
+        let source = Self.directory(server)
+        let fine = try JobEngine(name: "out", spec: spec(Self.mapping("mobile", "mobile")), destinationNeedsDN: true)
+        #expect(try fine.plan(source: source, destination: ldif([])).count(.create) == 1)
+        let typo = try JobEngine(name: "out", spec: spec(Self.mapping("mobil", "mobile")), destinationNeedsDN: true)
+        #expect { try typo.plan(source: Self.directory(server), destination: ldif([])) } throws: {
+            "\($0)".contains("spec.mappings[2].source names 'mobil', which source connection src does not have (did you mean 'mobile'?)")
+        }
+    }
+
     @Test func aGroupTemplateKeepsAThousandMembersOnTheServer() throws {
         let server = try Slapd(suffixes: [Self.corp])
         try server.add("dn: ou=Groups,\(Self.corp)\nobjectClass: organizationalUnit\nou: Groups\n")
