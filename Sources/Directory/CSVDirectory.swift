@@ -91,6 +91,10 @@ public final class CSVDirectory: Directory {
 
     public func willHoldSecrets() { holdsSecrets = true }
 
+    public var writtenFile: String? {
+        if case .path(let path) = location { path } else { nil }
+    }
+
     public func read(_ scope: ReadScope, pageSize: Int, _ page: ([Entry]) throws -> Void) throws {
         var batch: [Entry] = []
         batch.reserveCapacity(max(pageSize, 1))

@@ -492,6 +492,10 @@ public protocol Directory: AnyObject {
     /// Says that a job writes secret attributes (passwords) here, so a file made new is made
     /// readable by its owner only. Nothing for a server.
     func willHoldSecrets()
+
+    /// The file this directory writes in `commit()`, which a job locks while it works on it
+    /// (`DestinationLock`); nil for a server, or for a file read from the config repository.
+    var writtenFile: String? { get }
 }
 
 /// What a read asks for. Everything but `base` is a hint that may narrow a server's answer.
@@ -521,6 +525,8 @@ extension Directory {
     public var namesAreColumns: Bool { false }
 
     public func willHoldSecrets() {}
+
+    public var writtenFile: String? { nil }
 
     public func readStored(_ scope: ReadScope, pageSize: Int, _ page: ([StoredEntry]) throws -> Void) throws {
         try read(scope, pageSize: pageSize) { try page($0.map(StoredEntry.init)) }

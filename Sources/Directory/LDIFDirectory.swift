@@ -254,6 +254,10 @@ public final class LDIFDirectory: Directory {
 
     public func willHoldSecrets() { holdsSecrets = true }
 
+    public var writtenFile: String? {
+        if case .path(let path) = location { path } else { nil }
+    }
+
     public var stagesChanges: Bool { true }
 
     public var countHint: Int? { loaded ? table.entries.count : nil }

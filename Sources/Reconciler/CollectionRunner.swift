@@ -110,7 +110,7 @@ extension Workspace {
             var error: String?
             var request: String?
             do {
-                let (jobSpec, engine, source, destination) = try prepare(job: entry.job, revision: applied.revision,
+                var (jobSpec, engine, source, destination) = try prepare(job: entry.job, revision: applied.revision,
                                                                          directories: &directories)
                 if let workflow = jobSpec.workflow, approved == nil, !preview,
                    trigger == .manual || workflow.onScheduledRuns == .require {
@@ -125,6 +125,26 @@ extension Workspace {
                     status = .awaitingApproval
                     logger.info("approval requested", metadata: ["job": "\(entry.job)", "request": "\(raisedRequest.id)"])
                 } else {
+                    // A file destination is locked from its read to its commit: another job
+                    // writing it meanwhile would lose this one's changes, or this one its.
+                    var lock: DestinationLock?
+                    if !preview, let file = destination.writtenFile {
+                        lock = try DestinationLock(file: file, what: "job \(entry.job)",
+                                                   holder: "collection \(name), job \(entry.job), run \(runId), pid \(getpid())",
+                                                   timeout: home.config.lockTimeout,
+                                                   shouldStop: { control?.check() != nil })
+                        // What an earlier job of this run read of it may be old by now: open it again.
+                        directories.evict(jobSpec.destination.connection)
+                        (jobSpec, engine, source, destination) = try prepare(job: entry.job, revision: applied.revision,
+                                                                             directories: &directories)
+                    }
+                    defer {
+                        if let lock {
+                            lock.release()
+                            // Read again by a later job: another may write it once the lock is free.
+                            directories.evict(jobSpec.destination.connection)
+                        }
+                    }
                     let set = try engine.plan(source: source, destination: destination, progress: progress)
                     logger.debug("job planned", metadata: [
                         "job": "\(entry.job)", "destinationMs": "\(String(format: "%.1f", set.timings.destinationMs))",

@@ -53,6 +53,9 @@ public struct HomeConfig: Codable, Sendable, Equatable {
     /// How many collections `reconcile` runs at the same time; the other due runs wait for a
     /// slot (default: twice the cores, at least 4).
     public var maxConcurrentRuns: Int?
+    /// How long a job waits for a file destination that another job is writing (a duration,
+    /// default 10m); then it fails, and writes nothing.
+    public var destinationLockTimeout: String?
 
     public init(remote: String, branch: String = "main", reportsBranch: String = "reports",
                 credentials: Credentials? = nil, author: Author? = nil, jobLogLines: Int? = nil) {
@@ -77,12 +80,20 @@ public struct HomeConfig: Codable, Sendable, Equatable {
         maxConcurrentRuns ?? max(4, 2 * ProcessInfo.processInfo.activeProcessorCount)
     }
 
+    /// The lock wait in effect, in seconds.
+    public var lockTimeout: TimeInterval {
+        TimeInterval(destinationLockTimeout.flatMap { DurationText($0)?.seconds } ?? 600)
+    }
+
     /// The first problem with these settings, as a sentence naming the field; nil when they are fine.
     func problem() -> String? {
         if branch == reportsBranch {
             return "reportsBranch: '\(reportsBranch)' is also the config branch; reports need a branch of their own"
         }
         if let jobLogLines, jobLogLines < 1 { return "jobLogLines: \(jobLogLines) must be at least 1" }
+        if let text = destinationLockTimeout, DurationText(text)?.seconds == nil {
+            return "destinationLockTimeout: '\(text)' is not a duration (write e.g. 30s, 10m)"
+        }
         if let maxConcurrentRuns, maxConcurrentRuns < 1 {
             return "maxConcurrentRuns: \(maxConcurrentRuns) must be at least 1"
         }
@@ -105,7 +116,7 @@ public struct HomeConfig: Codable, Sendable, Equatable {
             "credentials": .fields(["username": .value, "tokenFrom": secret,
                                     "sshKey": .fields(["privateKey": .value, "publicKey": .value, "passphraseFrom": secret])]),
             "author": .fields(["name": .value, "email": .value]),
-            "jobLogLines": .value, "maxConcurrentRuns": .value,
+            "jobLogLines": .value, "maxConcurrentRuns": .value, "destinationLockTimeout": .value,
         ]
     }()
 
