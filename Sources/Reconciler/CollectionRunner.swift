@@ -87,6 +87,11 @@ extension Workspace {
         // wrote, and in a preview what it would have written (staged in memory, never committed).
         var directories = DirectoryCache()
         setupCPU = Self.threadCPUNanoseconds() - startedCPU
+        if !preview {
+            // Recorded before anything is written: a run killed mid-write is found and reported.
+            try store.begin(RunInProgress(id: runId, collection: name, trigger: trigger.rawValue, revision: applied.revision,
+                                          startedAt: started, pid: Int(getpid()), job: nil, finishedJobs: "[]"))
+        }
         for entry in entries {
             if stopped == nil, !preview, let reason = control?.check() { stopped = reason }
             if let stopped {
@@ -110,6 +115,7 @@ extension Workspace {
             var error: String?
             var request: String?
             do {
+                if !preview { try store.progress(run: runId, job: entry.job, finishedJobs: Self.encode(jobs)) }
                 var (jobSpec, engine, source, destination) = try prepare(job: entry.job, revision: applied.revision,
                                                                          directories: &directories)
                 if let workflow = jobSpec.workflow, approved == nil, !preview,
@@ -259,6 +265,61 @@ extension Workspace {
                                                    "cpuMs": "\(Self.decimal(cpu))", "jobsCpuMs": "\(Self.decimal(cpuInJobs))"])
         }
         return RunOutcome(report: report, previews: previews, logs: logs)
+    }
+
+    /// A run's jobs so far, as the report's JSON.
+    static func encode(_ jobs: [RunReport.Job]) -> String {
+        (try? JSONEncoder().encode(jobs)).map { String(decoding: $0, as: UTF8.self) } ?? "[]"
+    }
+
+    /// Marks the runs that started and were never recorded as `interrupted`: recorded, and
+    /// queued for publishing. Only while holding the home claim: then no live process owns them.
+    @discardableResult
+    public func recoverInterruptedRuns(by command: String, at now: Date = Date()) throws -> [RunReport] {
+        var recovered: [RunReport] = []
+        for run in try store.runsInProgress() {
+            var jobs = (try? JSONDecoder().decode([RunReport.Job].self, from: Data(run.finishedJobs.utf8))) ?? []
+            if let job = run.job {
+                jobs.append(RunReport.Job(name: job, status: .failed, stats: .init(), durationMs: 0,
+                                          error: "interrupted: the process (pid \(run.pid)) ended while this job ran "
+                                              + "(killed, or the machine stopped); what it wrote up to then stays written, "
+                                              + "and the next run of the collection reconciles the rest"))
+            }
+            var report = RunReport(runId: run.id, collection: run.collection,
+                                   trigger: RunTrigger(rawValue: run.trigger) ?? .manual, revision: run.revision,
+                                   status: .interrupted, startedAt: run.startedAt, finishedAt: now, jobs: jobs)
+            report.notes = ["found unfinished at \(RunReport.timestamp(now)) by syncwright \(command); "
+                            + "finishedAt is when it was found, not when it stopped"]
+            let stored = StoredRun(id: report.runId, collection: report.collection, trigger: run.trigger, revision: run.revision,
+                                   status: report.status.rawValue, startedAt: report.startedAt, finishedAt: now,
+                                   report: report.json(),
+                                   jobs: jobs.map { StoredRun.Job(name: $0.name, status: $0.status.rawValue, log: "") })
+            try store.record(stored, publication: ReportPages.publication(for: report, logs: [:]).json())
+            logger.warning("a run was interrupted", metadata: ["run": "\(run.id)", "collection": "\(run.collection)",
+                                                              "job": "\(run.job ?? "none")"])
+            recovered.append(report)
+        }
+        return recovered
+    }
+
+    /// Claims the home for a writing command, then reports the runs an earlier holder left
+    /// unfinished. Throws at once when another process holds the home.
+    public func claim(for command: String) throws -> HomeClaim {
+        let claim = try HomeClaim.claim(home, for: command)
+        do {
+            try recoverInterruptedRuns(by: command)
+        } catch {
+            claim.release()
+            throw error
+        }
+        return claim
+    }
+
+    /// For a reading command: when no process holds the home, reports the runs left unfinished.
+    public func recoverInterruptedRunsIfIdle(by command: String) {
+        guard let claim = try? HomeClaim.claim(home, for: command) else { return }
+        defer { claim.release() }
+        _ = try? recoverInterruptedRuns(by: command)
     }
 
     /// Why a run was stopped, for its job's error.

@@ -12,6 +12,9 @@ public enum RunStatus: String, Codable, Sendable {
     case aborted
     /// A job waits for an approval (workflows).
     case awaitingApproval
+    /// The process ended before the run finished (killed, or the machine stopped), and a later
+    /// command found it unfinished. What its jobs wrote up to then stays written.
+    case interrupted
 }
 
 /// How one job of a run ended.

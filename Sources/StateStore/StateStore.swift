@@ -128,6 +128,7 @@ public final class StateStore: Sendable {
         }
         registerScheduleMigration(&migrator)
         registerRequestMigration(&migrator)
+        registerRunsInProgressMigration(&migrator)
         return migrator
     }
 
@@ -312,6 +313,7 @@ extension StateStore {
         do {
             try queue.write { db in
                 try Self.save(db, requests, at: run.finishedAt)
+                try db.execute(sql: "DELETE FROM runsInProgress WHERE id = ?", arguments: [run.id])
                 try db.execute(sql: """
                     INSERT INTO runs (id, collection, trigger, revision, status, startedAt, finishedAt, report)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)

@@ -21,7 +21,7 @@ extension Syncwright {
         func run() throws {
             try Output.run {
                 let workspace = try options.workspace()
-                let claim = try HomeClaim.claim(workspace.home, for: "apply")
+                let claim = try workspace.claim(for: "apply")
                 defer { claim.release() }
                 try workspace.fetch()
                 let plan = try workspace.apply(ref: ref)

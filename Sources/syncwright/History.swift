@@ -24,7 +24,9 @@ extension Syncwright {
 
         func run() throws {
             try Output.run {
-                let runs = try options.workspace().history(collection: collection, limit: limit)
+                let workspace = try options.workspace()
+                workspace.recoverInterruptedRunsIfIdle(by: "history")
+                let runs = try workspace.history(collection: collection, limit: limit)
                 switch format {
                 case .json:
                     print(Output.json(Document(runs: runs)))

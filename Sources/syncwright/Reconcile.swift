@@ -48,7 +48,7 @@ extension Syncwright {
             try await Output.run {
                 IdleMemory.limitArenas()
                 let workspace = try options.workspace(defaultLevel: .info)
-                let claim = try HomeClaim.claim(workspace.home, for: "reconcile")
+                let claim = try workspace.claim(for: "reconcile")
                 defer { claim.release() }
                 let logger = options.logger(defaultLevel: .info)
                 let loop = ReconcileLoop(workspace: workspace, interval: TimeInterval(DurationText(interval)?.seconds ?? 60),

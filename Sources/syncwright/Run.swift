@@ -40,7 +40,7 @@ extension Syncwright {
             try Output.run {
                 let workspace = try options.workspace()
                 // A preview writes nothing, so it may run beside a reconciler.
-                let claim = preview ? nil : try HomeClaim.claim(workspace.home, for: "run")
+                let claim = preview ? nil : try workspace.claim(for: "run")
                 defer { claim?.release() }
                 let meter = ProgressMeter(enabled: format == .text && isatty(STDERR_FILENO) == 1)
                 let outcome = try workspace.run(collection: collection, preview: preview, previewLines: show,

@@ -93,6 +93,7 @@ extension Syncwright {
         func run() throws {
             try Output.run {
                 let workspace = try options.workspace()
+                workspace.recoverInterruptedRunsIfIdle(by: "status")
                 let applied = try workspace.store.appliedRevision()
                 let collections = try workspace.collections()
                 let counters = try workspace.store.collectionCounters()

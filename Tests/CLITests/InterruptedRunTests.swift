@@ -1,0 +1,57 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// A run killed while it writes its destination is never unaccounted for: it was recorded as
+/// started before its first write, and the next command reports it as `interrupted` and
+/// publishes it.
+@Suite struct InterruptedRunTests {
+    @Test func aRunKilledMidWriteIsReportedAsInterrupted() throws {
+        let folder = try TemporaryFolder("interrupted")
+        let out = folder.sub("out/corp.ldif")
+        let fixture = try DestinationLockTests.repository(prefix: "a", rows: 150_000, out: out)
+        let home = folder.sub("h")
+        #expect(try syncwright(["init", fixture.originURL, "--home", home]).status == 0)
+        #expect(try syncwright(["apply", "--home", home]).status == 0)
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["run", "c", "--home", home]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // The dangerous moment: the destination is being written (its temp file exists).
+        let deadline = Date().addingTimeInterval(120)
+        var writing = false
+        while Date() < deadline, process.isRunning {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.sub("out"))) ?? []
+            if names.contains(where: { $0.hasPrefix(".corp.ldif.tmp-") }) { writing = true; break }
+            usleep(2_000)
+        }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        try #require(writing, "the run ended before it was seen writing")
+
+        // Any next command finds it; history reads it.
+        let history = try syncwright(["history", "--format", "json", "--home", home])
+        #expect(history.status == 0)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(history.stdout.utf8)) as? [String: Any])
+        let runs = try #require(json["runs"] as? [[String: Any]])
+        #expect(runs.count == 1)
+        let run = try #require(runs.first)
+        #expect(run["status"] as? String == "interrupted")
+        let jobs = try #require(run["jobs"] as? [[String: Any]])
+        #expect(jobs.first?["name"] as? String == "load-a")
+        #expect((jobs.first?["error"] as? String)?.hasPrefix("interrupted: the process (pid \(process.processIdentifier)) ended") == true)
+
+        // The next writing command publishes it, then the collection runs again in full.
+        let again = try syncwright(["run", "c", "--home", home])
+        #expect(again.status == 0, "\(again.stderr)")
+        let id = try #require(run["runId"] as? String)
+        let tree = try runProcess("/usr/bin/git", ["--git-dir", fixture.originPath, "ls-tree", "-r", "--name-only", "reports"])
+        #expect(tree.stdout.contains("runs/c/\(id)/summary.md"))
+        let summary = try runProcess("/usr/bin/git", ["--git-dir", fixture.originPath, "show", "reports:runs/c/\(id)/summary.md"])
+        #expect(summary.stdout.contains("interrupted"))
+        #expect(try String(contentsOfFile: out, encoding: .utf8).components(separatedBy: "\ndn: ").count - 1 == 150_000)
+    }
+}
