@@ -52,6 +52,9 @@ extension Workspace {
                                         author: home.config.signature, credentials: try home.config.gitCredentials())
         do {
             let result = try publisher.publish(publications)
+            // Fault injection for tests only: die the way a crash would, after the push reached
+            // the remote and before the outbox knows (see Tests/CLITests/PublishCrashTests.swift).
+            if ProcessInfo.processInfo.environment["SYNCWRIGHT_FAILPOINT"] == "after-push" { kill(getpid(), SIGKILL) }
             let commits = result.commits
             try store.markPublished(Dictionary(uniqueKeysWithValues: zip(ids, commits.map(\.hex))))
             logger.info("published reports", metadata: [

@@ -113,6 +113,13 @@ public struct ReportPublisher: Sendable {
         var baseTree = try parent.map { (commit) throws(GitError) -> ObjectID in try repository.tree(of: commit) }
         var commits: [ObjectID] = []
         for publication in publications {
+            // Already on the branch, file for file (a publisher killed after its push reached
+            // the remote, before it noted so): published once, never again. Its commit is the
+            // tip that holds it.
+            if let tip = parent, let tree = baseTree, try Self.holds(repository, tree, publication.files) {
+                commits.append(tip)
+                continue
+            }
             let readme = try self.readme(of: baseTree, adding: publication.files)
             let files = publication.files.map { ($0.path, Data($0.text.utf8)) } + [("README.md", Data(readme.utf8))]
             let tree = try repository.updatedTree(base: baseTree, writing: files)
@@ -123,6 +130,15 @@ public struct ReportPublisher: Sendable {
             baseTree = tree
         }
         return commits
+    }
+
+    /// Whether `tree` holds every one of `files` with the same contents.
+    static func holds(_ repository: GitRepository, _ tree: ObjectID, _ files: [ReportFile]) throws(GitError) -> Bool {
+        guard !files.isEmpty else { return false }
+        for file in files {
+            guard let blob = try repository.blob(in: tree, path: file.path), blob == Data(file.text.utf8) else { return false }
+        }
+        return true
     }
 
     /// README.md for `tree` with `files` added: read from the branch's own folders, so that it

@@ -25,6 +25,7 @@ public struct ProcessResult: Sendable {
 
 public struct ProcessFailure: Error, CustomStringConvertible {
     public let description: String
+    public init(description: String) { self.description = description }
 }
 
 /// Runs a program to completion (no shell).
