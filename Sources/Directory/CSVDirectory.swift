@@ -236,8 +236,17 @@ enum CSVCodec {
                 fieldStart = record.storage.count
                 atFieldStart = true
             }
+            /// Where a quoted field spanned lines in this record: a stray or missing quote there
+            /// makes the error surface lines later.
+            var spanningQuote: (opened: Int, closed: Int)?
+            func spanNote() -> String {
+                guard let spanningQuote else { return "" }
+                return "; the quoted field opened on line \(spanningQuote.opened) runs to line \(spanningQuote.closed): "
+                    + "is a quote missing or stray on line \(spanningQuote.opened)?"
+            }
             func endRecord() throws {
                 endField()
+                defer { spanningQuote = nil }
                 defer {
                     record.storage.removeAll(keepingCapacity: true)
                     record.fields.removeAll(keepingCapacity: true)
@@ -246,7 +255,8 @@ enum CSVCodec {
                 if record.fields.count == 1 && record.fields[0].isEmpty { return } // a blank line
                 if let width {
                     if record.fields.count != width {
-                        throw DirectoryError("\(what): line \(recordLine): \(record.fields.count) fields, but the header has \(width)")
+                        throw DirectoryError("\(what): line \(recordLine): \(record.fields.count) fields, but the header has \(width)"
+                            + spanNote())
                     }
                 } else {
                     width = record.fields.count
@@ -286,9 +296,10 @@ enum CSVCodec {
                     guard closed else {
                         throw DirectoryError("\(what): line \(openLine): a quoted field is never closed")
                     }
+                    if line != openLine { spanningQuote = (openLine, line) }
                     atFieldStart = false
                     if i < n && bytes[i] != delimiter && bytes[i] != cr && bytes[i] != lf {
-                        throw DirectoryError("\(what): line \(line): unexpected text after a closing quote")
+                        throw DirectoryError("\(what): line \(line): unexpected text after a closing quote" + spanNote())
                     }
                     continue
                 }

@@ -294,32 +294,27 @@ public struct Entry: Sendable, Equatable {
     }
 
     /// This entry with each attribute's repeated values left out (the first of each kept, in
-    /// order); the entry itself, not copied, when no attribute repeats a value.
+    /// order); the entry itself, not copied, when no attribute repeats a value. Allocates nothing
+    /// unless a value is repeated.
     public func withoutRepeatedValues() -> Entry {
         guard valueCount > 1 else { return self }
-        // The common case: no attribute has two values, told without allocating.
-        var positions: UInt64 = 0, several = false
-        storage.withUnsafeBytes { raw in
-            Self.walk(raw) { name, _, _ in
-                guard name < 64 else { several = true; return false }
-                if positions & (1 << UInt64(name)) != 0 { several = true; return false }
-                positions |= 1 << UInt64(name)
-                return true
-            }
-        }
-        guard several else { return self }
-        var seen: [Int: [Range<Int>]] = [:]
+        let several = namesWithSeveralValues()
+        if several.mask == 0 && !several.beyond64 { return self }
         var repeated = false
         storage.withUnsafeBytes { raw in
             Self.walk(raw) { name, start, count in
-                let range = start..<start + count
-                let earlier = seen[name, default: []]
-                if earlier.contains(where: { Bytes.equal(UnsafeRawBufferPointer(rebasing: raw[$0]), UnsafeRawBufferPointer(rebasing: raw[range])) }) {
-                    repeated = true
-                    return false
+                guard name >= 64 || several.mask & (1 << UInt64(name)) != 0 else { return true }
+                let value = UnsafeRawBufferPointer(rebasing: raw[start..<start + count])
+                // An earlier value of the same attribute with the same bytes?
+                Self.walk(raw) { otherName, otherStart, otherCount in
+                    guard otherStart < start else { return false }
+                    if otherName == name, Bytes.equal(value, UnsafeRawBufferPointer(rebasing: raw[otherStart..<otherStart + otherCount])) {
+                        repeated = true
+                        return false
+                    }
+                    return true
                 }
-                seen[name, default: []].append(range)
-                return true
+                return !repeated
             }
         }
         guard repeated else { return self }
@@ -332,6 +327,22 @@ public struct Entry: Sendable, Equatable {
             out.append(at: name, bytes: value)
         }
         return out
+    }
+
+    /// The name-list positions that hold two values or more, as bits (position < 64), and
+    /// whether a position beyond 63 holds values at all (then ask `hasSeveralValues(at:)`). One
+    /// walk, no allocation.
+    public func namesWithSeveralValues() -> (mask: UInt64, beyond64: Bool) {
+        var once: UInt64 = 0, several: UInt64 = 0, beyond = false
+        storage.withUnsafeBytes { raw in
+            Self.walk(raw) { name, _, _ in
+                guard name < 64 else { beyond = true; return true }
+                let bit: UInt64 = 1 << UInt64(name)
+                if once & bit != 0 { several |= bit } else { once |= bit }
+                return true
+            }
+        }
+        return (several, beyond)
     }
 
     /// Every value in the order added, with its attribute name (values of one attribute are

@@ -254,7 +254,14 @@ extension GitRepository {
                 throw GitError(code: code, message: "the remote's \(destination) has commits this clone has not fetched",
                                operation: operation)
             }
-            try check(code, operation)
+            do throws(GitError) {
+                try check(code, operation)
+            } catch {
+                // libgit2's words ("early EOF") say little: say what was pushed where, and what to check.
+                throw GitError(code: error.code, message: "\(error.message) (check that \(url) exists and can be reached "
+                    + "from here, that the credentials in config.yaml may push to it, and that no server hook refuses "
+                    + "\(destination))", operation: operation)
+            }
             if let refusal = box.rejected.first {
                 throw GitError(code: GIT_ENONFASTFORWARD.rawValue, message: "the remote refused \(refusal.ref): \(refusal.reason)",
                                operation: operation)

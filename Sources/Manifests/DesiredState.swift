@@ -73,10 +73,13 @@ public struct DesiredState: Sendable, Equatable {
     ///   - manifests: the parsed documents (all of them, or those of the changed files).
     ///   - applied: what is applied; consulted only for a `.changed` scope.
     ///   - fileExists: whether a repository path exists at the revision (for `repoPath`).
+    ///   - invalid: documents that failed to parse (their own problems are reported): a reference
+    ///     to one is not reported as missing too.
     public static func build(manifests: [Manifest], scope: BuildScope, applied: AppliedCatalog = EmptyCatalog(),
-                             fileExists: (String) -> Bool) throws -> DesiredState {
+                             invalid: Set<ObjectKey> = [], fileExists: (String) -> Bool) throws -> DesiredState {
         try withoutActuallyEscaping(fileExists) { fileExists in
             var builder = Builder(scope: scope, applied: applied, fileExists: fileExists)
+            builder.invalid = invalid
             return try builder.run(manifests)
         }
     }
@@ -89,6 +92,7 @@ private struct Builder {
     var problems: [ManifestProblem] = []
     var parsed: [ObjectKey: Manifest] = [:]
     var appliedFileCache: [ObjectKey: String?] = [:]
+    var invalid: Set<ObjectKey> = []
 
     init(scope: BuildScope, applied: AppliedCatalog, fileExists: @escaping (String) -> Bool) {
         self.scope = scope
@@ -138,9 +142,12 @@ private struct Builder {
             for reference in manifest.references {
                 switch reference.target {
                 case .object(let key):
-                    if try !exists(key) {
+                    // A document that is itself invalid has its own errors: not "missing" as well.
+                    if try !exists(key), !invalid.contains(key) {
+                        let known = parsed.keys.filter { $0.kind == key.kind }.map(\.name)
                         problems.append(ManifestProblem(manifest.location(of: reference.field), field: reference.field,
-                                                        "no \(key.kind.rawValue) named '\(key.name)' exists"))
+                                                        "no \(key.kind.rawValue) named '\(key.name)' exists"
+                                                            + Suggestion.phrase(for: key.name, among: known)))
                     }
                 case .file(let path):
                     if !fileExists(path) {

@@ -39,6 +39,24 @@ public enum ManifestParser {
         return (manifests, context.problems)
     }
 
+    /// Every document's kind and name as written, read loosely (no field is checked): with the
+    /// parsed manifests' keys, tells which documents were declared but are invalid.
+    public static func declaredKeys(in files: [ManifestFile]) -> Set<ObjectKey> {
+        var keys: Set<ObjectKey> = []
+        for file in files {
+            guard let text = String(data: file.contents, encoding: .utf8),
+                  let parser = try? Parser(yaml: text, resolver: .basic, encoding: .utf8) else { continue }
+            while let root = try? parser.nextRoot() {
+                guard case .mapping(let map) = root,
+                      let kind = map["kind"]?.scalar.flatMap({ Kind(rawValue: $0.string) }),
+                      case .mapping(let metadata)? = map["metadata"],
+                      let name = metadata["name"]?.scalar?.string else { continue }
+                keys.insert(ObjectKey(kind, name))
+            }
+        }
+        return keys
+    }
+
     static func syntaxProblem(_ error: YamlError, file: String, text: String) -> ManifestProblem {
         switch error {
         case .duplicatedKeysInMapping(let duplicates, let context):
@@ -444,7 +462,9 @@ public enum ManifestParser {
         }
         let timezone = r.string("timezone") ?? "UTC"
         if TimeZone(identifier: timezone) == nil {
-            context.fail(r.value("timezone"), "spec.timezone", "unknown time zone '\(timezone)' (use an IANA name like Europe/Berlin)")
+            let suggestion = Suggestion.nearest(to: timezone, among: TimeZone.knownTimeZoneIdentifiers)
+            context.fail(r.value("timezone"), "spec.timezone", "unknown time zone '\(timezone)' "
+                         + (suggestion.map { "(did you mean '\($0)'?)" } ?? "(use an IANA name like Europe/Berlin)"))
         }
         var triggers: [Trigger] = []
         if let items = r.list("triggers", required: true) {

@@ -1,8 +1,8 @@
 /// "Did you mean …?" for a name that is not among the names known: the nearest by edit distance,
 /// ignoring case, when it is near enough to be a slip of the keyboard.
 public enum Suggestion {
-    /// The known name nearest to `name`, when at most a third of it (and at least one character)
-    /// differs; nil when none is that near, or when `name` is itself known.
+    /// The known name nearest to `name`, when at most a quarter of it (and at least one character,
+    /// but never all of it) differs; nil when none is that near, or when `name` is itself known.
     public static func nearest(to name: String, among known: some Sequence<String>) -> String? {
         let wanted = Array(name.lowercased().unicodeScalars)
         var best: (name: String, distance: Int)?
@@ -10,7 +10,7 @@ public enum Suggestion {
             let other = Array(candidate.lowercased().unicodeScalars)
             if other == wanted { return nil }
             let distance = editDistance(wanted, other)
-            if distance <= max(1, wanted.count / 3), best.map({ distance < $0.distance }) ?? true {
+            if distance <= max(1, wanted.count / 4), distance < wanted.count, best.map({ distance < $0.distance }) ?? true {
                 best = (candidate, distance)
             }
         }

@@ -41,6 +41,9 @@ public struct Plan: Sendable, Equatable {
     public let revision: String
     /// The revision currently applied, if any.
     public let appliedRevision: String?
+    /// What `appliedRevision` is: the stored state (plan, apply), or a pull request's base (diff).
+    public enum Baseline: Sendable { case applied, base }
+    public var baseline: Baseline = .applied
     /// Sorted by kind (dependencies first), then name.
     public let changes: [Change]
 

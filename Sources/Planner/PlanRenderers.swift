@@ -36,9 +36,10 @@ extension Plan {
 
     public func text(colour: Bool) -> String {
         func paint(_ text: String, _ code: String) -> String { colour ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text }
-        var lines = ["Plan: revision \(Self.short(revision)) against applied \(Self.short(appliedRevision))", ""]
+        var lines = ["Plan: revision \(Self.short(revision)) against \(baseline == .applied ? "applied" : "base") \(Self.short(appliedRevision))", ""]
         if isEmpty {
-            lines.append("No changes. The applied state matches this revision.")
+            lines.append(baseline == .applied ? "No changes. The applied state matches this revision."
+                                              : "No changes. The base and this revision define the same objects.")
             return lines.joined(separator: "\n") + "\n"
         }
         for change in changes {
@@ -68,9 +69,11 @@ extension Plan {
         }
         var out = "### Syncwright plan for `\(Self.short(revision))`\n\n"
         if isEmpty {
-            return out + "No changes: the applied state (`\(Self.short(appliedRevision))`) matches this revision.\n"
+            return out + (baseline == .applied
+                ? "No changes: the applied state (`\(Self.short(appliedRevision))`) matches this revision.\n"
+                : "No changes: the base (`\(Self.short(appliedRevision))`) and this revision define the same objects.\n")
         }
-        out += "**\(summaryLine)** (applied now: `\(Self.short(appliedRevision))`)\n\n"
+        out += "**\(summaryLine)** (\(baseline == .applied ? "applied now" : "base"): `\(Self.short(appliedRevision))`)\n\n"
         out += "| Action | Kind | Name | File | Fields |\n|---|---|---|---|---|\n"
         let shown = changes.prefix(limit ?? changes.count)
         for change in shown {

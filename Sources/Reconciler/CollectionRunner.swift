@@ -114,6 +114,7 @@ extension Workspace {
             var stats = JobStatistics()
             var error: String?
             var request: String?
+            var failures: [ObjectFailure] = []
             do {
                 if !preview { try store.progress(run: runId, job: entry.job, finishedJobs: Self.encode(jobs)) }
                 var (jobSpec, engine, source, destination) = try prepare(job: entry.job, revision: applied.revision,
@@ -168,8 +169,15 @@ extension Workspace {
                             jobPreview.needsApprovalFrom = workflow.approvers
                         }
                         previews.append(jobPreview)
+                        // What a run would count (the JSON form of a preview shows these).
                         stats.read = set.read
+                        stats.created = jobPreview.create
+                        stats.updated = jobPreview.update + jobPreview.rename
+                        stats.deleted = jobPreview.delete
+                        stats.unchanged = set.unchanged
+                        stats.skipped = set.skipped
                         stats.failed = set.failures.count
+                        failures = Array(set.failures.prefix(JobOutcome.failuresKept))
                         error = set.guardViolation
                         if destination.stagesChanges {
                             _ = engine.apply(set, to: destination, commit: false)
@@ -190,6 +198,7 @@ extension Workspace {
                         }
                         stats = outcome.statistics
                         error = outcome.error
+                        failures = outcome.failures
                         logs[entry.job] = outcome.log
                         if outcome.error != nil {
                             // What it staged may not have been written: later jobs read the file again.
@@ -197,7 +206,7 @@ extension Workspace {
                         }
                         freeInBackground(consume set)
                     }
-                    if error != nil { status = .failed }
+                    if error != nil { status = .failed } else if stats.failed > 0 { status = .completedWithErrors }
                 }
             } catch {
                 // The job could not start (a connection, a file, a bad spec): it fails as a whole.
@@ -212,8 +221,10 @@ extension Workspace {
                 }
                 continue
             }
-            jobs.append(RunReport.Job(name: entry.job, status: status, stats: .init(stats),
-                                      durationMs: Self.milliseconds(since: jobStarted), error: error, request: request))
+            var job = RunReport.Job(name: entry.job, status: status, stats: .init(stats),
+                                    durationMs: Self.milliseconds(since: jobStarted), error: error, request: request)
+            if !failures.isEmpty { job.failures = failures.map { RunReport.Failure(object: $0.object, reason: $0.reason) } }
+            jobs.append(job)
             if status == .failed && entry.onFailure == .abort { abortedBy = entry.job }
         }
         var status = Self.status(of: jobs, aborted: abortedBy != nil)
@@ -350,11 +361,7 @@ extension Workspace {
     static let defaultSecretAttributes: Set<AttributeName> = ["userPassword", "unicodePwd"]
 
     static func status(of jobs: [RunReport.Job], aborted: Bool) -> RunStatus {
-        let ran = jobs.filter { $0.status != .notRun && $0.status != .awaitingApproval }
-        let failed = ran.filter { $0.status == .failed }.count
-        if failed == 0 { return jobs.contains { $0.status == .awaitingApproval } ? .awaitingApproval : .succeeded }
-        if aborted && jobs.last?.status == .notRun { return .aborted }
-        return failed == ran.count ? .failed : .partial
+        RunStatus.of(jobs.map(\.status), aborted: aborted)
     }
 
     /// CPU time the calling thread has used.
@@ -457,9 +464,40 @@ extension Workspace {
         }
     }
 
-    /// Stored runs, newest first.
+    /// Stored runs, newest first. A collection that is neither applied nor has runs is an error.
     public func history(collection: String?, limit: Int) throws -> [RunReport] {
-        try store.runReports(collection: collection, limit: limit).map { try RunReport.decode($0) }
+        let runs = try store.runReports(collection: collection, limit: limit).map { try RunReport.decode($0) }
+        if let collection, runs.isEmpty {
+            let known = try collections().map(\.name)
+            if !known.contains(collection) {
+                throw ReconcilerError.failed("no collection named '\(collection)' is applied or has run"
+                    + Suggestion.phrase(for: collection, among: known)
+                    + (known.isEmpty ? "" : " (applied: \(known.joined(separator: ", ")))"))
+            }
+        }
+        return runs
+    }
+
+    /// A recorded run's job logs, failures (`!`) first, then the rest in order; only `job`'s
+    /// when given. The run may be named by a unique prefix of its id.
+    public func logs(run id: String, job: String?) throws -> (report: RunReport, logs: [(job: String, lines: [String])]) {
+        guard let text = try store.runReport(id: id) else {
+            throw ReconcilerError.failed("no recorded run has the id '\(id)' (or it is the start of several); "
+                + "`syncwright history` lists them")
+        }
+        let report = try RunReport.decode(text)
+        let names = report.jobs.map(\.name)
+        if let job, !names.contains(job) {
+            throw ReconcilerError.failed("run \(report.runId) has no job '\(job)'" + Suggestion.phrase(for: job, among: names)
+                + " (its jobs: \(names.joined(separator: ", ")))")
+        }
+        var out: [(String, [String])] = []
+        for name in names where job == nil || name == job {
+            let lines = (try store.jobLog(run: report.runId, job: name) ?? "").split(separator: "\n", omittingEmptySubsequences: true)
+                .map(String.init)
+            out.append((name, lines.filter { $0.hasPrefix("! ") } + lines.filter { !$0.hasPrefix("! ") }))
+        }
+        return (report, out)
     }
 }
 

@@ -173,7 +173,7 @@ public struct Home: Sendable {
     public static func open(_ path: String) throws -> Home {
         let configPath = (path as NSString).appendingPathComponent("config.yaml")
         guard let data = FileManager.default.contents(atPath: configPath) else {
-            throw ReconcilerError.failed("no Syncwright home at \(path): run `syncwright init <repo-url>` first")
+            throw ReconcilerError.noHome(path)
         }
         let config: HomeConfig
         do {

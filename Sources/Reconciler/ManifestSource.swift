@@ -102,11 +102,14 @@ public struct FolderSource: ManifestSource {
 extension ManifestSource {
     /// Parses and validates every manifest: the full, position-exact check.
     func fullDesiredState(_ files: [ManifestFile]? = nil) throws -> DesiredState {
-        let (manifests, problems) = ManifestParser.parse(files: try files ?? manifestFiles())
+        let files = try files ?? manifestFiles()
+        let (manifests, problems) = ManifestParser.parse(files: files)
         var all = problems
         var state: DesiredState?
+        // Documents declared but invalid: a reference to one is not also reported as missing.
+        let invalid = problems.isEmpty ? [] : ManifestParser.declaredKeys(in: files).subtracting(manifests.map(\.key))
         do {
-            state = try DesiredState.build(manifests: manifests, scope: .full, fileExists: exists)
+            state = try DesiredState.build(manifests: manifests, scope: .full, invalid: invalid, fileExists: exists)
         } catch let error as ManifestError {
             all += error.problems
         }

@@ -66,7 +66,8 @@ extension Workspace {
             return PublishOutcome(published: published, waiting: unreadable.count, problem: nil)
         } catch let error as PublishError {
             try store.markAttempt(ids, error: error.message)
-            logger.warning("reports not published", metadata: ["error": "\(error.message)"])
+            // The command says so (once, in its own words); the log keeps it for the daemon's journal.
+            logger.info("reports not published", metadata: ["error": "\(error.message)"])
             return PublishOutcome(published: [], waiting: items.count,
                                   problem: "could not publish to the \(home.config.reportsBranch) branch of "
                                     + "\(home.config.remote): \(error.message)")

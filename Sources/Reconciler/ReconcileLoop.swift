@@ -387,6 +387,8 @@ extension Workspace {
             revision: revision, author: info.map { "\($0.authorName) <\($0.authorEmail)>" } ?? "unknown",
             summary: info?.summary ?? "", problems: problems, at: date, applied: try store.appliedRevision()?.revision)
         try store.enqueueReport(kind: "rejected", subject: revision, publication: publication.json(), at: date)
+        try store.save(StoredRejection(revision: revision, rejectedAt: date, problems: problems.count,
+                                       page: publication.files.first?.path ?? "rejected/", running: try store.appliedRevision()?.revision))
     }
 }
 

@@ -8,11 +8,15 @@ public enum ReconcilerError: Error, Sendable, CustomStringConvertible {
     case invalidManifests(revision: String, ManifestError)
     /// Anything else, already phrased for the user.
     case failed(String)
+    /// No home at this path: `syncwright init` makes one.
+    case noHome(String)
 
     public var description: String {
         switch self {
         case .invalidManifests(let revision, let error):
             return "revision \(revision) is invalid, nothing was applied: \(error)"
+        case .noHome(let path):
+            return "no Syncwright home at \(path): run `syncwright init <repo-url>` first"
         case .failed(let message):
             return message
         }

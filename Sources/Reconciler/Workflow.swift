@@ -154,10 +154,24 @@ extension Workspace {
                   case .approval(let spec)? = try? Canonical.decode(kind: .approval, json: record.spec).1 else { continue }
             found.append((change.key.name, spec, record.file))
         }
-        guard !found.isEmpty else { return [] }
         let applied = try store.appliedRevision().flatMap { ObjectID(hex: $0.revision) }
-        let writers = try repository.commitsWriting(Array(Set(found.map(\.2))), at: commit, hiding: applied)
+        // An Approval that is applied and reads the same now may still have been written again
+        // since the applied revision: withdrawn (a non-approver's decision reverted) and re-added by
+        // an approver between two applies. Its file then has a new writer, which is weighed too.
+        let planned = Set(found.map(\.0))
+        var unchanged: [(String, ApprovalSpec, String)] = []
+        if applied != nil {
+            let deleted = Set(plan.changes.filter { $0.key.kind == .approval && $0.action == .delete }.map(\.key.name))
+            for (metadata, spec, file) in try store.manifests(of: .approval)
+            where !planned.contains(metadata.name) && !deleted.contains(metadata.name) {
+                if case .approval(let approval) = spec { unchanged.append((metadata.name, approval, file)) }
+            }
+        }
+        guard !found.isEmpty || !unchanged.isEmpty else { return [] }
+        let writers = try repository.commitsWriting(Array(Set(found.map(\.2) + unchanged.map(\.2))), at: commit, hiding: applied)
+        let rewritten = unchanged.filter { writers[$0.2] != nil }
         return found.map { WrittenDecision(approval: $0.0, spec: $0.1, file: $0.2, commit: writers[$0.2]) }
+            + rewritten.map { WrittenDecision(approval: $0.0, spec: $0.1, file: $0.2, commit: writers[$0.2]) }
     }
 
     /// Runs the job of an approved request, as its own run with trigger `approval`; the request

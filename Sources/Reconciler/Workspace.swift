@@ -210,8 +210,10 @@ public enum Offline {
             }
             let headState = try CommitSource(repository: repository, commit: headCommit, listAllPaths: true)
                 .fullDesiredState()
-            return Plan.make(desired: headState, applied: baseState.objects, revision: headCommit.hex,
-                             appliedRevision: baseCommit.hex).withUpcomingFires(desired: headState, after: Date())
+            var plan = Plan.make(desired: headState, applied: baseState.objects, revision: headCommit.hex,
+                                 appliedRevision: baseCommit.hex).withUpcomingFires(desired: headState, after: Date())
+            plan.baseline = .base
+            return plan
         } catch {
             throw ReconcilerError.wrap(error)
         }

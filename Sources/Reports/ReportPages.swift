@@ -134,7 +134,11 @@ public enum ReportPages {
         for problem in problems { text += "- `\(cell(problem))`\n" }
         let message = "rejected \(short): \(problems.count) problem\(problems.count == 1 ? "" : "s"), nothing applied\n\n"
             + "Syncwright-Revision: \(revision)\n"
-        return Publication(message: message, files: [ReportFile(path: path, text: text)])
+        let facts = Rejection(revision: revision, rejectedAt: RunReport.timestamp(date), problems: problems.count,
+                              page: path, running: applied)
+        let json = (try? JSONEncoder().encode(facts)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        return Publication(message: message, files: [ReportFile(path: path, text: text),
+                                                      ReportFile(path: String(path.dropLast(3)) + ".json", text: json + "\n")])
     }
 
     /// `summary.md`: the run's facts, a table of its jobs, then its errors. `logged` names the jobs
@@ -171,6 +175,20 @@ public enum ReportPages {
         }
         if let reason = report.reason {
             out = out.replacingOccurrences(of: "| Started |", with: "| Stopped | \(reason.rawValue) |\n| Started |")
+        }
+        let failing = report.jobs.filter { !($0.failures ?? []).isEmpty }
+        if !failing.isEmpty {
+            out += "\n## Errors\n\n"
+            for job in failing {
+                for failure in job.failures ?? [] {
+                    out += "- **\(cell(job.name))** `\(cell(failure.object))`: \(cell(failure.reason))\n"
+                }
+                let rest = job.stats.failed - (job.failures?.count ?? 0)
+                if rest > 0 {
+                    out += "- **\(cell(job.name))**: \(rest) more failed"
+                        + (logged.contains(job.name) ? ", listed in [\(job.name).log](\(job.name).log)" : "") + "\n"
+                }
+            }
         }
         if let notes = report.notes, !notes.isEmpty {
             out += "\n## Notes\n\n"
@@ -219,6 +237,34 @@ public enum ReportPages {
         public static func decode(_ data: Data) -> PendingRequest? { try? JSONDecoder().decode(PendingRequest.self, from: data) }
     }
 
+    /// A revision the reconciler refused, as `rejected/<name>.json` holds it: the README's banner
+    /// and `status` say so until a later revision is applied.
+    public struct Rejection: Codable, Sendable, Equatable {
+        public var revision: String
+        public var rejectedAt: String
+        public var problems: Int
+        /// The page listing the problems, from the branch's root.
+        public var page: String
+        /// The revision that keeps running, if any.
+        public var running: String?
+        public init(revision: String, rejectedAt: String, problems: Int, page: String, running: String?) {
+            self.revision = revision
+            self.rejectedAt = rejectedAt
+            self.problems = problems
+            self.page = page
+            self.running = running
+        }
+
+        public static func decode(_ data: Data) -> Rejection? { try? JSONDecoder().decode(Rejection.self, from: data) }
+
+        /// One sentence for the top of README.md and of `status`.
+        public var sentence: String {
+            "revision \(revision.prefix(7)) was rejected at \(rejectedAt): \(problems) problem\(problems == 1 ? "" : "s")"
+                + " (see \(page)); nothing of it was applied, and "
+                + (running.map { "revision \($0.prefix(7)) keeps running" } ?? "no revision is applied yet")
+        }
+    }
+
     /// One collection's row in `README.md`.
     public struct CollectionRow: Sendable, Equatable {
         public var collection: String
@@ -236,11 +282,12 @@ public enum ReportPages {
 
     /// `README.md`: the latest run of every collection, and the latest apply. Built from the
     /// branch's own files each time, so it counts every reconciler's runs.
-    public static func readme(rows: [CollectionRow], latestApply: String?, pendingRequests: [PendingRequest]) -> String {
+    public static func readme(rows: [CollectionRow], latestApply: String?, pendingRequests: [PendingRequest],
+                              rejection: Rejection? = nil) -> String {
         var out = """
             # Syncwright reports
 
-            Each run of a job collection is in `runs/<collection>/<run-id>/`, each applied revision in `applies/`.
+            \(rejection.map { "> **Rejected:** \(cell($0.sentence).replacingOccurrences(of: "(see \($0.page))", with: "([problems](\($0.page)))")).\n\n" } ?? "")Each run of a job collection is in `runs/<collection>/<run-id>/`, each applied revision in `applies/`.
 
             | Collection | Latest run | Status | Finished | Times run |
             |---|---|---|---|---:|

@@ -148,6 +148,7 @@ public struct ReportPublisher: Sendable {
     func readme(of tree: ObjectID?, adding files: [ReportFile]) throws(GitError) -> String {
         var rows: [String: ReportPages.CollectionRow] = [:]
         var latestApply: String?
+        var latestRejected: (name: String, facts: ReportPages.Rejection?)?
         var requests: [String: ReportPages.PendingRequest] = [:]
         if let tree {
             for name in try repository.entryNames(in: tree, folder: "requests") where name.hasSuffix(".json") {
@@ -172,10 +173,19 @@ public struct ReportPublisher: Sendable {
                 if !row.latestRunID.isEmpty { rows[collection] = row }
             }
             latestApply = try repository.lastEntries(in: tree, folder: "applies").last.first
+            if let name = try repository.entryNames(in: tree, folder: "rejected").filter({ $0.hasSuffix(".json") }).max() {
+                latestRejected = (name, try repository.blob(in: tree, path: "rejected/\(name)").flatMap(ReportPages.Rejection.decode))
+            }
         }
+        var addsApply = false, addsRejection = false
         for file in files {
             let parts = file.path.split(separator: "/").map(String.init)
+            if parts.count == 2, parts[0] == "applies" { addsApply = true }
+            if parts.count == 2, parts[0] == "rejected" { addsRejection = true }
             if parts.count == 2, parts[0] == "applies", parts[1] > (latestApply ?? "") { latestApply = parts[1] }
+            if parts.count == 2, parts[0] == "rejected", parts[1].hasSuffix(".json"), parts[1] > (latestRejected?.name ?? "") {
+                latestRejected = (parts[1], ReportPages.Rejection.decode(Data(file.text.utf8)))
+            }
             if parts.count == 2, parts[0] == "requests", parts[1].hasSuffix(".json"),
                let request = ReportPages.PendingRequest.decode(Data(file.text.utf8)) {
                 requests[request.id] = request
@@ -196,7 +206,27 @@ public struct ReportPublisher: Sendable {
         }
         // Pending, and approved but not yet run. Request ids sort by time.
         let open = requests.keys.sorted().compactMap { requests[$0] }.filter { $0.status == "pending" || $0.status == "approved" }
+        // A rejection newer than the latest apply stands: the branch's tip is not what runs. What
+        // this publication adds is newest; else the names' timestamps tell (to the second), and
+        // within one second the README as it was does.
+        let standing: ReportPages.Rejection?
+        if addsApply {
+            standing = nil
+        } else if addsRejection {
+            standing = latestRejected?.facts
+        } else if let rejected = latestRejected {
+            let stamp = "YYYYMMDDTHHMMSSZ".count
+            let rejectedAt = rejected.name.prefix(stamp), appliedAt = latestApply?.prefix(stamp) ?? ""
+            if rejectedAt != appliedAt {
+                standing = rejectedAt > appliedAt ? rejected.facts : nil
+            } else {
+                let before = try tree.flatMap { (tree) throws(GitError) in try repository.blob(in: tree, path: "README.md") }
+                standing = before.map { String(decoding: $0, as: UTF8.self).contains("> **Rejected:**") } == true ? rejected.facts : nil
+            }
+        } else {
+            standing = nil
+        }
         return ReportPages.readme(rows: rows.keys.sorted().compactMap { rows[$0] }, latestApply: latestApply,
-                                  pendingRequests: open)
+                                  pendingRequests: open, rejection: standing)
     }
 }

@@ -17,9 +17,30 @@ public enum RunStatus: String, Codable, Sendable {
     case interrupted
 }
 
+extension RunStatus {
+    /// The run's status from its jobs' (a pure rule, table-tested):
+    /// - `aborted` when a failed job's `onFailure: abort` stopped the run (whether or not jobs
+    ///   were left to skip);
+    /// - `succeeded` when no job that ran failed or had failed objects (`awaitingApproval` when
+    ///   some job waits for an approval);
+    /// - `failed` when every job that ran failed as a whole;
+    /// - `partial` otherwise: some jobs or objects failed, the rest was written.
+    public static func of(_ jobs: [JobStatus], aborted: Bool) -> RunStatus {
+        let ran = jobs.filter { $0 != .notRun && $0 != .awaitingApproval }
+        let failed = ran.filter { $0 == .failed }.count
+        if aborted && failed > 0 { return .aborted }
+        if failed == 0 && !ran.contains(.completedWithErrors) {
+            return jobs.contains(.awaitingApproval) ? .awaitingApproval : .succeeded
+        }
+        return failed == ran.count ? .failed : .partial
+    }
+}
+
 /// How one job of a run ended.
 public enum JobStatus: String, Codable, Sendable {
     case succeeded, failed
+    /// It ran to its end and wrote what it could, but some objects failed (see `failures`).
+    case completedWithErrors
     /// Not run: an earlier job aborted the run, or the run was stopped.
     case notRun
     /// Not run: the job is under a workflow, and a request for it waits for a decision.
@@ -55,6 +76,9 @@ public struct RunReport: Codable, Sendable, Equatable {
         public var error: String?
         /// For `awaitingApproval`: the request raised for this job.
         public var request: String?
+        /// The first failed objects (at most `RunReport.failuresKept`), in the order met; the
+        /// count of all is `stats.failed`. Absent when none failed.
+        public var failures: [Failure]?
         public init(name: String, status: JobStatus, stats: Statistics, durationMs: Int, error: String? = nil,
                     request: String? = nil) {
             self.name = name
@@ -65,6 +89,19 @@ public struct RunReport: Codable, Sendable, Equatable {
             self.request = request
         }
     }
+    /// One object that failed: its DN (or CSV row), and the reason (the server's, when it refused).
+    public struct Failure: Codable, Sendable, Equatable {
+        public var object: String
+        public var reason: String
+        public init(object: String, reason: String) {
+            self.object = object
+            self.reason = reason
+        }
+    }
+
+    /// How many failures a job's report keeps.
+    public static let failuresKept = 10
+
     public var runId: String
     public var collection: String
     public var trigger: RunTrigger

@@ -129,6 +129,7 @@ public final class StateStore: Sendable {
         registerScheduleMigration(&migrator)
         registerRequestMigration(&migrator)
         registerRunsInProgressMigration(&migrator)
+        registerRejectionsMigration(&migrator)
         return migrator
     }
 
@@ -340,6 +341,17 @@ extension StateStore {
                                            arguments: [collection, limit])
             }
             return try String.fetchAll(db, sql: "SELECT report FROM runs ORDER BY startedAt DESC, id DESC LIMIT ?", arguments: [limit])
+        }
+    }
+
+    /// One run's report (JSON), or nil. A run id may be given by a unique prefix.
+    public func runReport(id: String) throws -> String? {
+        try read { db in
+            if let exact = try String.fetchOne(db, sql: "SELECT report FROM runs WHERE id = ?", arguments: [id]) { return exact }
+            let matches = try String.fetchAll(db, sql: "SELECT report FROM runs WHERE id LIKE ? ESCAPE '\\' LIMIT 2",
+                                              arguments: [id.replacingOccurrences(of: "%", with: "\\%")
+                                                  .replacingOccurrences(of: "_", with: "\\_") + "%"])
+            return matches.count == 1 ? matches[0] : nil
         }
     }
 
@@ -727,12 +739,17 @@ extension StateStore {
             let rows = try target.map {
                 try Row.fetchAll(db, sql: "SELECT * FROM fires WHERE target = ? ORDER BY id DESC LIMIT ?", arguments: [$0, limit])
             } ?? Row.fetchAll(db, sql: "SELECT * FROM fires ORDER BY id DESC LIMIT ?", arguments: [limit])
-            return rows.map { row in
-                FireRecord(schedule: row["schedule"], target: row["target"],
-                           fireTime: Date(timeIntervalSince1970: row["fireTime"]),
-                           handledAt: Date(timeIntervalSince1970: row["handledAt"]),
-                           outcome: FireRecord.Outcome(rawValue: row["outcome"]) ?? .skipped,
-                           runId: row["runId"], note: row["note"], nextFire: nil)
+            return try rows.map { row in
+                let text: String = row["outcome"]
+                guard let outcome = FireRecord.Outcome(rawValue: text) else {
+                    // Never read as something it is not: a newer version wrote it, or the store is damaged.
+                    throw StateError("the fire of schedule \(row["schedule"] as String) at \(row["fireTime"] as Double) in \(path) "
+                        + "has the unknown outcome '\(text)'; was it written by a newer syncwright?")
+                }
+                return FireRecord(schedule: row["schedule"], target: row["target"],
+                                  fireTime: Date(timeIntervalSince1970: row["fireTime"]),
+                                  handledAt: Date(timeIntervalSince1970: row["handledAt"]),
+                                  outcome: outcome, runId: row["runId"], note: row["note"], nextFire: nil)
             }
         }
     }

@@ -577,6 +577,8 @@ public struct JobEngine: Sendable {
         let columns = given.flatMap { entry.sharesNames(with: $0.sample) ? $0 : nil }
         var out = Entry(dn: "", names: destinationNames, reservingBytes: entry.byteCount + 64,
                         values: entry.valueCount + objectClassBytes.count + 4)
+        // Which source fields have several values, found once per row when a template asks.
+        var multiValued: (mask: UInt64, beyond64: Bool)?
         // objectClass first, as directories print it; updates compare mapped attributes only.
         for objectClass in objectClassBytes { out.append(at: 0, bytes: objectClass) }
         for (position, mapping) in mappings.enumerated() {
@@ -594,8 +596,11 @@ public struct JobEngine: Sendable {
                 // Rendered straight into the entry's buffer; an empty result adds no value. A
                 // field with several values renders once per value; two such fields are an error.
                 let fields = columns?.template[position] ?? template.fieldNames.map { entry.index(of: $0) }
+                if multiValued == nil { multiValued = entry.namesWithSeveralValues() }
+                let multi = multiValued ?? (0, false)
                 var several: Int?
-                for case let column? in fields where column != several && entry.hasSeveralValues(at: column) {
+                for case let column? in fields where column != several
+                    && (column < 64 ? multi.mask & (1 << UInt64(column)) != 0 : multi.beyond64 && entry.hasSeveralValues(at: column)) {
                     if let several {
                         throw TransformError("the template of \(mapping.destination) reads \(entry.name(at: several)) and "
                             + "\(entry.name(at: column)), which both have several values; a template may take several values from one field only")

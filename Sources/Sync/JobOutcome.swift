@@ -20,6 +20,9 @@ public struct JobOutcome: Sendable {
     public var log: [String] = []
     /// Set when the job as a whole failed (a guard, or the destination could not be written).
     public var error: String?
+    /// The first objects that failed (at most `failuresKept`), with why; `statistics.failed` counts all.
+    public var failures: [ObjectFailure] = []
+    public static let failuresKept = 10
     /// Wall milliseconds spent applying the changes, then making them durable (`commit`), for
     /// the debug log.
     public var applyMs = 0.0
@@ -31,20 +34,20 @@ extension JobEngine {
     public func show(_ attribute: AttributeName, _ values: [Value]) -> String {
         if values.isEmpty { return "(none)" }
         if secretAttributes.contains(attribute) { return "••••••" }
-        return values.map { $0.description }.joined(separator: "; ")
+        return values.map { LogText.escape($0.description) }.joined(separator: "; ")
     }
 
     /// The log lines for one change, as it would be applied.
     public func logLines(for change: ObjectChange) -> [String] {
         switch change.action {
         case .create:
-            return ["+ \(change.dn.isEmpty ? "(new row)" : change.dn)"]
+            return ["+ \(change.dn.isEmpty ? "(new row)" : LogText.escape(change.dn))"]
         case .delete:
-            return ["- \(change.dn)"]
+            return ["- \(LogText.escape(change.dn))"]
         case .update, .rename:
             var lines: [String] = []
-            let dn = change.newDN ?? change.dn
-            if let newDN = change.newDN { lines.append("> \(change.dn) → \(newDN)") }
+            let dn = LogText.escape(change.newDN ?? change.dn)
+            if let newDN = change.newDN { lines.append("> \(LogText.escape(change.dn)) → \(LogText.escape(newDN))") }
             for attribute in change.attributes {
                 lines.append("~ \(dn) \(attribute.attribute): \(show(attribute.attribute, attribute.old)) → "
                              + "\(show(attribute.attribute, attribute.new))")
@@ -70,8 +73,9 @@ extension JobEngine {
         stats.unchanged = set.unchanged
         stats.skipped = set.skipped
         stats.failed = set.failures.count
-        for failure in set.failures { log.append("! \(failure.object) \(failure.reason)") }
-        for note in set.notes { log.append("? \(note.object) \(note.reason)") }
+        for failure in set.failures { log.append("! \(LogText.escape(failure.object)) \(LogText.escape(failure.reason))") }
+        outcome.failures = Array(set.failures.prefix(JobOutcome.failuresKept))
+        for note in set.notes { log.append("? \(LogText.escape(note.object)) \(LogText.escape(note.reason))") }
         if let violation = set.guardViolation {
             outcome.statistics = stats
             outcome.error = violation
@@ -106,7 +110,11 @@ extension JobEngine {
             for (offset, change) in chunk.enumerated() {
                 if let error = failures[offset] {
                     stats.failed += 1
-                    log.append("! \(change.dn.isEmpty ? "(new row)" : change.dn) \(error)")
+                    let object = change.dn.isEmpty ? "(new row)" : change.dn
+                    log.append("! \(LogText.escape(object)) \(LogText.escape("\(error)"))")
+                    if outcome.failures.count < JobOutcome.failuresKept {
+                        outcome.failures.append(ObjectFailure(object: object, reason: "\(error)"))
+                    }
                     continue
                 }
                 switch change.action {
@@ -161,5 +169,25 @@ struct CappedLog {
 
     var lines: [String] {
         left == 0 ? kept : kept + ["… \(left) more changes not kept in this log; the counts are exact"]
+    }
+}
+
+/// Keeps a job log's one line per object: line breaks and other control characters in a value or
+/// a reason are written as escapes (`\n`, `\r`, `\t`, `\u{1B}`), and a backslash as `\\`.
+public enum LogText {
+    public static func escape(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: { $0.value < 0x20 || $0 == "\\" || $0.value == 0x7F }) else { return text }
+        var out = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case "\\": out += "\\\\"
+            case _ where scalar.value < 0x20 || scalar.value == 0x7F: out += "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
     }
 }

@@ -28,7 +28,7 @@ extension Syncwright {
 
         func run() throws {
             var changed = false
-            try Output.run {
+            try Output.run(invalid: .head(markdown: format == .markdown)) {
                 let plan = try Offline.diff(base: base, head: head,
                                             in: directory ?? FileManager.default.currentDirectoryPath)
                 print(plan.rendered(as: format, colour: Output.colour), terminator: "")

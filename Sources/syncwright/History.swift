@@ -29,7 +29,7 @@ extension Syncwright {
                 let runs = try workspace.history(collection: collection, limit: limit)
                 switch format {
                 case .json:
-                    print(Output.json(Document(runs: runs)))
+                    print(try Output.json(Document(runs: runs)))
                 case .text:
                     if runs.isEmpty {
                         print(collection.map { "No runs of \($0) yet." } ?? "No runs yet.")

@@ -31,7 +31,7 @@ extension Syncwright {
                 let requests = try workspace.requests(statuses: status.map { [$0] })
                 switch format {
                 case .json:
-                    print(Output.json(["requests": requests]))
+                    print(try Output.json(["requests": requests]))
                 case .text:
                     guard !requests.isEmpty else {
                         print(status.map { "No \($0.rawValue) requests." } ?? "No requests.")

@@ -17,8 +17,11 @@ extension Syncwright {
                 --preview computes everything and writes nothing: destinations stay as they are and no run \
                 is recorded. A job with a workflow is not run: a request is raised for it (see `syncwright \
                 requests`), its status and the run's are awaitingApproval, and an approver's decision lets the \
-                reconciler run it. Exit codes: 0 when the run succeeded or awaits approval, 1 when it failed, \
-                was aborted or is partial (for --preview: when a job would fail).
+                reconciler run it. A job that ran to its end but had objects fail is completedWithErrors, and \
+                its run partial; the first failures are listed with their DN and reason (all of them: \
+                `syncwright logs RUN JOB`). Exit codes: 0 when the run succeeded or awaits approval; 3 when it \
+                is partial (some jobs or objects failed, the rest was written); 1 when it failed, was aborted, \
+                or could not start (for --preview: 1 when a job would fail).
                 """)
 
         @Argument(help: "The collection to run.")
@@ -37,6 +40,7 @@ extension Syncwright {
 
         func run() throws {
             var succeeded = false
+            var partial = false
             try Output.run {
                 let workspace = try options.workspace()
                 // A preview writes nothing, so it may run beside a reconciler.
@@ -48,7 +52,7 @@ extension Syncwright {
                 meter.finish()
                 switch format {
                 case .json:
-                    print(Output.json(outcome.report))
+                    print(try Output.json(outcome.report))
                 case .text:
                     print(preview ? RunText.preview(outcome) : RunText.summary(outcome.report), terminator: "")
                 }
@@ -57,7 +61,9 @@ extension Syncwright {
                 }
                 succeeded = preview ? outcome.previews.allSatisfy { $0.error == nil } && outcome.report.status != .failed
                                     : [.succeeded, .awaitingApproval].contains(outcome.report.status)
+                partial = !preview && outcome.report.status == .partial
             }
+            if partial { throw ExitCode(3) }
             if !succeeded { throw ExitCode.failure }
         }
     }
@@ -118,6 +124,15 @@ enum RunText {
         for job in report.jobs {
             guard let request = job.request else { continue }
             out += "\n\(job.name) needs an approval: request \(request) (see `syncwright requests`).\n"
+        }
+        let failing = report.jobs.filter { !($0.failures ?? []).isEmpty }
+        if !failing.isEmpty {
+            out += "\nErrors:\n"
+            for job in failing {
+                for failure in job.failures ?? [] { out += "  \(job.name): \(failure.object): \(failure.reason)\n" }
+                let rest = job.stats.failed - (job.failures?.count ?? 0)
+                if rest > 0 { out += "  \(job.name): \(rest) more failed (`syncwright logs \(report.runId) \(job.name)` lists them)\n" }
+            }
         }
         let problems = report.jobs.filter { $0.error != nil }
         if !problems.isEmpty {

@@ -74,12 +74,22 @@ extension Syncwright {
             /// Reports not yet on the reports branch, and why the last attempt failed.
             let unpublishedReports: Int
             let lastPublishError: String?
+            /// A revision newer than the applied one that was refused: what the branch says is not what runs.
+            let rejected: Rejected?
+            struct Rejected: Encodable {
+                let revision: String
+                let rejectedAt: Date
+                let problems: Int
+                let page: String
+                let running: String?
+            }
 
             func encode(to encoder: Encoder) throws {
                 enum Keys: String, CodingKey {
-                    case appliedRevision, appliedAt, collections, schedules, requests, unpublishedReports, lastPublishError
+                    case appliedRevision, appliedAt, collections, schedules, requests, unpublishedReports, lastPublishError, rejected
                 }
                 var c = encoder.container(keyedBy: Keys.self)
+                try c.encode(rejected, forKey: .rejected)
                 try c.encode(appliedRevision, forKey: .appliedRevision)
                 try c.encode(appliedAt, forKey: .appliedAt)
                 try c.encode(collections, forKey: .collections)
@@ -100,6 +110,7 @@ extension Syncwright {
                 let queued = try workspace.store.unpublished(limit: 100_000)
                 let nextRuns = try workspace.store.nextRuns()
                 let schedules = try workspace.store.scheduleStates()
+                let rejection = try workspace.store.standingRejection()
                 switch format {
                 case .json:
                     let document = Document(
@@ -115,9 +126,18 @@ extension Syncwright {
                                   lastOutcome: $0.lastOutcome, lastNote: $0.lastNote)
                         },
                         requests: try workspace.requests(statuses: [.pending, .approved]),
-                        unpublishedReports: queued.count, lastPublishError: queued.compactMap(\.lastError).last)
-                    print(Output.json(document))
+                        unpublishedReports: queued.count, lastPublishError: queued.compactMap(\.lastError).last,
+                        rejected: rejection.map { .init(revision: $0.revision, rejectedAt: $0.rejectedAt, problems: $0.problems,
+                                                        page: $0.page, running: $0.running) })
+                    print(try Output.json(document))
                 case .text:
+                    if let rejection {
+                        print("REJECTED: revision \(rejection.revision.prefix(7)) (at \(rejection.rejectedAt.formatted(.iso8601))) has "
+                            + "\(rejection.problems) problem\(rejection.problems == 1 ? "" : "s"); see \(rejection.page) on the "
+                            + "\(workspace.home.config.reportsBranch) branch, or `syncwright validate`. Nothing of it was applied: "
+                            + (rejection.running.map { "revision \($0.prefix(7)) keeps running." } ?? "no revision is applied yet.")
+                            + "\n")
+                    }
                     guard let applied else {
                         print("Nothing applied yet: run `syncwright apply`.")
                         return

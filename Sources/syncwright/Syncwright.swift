@@ -19,7 +19,7 @@ struct Syncwright: AsyncParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [Init.self, Validate.self, Plan.self, Apply.self, Diff.self, Run.self, Reconcile.self, History.self,
-                      Status.self, Requests.self, Approve.self, Deny.self]
+                      Status.self, Logs.self, Requests.self, Approve.self, Deny.self]
     )
 
     /// Like the default entry point, but usage errors exit 1 (not 64): every command exits 1 on errors.
@@ -80,14 +80,19 @@ enum Output {
             && ProcessInfo.processInfo.environment["TERM"] != "dumb"
     }
 
-    static func json<T: Encodable>(_ value: T) -> String {
+    /// `value` as JSON; an encoding failure is an error (exit 1), never an empty `{}`.
+    static func json<T: Encodable>(_ value: T) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .custom { date, encoder in
             var c = encoder.singleValueContainer()
             try c.encode(RunReport.timestamp(date))
         }
-        return ((try? encoder.encode(value)).flatMap { String(data: $0, encoding: .utf8) } ?? "{}")
+        do {
+            return String(decoding: try encoder.encode(value), as: UTF8.self)
+        } catch {
+            throw ReconcilerError.failed("cannot write the JSON output: \(error)")
+        }
     }
 
     /// Publishes the home's queued reports after a command's own work is done: a failure here is
@@ -119,6 +124,49 @@ enum Output {
     static func run(_ body: () throws -> Void) throws {
         do {
             try body()
+        } catch {
+            throw failure(error)
+        }
+    }
+
+    /// What an invalid revision means to the command that met it.
+    enum InvalidMeaning {
+        /// plan, apply, reconcile, approve: nothing was applied.
+        case nothingApplied
+        /// validate: the revision or folder is just reported.
+        case checked
+        /// diff: the pull request's head is invalid; with `markdown`, the problems are also
+        /// written on stdout as a comment a bot can post.
+        case head(markdown: Bool)
+    }
+
+    /// `run(_:)`, saying what an invalid revision means for this command.
+    static func run(invalid meaning: InvalidMeaning, _ body: () throws -> Void) throws {
+        do {
+            try body()
+        } catch ReconcilerError.invalidManifests(let revision, let error) {
+            for problem in error.problems { standardError(problem.description) }
+            let count = error.problems.count
+            let problems = "\(count) problem\(count == 1 ? "" : "s")"
+            switch meaning {
+            case .nothingApplied:
+                standardError("error: revision \(revision) has \(problems); nothing was applied")
+            case .checked:
+                let what = revision.hasPrefix("/") || revision.hasPrefix(".") || revision.count != 40 ? "the folder \(revision)" : "revision \(revision)"
+                standardError("error: \(what) has \(problems)")
+            case .head(let markdown):
+                standardError("error: the head revision \(revision) has \(problems)")
+                if markdown {
+                    var out = "### Syncwright: the manifests at `\(revision.prefix(7))` are invalid\n\n"
+                    out += "\(problems.prefix(1).uppercased() + problems.dropFirst()); nothing can be planned until they are fixed.\n\n"
+                    for problem in error.problems {
+                        let location = "\(problem.location.file):\(problem.location.line):\(problem.location.column)"
+                        out += "- `\(location)`\(problem.field.isEmpty ? "" : " `\(problem.field)`"): \(problem.message)\n"
+                    }
+                    print(out, terminator: "")
+                }
+            }
+            throw ExitCode.failure
         } catch {
             throw failure(error)
         }

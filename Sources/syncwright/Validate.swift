@@ -22,14 +22,20 @@ extension Syncwright {
         }
 
         func run() throws {
-            try Output.run {
+            try Output.run(invalid: .checked) {
                 let objects: [ObjectKey]
                 let what: String
                 if let path {
                     objects = try Offline.validate(folder: path)
                     what = path
                 } else {
-                    let workspace = try options.workspace()
+                    let workspace: Workspace
+                    do {
+                        workspace = try options.workspace()
+                    } catch ReconcilerError.noHome(let home) {
+                        throw ReconcilerError.failed("no Syncwright home at \(home): run `syncwright init <repo-url>` first, "
+                            + "or `syncwright validate --path .` to check the manifests in this folder without a home")
+                    }
                     try workspace.fetch()
                     let result = try workspace.validate(ref: ref)
                     objects = result.objects

@@ -122,7 +122,8 @@ func examplesFixture() throws -> GitFixture {
         for command in [["plan"], ["apply"], ["status"], ["validate"]] {
             let result = try syncwright(command + ["--home", folder.sub("none")])
             #expect(result.status == 1)
-            #expect(result.stderr == "error: no Syncwright home at \(folder.sub("none")): run `syncwright init <repo-url>` first\n")
+            let hint = command == ["validate"] ? ", or `syncwright validate --path .` to check the manifests in this folder without a home" : ""
+            #expect(result.stderr == "error: no Syncwright home at \(folder.sub("none")): run `syncwright init <repo-url>` first\(hint)\n")
         }
     }
 

@@ -107,6 +107,27 @@ struct WorkflowHome {
     }
 }
 
+@Suite struct WithdrawnApprovalTests {
+    /// A non-approver's decision is reverted, and an approver merges the same file again, both
+    /// between two applies: the file reads as it did, but its new writer is weighed.
+    @Test func anApprovalWithdrawnAndReAddedUnchangedIsWeighed() throws {
+        let w = try WorkflowHome(try workflowFixture())
+        let id = try w.runRaisingRequest()
+        try w.commitApproval("approve-\(id)", name: "approve-\(id)", request: id, author: "Mallory <mallory@corp.example>")
+        #expect(try w.cli(["apply"]).status == 0)
+        #expect(try w.request(id)["status"] as? String == "pending", "a non-approver's decision does not count")
+
+        try w.fixture.remove("approvals/approve-\(id).yaml")
+        try w.fixture.commit("withdraw the decision", author: "Mallory <mallory@corp.example>")
+        try w.commitApproval("approve-\(id)", name: "approve-\(id)", request: id, author: "Bob <bob@corp.example>")
+        let apply = try w.cli(["apply"])
+        #expect(apply.status == 0, "\(apply.stderr)")
+        let request = try w.request(id)
+        #expect(request["status"] as? String == "approved", "\(request)")
+        #expect(request["decidedBy"] as? String == "Bob <bob@corp.example>")
+    }
+}
+
 @Suite struct WorkflowTests {
     @Test func aManualRunRaisesARequestWithAPreviewAndRunsTheOtherJobs() throws {
         let w = try WorkflowHome(try workflowFixture())

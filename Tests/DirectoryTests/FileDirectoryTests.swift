@@ -296,3 +296,22 @@ func readAll(_ directory: Directory, base: String? = nil) throws -> [Entry] {
         }
     }
 }
+
+@Suite struct CSVErrorPlaceTests {
+    /// A stray quote opens a field that swallows lines: the error names where parsing gave up
+    /// and where the quote was opened.
+    @Test func aStrayQuoteIsNamedWhereItWasOpened() throws {
+        let text = "id,name\n1,\"Smith\n2,Jones\n3,\"Lee\"\n"
+        let csv = CSVDirectory(.contents(Data(text.utf8), label: "in.csv"), what: "connection src", missingIsEmpty: false)
+        #expect { try csv.read(base: nil, pageSize: 10) { _ in } } throws: {
+            "\($0)" == "connection src: in.csv: line 4: unexpected text after a closing quote; the quoted field opened on line 2 "
+                + "runs to line 4: is a quote missing or stray on line 2?"
+        }
+        let wide = "id,name\n1,\"Smith\n2,Jones\",x\n"
+        let other = CSVDirectory(.contents(Data(wide.utf8), label: "in.csv"), what: "connection src", missingIsEmpty: false)
+        #expect { try other.read(base: nil, pageSize: 10) { _ in } } throws: {
+            "\($0)".hasSuffix("line 2: 3 fields, but the header has 2; the quoted field opened on line 2 runs to line 3: "
+                + "is a quote missing or stray on line 2?")
+        }
+    }
+}

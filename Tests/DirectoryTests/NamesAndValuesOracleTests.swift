@@ -69,6 +69,17 @@ import TestSupport
         }
     }
 
+    @Test func aBaseSpeltWithHexEscapesFindsItsEntries() throws {
+        let entries = [Entry(dn: "uid=a,ou=Sales #1,dc=corp", attributes: [("uid", ["a"])]),
+                       Entry(dn: "uid=b,ou=Other,dc=corp", attributes: [("uid", ["b"])])]
+        let directory = LDIFDirectory(.contents(LDIFCodec.encode(entries), label: "t.ldif"), what: "t", missingIsEmpty: false)
+        for base in ["ou=Sales #1,dc=corp", "ou=Sales\\20\\231,dc=corp", "OU=Sales\\20#1, DC=corp"] {
+            var found: [String] = []
+            try directory.read(base: base, pageSize: 10) { found += $0.map(\.dn) }
+            #expect(found == ["uid=a,ou=Sales #1,dc=corp"], "\(base)")
+        }
+    }
+
     /// Values with whitespace at either end are written in base64; ldapadd then keeps them exactly.
     @Test func ldifValuesWithEdgeWhitespaceSurviveLdapadd() throws {
         let server = try Slapd(suffixes: ["dc=corp,dc=example"])

@@ -199,7 +199,7 @@ let badCases: [BadCase] = [
     BadCase(name: "collection with a dangling job",
             files: ["j.yaml": goodJob, "c2.yaml": header + "kind: JobCollection\nmetadata: { name: nightly }\n"
                         + "spec:\n  jobs:\n    - { job: j1 }\n    - { job: j2, onFailure: continue }\n"],
-            expected: ["c2.yaml:7:14: spec.jobs[1].job: no Job named 'j2' exists"]),
+            expected: ["c2.yaml:7:14: spec.jobs[1].job: no Job named 'j2' exists (did you mean 'j1'?)"]),
     BadCase(name: "bad onFailure",
             files: ["j.yaml": goodJob, "c2.yaml": header + "kind: JobCollection\nmetadata: { name: nightly }\n"
                         + "spec:\n  jobs:\n    - { job: j1, onFailure: retry }\n"],

@@ -392,8 +392,10 @@ final class Gate: @unchecked Sendable {
         #expect(second.problem?.contains("revision \(bad.prefix(7)) is invalid (1 problems); nothing was applied") == true)
         #expect(second.started == ["alpha"], "the last good state keeps running")
         #expect(try loop.workspace.store.appliedRevision()?.revision == good)
-        let page = try fixture.git(["ls-tree", "-r", "--name-only", "reports", "rejected/"], in: fixture.originPath)
-        #expect(page.split(separator: "\n").count == 1)
+        let pages = try fixture.git(["ls-tree", "-r", "--name-only", "reports", "rejected/"], in: fixture.originPath)
+            .split(separator: "\n")
+        #expect(pages.count == 2, "the page and its facts for the README: \(pages)")
+        let page = try #require(pages.first { $0.hasSuffix(".md") }).description
         let text = try fixture.git(["show", "reports:\(page.trimmingCharacters(in: .whitespacesAndNewlines))"], in: fixture.originPath)
         #expect(text.contains("# Rejected \(bad.prefix(7)): nothing was applied"))
         #expect(text.contains("spec.triggers[0].every: 'soon' is not an interval"))
@@ -401,7 +403,7 @@ final class Gate: @unchecked Sendable {
         clock.set(at("2026-11-25T12:00:41Z"))
         #expect(await passAndRun(loop).fetched)
         let again = try fixture.git(["ls-tree", "-r", "--name-only", "reports", "rejected/"], in: fixture.originPath)
-        #expect(again.split(separator: "\n").count == 1, "the same bad revision is reported once")
+        #expect(again.split(separator: "\n").count == 2, "the same bad revision is reported once (a page and its facts)")
     }
 }
 

@@ -71,3 +71,17 @@ func rec(_ kind: Kind, _ name: String, file: String, spec: String = "{}", refs: 
         #expect(error?.description.hasPrefix("cannot open the state store \(folder.sub("bad.sqlite"))") == true)
     }
 }
+
+@Suite struct StoredValueTests {
+    /// A stored value the code does not know is an error, never read as something else.
+    @Test func aFireWithAnUnknownOutcomeIsAnError() throws {
+        let folder = try TemporaryFolder()
+        let path = folder.sub("state.sqlite")
+        let store = try StateStore(path: path)
+        #expect(try store.fires().isEmpty)
+        let insert = try runProcess("/usr/bin/sqlite3", [path, "INSERT INTO fires (schedule, target, fireTime, handledAt, outcome) "
+                                                         + "VALUES ('nightly', 'c', 1, 2, 'teleported')"])
+        try #require(insert.status == 0, "\(insert.stderr)")
+        #expect { try store.fires() } throws: { "\($0)".contains("has the unknown outcome 'teleported'") }
+    }
+}

@@ -180,3 +180,11 @@ private func spec(_ mappings: [FieldMapping], filter: String? = nil, container: 
         #expect(try ValueTemplate.parse("cn={{x}}+uid={{y}},dc=corp").isDNShaped)
     }
 }
+
+@Suite struct LogTextTests {
+    @Test func aLineBreakInAValueKeepsOneLinePerObject() {
+        #expect(LogText.escape("Head of\nSales") == "Head of\\nSales")
+        #expect(LogText.escape("a\r\n\tb\\c\u{1B}") == "a\\r\\n\\tb\\\\c\\u{1B}")
+        #expect(LogText.escape("plain, Müller") == "plain, Müller")
+    }
+}
