@@ -62,7 +62,7 @@ let package = Package(
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "GitKit", "TestSupport"]),
         .testTarget(name: "ReconcilerTests", dependencies: ["Reconciler", "GitKit", "Manifests", "StateStore",
                                                             "Planner", "Reports", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["syncwright", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["syncwright", "Sync", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

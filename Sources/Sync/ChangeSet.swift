@@ -112,4 +112,11 @@ public struct JobProgress: Sendable {
     public let phase: Phase
     public let done: Int
     public let total: Int?
+
+    public init(job: String, phase: Phase, done: Int, total: Int?) {
+        self.job = job
+        self.phase = phase
+        self.done = done
+        self.total = total
+    }
 }

@@ -226,7 +226,7 @@ public struct JobEngine: Sendable {
                     if let match { matched[match] = true }
                     tally(change, matched: match != nil, into: &set)
                 }
-                if set.read % 10_000 == 0 { progress?(JobProgress(job: name, phase: .reading, done: set.read, total: nil)) }
+                if set.read % 10_000 == 0 { progress?(JobProgress(job: name, phase: .reading, done: set.read, total: source.countHint)) }
             }
         }
         set.timings.sourceMs = stopwatch.lap()
@@ -344,7 +344,7 @@ public struct JobEngine: Sendable {
                     set.skipped += 1
                 }
             }
-            if set.read % 10_000 == 0 { progress?(JobProgress(job: name, phase: .reading, done: set.read, total: nil)) }
+            if (position + 1) % 10_000 == 0 { progress?(JobProgress(job: name, phase: .reading, done: position + 1, total: rows.rows.count)) }
         }
         set.timings.sourceMs = stopwatch.lap()
         if spec.delete { set.changes += unmatched.map { deletion(of: $0) } }
