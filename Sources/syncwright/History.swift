@@ -9,7 +9,7 @@ extension Syncwright {
             abstract: "List recorded runs, newest first.",
             discussion: "The JSON form is {\"runs\": [REPORT, …]}; docs/report-json.md documents REPORT.")
 
-        @Argument(help: "Only runs of this collection.")
+        @Argument(help: "Only runs of this collection.", completion: CompletionNames.collections)
         var collection: String?
 
         @Option(help: "text or json.")

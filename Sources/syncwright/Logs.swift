@@ -13,7 +13,7 @@ extension Syncwright {
                 first jobLogLines lines of each log (config.yaml); the counts in the report are exact.
                 """)
 
-        @Argument(help: "The run id (or its unique start).")
+        @Argument(help: "The run id (or its unique start).", completion: CompletionNames.runs)
         var runID: String
 
         @Argument(help: "Only this job's log.")

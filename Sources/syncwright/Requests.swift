@@ -59,7 +59,7 @@ extension Syncwright {
                 pass and runs the job then (trigger approval).
                 """)
 
-        @Argument(help: "The request's id, as `syncwright requests` lists it.")
+        @Argument(help: "The request's id, as `syncwright requests` lists it.", completion: CompletionNames.requests)
         var id: String
 
         @Option(help: "Why: kept in the manifest and on the request's page.")
@@ -84,7 +84,7 @@ extension Syncwright {
                 is recorded on the request's page on the reports branch once the reconciler applies it.
                 """)
 
-        @Argument(help: "The request's id, as `syncwright requests` lists it.")
+        @Argument(help: "The request's id, as `syncwright requests` lists it.", completion: CompletionNames.requests)
         var id: String
 
         @Option(help: "Why the job must not run (required).")

@@ -24,7 +24,7 @@ extension Syncwright {
                 or could not start (for --preview: 1 when a job would fail).
                 """)
 
-        @Argument(help: "The collection to run.")
+        @Argument(help: "The collection to run.", completion: CompletionNames.collections)
         var collection: String
 
         @Flag(help: "A dry run: show what each job would change, and write nothing.")
