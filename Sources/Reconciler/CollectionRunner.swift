@@ -48,7 +48,7 @@ extension Workspace {
     public func run(collection name: String, preview: Bool = false, trigger: RunTrigger = .manual,
                     previewLines: Int = 10, progress: ((JobProgress) -> Void)? = nil,
                     scheduled: ScheduledRun? = nil, control: RunControl? = nil,
-                    approved: ApprovalRequest? = nil) throws -> RunOutcome {
+                    approved: ApprovalRequest? = nil, runId chosen: String? = nil) throws -> RunOutcome {
         let trigger = approved != nil ? .approval : scheduled == nil ? trigger : .schedule
         let clock = control?.clock ?? SystemWallClock()
         guard let applied = try store.appliedRevision() else {
@@ -71,7 +71,7 @@ extension Workspace {
             entries = collection.jobs
         }
         let started = clock.now()
-        let runId = RunReport.makeID(at: started)
+        let runId = chosen ?? RunReport.makeID(at: started)
         var raised: [ApprovalRequest] = []
         let startedWall = DispatchTime.now()
         let startedCPU = Self.threadCPUNanoseconds()

@@ -35,6 +35,25 @@ public final class HomeClaim: Sendable {
 
     private init(descriptor: Int32) { self.descriptor = descriptor }
 
+    /// The process holding the home now (its pid and command), or nil when none does.
+    public static func holder(of home: Home) -> (pid: Int32, command: String)? {
+        let path = (home.path as NSString).appendingPathComponent("reconciler.lock")
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        // A lock this process can take is held by no one.
+        if flock(fd, LOCK_SH | LOCK_NB) == 0 {
+            flock(fd, LOCK_UN)
+            return nil
+        }
+        var buffer = [UInt8](repeating: 0, count: 256)
+        let count = pread(fd, &buffer, buffer.count, 0)
+        guard count > 0 else { return (0, "") }
+        let text = String(decoding: buffer.prefix(count), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let match = text.wholeMatch(of: #/pid (\d+): (.+)/#), let pid = Int32(match.1) else { return (0, text) }
+        return (pid, String(match.2))
+    }
+
     /// "syncwright reconcile (pid 1234)", from what the holder wrote.
     private static func holder(_ fd: Int32) -> String {
         var buffer = [UInt8](repeating: 0, count: 256)

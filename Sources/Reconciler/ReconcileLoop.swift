@@ -22,6 +22,8 @@ public struct PassSummary: Sendable {
     public var skipped = 0
     /// Approved requests whose job was started in this pass.
     public var approved: [String] = []
+    /// Collections whose runs `syncwright run` handed over (started in this pass).
+    public var handedOver: [String] = []
     /// Requests that expired in this pass (past their time, with no decision).
     public var expired = 0
     public var published: PublishOutcome?
@@ -57,9 +59,9 @@ public final class ReconcileLoop: @unchecked Sendable {
     let interval: TimeInterval
     let logger: Logger
     let runCollection: CollectionRun
-    private let wake = WakeSignal()
+    let wake = WakeSignal()
     /// At most `concurrentRunLimit` runs work at once; the others wait here for a slot.
-    private let slots: RunSlots
+    let slots: RunSlots
 
     private let lock = NSLock()
     /// Per running collection: its control, and what it was started for ("schedule nightly at …").
@@ -184,6 +186,7 @@ public final class ReconcileLoop: @unchecked Sendable {
         do {
             summary.expired = try workspace.expireRequests(at: now)
             runs += try approvedRuns(at: now, into: &summary)
+            runs += try handedOverRuns(at: now, into: &summary)
         } catch {
             summary.problem = [summary.problem, "workflow requests failed: \(error)"].compactMap { $0 }.joined(separator: "; ")
             logger.error("workflow requests failed", metadata: ["error": "\(error)"])
@@ -358,7 +361,19 @@ public final class ReconcileLoop: @unchecked Sendable {
         return runs
     }
 
-    private func finished(_ collection: String) {
+    /// Takes the collection's slot for a run, unless it runs already or the loop stops.
+    func claimSlot(for collection: String, control: RunControl, startedFor: String) -> Bool {
+        lock.withLock { () -> Bool in
+            guard !stopping, running[collection] == nil else { return false }
+            running[collection] = (control, startedFor)
+            return true
+        }
+    }
+
+    /// Wakes the loop for a pass now (a run was handed over).
+    public func wakeUp() { wake.signal() }
+
+    func finished(_ collection: String) {
         lock.withLock { running[collection] = nil }
         wake.signal()
     }

@@ -130,6 +130,7 @@ public final class StateStore: Sendable {
         registerRequestMigration(&migrator)
         registerRunsInProgressMigration(&migrator)
         registerRejectionsMigration(&migrator)
+        registerRunRequestsMigration(&migrator)
         return migrator
     }
 

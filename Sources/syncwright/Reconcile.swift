@@ -65,8 +65,15 @@ extension Syncwright {
                         }
                     }
                     group.addTask {
+                        var ticks = 0
                         while !StopSignal.received && !Task.isCancelled {
                             try? await Task.sleep(nanoseconds: 100_000_000)
+                            ticks += 1
+                            // A run handed over by `syncwright run` starts within a second.
+                            if !once, ticks % 5 == 0,
+                               !workspace.queuedRunCollections().subtracting(loop.runningCollections).isEmpty {
+                                loop.wakeUp()
+                            }
                         }
                         if StopSignal.received { loop.stop() }
                     }

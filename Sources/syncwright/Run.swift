@@ -36,6 +36,9 @@ extension Syncwright {
         @Option(help: "With --preview: how many changes to show per job.")
         var show = 10
 
+        @Flag(help: "When a reconciler holds the home: hand the run to it and print the run id, without waiting for the run.")
+        var noWait = false
+
         @OptionGroup var options: HomeOptions
 
         func run() throws {
@@ -44,7 +47,19 @@ extension Syncwright {
             try Output.run {
                 let workspace = try options.workspace()
                 // A preview writes nothing, so it may run beside a reconciler.
-                let claim = preview ? nil : try workspace.claim(for: "run")
+                let claim: HomeClaim?
+                if preview {
+                    claim = nil
+                } else if let holder = HomeClaim.holder(of: workspace.home), holder.command.hasPrefix("syncwright reconcile") {
+                    // "Sync now": the running reconciler runs it; this command follows it.
+                    let report = try handOver(workspace, to: holder)
+                    guard let report else { succeeded = true; return }
+                    succeeded = [.succeeded, .awaitingApproval].contains(report.status)
+                    partial = report.status == .partial
+                    return
+                } else {
+                    claim = try workspace.claim(for: "run")
+                }
                 defer { claim?.release() }
                 let meter = ProgressMeter(enabled: format == .text && isatty(STDERR_FILENO) == 1)
                 let outcome = try workspace.run(collection: collection, preview: preview, previewLines: show,
@@ -65,6 +80,60 @@ extension Syncwright {
             }
             if partial { throw ExitCode(3) }
             if !succeeded { throw ExitCode.failure }
+        }
+    }
+}
+
+extension Syncwright.Run {
+    /// Queues the run for the reconciler `holder`, then (unless --no-wait) follows it: its
+    /// progress on a terminal, then its report. Nil with --no-wait.
+    func handOver(_ workspace: Workspace, to holder: (pid: Int32, command: String)) throws -> RunReport? {
+        let identity = "\(ProcessInfo.processInfo.environment["USER"] ?? "syncwright run") (pid \(getpid()))"
+        let request = try workspace.queueRun(collection: collection, requestedBy: identity)
+        let reconciler = "the reconciler (pid \(holder.pid))"
+        if noWait {
+            print("Handed run \(request.runId) of \(collection) to \(reconciler); "
+                  + "`syncwright logs \(request.runId)` and `syncwright history` show it once it ends.")
+            return nil
+        }
+        Output.standardError("Handed the run to \(reconciler), which holds this home; following run \(request.runId).")
+        let tty = format == .text && isatty(STDERR_FILENO) == 1
+        var lastProgress: String?
+        var waitingNoted = false
+        while true {
+            let state = try workspace.runRequest(request.id)
+            switch state.status {
+            case .finished:
+                if tty, lastProgress != nil { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+                guard let report = try workspace.report(ofRun: request.runId) else {
+                    throw ReconcilerError.failed("the reconciler ended run \(request.runId) but recorded no report")
+                }
+                switch format {
+                case .json: print(try Output.json(report))
+                case .text: print(RunText.summary(report), terminator: "")
+                }
+                return report
+            case .failed:
+                throw ReconcilerError.failed("\(reconciler) could not run \(collection): \(state.error ?? "no reason given")")
+            case .queued, .started:
+                if HomeClaim.holder(of: workspace.home) == nil {
+                    if state.status == .queued {
+                        try workspace.abandon(state, because: "the reconciler stopped before it started the run")
+                        throw ReconcilerError.failed("\(reconciler) stopped before it started the run; nothing was run. Run it again")
+                    }
+                    throw ReconcilerError.failed("\(reconciler) stopped while run \(request.runId) was running; "
+                        + "`syncwright history` shows it as interrupted")
+                }
+                if state.status == .queued, !waitingNoted, Date().timeIntervalSince(state.requestedAt) > 3 {
+                    Output.standardError("Waiting: \(collection) is running already; the reconciler starts this run when it ends.")
+                    waitingNoted = true
+                }
+                if tty, let progress = state.progress, progress != lastProgress {
+                    FileHandle.standardError.write(Data("\r\u{1B}[K\(progress)".utf8))
+                    lastProgress = progress
+                }
+                usleep(200_000)
+            }
         }
     }
 }

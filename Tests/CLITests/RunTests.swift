@@ -373,7 +373,8 @@ func jobField(_ report: [String: Any], _ job: Int, _ field: String) -> String? {
         let command = ([binary, "run", "chain"] + home.args).map { "'\($0)'" }.joined(separator: " ")
         let result = try runProcess("/usr/bin/script", ["-qefc", command, "/dev/null"])
         #expect(result.status == 0, "\(result.stdout)")
-        #expect(result.stdout.contains("hr-to-corp: reading 10000 objects ("))
+        #expect(result.stdout.contains("hr-to-corp: reading 10000 objects"))
+        #expect(result.stdout.contains("hr-to-corp: writing 10000 of 25000 objects (40%"), "a total and a percentage")
         #expect(result.stdout.contains("/s)"))
         #expect(result.stdout.contains("\r\u{1B}[K")) // the line is redrawn, then cleared
         #expect(result.stdout.contains("Run ") && result.stdout.contains(" of chain: succeeded"))

@@ -1,0 +1,107 @@
+import Foundation
+import Reports
+import StateStore
+import Manifests
+import Sync
+
+/// "Sync now" while a reconciler holds the home: `syncwright run` queues the run in the state
+/// store, the reconciler runs it at once (as a manual run, with the run id chosen here), and
+/// the command follows it to its end.
+extension Workspace {
+    /// Queues a run of `collection` for the reconciler that holds the home.
+    public func queueRun(collection: String, requestedBy: String, at now: Date = Date()) throws -> RunRequest {
+        guard try store.manifest(ObjectKey(.jobCollection, collection)) != nil else {
+            let known = try collections().map(\.name)
+            throw ReconcilerError.failed("no collection named '\(collection)' is applied"
+                + Suggestion.phrase(for: collection, among: known)
+                + (known.isEmpty ? "" : " (applied: \(known.joined(separator: ", ")))"))
+        }
+        let request = RunRequest(id: "handoff-" + RunReport.makeID(at: now), collection: collection,
+                                 runId: RunReport.makeID(at: now), requestedAt: now, requestedBy: requestedBy)
+        try store.queue(request)
+        return request
+    }
+
+    /// A queued run's state now.
+    public func runRequest(_ id: String) throws -> RunRequest {
+        guard let request = try store.runRequest(id) else { throw ReconcilerError.failed("no run request \(id)") }
+        return request
+    }
+
+    /// Marks a queued run that no reconciler will take as failed (its reconciler stopped).
+    public func abandon(_ request: RunRequest, because reason: String) throws {
+        try store.update(runRequest: request.id, status: .failed, error: reason)
+    }
+
+    /// The collections of runs waiting to be handed over.
+    public func queuedRunCollections() -> Set<String> {
+        Set(((try? store.queuedRunRequests()) ?? []).map(\.collection))
+    }
+
+    /// The recorded report of a handed-over run, once it ended.
+    public func report(ofRun id: String) throws -> RunReport? {
+        try store.runReport(id: id).map { try RunReport.decode($0) }
+    }
+}
+
+extension ReconcileLoop {
+    /// Starts every queued run whose collection is not running, oldest first (the others wait
+    /// for a later pass). Each runs as a manual run under the id chosen when it was queued.
+    func handedOverRuns(at now: Date, into summary: inout PassSummary) throws -> [StartedRun] {
+        var runs: [StartedRun] = []
+        for request in try workspace.store.queuedRunRequests() {
+            let control = RunControl(clock: clock, deadline: nil)
+            guard claimSlot(for: request.collection, control: control, startedFor: "run \(request.runId)") else { continue }
+            guard try workspace.store.start(runRequest: request.id) else {
+                finished(request.collection)
+                continue
+            }
+            summary.handedOver.append(request.collection)
+            runs.append(StartedRun(collection: request.collection, scheduled: nil, request: nil, control: control) { [self] in
+                await slots.acquire()
+                defer { slots.release() }
+                logger.info("run started", metadata: ["collection": "\(request.collection)", "run": "\(request.runId)",
+                                                      "requestedBy": "\(request.requestedBy)"])
+                let workspace = self.workspace
+                let store = workspace.store
+                do {
+                    let reporter = ProgressRelay(request: request.id, store: store)
+                    _ = try await offload {
+                        try workspace.run(collection: request.collection, trigger: .manual, progress: reporter.relay,
+                                          control: control, runId: request.runId)
+                    }
+                    try? store.update(runRequest: request.id, status: .finished)
+                } catch {
+                    try? store.update(runRequest: request.id, status: .failed, error: "\(error)")
+                    logger.error("run could not start", metadata: ["collection": "\(request.collection)", "error": "\(error)"])
+                }
+                finished(request.collection)
+            })
+        }
+        return runs
+    }
+}
+
+/// Writes a handed-over run's progress into its request, at most twice a second, for the
+/// command that follows it.
+///
+/// `@unchecked Sendable`: the engine reports progress from one thread at a time (see
+/// `ProgressMeter`); `last` is only touched there.
+final class ProgressRelay: @unchecked Sendable {
+    let request: String
+    let store: StateStore
+    private var last = Date.distantPast
+
+    init(request: String, store: StateStore) {
+        self.request = request
+        self.store = store
+    }
+
+    func relay(_ progress: JobProgress) {
+        let now = Date()
+        guard now.timeIntervalSince(last) >= 0.5 else { return }
+        last = now
+        let total = progress.total.map { " of \($0)" } ?? ""
+        try? store.update(runRequest: request, progress: "\(progress.job): \(progress.phase.rawValue) \(progress.done)\(total) objects")
+    }
+}

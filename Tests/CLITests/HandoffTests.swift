@@ -1,0 +1,57 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// "Sync now" with a reconciler running: `syncwright run` hands the run over through the state
+/// store, follows it, and exits with its outcome; `--no-wait` prints the run id.
+@Suite struct HandoffTests {
+    @Test func runHandsItsRunToTheRunningReconciler() throws {
+        let fixture = try examplesFixture()
+        let folder = try TemporaryFolder("handoff")
+        let home = ["--home", folder.sub("h")]
+        #expect(try syncwright(["init", fixture.originURL] + home).status == 0)
+        #expect(try syncwright(["apply"] + home).status == 0)
+
+        let reconciler = Process()
+        reconciler.executableURL = URL(fileURLWithPath: binary)
+        reconciler.arguments = ["reconcile", "--interval", "1h"] + home
+        reconciler.standardOutput = FileHandle.nullDevice
+        reconciler.standardError = FileHandle.nullDevice
+        try reconciler.run()
+        defer { if reconciler.isRunning { kill(reconciler.processIdentifier, SIGKILL); reconciler.waitUntilExit() } }
+        // Ready once it holds the home.
+        let lock = folder.sub("h/reconciler.lock")
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline, !((try? String(contentsOfFile: lock, encoding: .utf8)) ?? "").contains("reconcile") {
+            usleep(50_000)
+        }
+
+        let run = try syncwright(["run", "nightly-directory-sync"] + home)
+        #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+        #expect(run.stderr.contains("Handed the run to the reconciler (pid \(reconciler.processIdentifier))"))
+        #expect(run.stdout.contains("of nightly-directory-sync: awaitingApproval (manual"), "\(run.stdout)")
+        #expect(run.stdout.contains("hr-users-to-corp"))
+
+        let queued = try syncwright(["run", "nightly-directory-sync", "--no-wait"] + home)
+        #expect(queued.status == 0, "\(queued.stderr)")
+        let words = queued.stdout.split(separator: " ")
+        let runID = try #require(words.count > 2 ? String(words[2]) : nil)
+        #expect(queued.stdout.hasPrefix("Handed run \(runID) of nightly-directory-sync to the reconciler"))
+        var found = false
+        let until = Date().addingTimeInterval(30)
+        while Date() < until, !found {
+            found = try syncwright(["history", "--format", "json"] + home).stdout.contains("\"runId\" : \"\(runID)\"")
+            if !found { usleep(100_000) }
+        }
+        #expect(found, "the reconciler ran the handed-over run \(runID)")
+        // An unknown collection is refused at once, as a local run would be.
+        let unknown = try syncwright(["run", "nightly-directory-synk"] + home)
+        #expect(unknown.status == 1)
+        #expect(unknown.stderr.contains("no collection named 'nightly-directory-synk' is applied (did you mean 'nightly-directory-sync'?)"),
+                "\(unknown.stderr)")
+
+        kill(reconciler.processIdentifier, SIGTERM)
+        reconciler.waitUntilExit()
+        #expect(reconciler.terminationStatus == 0)
+    }
+}
