@@ -52,7 +52,7 @@ def generate(repo, jobs, collections):
     os.makedirs(os.path.join(repo, "collections"), exist_ok=True)
     os.makedirs(os.path.join(repo, "data"), exist_ok=True)
     with open(os.path.join(repo, "data/hr.csv"), "w") as f:
-        f.write("employeeId,login\n")
+        f.write("employeeId,login,givenName,surname,email,phones,department\n")
     with open(os.path.join(repo, "connections.yaml"), "w") as f:
         f.write("apiVersion: syncwright.dev/v1\nkind: Connection\nmetadata: { name: hr-export }\n"
                 "spec: { type: csv, repoPath: data/hr.csv }\n---\n"

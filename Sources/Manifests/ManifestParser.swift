@@ -11,8 +11,12 @@ public enum ManifestParser {
     }
 
     /// Decodes every document in one file. Empty documents are skipped.
-    public static func parse(file: String, contents: Data) -> (manifests: [Manifest], problems: [ManifestProblem]) {
-        let context = ReadContext(file: file)
+    ///
+    /// `locatingEveryField` keeps every field's position (`Manifest.location(of:)`), not only those
+    /// of references and names: slower, for the files a later check found a problem in.
+    public static func parse(file: String, contents: Data,
+                             locatingEveryField: Bool = false) -> (manifests: [Manifest], problems: [ManifestProblem]) {
+        let context = ReadContext(file: file, trackAll: locatingEveryField)
         guard let text = String(data: contents, encoding: .utf8) else {
             return ([], [ManifestProblem(SourceLocation(file: file, line: 1, column: 1), field: "",
                                          "the file is not valid UTF-8")])

@@ -5,8 +5,14 @@ final class ReadContext {
     let file: String
     var problems: [ManifestProblem] = []
     var fieldLocations: [String: SourceLocation] = [:]
+    /// Keep every field's position, not only the tracked keys' (for locating a problem found
+    /// after parsing, in the few files that have one).
+    let trackAll: Bool
 
-    init(file: String) { self.file = file }
+    init(file: String, trackAll: Bool = false) {
+        self.file = file
+        self.trackAll = trackAll
+    }
 
     func location(_ node: Node?) -> SourceLocation {
         SourceLocation(file: file, line: node?.mark?.line ?? 1, column: node?.mark?.column ?? 1)
@@ -65,9 +71,9 @@ struct MapReader {
 
     /// The keys whose positions are kept for checks made after parsing (references, names); every
     /// other problem is reported while parsing, with the node's own position. Keeping only these
-    /// saves building a path string for every field of every document. (`source`, `value` and
-    /// `filter` locate a field a CSV header lacks.)
-    static let trackedKeys: Set<String> = ["name", "connection", "template", "job", "jobs", "targets", "repoPath", "source", "value", "filter"]
+    /// saves building a path string for every field of every document; a check that needs
+    /// another field's position parses that file again with `trackAll`.
+    static let trackedKeys: Set<String> = ["name", "connection", "template", "job", "jobs", "targets", "repoPath"]
 
     func child(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
 
@@ -75,7 +81,7 @@ struct MapReader {
     mutating func value(_ key: String) -> Node? {
         read.insert(key)
         guard let entry = entries.first(where: { $0.key == key }), !isNull(entry.value) else { return nil }
-        if Self.trackedKeys.contains(key) {
+        if context.trackAll || Self.trackedKeys.contains(key) {
             context.fieldLocations[child(key)] = context.location(entry.value)
         }
         return entry.value
@@ -171,7 +177,7 @@ struct MapReader {
             context.fail(node, child(key), "expected a list, found \(shape(node))")
             return nil
         }
-        let tracked = Self.trackedKeys.contains(key)
+        let tracked = context.trackAll || Self.trackedKeys.contains(key)
         return sequence.enumerated().map { index, item in
             let itemPath = "\(child(key))[\(index)]"
             if tracked { context.fieldLocations[itemPath] = context.location(item) }

@@ -9,7 +9,7 @@ import StateStore
 import Sync
 
 /// What `run --preview` shows for one job.
-public struct JobPreview: Sendable {
+public struct JobPreview: Sendable, Codable {
     public let job: String
     public let read: Int
     public let create: Int
@@ -30,7 +30,7 @@ public struct JobPreview: Sendable {
 }
 
 /// A finished run (or preview).
-public struct RunOutcome: Sendable {
+public struct RunOutcome: Sendable, Codable {
     public let report: RunReport
     /// For a preview: per job, what it would do.
     public let previews: [JobPreview]

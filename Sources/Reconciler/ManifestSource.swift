@@ -124,25 +124,57 @@ extension ManifestSource {
 extension ManifestSource {
     /// Jobs whose source is a CSV file in the repository read fields its header lacks: each is a
     /// problem at the mapping or filter that names it (a misspelt column would empty an attribute).
+    /// Templates and filters are parsed once per distinct text; a file with a problem is parsed
+    /// again to locate it exactly.
     func sourceFieldProblems(_ manifests: [Manifest]) -> [ManifestProblem] {
         var connections: [String: ConnectionSpec] = [:]
         for manifest in manifests { if case .connection(let c) = manifest.spec { connections[manifest.metadata.name] = c } }
-        var headers: [String: [String]?] = [:]
-        var problems: [ManifestProblem] = []
+        var headers: [String: (names: [String], lowered: Set<String>)?] = [:]
+        var templateFields: [String: [String]] = [:]
+        var filterFields: [String: [String]] = [:]
+        var found: [(manifest: Manifest, field: String, name: String, message: String)] = []
         for manifest in manifests {
             guard case .job(let job) = manifest.spec, let connection = connections[job.source.connection],
                   connection.type == .csv, let path = connection.repoPath else { continue }
             if headers[path] == nil {
-                headers[path] = .some(contents(path).flatMap { data in
+                let names = contents(path).flatMap { data in
                     try? CSVDirectory.header(of: data, delimiter: connection.delimiter?.first ?? ",", what: path)
-                })
+                }
+                headers[path] = .some(names.map { ($0, Set($0.map { $0.lowercased() })) })
             }
-            guard let columns = headers[path] ?? nil, !columns.isEmpty,
-                  let engine = try? JobEngine(name: manifest.metadata.name, spec: job, destinationNeedsDN: false) else { continue }
-            for missing in engine.missingFields(in: columns, source: "\(path) (connection \(job.source.connection))") {
-                problems.append(ManifestProblem(manifest.location(of: missing.field), field: missing.field, missing.message))
+            guard let header = headers[path] ?? nil, !header.names.isEmpty else { continue }
+            func check(_ name: String, _ field: String) {
+                guard !header.lowered.contains(name.lowercased()) else { return }
+                let message = "names '\(name)', which \(path) (connection \(job.source.connection)) does not have"
+                    + Suggestion.phrase(for: name, among: header.names)
+                    + "; its header has \(header.names.prefix(30).joined(separator: ", "))"
+                found.append((manifest, field, name, message))
+            }
+            for (index, mapping) in job.mappings.enumerated() {
+                if let source = mapping.source { check(source, "spec.mappings[\(index)].source") }
+                if let value = mapping.value {
+                    if templateFields[value] == nil {
+                        templateFields[value] = ((try? ValueTemplate.parse(value))?.fieldNames ?? []).map(\.name)
+                    }
+                    for name in templateFields[value] ?? [] { check(name, "spec.mappings[\(index)].value") }
+                }
+            }
+            if let filter = job.source.filter {
+                if filterFields[filter] == nil { filterFields[filter] = (try? FilterExpression.parse(filter))?.fields ?? [] }
+                for name in filterFields[filter] ?? [] { check(name, "spec.source.filter") }
             }
         }
-        return problems
+        guard !found.isEmpty else { return [] }
+        // Each file with a problem, parsed again with every field's position.
+        var located: [String: [ObjectKey: Manifest]] = [:]
+        for file in Set(found.map(\.manifest.file)) {
+            guard let data = contents(file) else { continue }
+            let (again, _) = ManifestParser.parse(file: file, contents: data, locatingEveryField: true)
+            located[file] = Dictionary(again.map { ($0.key, $0) }) { a, _ in a }
+        }
+        return found.map { problem in
+            let manifest = located[problem.manifest.file]?[problem.manifest.key] ?? problem.manifest
+            return ManifestProblem(manifest.location(of: problem.field), field: problem.field, problem.message)
+        }
     }
 }

@@ -9,7 +9,8 @@ import Sync
 /// the command follows it to its end.
 extension Workspace {
     /// Queues a run of `collection` for the reconciler that holds the home.
-    public func queueRun(collection: String, requestedBy: String, at now: Date = Date()) throws -> RunRequest {
+    public func queueRun(collection: String, requestedBy: String, preview: Bool = false, previewLines: Int = 10,
+                         at now: Date = Date()) throws -> RunRequest {
         guard try store.manifest(ObjectKey(.jobCollection, collection)) != nil else {
             let known = try collections().map(\.name)
             throw ReconcilerError.failed("no collection named '\(collection)' is applied"
@@ -17,7 +18,8 @@ extension Workspace {
                 + (known.isEmpty ? "" : " (applied: \(known.joined(separator: ", ")))"))
         }
         let request = RunRequest(id: "handoff-" + RunReport.makeID(at: now), collection: collection,
-                                 runId: RunReport.makeID(at: now), requestedAt: now, requestedBy: requestedBy)
+                                 runId: RunReport.makeID(at: now), requestedAt: now, requestedBy: requestedBy, preview: preview,
+                                 previewLines: previewLines)
         try store.queue(request)
         return request
     }
@@ -38,6 +40,14 @@ extension Workspace {
         Set(((try? store.queuedRunRequests()) ?? []).map(\.collection))
     }
 
+    /// A handed-over preview's outcome, once it ended.
+    public func previewOutcome(of request: RunRequest) throws -> RunOutcome? {
+        guard let result = request.result else { return nil }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .secondsSince1970
+        return try decoder.decode(RunOutcome.self, from: Data(result.utf8))
+    }
+
     /// The recorded report of a handed-over run, once it ended.
     public func report(ofRun id: String) throws -> RunReport? {
         try store.runReport(id: id).map { try RunReport.decode($0) }
@@ -51,6 +61,26 @@ extension ReconcileLoop {
         var runs: [StartedRun] = []
         for request in try workspace.store.queuedRunRequests() {
             let control = RunControl(clock: clock, deadline: nil)
+            if request.preview {
+                // A preview writes nothing: it need not wait for a run of its collection.
+                guard try workspace.store.start(runRequest: request.id) else { continue }
+                runs.append(StartedRun(collection: request.collection, scheduled: nil, request: nil, control: control) { [self] in
+                    await slots.acquire()
+                    defer { slots.release() }
+                    let workspace = self.workspace
+                    do {
+                        let outcome = try await offload { try workspace.run(collection: request.collection, preview: true, previewLines: request.previewLines) }
+                        let encoder = JSONEncoder()
+                        encoder.dateEncodingStrategy = .secondsSince1970
+                        let json = String(decoding: try encoder.encode(outcome), as: UTF8.self)
+                        try workspace.store.update(runRequest: request.id, status: .finished, result: json)
+                    } catch {
+                        try? workspace.store.update(runRequest: request.id, status: .failed, error: "\(error)")
+                    }
+                    wake.signal()
+                })
+                continue
+            }
             guard claimSlot(for: request.collection, control: control, startedFor: "run \(request.runId)") else { continue }
             guard try workspace.store.start(runRequest: request.id) else {
                 finished(request.collection)

@@ -20,21 +20,30 @@ public struct RunRequest: Sendable, Equatable {
     public let runId: String
     public let requestedAt: Date
     public let requestedBy: String
+    /// A dry run: nothing is written and no run is recorded; `result` holds what it found.
+    public let preview: Bool
+    /// For a preview: how many changes it shows per job.
+    public let previewLines: Int
     public var status: Status
     /// The latest progress line, while it runs.
     public var progress: String?
     public var error: String?
+    /// A preview's outcome (the reconciler's JSON), once it ended.
+    public var result: String?
 
-    public init(id: String, collection: String, runId: String, requestedAt: Date, requestedBy: String,
-                status: Status = .queued, progress: String? = nil, error: String? = nil) {
+    public init(id: String, collection: String, runId: String, requestedAt: Date, requestedBy: String, preview: Bool = false,
+                previewLines: Int = 10, status: Status = .queued, progress: String? = nil, error: String? = nil, result: String? = nil) {
         self.id = id
         self.collection = collection
         self.runId = runId
         self.requestedAt = requestedAt
         self.requestedBy = requestedBy
+        self.preview = preview
+        self.previewLines = previewLines
         self.status = status
         self.progress = progress
         self.error = error
+        self.result = result
     }
 }
 
@@ -48,6 +57,9 @@ extension StateStore {
                     runId TEXT NOT NULL,
                     requestedAt DOUBLE NOT NULL,
                     requestedBy TEXT NOT NULL,
+                    preview INTEGER NOT NULL DEFAULT 0,
+                    previewLines INTEGER NOT NULL DEFAULT 10,
+                    result TEXT,
                     status TEXT NOT NULL,            -- queued | started | finished | failed
                     progress TEXT,
                     error TEXT
@@ -64,16 +76,18 @@ extension StateStore {
         }
         return RunRequest(id: row["id"], collection: row["collection"], runId: row["runId"],
                           requestedAt: Date(timeIntervalSince1970: row["requestedAt"]), requestedBy: row["requestedBy"],
-                          status: status, progress: row["progress"], error: row["error"])
+                          preview: row["preview"], previewLines: row["previewLines"], status: status, progress: row["progress"], error: row["error"],
+                          result: row["result"])
     }
 
     /// Queues a run for the reconciler.
     public func queue(_ request: RunRequest) throws {
         try write("queueing a run of \(request.collection)") { db in
             try db.execute(sql: """
-                INSERT INTO runRequests (id, collection, runId, requestedAt, requestedBy, status) VALUES (?, ?, ?, ?, ?, ?)
+                INSERT INTO runRequests (id, collection, runId, requestedAt, requestedBy, preview, previewLines, status)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [request.id, request.collection, request.runId, request.requestedAt.timeIntervalSince1970,
-                                 request.requestedBy, request.status.rawValue])
+                                 request.requestedBy, request.preview, request.previewLines, request.status.rawValue])
         }
     }
 
@@ -99,8 +113,12 @@ extension StateStore {
     }
 
     /// Records a request's progress line, or its end.
-    public func update(runRequest id: String, status: RunRequest.Status? = nil, progress: String? = nil, error: String? = nil) throws {
+    public func update(runRequest id: String, status: RunRequest.Status? = nil, progress: String? = nil, error: String? = nil,
+                       result: String? = nil) throws {
         try write("updating run request \(id)") { db in
+            if let result {
+                try db.execute(sql: "UPDATE runRequests SET result = ? WHERE id = ?", arguments: [result, id])
+            }
             if let status {
                 try db.execute(sql: "UPDATE runRequests SET status = ?, error = COALESCE(?, error) WHERE id = ?",
                                arguments: [status.rawValue, error, id])

@@ -75,25 +75,3 @@ struct FieldPresence {
             + "Nothing was written: fix the job's field names")
     }
 }
-
-extension JobEngine {
-    /// A field the job reads that a source's declared columns lack: the manifest field naming
-    /// it, the name, and the message to show.
-    public struct MissingField: Sendable, Equatable {
-        public let field: String
-        public let name: String
-        public let message: String
-    }
-
-    /// Every field the job reads (mappings, templates, filter) that is not among `columns`,
-    /// for checking a `repoPath` file's header at validate time.
-    public func missingFields(in columns: [String], source: String) -> [MissingField] {
-        let known = Set(columns.map { AttributeName($0) })
-        return fieldUses.filter { !known.contains($0.name) }.map { use in
-            MissingField(field: use.field, name: use.name.name,
-                         message: "names '\(use.name.name)', which \(source) does not have"
-                            + Suggestion.phrase(for: use.name.name, among: columns)
-                            + "; its header has \(columns.prefix(30).joined(separator: ", "))")
-        }
-    }
-}

@@ -17,7 +17,9 @@ extension Syncwright {
                 --preview computes everything and writes nothing: destinations stay as they are and no run \
                 is recorded. A job with a workflow is not run: a request is raised for it (see `syncwright \
                 requests`), its status and the run's are awaitingApproval, and an approver's decision lets the \
-                reconciler run it. A job that ran to its end but had objects fail is completedWithErrors, and \
+                reconciler run it. When a reconciler holds the home, the run (or preview) is handed to it \
+                through the state store and followed here to its end ("sync now"); --no-wait prints the run \
+                id instead. A job that ran to its end but had objects fail is completedWithErrors, and \
                 its run partial; the first failures are listed with their DN and reason (all of them: \
                 `syncwright logs RUN JOB`). Exit codes: 0 when the run succeeded or awaits approval; 3 when it \
                 is partial (some jobs or objects failed, the rest was written); 1 when it failed, was aborted, \
@@ -48,7 +50,12 @@ extension Syncwright {
                 let workspace = try options.workspace()
                 // A preview writes nothing, so it may run beside a reconciler.
                 let claim: HomeClaim?
-                if preview {
+                if preview, let holder = HomeClaim.holder(of: workspace.home), holder.command.hasPrefix("syncwright reconcile") {
+                    // The reconciler previews it: it has the connections' secrets in its environment.
+                    let outcome = try handOverPreview(workspace, to: holder)
+                    succeeded = outcome.previews.allSatisfy { $0.error == nil } && outcome.report.status != .failed
+                    return
+                } else if preview {
                     claim = nil
                 } else if let holder = HomeClaim.holder(of: workspace.home), holder.command.hasPrefix("syncwright reconcile") {
                     // "Sync now": the running reconciler runs it; this command follows it.
@@ -133,6 +140,38 @@ extension Syncwright.Run {
                     lastProgress = progress
                 }
                 usleep(200_000)
+            }
+        }
+    }
+}
+
+extension Syncwright.Run {
+    /// Hands a preview to the reconciler `holder`, waits for what it found, and prints it.
+    func handOverPreview(_ workspace: Workspace, to holder: (pid: Int32, command: String)) throws -> RunOutcome {
+        let identity = "\(ProcessInfo.processInfo.environment["USER"] ?? "syncwright run") (pid \(getpid()))"
+        let request = try workspace.queueRun(collection: collection, requestedBy: identity, preview: true, previewLines: show)
+        let reconciler = "the reconciler (pid \(holder.pid))"
+        Output.standardError("Handed the preview to \(reconciler), which holds this home.")
+        while true {
+            let state = try workspace.runRequest(request.id)
+            switch state.status {
+            case .finished:
+                guard let outcome = try workspace.previewOutcome(of: state) else {
+                    throw ReconcilerError.failed("\(reconciler) ended the preview but kept no result")
+                }
+                switch format {
+                case .json: print(try Output.json(outcome.report))
+                case .text: print(RunText.preview(outcome), terminator: "")
+                }
+                return outcome
+            case .failed:
+                throw ReconcilerError.failed("\(reconciler) could not preview \(collection): \(state.error ?? "no reason given")")
+            case .queued, .started:
+                if HomeClaim.holder(of: workspace.home) == nil {
+                    if state.status == .queued { try workspace.abandon(state, because: "the reconciler stopped before the preview") }
+                    throw ReconcilerError.failed("\(reconciler) stopped before it finished the preview; run it again")
+                }
+                usleep(100_000)
             }
         }
     }

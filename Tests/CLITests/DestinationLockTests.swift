@@ -7,40 +7,9 @@ import Testing
 @Suite struct DestinationLockTests {
     /// A config repository whose one job writes `rows` users with ids `prefix1…` into `out`.
     static func repository(prefix: String, rows: Int, out: String) throws -> GitFixture {
-        let fixture = try GitFixture()
         var csv = "id,login\n"
         for i in 1...rows { csv += "\(prefix)\(i),\(prefix)user\(i)\n" }
-        try fixture.write([
-            "data/in.csv": csv,
-            "connections.yaml": """
-                apiVersion: syncwright.dev/v1
-                kind: Connection
-                metadata: { name: src }
-                spec: { type: csv, repoPath: data/in.csv }
-                ---
-                apiVersion: syncwright.dev/v1
-                kind: Connection
-                metadata: { name: dst }
-                spec: { type: ldif, path: \(out) }
-
-                """,
-            "job.yaml": """
-                apiVersion: syncwright.dev/v1
-                kind: Job
-                metadata: { name: load-\(prefix) }
-                spec:
-                  source: { connection: src }
-                  destination: { connection: dst, objectClass: [inetOrgPerson], container: "ou=People,dc=corp", rdn: uid }
-                  mappings:
-                    - { source: id, destination: employeeNumber, key: true }
-                    - { source: login, destination: uid }
-                  delete: false
-
-                """,
-            "collection.yaml": Fixtures.collection("c", jobs: ["load-\(prefix)"]),
-        ])
-        try fixture.commit("load \(prefix)")
-        return fixture
+        return try Fixtures.csvToLDIF(csv: csv, out: out, job: "load-\(prefix)")
     }
 
     func start(_ arguments: [String]) throws -> (Process, Pipe) {

@@ -32,6 +32,13 @@ import Testing
         #expect(run.stdout.contains("of nightly-directory-sync: awaitingApproval (manual"), "\(run.stdout)")
         #expect(run.stdout.contains("hr-users-to-corp"))
 
+        // A preview is handed over too (the reconciler has the connections' secrets).
+        let preview = try syncwright(["run", "nightly-directory-sync", "--preview", "--show", "2"] + home)
+        #expect(preview.status == 0, "\(preview.stderr)")
+        #expect(preview.stderr.contains("Handed the preview to the reconciler (pid \(reconciler.processIdentifier))"))
+        #expect(preview.stdout.hasPrefix("Preview of nightly-directory-sync at revision "), "\(preview.stdout)")
+        #expect(preview.stdout.contains("hr-users-to-corp: read "))
+
         let queued = try syncwright(["run", "nightly-directory-sync", "--no-wait"] + home)
         #expect(queued.status == 0, "\(queued.stderr)")
         let words = queued.stdout.split(separator: " ")

@@ -5,38 +5,7 @@ import Testing
 /// What a user sees when objects fail: the truth, at the terminal, in the report, and in the exit code.
 @Suite struct OutcomeTests {
     static func repository(csv: String) throws -> GitFixture {
-        let fixture = try GitFixture()
-        try fixture.write([
-            "data/in.csv": csv,
-            "connections.yaml": """
-                apiVersion: syncwright.dev/v1
-                kind: Connection
-                metadata: { name: src }
-                spec: { type: csv, repoPath: data/in.csv }
-                ---
-                apiVersion: syncwright.dev/v1
-                kind: Connection
-                metadata: { name: dst }
-                spec: { type: ldif, path: out/corp.ldif }
-
-                """,
-            "job.yaml": """
-                apiVersion: syncwright.dev/v1
-                kind: Job
-                metadata: { name: people }
-                spec:
-                  source: { connection: src }
-                  destination: { connection: dst, objectClass: [inetOrgPerson], container: "ou=People,dc=corp", rdn: uid }
-                  mappings:
-                    - { source: id, destination: employeeNumber, key: true }
-                    - { source: login, destination: uid }
-                    - { source: title, destination: title }
-
-                """,
-            "collection.yaml": Fixtures.collection("c", jobs: ["people"]),
-        ])
-        try fixture.commit("people")
-        return fixture
+        try Fixtures.csvToLDIF(csv: csv, out: "out/corp.ldif", job: "people", extraMappings: ["{ source: title, destination: title }"])
     }
 
     @Test func failedObjectsMakeARunPartialWithAnErrorsSection() throws {

@@ -21,15 +21,19 @@ private func spec(_ mappings: [FieldMapping], filter: String? = nil, container: 
 /// Each test here failed before its fix (issue: never lose or corrupt directory data silently).
 @Suite struct DataSafetyTests {
     // 1. A stale value is removed: values compare as sets, not by count and membership.
-    @Test func aStaleValueIsReplacedEvenWhenTheCountsMatch() throws {
+    /// A job mapping phones (split on `;`), and a destination object holding `phones`.
+    func phonesJob(holding phones: [Value]) throws -> (JobEngine, Entry) {
         let engine = try JobEngine(name: "j", spec: spec([
             mapping("id", "employeeNumber", key: true), mapping("login", "uid"),
             mapping("phones", "telephoneNumber", delimiter: ";"),
         ]), destinationNeedsDN: true)
-        let current = Entry(dn: "uid=a,ou=People,dc=corp", attributes: [
-            ("objectClass", ["inetOrgPerson"]), ("employeeNumber", ["1"]), ("uid", ["a"]),
-            ("telephoneNumber", ["555", "666"]),
-        ])
+        return (engine, Entry(dn: "uid=a,ou=People,dc=corp", attributes: [
+            ("objectClass", ["inetOrgPerson"]), ("employeeNumber", ["1"]), ("uid", ["a"]), ("telephoneNumber", phones),
+        ]))
+    }
+
+    @Test func aStaleValueIsReplacedEvenWhenTheCountsMatch() throws {
+        let (engine, current) = try phonesJob(holding: ["555", "666"])
         let set = try engine.plan(source: csv("id,login,phones\n1,a,555;555\n"), destination: ldif([current]))
         let change = try #require(set.changes.first)
         #expect(change.action == .update)
@@ -39,14 +43,7 @@ private func spec(_ mappings: [FieldMapping], filter: String? = nil, container: 
     }
 
     @Test func repeatedSourceValuesAgainstTheSameSetAreUnchanged() throws {
-        let engine = try JobEngine(name: "j", spec: spec([
-            mapping("id", "employeeNumber", key: true), mapping("login", "uid"),
-            mapping("phones", "telephoneNumber", delimiter: ";"),
-        ]), destinationNeedsDN: true)
-        let current = Entry(dn: "uid=a,ou=People,dc=corp", attributes: [
-            ("objectClass", ["inetOrgPerson"]), ("employeeNumber", ["1"]), ("uid", ["a"]),
-            ("telephoneNumber", ["666", "555"]),
-        ])
+        let (engine, current) = try phonesJob(holding: ["666", "555"])
         let set = try engine.plan(source: csv("id,login,phones\n1,a,555;666;555\n"), destination: ldif([current]))
         #expect(set.changes.isEmpty)
         #expect(set.unchanged == 1)

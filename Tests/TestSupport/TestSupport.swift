@@ -169,6 +169,44 @@ public enum Fixtures {
         """
     }
 
+    /// A config repository of one collection `c` whose job `job` copies `data/in.csv` (a
+    /// `repoPath`) into the LDIF file `out`: employeeNumber from `id` (the key), uid from `login`
+    /// (the rdn, under ou=People,dc=corp), then `extraMappings`. Committed and pushed.
+    public static func csvToLDIF(csv: String, out: String, job: String, extraMappings: [String] = []) throws -> GitFixture {
+        let fixture = try GitFixture()
+        try fixture.write([
+            "data/in.csv": csv,
+            "connections.yaml": """
+                apiVersion: syncwright.dev/v1
+                kind: Connection
+                metadata: { name: src }
+                spec: { type: csv, repoPath: data/in.csv }
+                ---
+                apiVersion: syncwright.dev/v1
+                kind: Connection
+                metadata: { name: dst }
+                spec: { type: ldif, path: \(out) }
+
+                """,
+            "job.yaml": """
+                apiVersion: syncwright.dev/v1
+                kind: Job
+                metadata: { name: \(job) }
+                spec:
+                  source: { connection: src }
+                  destination: { connection: dst, objectClass: [inetOrgPerson], container: "ou=People,dc=corp", rdn: uid }
+                  mappings:
+                    - { source: id, destination: employeeNumber, key: true }
+                    - { source: login, destination: uid }
+                \(extraMappings.map { "    - \($0)\n" }.joined())  delete: false
+
+                """,
+            "collection.yaml": collection("c", jobs: [job]),
+        ])
+        try fixture.commit("\(job)")
+        return fixture
+    }
+
     public static func collection(_ name: String, jobs: [String], template: String? = nil) -> String {
         """
         apiVersion: syncwright.dev/v1
