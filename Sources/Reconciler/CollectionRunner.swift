@@ -87,11 +87,9 @@ extension Workspace {
         // wrote, and in a preview what it would have written (staged in memory, never committed).
         var directories = DirectoryCache()
         setupCPU = Self.threadCPUNanoseconds() - startedCPU
-        if !preview {
-            // Recorded before anything is written: a run killed mid-write is found and reported.
-            try store.begin(RunInProgress(id: runId, collection: name, trigger: trigger.rawValue, revision: applied.revision,
-                                          startedAt: started, pid: Int(getpid()), job: nil, finishedJobs: "[]"))
-        }
+        // Recorded before anything is written (with the job about to work, in one transaction):
+        // a run killed mid-write is found and reported by the next command.
+        var begun = false
         for entry in entries {
             if stopped == nil, !preview, let reason = control?.check() { stopped = reason }
             if let stopped {
@@ -116,7 +114,19 @@ extension Workspace {
             var request: String?
             var failures: [ObjectFailure] = []
             do {
-                if !preview { try store.progress(run: runId, job: entry.job, finishedJobs: Self.encode(jobs)) }
+                if !preview {
+                    if begun {
+                        try store.progress(run: runId, job: entry.job, finishedJobs: Self.encode(jobs))
+                    } else {
+                        try store.begin(RunInProgress(id: runId, collection: name, trigger: trigger.rawValue,
+                                                      revision: applied.revision, startedAt: started, pid: Int(getpid()),
+                                                      job: entry.job, finishedJobs: Self.encode(jobs)))
+                        begun = true
+                    }
+                }
+                // Whether this job's destination was opened by an earlier job of this run: then
+                // it is opened again once it is locked (another job may have written it since).
+                let destinationWasOpen = directories.isOpen(try directories.job(entry.job, load: jobSpec).destination.connection)
                 var (jobSpec, engine, source, destination) = try prepare(job: entry.job, revision: applied.revision,
                                                                          directories: &directories)
                 if let workflow = jobSpec.workflow, approved == nil, !preview,
@@ -141,9 +151,11 @@ extension Workspace {
                                                    timeout: home.config.lockTimeout,
                                                    shouldStop: { control?.check() != nil })
                         // What an earlier job of this run read of it may be old by now: open it again.
-                        directories.evict(jobSpec.destination.connection)
-                        (jobSpec, engine, source, destination) = try prepare(job: entry.job, revision: applied.revision,
-                                                                             directories: &directories)
+                        if destinationWasOpen {
+                            directories.evict(jobSpec.destination.connection)
+                            (jobSpec, engine, source, destination) = try prepare(job: entry.job, revision: applied.revision,
+                                                                                 directories: &directories)
+                        }
                     }
                     defer {
                         if let lock {
@@ -530,6 +542,8 @@ struct DirectoryCache {
     }
 
     mutating func evict(_ connection: String) { open[connection] = nil }
+
+    func isOpen(_ connection: String) -> Bool { open[connection] != nil }
 }
 
 /// Frees `value` on a thread of its own. A first load's change set holds a million entries;

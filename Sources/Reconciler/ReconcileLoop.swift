@@ -117,7 +117,10 @@ public final class ReconcileLoop: @unchecked Sendable {
                 }
                 summary.nextWake = try? nextWake()
                 onPass(summary)
-                if lock.withLock({ running.isEmpty }) { IdleMemory.release() }
+                if lock.withLock({ running.isEmpty }) {
+                    IdleMemory.release()
+                    workspace.store.checkpoint()
+                }
                 await sleep(until: summary.nextWake ?? clock.now().addingTimeInterval(interval))
                 if isStopping { break }
             }
@@ -176,22 +179,29 @@ public final class ReconcileLoop: @unchecked Sendable {
             lock.withLock { nextFetch = now.addingTimeInterval(interval) }
         }
         var runs: [StartedRun] = []
+        var phases = PhaseClock()
+        defer { logger.debug("pass phases", metadata: phases.metadata([:])) }
         do {
             if first { try workspace.syncScheduleStates(at: now) }
             runs = try decide(at: now, startup: first, into: &summary)
+            phases.lap("decide")
         } catch {
             summary.problem = [summary.problem, "scheduling failed: \(error)"].compactMap { $0 }.joined(separator: "; ")
             logger.error("scheduling failed", metadata: ["error": "\(error)"])
         }
         do {
             summary.expired = try workspace.expireRequests(at: now)
+            phases.lap("expire")
             runs += try approvedRuns(at: now, into: &summary)
+            phases.lap("approved")
             runs += try handedOverRuns(at: now, into: &summary)
+            phases.lap("handedOver")
         } catch {
             summary.problem = [summary.problem, "workflow requests failed: \(error)"].compactMap { $0 }.joined(separator: "; ")
             logger.error("workflow requests failed", metadata: ["error": "\(error)"])
         }
         summary.published = try? await offload({ [workspace] in try workspace.publishPending() })
+        phases.lap("publish")
         summary.milliseconds = Int((DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1_000_000)
         return (summary, runs)
     }

@@ -66,6 +66,13 @@ extension CronExpression {
     }
 
     private func nextByElapsedTime(after instant: Date, clock: ZonedClock) -> Date? {
+        // Away from a daylight-saving change every wall time is one instant, and both rules agree:
+        // the wall-clock search is enough (and far cheaper for `* * * * *`).
+        let margin: TimeInterval = 3 * 3_600
+        if let byWall = nextByWall(after: instant, clock: clock) {
+            let change = clock.zone.nextDaylightSavingTimeTransition(after: instant.addingTimeInterval(-margin))
+            if change.map({ $0 > byWall.addingTimeInterval(margin) }) ?? true { return byWall }
+        }
         // A repeated hour's second pass shows earlier wall times than the first pass did, so the
         // search starts a few wall hours back, and stops a few wall hours past the first find
         // (daylight-saving shifts are at most two hours).

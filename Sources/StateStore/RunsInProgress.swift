@@ -83,3 +83,12 @@ extension StateStore {
         }
     }
 }
+
+extension StateStore {
+    /// Moves what the write-ahead log holds into the database now (a passive checkpoint: it
+    /// never waits for readers). The reconciler does it while idle, so that the checkpoint
+    /// SQLite would otherwise run inside some later commit does not land in a pass.
+    public func checkpoint() {
+        try? queue.writeWithoutTransaction { db in _ = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(PASSIVE)") }
+    }
+}
