@@ -20,6 +20,21 @@ extension GitRepository {
         }
     }
 
+    /// The messages of the newest `limit` commits on `tip`'s first-parent line, newest first.
+    public func recentMessages(from tip: ObjectID, limit: Int) throws(GitError) -> [String] {
+        try locked { () throws(GitError) -> [String] in
+            var messages: [String] = []
+            var current: ObjectID? = tip
+            while let id = current, messages.count < limit {
+                let commit = try lookupCommit(id)
+                defer { git_commit_free(commit) }
+                messages.append(git_commit_message(commit).map { String(cString: $0) } ?? "")
+                current = git_commit_parentcount(commit) > 0 ? git_commit_parent_id(commit, 0).map { ObjectID($0.pointee) } : nil
+            }
+            return messages
+        }
+    }
+
     /// For each path, the newest commit that wrote the content the path has at `tip`: the commit
     /// whose tree has that blob there while none of its parents has. A merge that only brings in
     /// a branch's commit is not that commit; the branch's commit is.

@@ -112,11 +112,16 @@ public struct ReportPublisher: Sendable {
         var parent = tip
         var baseTree = try parent.map { (commit) throws(GitError) -> ObjectID in try repository.tree(of: commit) }
         var commits: [ObjectID] = []
+        // Reports a publisher pushed and was killed before noting (see below) are among the
+        // branch's newest commits; their messages are looked up first, since reading the files
+        // means reading the largest folders of the tree.
+        let recent = Set(try tip.map { (tip) throws(GitError) in try repository.recentMessages(from: tip, limit: Self.recentWindow) } ?? [])
         for publication in publications {
             // Already on the branch, file for file (a publisher killed after its push reached
             // the remote, before it noted so): published once, never again. Its commit is the
             // tip that holds it.
-            if let tip = parent, let tree = baseTree, try Self.holds(repository, tree, publication.files) {
+            if let tip = parent, let tree = baseTree, recent.contains(publication.message),
+               try Self.holds(repository, tree, publication.files) {
                 commits.append(tip)
                 continue
             }
@@ -131,6 +136,11 @@ public struct ReportPublisher: Sendable {
         }
         return commits
     }
+
+    /// How many of the branch's newest commits are searched for reports already published: a
+    /// report pushed before a crash is found unless more than this many commits were published
+    /// on top of it before the outbox is published again.
+    static let recentWindow = 100
 
     /// Whether `tree` holds every one of `files` with the same contents.
     static func holds(_ repository: GitRepository, _ tree: ObjectID, _ files: [ReportFile]) throws(GitError) -> Bool {
