@@ -85,3 +85,55 @@ func rec(_ kind: Kind, _ name: String, file: String, spec: String = "{}", refs: 
         #expect { try store.fires() } throws: { "\($0)".contains("has the unknown outcome 'teleported'") }
     }
 }
+
+/// The tables this session added: runs in progress, rejections, runs handed to a reconciler.
+@Suite struct RunBookkeepingStoreTests {
+    @Test func aRunInProgressIsForgottenWhenTheRunIsRecorded() throws {
+        let folder = try TemporaryFolder()
+        let store = try StateStore(path: folder.sub("state.sqlite"))
+        let started = Date(timeIntervalSince1970: 1_000)
+        try store.begin(RunInProgress(id: "r1", collection: "c", trigger: "manual", revision: "abc", startedAt: started,
+                                      pid: 42, job: "first", finishedJobs: "[]"))
+        try store.progress(run: "r1", job: "second", finishedJobs: #"[{"name":"first"}]"#)
+        let open = try store.runsInProgress()
+        #expect(open.count == 1 && open.first?.job == "second" && open.first?.finishedJobs == #"[{"name":"first"}]"#)
+        #expect(open.first?.pid == 42 && open.first?.startedAt == started)
+        try store.record(StoredRun(id: "r1", collection: "c", trigger: "manual", revision: "abc", status: "succeeded",
+                                   startedAt: started, finishedAt: started, report: "{}", jobs: []))
+        #expect(try store.runsInProgress().isEmpty, "recording the run ends it, in the same transaction")
+    }
+
+    @Test func aRejectionStandsUntilALaterApply() throws {
+        let folder = try TemporaryFolder()
+        let store = try StateStore(path: folder.sub("state.sqlite"))
+        #expect(try store.standingRejection() == nil)
+        try store.apply(desired: DesiredState(objects: [:], scope: .full), deleted: [], revision: "good", counts: (0, 0, 0),
+                        at: Date(timeIntervalSince1970: 1_000))
+        let rejection = StoredRejection(revision: "bad", rejectedAt: Date(timeIntervalSince1970: 2_000), problems: 3,
+                                        page: "rejected/x.md", running: "good")
+        try store.save(rejection)
+        try store.save(StoredRejection(revision: "bad", rejectedAt: Date(timeIntervalSince1970: 2_500), problems: 9,
+                                       page: "other", running: nil))
+        #expect(try store.standingRejection() == rejection, "the first record of a revision is kept")
+        try store.apply(desired: DesiredState(objects: [:], scope: .full), deleted: [], revision: "fixed", counts: (0, 0, 0),
+                        at: Date(timeIntervalSince1970: 3_000))
+        #expect(try store.standingRejection() == nil)
+    }
+
+    @Test func aQueuedRunIsTakenOnce() throws {
+        let folder = try TemporaryFolder()
+        let store = try StateStore(path: folder.sub("state.sqlite"))
+        let request = RunRequest(id: "handoff-1", collection: "c", runId: "run-1", requestedAt: Date(timeIntervalSince1970: 5),
+                                 requestedBy: "ada (pid 7)", preview: true, previewLines: 3)
+        try store.queue(request)
+        #expect(try store.queuedRunRequests() == [request])
+        #expect(try store.start(runRequest: "handoff-1"))
+        #expect(try !store.start(runRequest: "handoff-1"), "a second taker gets nothing")
+        #expect(try store.queuedRunRequests().isEmpty)
+        try store.update(runRequest: "handoff-1", progress: "c: reading 10 objects")
+        try store.update(runRequest: "handoff-1", status: .finished, result: "{}")
+        let done = try #require(try store.runRequest("handoff-1"))
+        #expect(done.status == .finished && done.progress == "c: reading 10 objects" && done.result == "{}")
+        #expect(done.preview && done.previewLines == 3)
+    }
+}
