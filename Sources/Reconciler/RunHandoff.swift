@@ -4,6 +4,9 @@ import StateStore
 import Manifests
 import Sync
 
+/// A run handed to the reconciler, as the CLI follows it (the store's `RunRequest`).
+public typealias HandedRun = RunRequest
+
 /// "Sync now" while a reconciler holds the home: `syncwright run` queues the run in the state
 /// store, the reconciler runs it at once (as a manual run, with the run id chosen here), and
 /// the command follows it to its end.

@@ -95,8 +95,7 @@ extension Syncwright.Run {
     /// Queues the run for the reconciler `holder`, then (unless --no-wait) follows it: its
     /// progress on a terminal, then its report. Nil with --no-wait.
     func handOver(_ workspace: Workspace, to holder: (pid: Int32, command: String)) throws -> RunReport? {
-        let identity = "\(ProcessInfo.processInfo.environment["USER"] ?? "syncwright run") (pid \(getpid()))"
-        let request = try workspace.queueRun(collection: collection, requestedBy: identity)
+        let request = try workspace.queueRun(collection: collection, requestedBy: Self.identity)
         let reconciler = "the reconciler (pid \(holder.pid))"
         if noWait {
             print("Handed run \(request.runId) of \(collection) to \(reconciler); "
@@ -107,71 +106,68 @@ extension Syncwright.Run {
         let tty = format == .text && isatty(STDERR_FILENO) == 1
         var lastProgress: String?
         var waitingNoted = false
+        _ = try follow(request, in: workspace, reconciler: reconciler, what: "run \(request.runId)") { state in
+            if state.status == .queued, !waitingNoted, Date().timeIntervalSince(state.requestedAt) > 3 {
+                Output.standardError("Waiting: \(collection) is running already; the reconciler starts this run when it ends.")
+                waitingNoted = true
+            }
+            if tty, let progress = state.progress, progress != lastProgress {
+                FileHandle.standardError.write(Data("\r\u{1B}[K\(progress)".utf8))
+                lastProgress = progress
+            }
+        }
+        if tty, lastProgress != nil { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        guard let report = try workspace.report(ofRun: request.runId) else {
+            throw ReconcilerError.failed("the reconciler ended run \(request.runId) but recorded no report")
+        }
+        switch format {
+        case .json: print(try Output.json(report))
+        case .text: print(RunText.summary(report), terminator: "")
+        }
+        return report
+    }
+
+    /// Hands a preview to the reconciler `holder`, waits for what it found, and prints it.
+    func handOverPreview(_ workspace: Workspace, to holder: (pid: Int32, command: String)) throws -> RunOutcome {
+        let request = try workspace.queueRun(collection: collection, requestedBy: Self.identity, preview: true, previewLines: show)
+        let reconciler = "the reconciler (pid \(holder.pid))"
+        Output.standardError("Handed the preview to \(reconciler), which holds this home.")
+        let state = try follow(request, in: workspace, reconciler: reconciler, what: "the preview") { _ in }
+        guard let outcome = try workspace.previewOutcome(of: state) else {
+            throw ReconcilerError.failed("\(reconciler) ended the preview but kept no result")
+        }
+        switch format {
+        case .json: print(try Output.json(outcome.report))
+        case .text: print(RunText.preview(outcome), terminator: "")
+        }
+        return outcome
+    }
+
+    /// Who asked, for the reconciler's log.
+    static var identity: String { "\(ProcessInfo.processInfo.environment["USER"] ?? "syncwright run") (pid \(getpid()))" }
+
+    /// Polls a handed-over request until it ends, calling `onPoll` with each state on the way;
+    /// the finished state. Throws when the reconciler failed it, or stopped before its end.
+    func follow(_ request: HandedRun, in workspace: Workspace, reconciler: String, what: String,
+                onPoll: (HandedRun) -> Void) throws -> HandedRun {
         while true {
             let state = try workspace.runRequest(request.id)
             switch state.status {
             case .finished:
-                if tty, lastProgress != nil { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-                guard let report = try workspace.report(ofRun: request.runId) else {
-                    throw ReconcilerError.failed("the reconciler ended run \(request.runId) but recorded no report")
-                }
-                switch format {
-                case .json: print(try Output.json(report))
-                case .text: print(RunText.summary(report), terminator: "")
-                }
-                return report
+                return state
             case .failed:
-                throw ReconcilerError.failed("\(reconciler) could not run \(collection): \(state.error ?? "no reason given")")
+                throw ReconcilerError.failed("\(reconciler) could not run \(what) of \(collection): \(state.error ?? "no reason given")")
             case .queued, .started:
                 if HomeClaim.holder(of: workspace.home) == nil {
                     if state.status == .queued {
-                        try workspace.abandon(state, because: "the reconciler stopped before it started the run")
-                        throw ReconcilerError.failed("\(reconciler) stopped before it started the run; nothing was run. Run it again")
+                        try workspace.abandon(state, because: "the reconciler stopped before it started \(what)")
+                        throw ReconcilerError.failed("\(reconciler) stopped before it started \(what); nothing was run. Run it again")
                     }
-                    throw ReconcilerError.failed("\(reconciler) stopped while run \(request.runId) was running; "
-                        + "`syncwright history` shows it as interrupted")
+                    throw ReconcilerError.failed("\(reconciler) stopped while \(what) was running"
+                        + (request.preview ? "; run it again" : "; `syncwright history` shows it as interrupted"))
                 }
-                if state.status == .queued, !waitingNoted, Date().timeIntervalSince(state.requestedAt) > 3 {
-                    Output.standardError("Waiting: \(collection) is running already; the reconciler starts this run when it ends.")
-                    waitingNoted = true
-                }
-                if tty, let progress = state.progress, progress != lastProgress {
-                    FileHandle.standardError.write(Data("\r\u{1B}[K\(progress)".utf8))
-                    lastProgress = progress
-                }
-                usleep(200_000)
-            }
-        }
-    }
-}
-
-extension Syncwright.Run {
-    /// Hands a preview to the reconciler `holder`, waits for what it found, and prints it.
-    func handOverPreview(_ workspace: Workspace, to holder: (pid: Int32, command: String)) throws -> RunOutcome {
-        let identity = "\(ProcessInfo.processInfo.environment["USER"] ?? "syncwright run") (pid \(getpid()))"
-        let request = try workspace.queueRun(collection: collection, requestedBy: identity, preview: true, previewLines: show)
-        let reconciler = "the reconciler (pid \(holder.pid))"
-        Output.standardError("Handed the preview to \(reconciler), which holds this home.")
-        while true {
-            let state = try workspace.runRequest(request.id)
-            switch state.status {
-            case .finished:
-                guard let outcome = try workspace.previewOutcome(of: state) else {
-                    throw ReconcilerError.failed("\(reconciler) ended the preview but kept no result")
-                }
-                switch format {
-                case .json: print(try Output.json(outcome.report))
-                case .text: print(RunText.preview(outcome), terminator: "")
-                }
-                return outcome
-            case .failed:
-                throw ReconcilerError.failed("\(reconciler) could not preview \(collection): \(state.error ?? "no reason given")")
-            case .queued, .started:
-                if HomeClaim.holder(of: workspace.home) == nil {
-                    if state.status == .queued { try workspace.abandon(state, because: "the reconciler stopped before the preview") }
-                    throw ReconcilerError.failed("\(reconciler) stopped before it finished the preview; run it again")
-                }
-                usleep(100_000)
+                onPoll(state)
+                usleep(150_000)
             }
         }
     }
