@@ -55,3 +55,20 @@ import Testing
         #expect(try String(contentsOfFile: out, encoding: .utf8).components(separatedBy: "\ndn: ").count - 1 == 150_000)
     }
 }
+
+/// A destination that a job writes passwords to is created readable by its owner only.
+@Suite struct DestinationModeTests {
+    @Test func aNewDestinationHoldingPasswordsIsPrivate() throws {
+        let fixture = try examplesFixture()
+        let folder = try TemporaryFolder("modes")
+        let home = ["--home", folder.sub("h")]
+        #expect(try syncwright(["init", fixture.originURL] + home).status == 0)
+        #expect(try syncwright(["apply"] + home).status == 0)
+        #expect(try syncwright(["run", "nightly-directory-sync"] + home).status == 0)
+        func mode(_ file: String) throws -> Int {
+            (try FileManager.default.attributesOfItem(atPath: folder.sub("h/directories/\(file)"))[.posixPermissions] as? Int) ?? -1
+        }
+        #expect(try mode("corp.ldif") == 0o600, "hr-users-to-corp generates userPassword")
+        #expect(try mode("partner.ldif") == 0o644)
+    }
+}
