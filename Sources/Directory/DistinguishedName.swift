@@ -191,7 +191,4 @@ public enum DistinguishedName {
             return true
         }
     }
-
-    /// Characters that are escaped inside an RDN value.
-    static let special: Set<UInt8> = [0x2C, 0x2B, 0x22, 0x5C, 0x3C, 0x3E, 0x3B, 0x3D]
 }

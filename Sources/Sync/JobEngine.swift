@@ -567,12 +567,7 @@ public struct JobEngine: Sendable {
         return SourceColumns(sample: entry, copy: copy, template: template)
     }
 
-    func desired(for entry: Entry, columns given: SourceColumns? = nil) throws(TransformError) -> Entry {
-        var notes: [String] = []
-        return try desired(for: entry, columns: given, notes: &notes)
-    }
-
-    /// `desired(for:columns:)`, adding to `notes` why a value was left out.
+    /// The mapped entry, adding to `notes` why a value was left out.
     func desired(for entry: Entry, columns given: SourceColumns?, notes: inout [String]) throws(TransformError) -> Entry {
         let columns = given.flatMap { entry.sharesNames(with: $0.sample) ? $0 : nil }
         var out = Entry(dn: "", names: destinationNames, reservingBytes: entry.byteCount + 64,

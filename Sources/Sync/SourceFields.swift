@@ -21,21 +21,19 @@ struct FieldPresence {
     /// Every name met while some field was still missing, for the error's list.
     private var names: [AttributeName] = []
     private var sample: Entry?
+    /// The source declared its fields: that list is the whole truth, and nothing read adds to it.
+    private let declaredAll: Bool
 
     init(_ uses: [FieldUse], declared: [AttributeName]?) {
         self.uses = uses
         seen = Array(repeating: false, count: uses.count)
         remaining = uses.count
+        declaredAll = declared != nil
         if let declared {
             for (index, use) in uses.enumerated() where declared.contains(use.name) { seen[index] = true; remaining -= 1 }
-            // A declared list is the whole truth: nothing read can add to it.
             names = declared
-            sample = nil
-            declaredAll = true
         }
     }
-
-    private var declaredAll = false
 
     /// Takes note of one page of source entries: cheap once every field has been found, and
     /// for entries that share one name list (a CSV file's rows), once per list.
