@@ -339,8 +339,11 @@ extension Workspace {
     }
 
     /// For a reading command: when no process holds the home, reports the runs left unfinished.
+    /// The claim is taken only when a run is unfinished, so a reader never makes a writer that
+    /// starts at the same moment find the home in use.
     public func recoverInterruptedRunsIfIdle(by command: String) {
-        guard let claim = try? HomeClaim.claim(home, for: command) else { return }
+        guard ((try? store.runsInProgress()) ?? []).isEmpty == false,
+              let claim = try? HomeClaim.claim(home, for: command) else { return }
         defer { claim.release() }
         _ = try? recoverInterruptedRuns(by: command)
     }
