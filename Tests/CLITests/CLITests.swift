@@ -14,6 +14,18 @@ let binary: String = {
     return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates.last ?? "syncwright"
 }()
 
+/// Starts the built binary without waiting for it; its stderr goes to `errors` (else nowhere).
+func launchSyncwright(_ arguments: [String], errors: Pipe? = nil) throws -> Process {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: binary)
+    process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(["NO_COLOR": "1"]) { _, b in b }
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = errors ?? FileHandle.nullDevice
+    try process.run()
+    return process
+}
+
 @discardableResult
 func syncwright(_ arguments: [String], in directory: String? = nil, env: [String: String] = [:]) throws -> ProcessResult {
     try runProcess(binary, arguments, in: directory, environment: env.merging(["NO_COLOR": "1"]) { a, _ in a })

@@ -12,12 +12,7 @@ import Testing
         #expect(try syncwright(["init", fixture.originURL] + home).status == 0)
         #expect(try syncwright(["apply"] + home).status == 0)
 
-        let reconciler = Process()
-        reconciler.executableURL = URL(fileURLWithPath: binary)
-        reconciler.arguments = ["reconcile", "--interval", "1h"] + home
-        reconciler.standardOutput = FileHandle.nullDevice
-        reconciler.standardError = FileHandle.nullDevice
-        try reconciler.run()
+        let reconciler = try launchSyncwright(["reconcile", "--interval", "1h"] + home)
         defer { if reconciler.isRunning { kill(reconciler.processIdentifier, SIGKILL); reconciler.waitUntilExit() } }
         // Ready once it holds the home.
         let lock = folder.sub("h/reconciler.lock")

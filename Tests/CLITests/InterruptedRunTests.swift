@@ -14,12 +14,7 @@ import Testing
         #expect(try syncwright(["init", fixture.originURL, "--home", home]).status == 0)
         #expect(try syncwright(["apply", "--home", home]).status == 0)
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["run", "c", "--home", home]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try launchSyncwright(["run", "c", "--home", home])
         // The dangerous moment: the destination is being written (its temp file exists).
         let deadline = Date().addingTimeInterval(120)
         var writing = false
