@@ -208,6 +208,19 @@ let baseFiles: [String: String] = [
                 + "(expected one of: sshKey, tokenFrom, username)")
     }
 
+    @Test func aLockTimeoutThatIsNoDurationIsNamed() throws {
+        let fixture = try GitFixture(files: baseFiles)
+        let folder = try TemporaryFolder()
+        let home = try Home.create(at: folder.sub("h"), config: HomeConfig(remote: fixture.originURL), force: false)
+        let text = try String(contentsOfFile: home.configPath, encoding: .utf8)
+        try (text + "destinationLockTimeout: soon\n").write(toFile: home.configPath, atomically: true, encoding: .utf8)
+        let error = #expect(throws: ReconcilerError.self) { try Home.open(folder.sub("h")) }
+        #expect(error?.description.contains("destinationLockTimeout: 'soon' is not a duration (write e.g. 30s, 10m)") == true,
+                "\(error?.description ?? "")")
+        try (text + "destinationLockTimeout: 90s\n").write(toFile: home.configPath, atomically: true, encoding: .utf8)
+        #expect(try Home.open(folder.sub("h")).config.lockTimeout == 90)
+    }
+
     @Test func secretsAreReadByReferenceAndNamedWhenMissing() throws {
         let folder = try TemporaryFolder()
         try "s3cret\n".write(toFile: folder.sub("token"), atomically: true, encoding: .utf8)
