@@ -31,6 +31,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "StateStore", dependencies: [
+            "Reports",
             "Manifests",
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
@@ -44,11 +45,11 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
         ]),
+        // The CLI sees the Reconciler only: what it shows comes from there.
         .executableTarget(name: "syncwright", dependencies: [
-            "Reconciler", "Manifests", "Planner", "Scheduling", "Sync", "Reports",
+            "Reconciler",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
-            .product(name: "Yams", package: "Yams"),
         ]),
         // Fixtures for tests only: temp folders, real git repositories made with the git CLI, processes.
         .target(name: "TestSupport", path: "Tests/TestSupport"),

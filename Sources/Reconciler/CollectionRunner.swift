@@ -54,7 +54,7 @@ extension Workspace {
         guard let applied = try store.appliedRevision() else {
             throw ReconcilerError.failed("nothing is applied yet: run `syncwright apply` first")
         }
-        guard let (_, spec) = try store.manifest(ObjectKey(.jobCollection, name)),
+        guard let spec = try store.manifest(ObjectKey(.jobCollection, name))?.spec,
               case .jobCollection(let collection) = spec else {
             let known = try collections().map(\.name)
             throw ReconcilerError.failed("no collection named '\(name)' is applied"
@@ -116,11 +116,11 @@ extension Workspace {
             do {
                 if !preview {
                     if begun {
-                        try store.progress(run: runId, job: entry.job, finishedJobs: Self.encode(jobs))
+                        try store.progress(run: runId, job: entry.job, finishedJobs: jobs)
                     } else {
-                        try store.begin(RunInProgress(id: runId, collection: name, trigger: trigger.rawValue,
+                        try store.begin(RunInProgress(id: runId, collection: name, trigger: trigger,
                                                       revision: applied.revision, startedAt: started, pid: Int(getpid()),
-                                                      job: entry.job, finishedJobs: Self.encode(jobs)))
+                                                      job: entry.job, finishedJobs: jobs))
                         begun = true
                     }
                 }
@@ -263,17 +263,10 @@ extension Workspace {
         }
         if !preview {
             let t0 = Self.threadCPUNanoseconds()
-            let stored = StoredRun(
-                id: report.runId, collection: name, trigger: trigger.rawValue, revision: report.revision,
-                status: report.status.rawValue, startedAt: report.startedAt, finishedAt: report.finishedAt,
-                report: report.json(),
-                jobs: jobs.map { job in
-                    StoredRun.Job(name: job.name, status: job.status.rawValue,
-                                  log: (logs[job.name] ?? []).joined(separator: "\n"))
-                })
-            let publication = ReportPages.publication(for: report, logs: logs).json()
+            let joinedLogs = logs.mapValues { $0.joined(separator: "\n") }
+            let publication = ReportPages.publication(for: report, logs: logs)
             let t1 = Self.threadCPUNanoseconds()
-            try store.record(stored, publication: publication, requests: requests.map(Self.stored))
+            try store.record(report, logs: joinedLogs, page: publication, requests: requests.map(Self.publishable))
             let t2 = Self.threadCPUNanoseconds()
             logger.debug("run bookkeeping", metadata: ["renderCpuMs": "\(Self.decimal(t1 - t0))", "recordCpuMs": "\(Self.decimal(t2 - t1))",
                                                        "setupCpuMs": "\(Self.decimal(setupCPU))", "warningsCpuMs": "\(Self.decimal(t0 - warningsCPU))"])
@@ -290,18 +283,13 @@ extension Workspace {
         return RunOutcome(report: report, previews: previews, logs: logs)
     }
 
-    /// A run's jobs so far, as the report's JSON.
-    static func encode(_ jobs: [RunReport.Job]) -> String {
-        (try? JSONEncoder().encode(jobs)).map { String(decoding: $0, as: UTF8.self) } ?? "[]"
-    }
-
     /// Marks the runs that started and were never recorded as `interrupted`: recorded, and
     /// queued for publishing. Only while holding the home claim: then no live process owns them.
     @discardableResult
     public func recoverInterruptedRuns(by command: String, at now: Date = Date()) throws -> [RunReport] {
         var recovered: [RunReport] = []
         for run in try store.runsInProgress() {
-            var jobs = (try? JSONDecoder().decode([RunReport.Job].self, from: Data(run.finishedJobs.utf8))) ?? []
+            var jobs = run.finishedJobs
             if let job = run.job {
                 jobs.append(RunReport.Job(name: job, status: .failed, stats: .init(), durationMs: 0,
                                           error: "interrupted: the process (pid \(run.pid)) ended while this job ran "
@@ -309,15 +297,11 @@ extension Workspace {
                                               + "and the next run of the collection reconciles the rest"))
             }
             var report = RunReport(runId: run.id, collection: run.collection,
-                                   trigger: RunTrigger(rawValue: run.trigger) ?? .manual, revision: run.revision,
+                                   trigger: run.trigger, revision: run.revision,
                                    status: .interrupted, startedAt: run.startedAt, finishedAt: now, jobs: jobs)
             report.notes = ["found unfinished at \(RunReport.timestamp(now)) by syncwright \(command); "
                             + "finishedAt is when it was found, not when it stopped"]
-            let stored = StoredRun(id: report.runId, collection: report.collection, trigger: run.trigger, revision: run.revision,
-                                   status: report.status.rawValue, startedAt: report.startedAt, finishedAt: now,
-                                   report: report.json(),
-                                   jobs: jobs.map { StoredRun.Job(name: $0.name, status: $0.status.rawValue, log: "") })
-            try store.record(stored, publication: ReportPages.publication(for: report, logs: [:]).json())
+            try store.record(report, logs: [:], page: ReportPages.publication(for: report, logs: [:]), requests: [])
             logger.warning("a run was interrupted", metadata: ["run": "\(run.id)", "collection": "\(run.collection)",
                                                               "job": "\(run.job ?? "none")"])
             recovered.append(report)
@@ -430,14 +414,14 @@ extension Workspace {
     }
 
     private func jobSpec(_ name: String) throws -> JobSpec {
-        guard let (_, spec) = try store.manifest(ObjectKey(.job, name)), case .job(let job) = spec else {
+        guard let spec = try store.manifest(ObjectKey(.job, name))?.spec, case .job(let job) = spec else {
             throw ReconcilerError.failed("job \(name) is not applied")
         }
         return job
     }
 
     private func connection(_ name: String) throws -> ConnectionSpec {
-        guard let (_, spec) = try store.manifest(ObjectKey(.connection, name)), case .connection(let connection) = spec else {
+        guard let spec = try store.manifest(ObjectKey(.connection, name))?.spec, case .connection(let connection) = spec else {
             throw ReconcilerError.failed("connection \(name) is not applied")
         }
         return connection
@@ -481,7 +465,7 @@ extension Workspace {
 
     /// Stored runs, newest first. A collection that is neither applied nor has runs is an error.
     public func history(collection: String?, limit: Int) throws -> [RunReport] {
-        let runs = try store.runReports(collection: collection, limit: limit).map { try RunReport.decode($0) }
+        let runs = try store.runReports(collection: collection, limit: limit)
         if let collection, runs.isEmpty {
             let known = try collections().map(\.name)
             if !known.contains(collection) {
@@ -496,11 +480,10 @@ extension Workspace {
     /// A recorded run's job logs, failures (`!`) first, then the rest in order; only `job`'s
     /// when given. The run may be named by a unique prefix of its id.
     public func logs(run id: String, job: String?) throws -> (report: RunReport, logs: [(job: String, lines: [String])]) {
-        guard let text = try store.runReport(id: id) else {
+        guard let report = try store.runReport(id: id) else {
             throw ReconcilerError.failed("no recorded run has the id '\(id)' (or it is the start of several); "
                 + "`syncwright history` lists them")
         }
-        let report = try RunReport.decode(text)
         let names = report.jobs.map(\.name)
         if let job, !names.contains(job) {
             throw ReconcilerError.failed("run \(report.runId) has no job '\(job)'" + Suggestion.phrase(for: job, among: names)

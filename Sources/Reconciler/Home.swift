@@ -214,7 +214,7 @@ public struct Home: Sendable {
             } catch {
                 throw ReconcilerError.failed("the branch '\(config.branch)' does not exist in \(config.remote)")
             }
-            _ = try StateStore(path: (staging as NSString).appendingPathComponent("state.sqlite"))
+            _ = try SQLiteStateStore(path: (staging as NSString).appendingPathComponent("state.sqlite"))
             let yaml = try YAMLEncoder().encode(config)
             try Data(yaml.utf8).write(to: URL(fileURLWithPath: (staging as NSString).appendingPathComponent("config.yaml")))
             // The store's write-ahead log goes with it: a new store beside an old log would read the old state.

@@ -38,7 +38,7 @@ extension Workspace {
         var ids: [Int64] = []
         var unreadable: [Int64] = []
         for item in items {
-            if let publication = try? Publication.decode(item.publication) {
+            if let publication = try? item.page() {
                 publications.append(publication)
                 ids.append(item.id)
             } else {
@@ -79,7 +79,7 @@ extension Workspace {
     static let applyPageChanges = 1_000
 
     /// The outbox's page for an applied plan.
-    func applyPublication(_ plan: Plan, commit: ObjectID, at date: Date) -> String? {
+    func applyPublication(_ plan: Plan, commit: ObjectID, at date: Date) -> Publication {
         let info = try? repository.commitInfo(commit)
         let committer = try? repository.committer(of: commit)
         let change = AppliedChange(
@@ -88,7 +88,7 @@ extension Workspace {
             author: info.map { "\($0.authorName) <\($0.authorEmail)>" } ?? "unknown",
             committer: committer.map { "\($0.name) <\($0.email)>" } ?? "unknown",
             summary: info?.summary ?? "")
-        return ReportPages.publication(for: change).json()
+        return ReportPages.publication(for: change)
     }
 
     /// One pass of the reconciler: fetch; apply the branch's tip if it moved; publish the outbox.

@@ -119,7 +119,7 @@ public final class ReconcileLoop: @unchecked Sendable {
                 onPass(summary)
                 if lock.withLock({ running.isEmpty }) {
                     IdleMemory.release()
-                    workspace.store.checkpoint()
+                    workspace.store.tidy()
                 }
                 await sleep(until: summary.nextWake ?? clock.now().addingTimeInterval(interval))
                 if isStopping { break }
@@ -241,7 +241,7 @@ public final class ReconcileLoop: @unchecked Sendable {
             let hash = hashes[name]
             if let hash, let known = lock.withLock({ compiled[name] }), known.hash == hash { return known.schedule }
             var made: FireSchedule?
-            if let (_, spec) = try workspace.store.manifest(ObjectKey(.schedule, name)), case .schedule(let s) = spec {
+            if let spec = try workspace.store.manifest(ObjectKey(.schedule, name))?.spec, case .schedule(let s) = spec {
                 made = try? FireSchedule(s)
             }
             if let hash { lock.withLock { compiled[name] = (hash, made) } }
@@ -405,15 +405,15 @@ public final class ReconcileLoop: @unchecked Sendable {
 extension Workspace {
     /// Queues the page of a revision that failed validation, once per revision.
     func recordRejection(revision: String, problems: [String], at date: Date) throws {
-        guard try !store.hasReport(kind: "rejected", subject: revision) else { return }
+        guard try !store.hasReport(kind: .rejected, subject: revision) else { return }
         let commit = ObjectID(hex: revision)
         let info = commit.flatMap { try? repository.commitInfo($0) }
         let publication = ReportPages.rejection(
             revision: revision, author: info.map { "\($0.authorName) <\($0.authorEmail)>" } ?? "unknown",
             summary: info?.summary ?? "", problems: problems, at: date, applied: try store.appliedRevision()?.revision)
-        try store.enqueueReport(kind: "rejected", subject: revision, publication: publication.json(), at: date)
         try store.save(StoredRejection(revision: revision, rejectedAt: date, problems: problems.count,
-                                       page: publication.files.first?.path ?? "rejected/", running: try store.appliedRevision()?.revision))
+                                       page: publication.files.first?.path ?? "rejected/", running: try store.appliedRevision()?.revision),
+                       page: publication)
     }
 }
 

@@ -53,7 +53,7 @@ extension Workspace {
 
     /// The recorded report of a handed-over run, once it ended.
     public func report(ofRun id: String) throws -> RunReport? {
-        try store.runReport(id: id).map { try RunReport.decode($0) }
+        try store.runReport(id: id)
     }
 }
 

@@ -39,7 +39,7 @@ extension Workspace {
         for state in try store.scheduleStates() { stored[state.schedule, default: []].insert(state.hash) }
         var update = ScheduleStateUpdate(replacing: [], states: [])
         for (name, hash) in applied where stored[name] != [hash] {
-            guard let (_, spec) = try store.manifest(ObjectKey(.schedule, name)), case .schedule(let schedule) = spec else { continue }
+            guard let spec = try store.manifest(ObjectKey(.schedule, name))?.spec, case .schedule(let schedule) = spec else { continue }
             update.replacing.insert(name)
             update.states += Self.scheduleStates(name: name, hash: hash, spec: schedule, at: now)
         }
@@ -51,9 +51,9 @@ extension Workspace {
     /// The applied schedules, compiled, by name (those that fail to compile are left out).
     public func compiledSchedules() throws -> [String: (spec: ScheduleSpec, schedule: FireSchedule)] {
         var out: [String: (ScheduleSpec, FireSchedule)] = [:]
-        for (metadata, spec, _) in try store.manifests(of: .schedule) {
-            guard case .schedule(let s) = spec, let compiled = try? FireSchedule(s) else { continue }
-            out[metadata.name] = (s, compiled)
+        for applied in try store.manifests(of: .schedule) {
+            guard case .schedule(let s) = applied.spec, let compiled = try? FireSchedule(s) else { continue }
+            out[applied.metadata.name] = (s, compiled)
         }
         return out
     }

@@ -46,26 +46,24 @@ extension Workspace {
             preview: preview)
     }
 
-    /// The stored form of a request, with its page queued for publishing.
-    static func stored(_ request: ApprovalRequest) -> StoredRequest {
-        StoredRequest(id: request.id, status: request.status.rawValue, job: request.job, collection: request.collection,
-                      requestedAt: request.requestedAt, document: request.json(),
-                      publication: ReportPages.publication(for: request).json())
+    /// A request to save, with its page to queue for publishing in the same transaction.
+    static func publishable(_ request: ApprovalRequest) -> Publishable<ApprovalRequest> {
+        Publishable(request, page: ReportPages.publication(for: request))
     }
 
     /// Every request, oldest first; only those with `statuses` when given.
     public func requests(statuses: Set<ApprovalRequest.Status>? = nil) throws -> [ApprovalRequest] {
-        try store.requests(statuses: statuses.map { Set($0.map(\.rawValue)) }).map { try ApprovalRequest.decode($0) }
+        try store.requests(statuses: statuses)
     }
 
     /// One request, or an error naming what exists.
     public func request(_ id: String) throws -> ApprovalRequest {
-        guard let json = try store.request(id) else {
+        guard let request = try store.request(id) else {
             let open = try requests(statuses: [.pending]).map(\.id)
             throw ReconcilerError.failed("no request has the id '\(id)'"
                 + (open.isEmpty ? " (no request is pending)" : " (pending: \(open.joined(separator: ", ")))"))
         }
-        return try ApprovalRequest.decode(json)
+        return request
     }
 
     /// Pending requests past their `expiresAfter` become `expired`; returns them.
@@ -83,7 +81,7 @@ extension Workspace {
     public func expireRequests(at now: Date) throws -> Int {
         let expired = try expiredRequests(at: now)
         if !expired.isEmpty {
-            try store.save(requests: expired.map(Self.stored), at: now)
+            try store.save(requests: expired.map(Self.publishable), at: now)
             for request in expired { logger.info("request expired", metadata: ["request": "\(request.id)", "job": "\(request.job)"]) }
         }
         return expired.count
@@ -113,7 +111,7 @@ extension Workspace {
         }
         let decisions = try writtenDecisions(in: plan, desired: desired, commit: commit)
         for decision in decisions {
-            guard var request = try changed[decision.spec.request] ?? store.request(decision.spec.request).map(ApprovalRequest.decode)
+            guard var request = try changed[decision.spec.request] ?? store.request(decision.spec.request)
             else {
                 logger.warning("an Approval names no request of this home; it is ignored",
                                metadata: ["approval": "\(decision.approval)", "file": "\(decision.file)",
@@ -162,9 +160,9 @@ extension Workspace {
         var unchanged: [(String, ApprovalSpec, String)] = []
         if applied != nil {
             let deleted = Set(plan.changes.filter { $0.key.kind == .approval && $0.action == .delete }.map(\.key.name))
-            for (metadata, spec, file) in try store.manifests(of: .approval)
-            where !planned.contains(metadata.name) && !deleted.contains(metadata.name) {
-                if case .approval(let approval) = spec { unchanged.append((metadata.name, approval, file)) }
+            for applied in try store.manifests(of: .approval)
+            where !planned.contains(applied.metadata.name) && !deleted.contains(applied.metadata.name) {
+                if case .approval(let approval) = applied.spec { unchanged.append((applied.metadata.name, approval, applied.file)) }
             }
         }
         guard !found.isEmpty || !unchanged.isEmpty else { return [] }
@@ -187,7 +185,7 @@ extension Workspace {
             var expired = request
             expired.status = .expired
             expired.note = why
-            try store.save(requests: [Self.stored(expired)], at: now)
+            try store.save(requests: [Self.publishable(expired)], at: now)
             return nil
         }
         return try run(collection: request.collection, control: control, approved: request).report

@@ -37,7 +37,7 @@ public struct CollectionSummary: Sendable, Equatable {
 public final class Workspace: Sendable {
     public let home: Home
     let repository: GitRepository
-    public let store: StateStore
+    let store: any StateStore
     let logger: Logger
 
     public init(home: Home, logger: Logger) throws {
@@ -45,7 +45,7 @@ public final class Workspace: Sendable {
         self.logger = logger
         do {
             repository = try GitRepository.open(at: home.repositoryPath)
-            store = try StateStore(path: home.statePath)
+            store = try SQLiteStateStore(path: home.statePath)
         } catch {
             throw ReconcilerError.wrap(error)
         }
@@ -155,11 +155,12 @@ public final class Workspace: Sendable {
         defer { logger.debug("stored", metadata: clock.metadata([:])) }
         defer { clock.lap("store") }
         let requests = try requestChanges(for: plan, desired: planned.desired, commit: planned.commit, at: now)
-        try store.apply(desired: planned.desired, deleted: deleted, revision: planned.commit.hex,
-                        counts: (plan.count(.create), plan.count(.update), plan.count(.delete)), at: now,
-                        publication: applyPublication(plan, commit: planned.commit, at: now),
-                        schedules: scheduleUpdate(for: plan, desired: planned.desired, at: now),
-                        requests: requests.map(Self.stored))
+        let revision = AppliedRevision(revision: planned.commit.hex, appliedAt: now, created: plan.count(.create),
+                                       updated: plan.count(.update), deleted: plan.count(.delete))
+        try store.apply(RevisionUpdate(desired: planned.desired, deleted: deleted, revision: revision,
+                                       page: applyPublication(plan, commit: planned.commit, at: now),
+                                       schedules: scheduleUpdate(for: plan, desired: planned.desired, at: now),
+                                       requests: requests.map(Self.publishable)))
         logger.info("applied", metadata: ["revision": "\(planned.commit.hex)", "create": "\(plan.count(.create))",
                                           "update": "\(plan.count(.update))", "delete": "\(plan.count(.delete))"])
         return plan
@@ -167,9 +168,9 @@ public final class Workspace: Sendable {
 
     /// The stored collections, by name.
     public func collections() throws -> [CollectionSummary] {
-        try store.manifests(of: .jobCollection).compactMap { metadata, spec, file in
-            guard case .jobCollection(let collection) = spec else { return nil }
-            return CollectionSummary(name: metadata.name, description: metadata.description, file: file,
+        try store.manifests(of: .jobCollection).compactMap { applied in
+            guard case .jobCollection(let collection) = applied.spec else { return nil }
+            return CollectionSummary(name: applied.metadata.name, description: applied.metadata.description, file: applied.file,
                                      jobs: collection.jobs, template: collection.template)
         }
     }

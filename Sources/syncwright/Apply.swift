@@ -1,5 +1,4 @@
 import ArgumentParser
-import Planner
 import Reconciler
 
 extension Syncwright {

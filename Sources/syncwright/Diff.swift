@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import Planner
 import Reconciler
 
 extension Syncwright {

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import Reconciler
-import Reports
 
 extension Syncwright {
     struct History: ParsableCommand {

@@ -1,9 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
-import Manifests
 import Reconciler
-import Scheduling
 
 extension Syncwright {
     struct Reconcile: AsyncParsableCommand {

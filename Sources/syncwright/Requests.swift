@@ -1,8 +1,6 @@
 import ArgumentParser
 import Foundation
-import Manifests
 import Reconciler
-import Reports
 
 extension Syncwright {
     struct Requests: ParsableCommand {

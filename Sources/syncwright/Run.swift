@@ -1,8 +1,6 @@
 import ArgumentParser
 import Foundation
 import Reconciler
-import Reports
-import Sync
 
 extension Syncwright {
     struct Run: ParsableCommand {

@@ -1,9 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
-import Manifests
 import Reconciler
-import Reports
 
 @main
 struct Syncwright: AsyncParsableCommand {

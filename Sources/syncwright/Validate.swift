@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import Manifests
 import Reconciler
 
 extension Syncwright {

@@ -180,7 +180,7 @@ let baseFiles: [String: String] = [
         }
         #expect(try workspace.store.appliedRevision() != nil)
         let replaced = try Home.create(at: folder.sub("home"), config: HomeConfig(remote: fixture.originURL), force: true)
-        #expect(try StateStore(path: replaced.statePath).appliedRevision() == nil)
+        #expect(try SQLiteStateStore(path: replaced.statePath).appliedRevision() == nil)
     }
 
     @Test func aFailedInitLeavesNothingBehind() throws {

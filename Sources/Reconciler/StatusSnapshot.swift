@@ -1,0 +1,95 @@
+import Foundation
+import Manifests
+import Reports
+import StateStore
+
+/// What `syncwright status` shows: the stored state at one moment. Its JSON form is the
+/// `status --format json` document (docs/running.md); an absent value there is `null`, never
+/// a missing key, so that scripts can rely on every key.
+public struct StatusSnapshot: Encodable, Sendable {
+    public struct Job: Encodable, Sendable {
+        public let job: String
+        public let onFailure: String
+    }
+    public struct Collection: Encodable, Sendable {
+        public let name: String
+        public let description: String?
+        public let file: String
+        public let template: String?
+        public let jobs: [Job]
+        /// The earliest next fire time over the schedules that target it; null: never.
+        @ExplicitNull public var nextRun: Date?
+        /// Null until the first run.
+        @ExplicitNull public var lastRun: Date?
+        @ExplicitNull public var lastOutcome: RunStatus?
+        public let timesRun: Int
+    }
+    public struct Schedule: Encodable, Sendable {
+        public let name: String
+        public let target: String
+        @ExplicitNull public var nextRun: Date?
+        @ExplicitNull public var lastFire: Date?
+        @ExplicitNull public var lastOutcome: String?
+        @ExplicitNull public var lastNote: String?
+    }
+    /// A revision newer than the applied one that was refused: what the branch says is not what runs.
+    public struct Rejected: Encodable, Sendable {
+        public let revision: String
+        public let rejectedAt: Date
+        public let problems: Int
+        /// Its page on the reports branch.
+        public let page: String
+        /// The revision that keeps running, if any.
+        public let running: String?
+    }
+    @ExplicitNull public var appliedRevision: String?
+    @ExplicitNull public var appliedAt: Date?
+    public let collections: [Collection]
+    public let schedules: [Schedule]
+    /// Workflow requests still open: pending, or approved and waiting for the next reconcile pass.
+    public let requests: [ApprovalRequest]
+    /// Reports not yet on the reports branch, and why the last attempt failed.
+    public let unpublishedReports: Int
+    @ExplicitNull public var lastPublishError: String?
+    @ExplicitNull public var rejected: Rejected?
+}
+
+/// An optional that a JSON document writes as `null` when absent, instead of leaving its key out.
+@propertyWrapper
+public struct ExplicitNull<Value: Encodable & Sendable>: Encodable, Sendable {
+    public var wrappedValue: Value?
+    public init(wrappedValue: Value?) { self.wrappedValue = wrappedValue }
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if let wrappedValue { try container.encode(wrappedValue) } else { try container.encodeNil() }
+    }
+}
+
+extension Workspace {
+    /// The stored state, as `status` shows it. Reads only; it does not fetch.
+    public func status() throws -> StatusSnapshot {
+        let applied = try store.appliedRevision()
+        let counters = try store.collectionCounters()
+        let queued = try store.unpublished(limit: 100_000)
+        let nextRuns = try store.nextRuns()
+        let collections = try collections().map { c in
+            StatusSnapshot.Collection(
+                name: c.name, description: c.description, file: c.file, template: c.template,
+                jobs: c.jobs.map { .init(job: $0.job, onFailure: $0.onFailure.rawValue) },
+                nextRun: nextRuns[c.name], lastRun: counters[c.name]?.lastRun, lastOutcome: counters[c.name]?.lastOutcome,
+                timesRun: counters[c.name]?.timesRun ?? 0)
+        }
+        let schedules = try store.scheduleStates().map {
+            StatusSnapshot.Schedule(name: $0.schedule, target: $0.target, nextRun: $0.nextFire, lastFire: $0.lastFire,
+                                    lastOutcome: $0.lastOutcome?.rawValue, lastNote: $0.lastNote)
+        }
+        let rejected = try store.standingRejection().map {
+            StatusSnapshot.Rejected(revision: $0.revision, rejectedAt: $0.rejectedAt, problems: $0.problems, page: $0.page,
+                                    running: $0.running)
+        }
+        return StatusSnapshot(
+            appliedRevision: applied?.revision, appliedAt: applied?.appliedAt, collections: collections, schedules: schedules,
+            requests: try requests(statuses: [.pending, .approved]), unpublishedReports: queued.count,
+            lastPublishError: queued.compactMap(\.lastError).last, rejected: rejected)
+    }
+}

@@ -1,0 +1,144 @@
+import Foundation
+import GRDB
+import Manifests
+
+/// A row of `objects`: one applied object, keyed by kind and name.
+struct ObjectRow: StoredRow {
+    static let databaseTableName = "objects"
+    var kind: Kind
+    var name: String
+    var file: String
+    /// Canonical JSON after template expansion.
+    var spec: String
+    /// Canonical JSON as written; NULL when the same as `spec` (all but collections).
+    var raw: String?
+    var hash: String
+
+    init(_ record: ObjectRecord) {
+        kind = record.key.kind
+        name = record.key.name
+        file = record.file
+        spec = record.spec
+        raw = record.raw == record.spec ? nil : record.raw
+        hash = record.hash
+    }
+
+    var record: ObjectRecord {
+        ObjectRecord(key: ObjectKey(kind, name), file: file, spec: spec, raw: raw ?? spec, hash: hash, references: [])
+    }
+
+    static func filter(_ key: ObjectKey) -> QueryInterfaceRequest<ObjectRow> {
+        filter(Column("kind") == key.kind.rawValue && Column("name") == key.name)
+    }
+}
+
+extension SQLiteStateStore {
+    public func allRecords() throws -> [ObjectKey: ObjectRecord] {
+        try read("every applied object") { db in
+            var out: [ObjectKey: ObjectRecord] = [:]
+            let rows = try ObjectRow.fetchCursor(db)
+            while let row = try rows.next() { out[row.record.key] = row.record }
+            return out
+        }
+    }
+
+    public func records(for keys: some Collection<ObjectKey>, inFiles files: Set<String>) throws -> [ObjectKey: ObjectRecord] {
+        try read("the applied objects a change touches") { db in
+            var out: [ObjectKey: ObjectRecord] = [:]
+            for key in keys {
+                if let row = try ObjectRow.filter(key).fetchOne(db) { out[key] = row.record }
+            }
+            for file in files {
+                for row in try ObjectRow.filter(Column("file") == file).fetchAll(db) { out[row.record.key] = row.record }
+            }
+            return out
+        }
+    }
+
+    public func manifests(of kind: Kind) throws -> [AppliedManifest] {
+        let rows = try read("the applied \(kind.rawValue) objects") { db in
+            try ObjectRow.filter(Column("kind") == kind.rawValue).order(Column("name")).fetchAll(db)
+        }
+        return try rows.map(decoded)
+    }
+
+    public func manifest(_ key: ObjectKey) throws -> AppliedManifest? {
+        try read("\(key)") { db in try ObjectRow.filter(key).fetchOne(db) }.map(decoded)
+    }
+
+    private func decoded(_ row: ObjectRow) throws(StateError) -> AppliedManifest {
+        do {
+            let (metadata, spec) = try Canonical.decode(kind: row.kind, json: row.spec)
+            return AppliedManifest(metadata: metadata, spec: spec, file: row.file)
+        } catch {
+            throw .unreadable(location: path, what: "\(ObjectKey(row.kind, row.name))", reason: "\(error)")
+        }
+    }
+
+    public func hash(of key: ObjectKey) throws -> String? {
+        try read("the hash of \(key)") { db in try ObjectRow.filter(key).select(Column("hash"), as: String.self).fetchOne(db) }
+    }
+
+    public func hashes(of kind: Kind) throws -> [String: String] {
+        try read("the hashes of the applied \(kind.rawValue) objects") { db in
+            let rows = try Row.fetchAll(db, ObjectRow.filter(Column("kind") == kind.rawValue).select(Column("name"), Column("hash")))
+            return Dictionary(rows.map { ($0["name"], $0["hash"]) }, uniquingKeysWith: { first, _ in first })
+        }
+    }
+
+    public var catalog: any AppliedCatalog { Catalog(store: self) }
+
+    public func apply(_ update: RevisionUpdate) throws {
+        try write("storing revision \(update.revision.revision)") { db in
+            try Self.save(db, update.requests, at: update.revision.appliedAt)
+            if update.desired.scope == .full {
+                try ObjectRow.deleteAll(db)
+                try RefRow.deleteAll(db)
+            }
+            for record in update.desired.objects.values {
+                try ObjectRow(record).upsert(db)
+                if update.desired.scope != .full { try RefRow.delete(from: record.key, db) }
+                try RefRow.insert(record, db)
+            }
+            for key in update.deleted {
+                try ObjectRow.filter(key).deleteAll(db)
+                try RefRow.delete(from: key, db)
+            }
+            try ApplyRow(update.revision).insert(db)
+            if let page = update.page {
+                try Self.enqueue(db, page, kind: .apply, subject: update.revision.revision, at: update.revision.appliedAt)
+            }
+            if let schedules = update.schedules { try Self.write(db, schedules) }
+        }
+    }
+}
+
+/// `AppliedCatalog` over the store, one indexed query per question.
+struct Catalog: AppliedCatalog {
+    let store: SQLiteStateStore
+
+    func file(of key: ObjectKey) throws -> String? {
+        try store.read("the file of \(key)") { db in
+            try ObjectRow.filter(key).select(Column("file"), as: String.self).fetchOne(db)
+        }
+    }
+
+    func referrers(of targets: Set<Reference.Target>) throws -> [ObjectKey: String] {
+        guard !targets.isEmpty else { return [:] }
+        return try store.read("the objects that refer to \(targets.count) objects or files") { db in
+            try RefRow.referrers(of: targets, db)
+        }
+    }
+
+    func raw(_ key: ObjectKey) throws -> (json: String, file: String)? {
+        try store.read("\(key) as written") { db in
+            try ObjectRow.filter(key).fetchOne(db).map { ($0.raw ?? $0.spec, $0.file) }
+        }
+    }
+
+    func keys(inFiles files: Set<String>) throws -> [ObjectKey] {
+        try store.read("the objects of \(files.count) files") { db in
+            try files.flatMap { file in try ObjectRow.filter(Column("file") == file).fetchAll(db).map(\.record.key) }
+        }
+    }
+}

@@ -1,0 +1,71 @@
+import Foundation
+import GRDB
+import Reports
+
+/// A row of `outbox`: one report page, from when it is queued until (and after) it is published.
+struct OutboxRow: StoredRow {
+    static let databaseTableName = "outbox"
+    var id: Int64?
+    var kind: OutboxItem.Kind
+    var subject: String
+    var createdAt: Date
+    /// What to publish (JSON); NULL once published.
+    var publication: String?
+    var publishedAt: Date?
+    /// The reports-branch commit that holds it.
+    var commitId: String?
+    var attempts: Int
+    var lastError: String?
+
+    mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+extension SQLiteStateStore {
+    static func enqueue(_ db: Database, _ page: Publication, kind: OutboxItem.Kind, subject: String, at date: Date) throws {
+        try OutboxRow(id: nil, kind: kind, subject: subject, createdAt: date, publication: page.json(),
+                      publishedAt: nil, commitId: nil, attempts: 0, lastError: nil).insert(db)
+    }
+
+    public func unpublished(limit: Int) throws -> [OutboxItem] {
+        try read("the reports waiting to be published") { db in
+            try OutboxRow.filter(Column("publishedAt") == nil).order(Column("id")).limit(limit).fetchAll(db).map { row in
+                OutboxItem(id: row.id ?? 0, kind: row.kind, subject: row.subject, createdAt: row.createdAt,
+                           publication: row.publication ?? "", attempts: row.attempts, lastError: row.lastError)
+            }
+        }
+    }
+
+    public func markPublished(_ commits: [Int64: String], at date: Date = Date()) throws {
+        try write("recording published reports") { db in
+            for (id, commit) in commits {
+                try OutboxRow.filter(key: id).updateAll(db, [
+                    Column("publishedAt").set(to: date.timeIntervalSince1970), Column("commitId").set(to: commit),
+                    Column("publication").set(to: nil), Column("lastError").set(to: nil),
+                ])
+            }
+        }
+    }
+
+    public func markAttempt(_ ids: [Int64], error: String) throws {
+        try write("recording a failed publish") { db in
+            try OutboxRow.filter(keys: ids).updateAll(db, [Column("attempts") += 1, Column("lastError").set(to: error)])
+        }
+    }
+
+    public func publishedCommit(of subject: String) throws -> String? {
+        try read("the commit that holds \(subject)") { db in
+            try OutboxRow.filter(Column("subject") == subject && Column("publishedAt") != nil).order(Column("id").desc)
+                .fetchOne(db)?.commitId
+        }
+    }
+
+    public func hasReport(kind: OutboxItem.Kind, subject: String) throws -> Bool {
+        try read("whether a report of \(subject) is queued") { db in
+            try OutboxRow.filter(Column("kind") == kind.rawValue && Column("subject") == subject).isEmpty(db) == false
+        }
+    }
+
+    public func enqueue(_ page: Publication, kind: OutboxItem.Kind, subject: String, at date: Date = Date()) throws {
+        try write("queueing the report of \(subject)") { db in try Self.enqueue(db, page, kind: kind, subject: subject, at: date) }
+    }
+}

@@ -1,0 +1,58 @@
+import Foundation
+import GRDB
+import Reports
+
+/// A row of `runsInProgress`: a run that has started and is not yet recorded.
+struct RunInProgressRow: StoredRow {
+    static let databaseTableName = "runsInProgress"
+    var id: String
+    var collection: String
+    var trigger: RunTrigger
+    var revision: String
+    var startedAt: Date
+    var pid: Int
+    var job: String?
+    /// The jobs that had ended (JSON).
+    var finishedJobs: [RunReport.Job]
+
+    init(_ run: RunInProgress) {
+        id = run.id
+        collection = run.collection
+        trigger = run.trigger
+        revision = run.revision
+        startedAt = run.startedAt
+        pid = run.pid
+        job = run.job
+        finishedJobs = run.finishedJobs
+    }
+
+    var run: RunInProgress {
+        RunInProgress(id: id, collection: collection, trigger: trigger, revision: revision, startedAt: startedAt, pid: pid,
+                      job: job, finishedJobs: finishedJobs)
+    }
+}
+
+extension SQLiteStateStore {
+    public func begin(_ run: RunInProgress) throws {
+        try write("recording that run \(run.id) started") { db in try RunInProgressRow(run).insert(db) }
+    }
+
+    public func progress(run id: String, job: String?, finishedJobs: [RunReport.Job]) throws {
+        try write("recording the progress of run \(id)") { db in
+            guard var row = try RunInProgressRow.fetchOne(db, key: id) else { return }
+            row.job = job
+            row.finishedJobs = finishedJobs
+            try row.update(db)
+        }
+    }
+
+    public func runsInProgress() throws -> [RunInProgress] {
+        try read("the runs in progress") { db in
+            try RunInProgressRow.order(Column("startedAt"), Column("id")).fetchAll(db).map(\.run)
+        }
+    }
+
+    public func forgetRunInProgress(_ id: String) throws {
+        try write("forgetting run \(id)") { db in _ = try RunInProgressRow.deleteOne(db, key: id) }
+    }
+}

@@ -1,0 +1,94 @@
+import Foundation
+import GRDB
+import Reports
+
+/// A row of `runs`: one finished run, its indexed columns and its report (JSON).
+struct RunRow: StoredRow {
+    static let databaseTableName = "runs"
+    var id: String
+    var collection: String
+    var trigger: RunTrigger
+    var revision: String
+    var status: RunStatus
+    var startedAt: Date
+    var finishedAt: Date
+    var report: String
+
+    init(_ report: RunReport) {
+        id = report.runId
+        collection = report.collection
+        trigger = report.trigger
+        revision = report.revision
+        status = report.status
+        startedAt = report.startedAt
+        finishedAt = report.finishedAt
+        self.report = report.json()
+    }
+
+    static let newestFirst = [Column("startedAt").desc, Column("id").desc]
+}
+
+extension SQLiteStateStore {
+    public func record(_ run: RunReport, logs: [String: String], page: Publication?,
+                       requests: [Publishable<ApprovalRequest>]) throws {
+        try write("recording run \(run.runId)") { db in
+            try Self.save(db, requests, at: run.finishedAt)
+            try RunInProgressRow.deleteOne(db, key: run.runId)
+            try RunRow(run).insert(db)
+            for (position, job) in run.jobs.enumerated() {
+                try JobRunRow(runId: run.runId, position: position, job: job.name, status: job.status,
+                              log: logs[job.name] ?? "").insert(db)
+            }
+            if let page { try Self.enqueue(db, page, kind: .run, subject: run.runId, at: run.finishedAt) }
+        }
+    }
+
+    public func runReports(collection: String? = nil, limit: Int = 50) throws -> [RunReport] {
+        let rows = try read("run reports") { db in
+            var request = RunRow.order(RunRow.newestFirst).limit(limit)
+            if let collection { request = request.filter(Column("collection") == collection) }
+            return try request.fetchAll(db)
+        }
+        return try rows.map(decoded)
+    }
+
+    public func runReport(id: String) throws -> RunReport? {
+        let row = try read("run \(id)") { db -> RunRow? in
+            if let exact = try RunRow.fetchOne(db, key: id) { return exact }
+            let pattern = id.replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_") + "%"
+            let matches = try RunRow.filter(sql: "id LIKE ? ESCAPE '\\'", arguments: [pattern]).limit(2).fetchAll(db)
+            return matches.count == 1 ? matches[0] : nil
+        }
+        return try row.map(decoded)
+    }
+
+    private func decoded(_ row: RunRow) throws(StateError) -> RunReport {
+        do { return try RunReport.decode(row.report) } catch {
+            throw .unreadable(location: path, what: "the report of run \(row.id)", reason: "\(error)")
+        }
+    }
+
+    public func collectionCounters() throws -> [String: RunCounters] {
+        try read("how often each collection ran") { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT collection, COUNT(*) AS timesRun, MAX(startedAt) AS lastRun,
+                       (SELECT status FROM runs r2 WHERE r2.collection = runs.collection
+                        ORDER BY startedAt DESC, id DESC LIMIT 1) AS lastOutcome
+                FROM runs GROUP BY collection
+                """)
+            var out: [String: RunCounters] = [:]
+            for row in rows {
+                let collection: String = row["collection"]
+                let text: String = row["lastOutcome"]
+                guard let outcome = RunStatus(rawValue: text) else {
+                    throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription:
+                        "the last run of collection \(collection) has the unknown status '\(text)'"))
+                }
+                let last: Double = row["lastRun"]
+                out[collection] = RunCounters(timesRun: row["timesRun"], lastRun: Date(timeIntervalSince1970: last),
+                                              lastOutcome: outcome)
+            }
+            return out
+        }
+    }
+}

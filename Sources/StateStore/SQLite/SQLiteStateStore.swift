@@ -1,0 +1,82 @@
+import Foundation
+import GRDB
+import Manifests
+
+/// The state store in one SQLite file (through GRDB), with write-ahead logging.
+///
+/// `Sendable` because GRDB's `DatabaseQueue` serialises all access itself.
+public final class SQLiteStateStore: StateStore {
+    let queue: DatabaseQueue
+    /// The database file.
+    public let path: String
+    public var location: String { path }
+
+    /// Opens (creating if needed) the store at `path` and brings its schema up to date.
+    public init(path: String) throws(StateError) {
+        self.path = path
+        do {
+            var configuration = Configuration()
+            configuration.busyMode = .timeout(10)
+            queue = try DatabaseQueue(path: path, configuration: configuration)
+            // Write-ahead logging: a reader (`status`, `history`) never waits for the reconciler's
+            // writes, and a commit costs one append and one fsync instead of a journal round trip.
+            // synchronous stays FULL, so a committed run survives a power cut.
+            try queue.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA journal_mode = WAL")
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+            }
+            let migrator = Migrations.migrator
+            if try queue.read(migrator.hasBeenSuperseded) {
+                throw StateError.cannotOpen(location: path, reason: "it was made by a newer syncwright (its schema has steps "
+                                                + "this version does not know); run that version, or restore a backup")
+            }
+            try migrator.migrate(queue)
+        } catch let error as StateError {
+            throw error
+        } catch {
+            throw .cannotOpen(location: path, reason: Self.reason(error))
+        }
+    }
+
+    /// Answers a question in one read transaction; `what` names it in an error.
+    func read<T>(_ what: @autoclosure () -> String, _ body: (Database) throws -> T) throws(StateError) -> T {
+        do {
+            return try queue.read(body)
+        } catch let error as StateError {
+            throw error
+        } catch let error as DatabaseError {
+            throw .readFailed(location: path, what: what(), reason: Self.reason(error))
+        } catch {
+            // Anything else is a row that does not decode: an unknown status, or damage.
+            throw .unreadable(location: path, what: what(), reason: Self.reason(error))
+        }
+    }
+
+    /// Writes in one transaction: on any error nothing of it is stored.
+    func write(_ what: @autoclosure () -> String, _ body: (Database) throws -> Void) throws(StateError) {
+        do {
+            try queue.write(body)
+        } catch {
+            throw .writeFailed(location: path, what: what(), reason: Self.reason(error))
+        }
+    }
+
+    static func reason(_ error: any Error) -> String {
+        if let error = error as? DatabaseError { return error.message ?? "\(error)" }
+        if case DecodingError.dataCorrupted(let context) = error { return context.debugDescription }
+        return "\(error)"
+    }
+
+    public func tidy() {
+        try? queue.writeWithoutTransaction { db in _ = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(PASSIVE)") }
+    }
+}
+
+/// A row of one table: `Codable`, with dates stored as seconds since 1970 (as the schema has
+/// always held them).
+protocol StoredRow: Codable, FetchableRecord, PersistableRecord {}
+
+extension StoredRow {
+    static func databaseDateDecodingStrategy(for column: String) -> DatabaseDateDecodingStrategy { .timeIntervalSince1970 }
+    static func databaseDateEncodingStrategy(for column: String) -> DatabaseDateEncodingStrategy { .timeIntervalSince1970 }
+}

@@ -1,0 +1,27 @@
+import Foundation
+
+/// What went wrong with the state store, and where.
+public enum StateError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The store could not be opened, created or brought up to date.
+    case cannotOpen(location: String, reason: String)
+    /// A question to the store failed.
+    case readFailed(location: String, what: String, reason: String)
+    /// A write failed; its transaction was rolled back, so nothing of it was stored.
+    case writeFailed(location: String, what: String, reason: String)
+    /// A stored row does not read as what it should be: a status a newer syncwright wrote, or damage.
+    case unreadable(location: String, what: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .cannotOpen(location, reason):
+            return "cannot open the state store \(location): \(reason)"
+        case let .readFailed(location, what, reason):
+            return "reading \(what) from the state store \(location) failed: \(reason)"
+        case let .writeFailed(location, what, reason):
+            return "\(what) in the state store \(location) failed, and nothing of it was stored: \(reason)"
+        case let .unreadable(location, what, reason):
+            return "\(what) in the state store \(location) cannot be read (\(reason)); was it written by a newer "
+                + "syncwright? Upgrade, or restore the store from a backup"
+        }
+    }
+}

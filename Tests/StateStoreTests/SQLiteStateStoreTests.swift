@@ -1,0 +1,72 @@
+import Foundation
+import Manifests
+import Reports
+import StateStore
+import TestSupport
+import Testing
+
+/// What only the SQLite backend has: a file, a schema, and rows another program can write.
+@Suite struct SQLiteStateStoreTests {
+    @Test func reopeningKeepsTheStateAndTheSchema() throws {
+        let folder = try TemporaryFolder()
+        let a = rec(.policy, "p", file: "p.yaml")
+        try SQLiteStateStore(path: folder.sub("s.sqlite")).apply(RevisionUpdate(
+            desired: DesiredState(objects: [a.key: a], scope: .full), deleted: [], revision: revision("r", at: 1)))
+        let reopened = try SQLiteStateStore(path: folder.sub("s.sqlite"))
+        #expect(try reopened.allRecords().count == 1)
+        // The independent oracle: the sqlite3 CLI sees the same rows, dates in seconds since 1970.
+        let rows = try runProcess("/usr/bin/sqlite3", [folder.sub("s.sqlite"), "SELECT kind, name, file FROM objects; SELECT appliedAt FROM applies"])
+        #expect(rows.stdout == "Policy|p|p.yaml\n1.0\n")
+    }
+
+    @Test func anUnopenableStoreSaysWhichFile() throws {
+        let folder = try TemporaryFolder()
+        try "not a database, just text that is long enough to be read as a header".write(
+            toFile: folder.sub("bad.sqlite"), atomically: true, encoding: .utf8)
+        let error = #expect(throws: StateError.self) { try SQLiteStateStore(path: folder.sub("bad.sqlite")) }
+        #expect(error?.description.hasPrefix("cannot open the state store \(folder.sub("bad.sqlite"))") == true)
+    }
+
+    @Test func aStoreMadeByANewerVersionIsRefusedAndLeftAlone() throws {
+        let folder = try TemporaryFolder()
+        let path = folder.sub("state.sqlite")
+        _ = try SQLiteStateStore(path: path)
+        let insert = try runProcess("/usr/bin/sqlite3", [path, "INSERT INTO grdb_migrations VALUES ('v99: from the future')"])
+        try #require(insert.status == 0, "\(insert.stderr)")
+        let error = #expect(throws: StateError.self) { try SQLiteStateStore(path: path) }
+        #expect(error?.description.contains("made by a newer syncwright") == true)
+        let still = try runProcess("/usr/bin/sqlite3", [path, "SELECT count(*) FROM grdb_migrations"])
+        #expect(still.stdout == "9\n")
+    }
+
+    /// A stored value the code does not know is an error naming the row, never read as something else.
+    @Test(arguments: [
+        ("INSERT INTO fires (schedule, target, fireTime, handledAt, outcome) VALUES ('nightly', 'c', 1, 2, 'teleported')", "fires"),
+        ("INSERT INTO runs VALUES ('r1', 'c', 'manual', 'abc', 'exploded', 1, 2, '{}')", "counters"),
+        ("INSERT INTO runRequests (id, collection, runId, requestedAt, requestedBy, status) VALUES ('h1', 'c', 'r', 1, 'me', 'paused')", "runRequest"),
+        ("INSERT INTO requests VALUES ('q1', 'mulling', 'j', 'c', 1, '{}')", "requests"),
+        ("INSERT INTO objects (kind, name, file, spec, hash) VALUES ('Gizmo', 'g', 'g.yaml', '{}', 'h')", "objects"),
+        ("INSERT INTO scheduleTargets (schedule, target, hash, lastOutcome) VALUES ('s', 'c', 'h', 'vanished')", "schedules"),
+    ])
+    func anUnknownStoredValueIsAnError(insert: String, question: String) throws {
+        let folder = try TemporaryFolder()
+        let path = folder.sub("state.sqlite")
+        let store = try SQLiteStateStore(path: path)
+        let written = try runProcess("/usr/bin/sqlite3", [path, insert])
+        try #require(written.status == 0, "\(written.stderr)")
+        let error = #expect(throws: StateError.self) {
+            switch question {
+            case "fires": _ = try store.fires()
+            case "counters": _ = try store.collectionCounters()
+            case "runRequest": _ = try store.runRequest("h1")
+            case "requests": _ = try store.requests()
+            case "objects": _ = try store.allRecords()
+            default: _ = try store.scheduleStates()
+            }
+        }
+        let text = error?.description ?? ""
+        #expect(text.contains("in the state store \(path) cannot be read") && text.contains("newer syncwright"), "\(text)")
+        let value = insert.split(separator: "'").map(String.init).first { ["teleported", "exploded", "paused", "mulling", "Gizmo", "vanished"].contains($0) }
+        #expect(text.contains(value ?? "?"), "names the value: \(text)")
+    }
+}
