@@ -331,26 +331,13 @@ enum CSVCodec {
 
     /// The parts of `field` between `separator`s, trimmed of spaces; empty parts are dropped.
     static func split(_ field: ArraySlice<UInt8>, by separator: [UInt8]) -> [ArraySlice<UInt8>] {
-        guard let first = separator.first else { return [field] }
+        guard !separator.isEmpty else { return [field] }
         var out: [ArraySlice<UInt8>] = []
-        var partStart = field.startIndex
-        var i = field.startIndex
-        func emit(_ end: Int) {
-            var a = partStart, b = end
-            while a < b, field[a] == 0x20 { a += 1 }
-            while b > a, field[b - 1] == 0x20 { b -= 1 }
-            if a < b { out.append(field[a..<b]) }
-        }
-        while i < field.endIndex {
-            if field[i] == first, i + separator.count <= field.endIndex, field[i..<i + separator.count].elementsEqual(separator) {
-                emit(i)
-                i += separator.count
-                partStart = i
-            } else {
-                i += 1
+        field.withUnsafeBytes { raw in
+            Bytes.forEachPart(of: raw, separatedBy: separator) { part in
+                out.append(field[field.startIndex + part.lowerBound..<field.startIndex + part.upperBound])
             }
         }
-        emit(field.endIndex)
         return out
     }
 

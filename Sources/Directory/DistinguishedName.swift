@@ -43,6 +43,32 @@ public enum DistinguishedName {
         container.isEmpty ? "\(rdnAttribute)=\(escape(value))" : "\(rdnAttribute)=\(escape(value)),\(container)"
     }
 
+    /// Whether `dn` is spelled exactly as `make(rdnAttribute:value:container:)` spells it, checked
+    /// on bytes without building the DN (the common case of an update: the object stays where it
+    /// is). A value that needs escaping is never taken to match: callers then build and compare.
+    public static func isSpelled(_ dn: String, rdnAttribute: [UInt8], value: ArraySlice<UInt8>, container: [UInt8]) -> Bool {
+        guard value.first != 0x23, value.first != 0x20, value.last != 0x20,
+              !value.contains(where: {
+                  switch $0 {
+                  case 0x2C, 0x2B, 0x22, 0x5C, 0x3C, 0x3E, 0x3B, 0x00: true
+                  default: false
+                  }
+              }) else { return false }
+        var dn = dn
+        return dn.withUTF8 { utf8 in
+            let bytes = UnsafeRawBufferPointer(utf8)
+            let expected = rdnAttribute.count + 1 + value.count + (container.isEmpty ? 0 : 1 + container.count)
+            guard bytes.count == expected, Bytes.matches(bytes, at: 0, rdnAttribute) else { return false }
+            var i = rdnAttribute.count
+            guard bytes[i] == UInt8(ascii: "=") else { return false }
+            i += 1
+            guard value.withUnsafeBytes({ Bytes.matches(bytes, at: i, $0) }) else { return false }
+            i += value.count
+            guard !container.isEmpty else { return true }
+            return bytes[i] == UInt8(ascii: ",") && Bytes.matches(bytes, at: i + 1, container)
+        }
+    }
+
     /// Splits a DN into its first RDN and the rest, honouring escapes.
     public static func split(_ dn: String) -> (rdn: String, parent: String) {
         var escaped = false

@@ -408,17 +408,6 @@ public struct Entry: Sendable, Equatable {
 
 }
 
-/// Byte comparisons on raw buffers, without force unwraps.
-public enum Bytes {
-    /// Whether two buffers hold the same bytes.
-    @inline(__always)
-    public static func equal(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
-        guard a.count == b.count else { return false }
-        guard a.count > 0, let x = a.baseAddress, let y = b.baseAddress else { return true }
-        return memcmp(x, y, a.count) == 0
-    }
-}
-
 /// One attribute-level change within a modify.
 public struct Modification: Sendable, Equatable {
     public enum Operation: String, Sendable { case add, replace, delete }

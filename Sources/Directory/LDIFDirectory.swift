@@ -525,7 +525,7 @@ struct LDIFWriter {
     /// Whether `record` is byte for byte the value lines `writeValues(entry)` would write,
     /// compared in place: short safe lines without encoding them, others encoded one by one.
     static func matches(_ entry: Entry, _ record: UnsafeRawBufferPointer) -> Bool {
-        guard let base = record.baseAddress else { return entry.valueCount == 0 }
+        guard record.baseAddress != nil else { return entry.valueCount == 0 }
         var cursor = 0, same = true
         var scratch: LDIFWriter?
         entry.forEachRawValue { index, value in
@@ -536,10 +536,10 @@ struct LDIFWriter {
                 if length <= 76, !value.isEmpty, LDIFCodec.isSafe(value) {
                     // "name: value\n"
                     guard cursor + length < record.count,
-                          memcmp(base + cursor, nameBytes.baseAddress!, nameBytes.count) == 0,
+                          Bytes.matches(record, at: cursor, UnsafeRawBufferPointer(nameBytes)),
                           record[cursor + nameBytes.count] == UInt8(ascii: ":"),
                           record[cursor + nameBytes.count + 1] == 0x20,
-                          memcmp(base + cursor + nameBytes.count + 2, value.baseAddress!, value.count) == 0,
+                          Bytes.matches(record, at: cursor + nameBytes.count + 2, value),
                           record[cursor + length] == 0x0A else { same = false; return }
                     cursor += length + 1
                 } else {
@@ -548,7 +548,7 @@ struct LDIFWriter {
                     scratch!.line(UnsafeRawBufferPointer(nameBytes), value)
                     let line = scratch!.out
                     guard cursor + line.count <= record.count,
-                          line.withUnsafeBytes({ memcmp(base + cursor, $0.baseAddress!, line.count) }) == 0 else {
+                          Bytes.matches(record, at: cursor, line) else {
                         same = false
                         return
                     }

@@ -17,8 +17,7 @@ struct NameSpellings {
     /// The position of `name` in `names`, adding it when it is new.
     mutating func index(of name: UnsafeRawBufferPointer) -> Int {
         func matches(_ spelling: [UInt8]) -> Bool {
-            spelling.count == name.count
-                && (name.isEmpty || spelling.withUnsafeBytes { memcmp($0.baseAddress!, name.baseAddress!, name.count) == 0 })
+            spelling.count == name.count && Bytes.matches(name, at: 0, spelling)
         }
         let guess = last + 1
         if guess < spellings.count, matches(spellings[guess].bytes) { last = guess; return spellings[guess].index }

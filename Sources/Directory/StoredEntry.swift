@@ -132,7 +132,7 @@ final class RecordFile: Sendable {
                 }
                 // A name may itself be folded: a line continued with no colon in it.
                 if end + 1 < record.count, record[end + 1] == 0x20, line.first != UInt8(ascii: "#"), line.first != 0x20,
-                   memchr(line.baseAddress!, Int32(UInt8(ascii: ":")), line.count) == nil {
+                   !line.contains(UInt8(ascii: ":")) {
                     return .encoded
                 }
                 position = end + 1
