@@ -25,8 +25,11 @@ let package = Package(
             pkgConfig: "ldap",
             providers: [.apt(["libldap-dev"])]
         ),
+        // Threads, parallel maps and task signals: the one place work leaves the caller's thread.
+        .target(name: "Concurrency"),
         .target(name: "GitKit", dependencies: ["CGit2"]),
         .target(name: "Manifests", dependencies: [
+            "Concurrency",
             .product(name: "Yams", package: "Yams"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
@@ -37,11 +40,11 @@ let package = Package(
         ]),
         .target(name: "Scheduling", dependencies: ["Manifests"]),
         .target(name: "Planner", dependencies: ["Manifests", "Scheduling"]),
-        .target(name: "Directory", dependencies: ["CLDAP"]),
-        .target(name: "Sync", dependencies: ["Directory", "Manifests"]),
+        .target(name: "Directory", dependencies: ["CLDAP", "Concurrency"]),
+        .target(name: "Sync", dependencies: ["Concurrency", "Directory", "Manifests"]),
         .target(name: "Reports", dependencies: ["GitKit"]),
         .target(name: "Reconciler", dependencies: [
-            "GitKit", "Manifests", "StateStore", "Planner", "Scheduling", "Sync", "Directory", "Reports",
+            "Concurrency", "GitKit", "Manifests", "StateStore", "Planner", "Scheduling", "Sync", "Directory", "Reports",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
         ]),
@@ -58,6 +61,7 @@ let package = Package(
         .testTarget(name: "StateStoreTests", dependencies: ["StateStore", "Manifests", "TestSupport"]),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "Manifests", "TestSupport"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Manifests"]),
+        .testTarget(name: "ConcurrencyTests", dependencies: ["Concurrency"]),
         .testTarget(name: "DirectoryTests", dependencies: ["Directory", "TestSupport"]),
         .testTarget(name: "SyncTests", dependencies: ["Sync", "Directory", "Manifests", "TestSupport"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "GitKit", "TestSupport"]),

@@ -84,15 +84,13 @@ public final class CSVDirectory: Directory {
         return names
     }
 
-    public var namesAreColumns: Bool { true }
-
     /// Set when a job writes secret attributes here: a new file is then made 0600.
     public var holdsSecrets = false
 
     public func willHoldSecrets() { holdsSecrets = true }
 
-    public var writtenFile: String? {
-        if case .path(let path) = location { path } else { nil }
+    public var traits: DirectoryTraits {
+        DirectoryTraits(stagesChanges: true, namesAreColumns: true, writtenFile: location.writtenPath)
     }
 
     public func read(_ scope: ReadScope, pageSize: Int, _ page: ([Entry]) throws -> Void) throws {
@@ -151,8 +149,6 @@ public final class CSVDirectory: Directory {
             if !header.contains(name) { header.append(name) }
         }
     }
-
-    public var stagesChanges: Bool { true }
 
     public var countHint: Int? { loaded ? table.entries.count : nil }
 

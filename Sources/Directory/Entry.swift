@@ -466,12 +466,8 @@ public protocol Directory: AnyObject {
     /// Makes every applied change durable. Nothing is visible before it.
     func commit() throws
 
-    /// True when applied changes stay in memory until `commit()`, so a preview may apply them
-    /// (and later jobs of the same run see them) without writing anything.
-    var stagesChanges: Bool { get }
-
-    /// True when reading waits on a server (so other work may go on meanwhile); false for files.
-    var readsFromServer: Bool { get }
+    /// What kind of directory this is, as planning and running need to know it.
+    var traits: DirectoryTraits { get }
 
     /// About how many entries a read will hand over, once known (after the first page), for
     /// sizing indexes; nil when unknown.
@@ -485,17 +481,32 @@ public protocol Directory: AnyObject {
     /// server's schema); nil when only the entries tell. A job checks its field names against it.
     func declaredAttributes() throws -> [AttributeName]?
 
-    /// True when every entry's name list is the directory's list of columns (a CSV file's
-    /// header), whether or not the entry has a value for each: a name there exists.
-    var namesAreColumns: Bool { get }
-
     /// Says that a job writes secret attributes (passwords) here, so a file made new is made
     /// readable by its owner only. Nothing for a server.
     func willHoldSecrets()
+}
 
+/// The fixed facts about a directory that decide how a job plans and runs against it.
+public struct DirectoryTraits: Sendable, Equatable {
+    /// Reading waits on a server (so other work may go on meanwhile); false for files.
+    public var readsFromServer = false
+    /// Applied changes stay in memory until `commit()`, so a preview may apply them (and later
+    /// jobs of the same run see them) without writing anything.
+    public var stagesChanges = false
+    /// Every entry's name list is the directory's list of columns (a CSV file's header), whether
+    /// or not the entry has a value for each: a name there exists.
+    public var namesAreColumns = false
     /// The file this directory writes in `commit()`, which a job locks while it works on it
     /// (`DestinationLock`); nil for a server, or for a file read from the config repository.
-    var writtenFile: String? { get }
+    public var writtenFile: String?
+
+    public init(readsFromServer: Bool = false, stagesChanges: Bool = false, namesAreColumns: Bool = false,
+                writtenFile: String? = nil) {
+        self.readsFromServer = readsFromServer
+        self.stagesChanges = stagesChanges
+        self.namesAreColumns = namesAreColumns
+        self.writtenFile = writtenFile
+    }
 }
 
 /// What a read asks for. Everything but `base` is a hint that may narrow a server's answer.
@@ -514,19 +525,13 @@ public struct ReadScope: Sendable, Equatable {
 }
 
 extension Directory {
-    public var readsFromServer: Bool { false }
-
     public var countHint: Int? { nil }
 
     public func expectAdds(_ count: Int) {}
 
     public func declaredAttributes() throws -> [AttributeName]? { nil }
 
-    public var namesAreColumns: Bool { false }
-
     public func willHoldSecrets() {}
-
-    public var writtenFile: String? { nil }
 
     public func readStored(_ scope: ReadScope, pageSize: Int, _ page: ([StoredEntry]) throws -> Void) throws {
         try read(scope, pageSize: pageSize) { try page($0.map(StoredEntry.init)) }

@@ -1,7 +1,13 @@
+import Concurrency
 import Foundation
 
 /// Where a file directory's bytes come from.
 public enum FileLocation: Sendable, Equatable {
+    /// The file a directory here writes: nil for one read from the config repository.
+    var writtenPath: String? {
+        if case .path(let path) = self { path } else { nil }
+    }
+
     /// A file on this machine; the directory can be written.
     case path(String)
     /// Bytes read elsewhere (a `repoPath` file at the applied commit); read-only.
@@ -225,7 +231,7 @@ public final class SharedBytes: @unchecked Sendable {
         let parts = max(2, ProcessInfo.processInfo.activeProcessorCount * 2)
         let short = ShortParts()
         let start = UInt(bitPattern: self.start)
-        DispatchQueue.concurrentPerform(iterations: parts) { part in
+        ParallelParts.forEach(parts: parts) { part in
             guard let base = UnsafeMutableRawPointer(bitPattern: start) else { return short.note() }
             var offset = size * part / parts
             let end = size * (part + 1) / parts

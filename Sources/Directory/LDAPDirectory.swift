@@ -55,9 +55,7 @@ public final class LDAPDirectory: Directory {
         if let handle { ldap_unbind_ext(handle, nil, nil) }
     }
 
-    public var stagesChanges: Bool { false }
-
-    public var readsFromServer: Bool { true }
+    public var traits: DirectoryTraits { DirectoryTraits(readsFromServer: true) }
 
     public func commit() throws {}
 

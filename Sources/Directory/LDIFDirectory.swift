@@ -1,3 +1,4 @@
+import Concurrency
 import Foundation
 
 /// An LDIF file (RFC 2849, content records) as a directory.
@@ -254,11 +255,9 @@ public final class LDIFDirectory: Directory {
 
     public func willHoldSecrets() { holdsSecrets = true }
 
-    public var writtenFile: String? {
-        if case .path(let path) = location { path } else { nil }
+    public var traits: DirectoryTraits {
+        DirectoryTraits(stagesChanges: true, writtenFile: location.writtenPath)
     }
-
-    public var stagesChanges: Bool { true }
 
     public var countHint: Int? { loaded ? table.entries.count : nil }
 

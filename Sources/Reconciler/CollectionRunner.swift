@@ -1,3 +1,4 @@
+import Concurrency
 import Directory
 import Foundation
 import GitKit
@@ -145,7 +146,7 @@ extension Workspace {
                     // A file destination is locked from its read to its commit: another job
                     // writing it meanwhile would lose this one's changes, or this one its.
                     var lock: DestinationLock?
-                    if !preview, let file = destination.writtenFile {
+                    if !preview, let file = destination.traits.writtenFile {
                         lock = try DestinationLock(file: file, what: "job \(entry.job)",
                                                    holder: "collection \(name), job \(entry.job), run \(runId), pid \(getpid())",
                                                    timeout: home.config.lockTimeout,
@@ -191,7 +192,7 @@ extension Workspace {
                         stats.failed = set.failures.count
                         failures = Array(set.failures.prefix(JobOutcome.failuresKept))
                         error = set.guardViolation
-                        if destination.stagesChanges {
+                        if destination.traits.stagesChanges {
                             _ = engine.apply(set, to: destination, commit: false)
                         }
                     } else {
@@ -532,16 +533,3 @@ struct DirectoryCache {
     func isOpen(_ connection: String) -> Bool { open[connection] != nil }
 }
 
-/// Frees `value` on a thread of its own. A first load's change set holds a million entries;
-/// freeing them takes a while, and nothing needs to wait for it.
-func freeInBackground<T>(_ value: consuming T) {
-    let box = FreedLater(value)
-    let thread = Thread { box.value = nil }
-    thread.start()
-}
-
-/// What `freeInBackground` frees: only the thread it starts touches `value` after `init`.
-private final class FreedLater<T>: @unchecked Sendable {
-    var value: T?
-    init(_ value: consuming T) { self.value = value }
-}

@@ -1,3 +1,4 @@
+import Concurrency
 import Directory
 import Foundation
 import Manifests
@@ -19,9 +20,19 @@ extension JobEngine {
         // the destination is read (unless the job reads and writes one directory), up to about
         // 96 MB of mapped rows ahead.
         let declared = try source.declaredAttributes()
-        let namesAreColumns = source.namesAreColumns
+        let namesAreColumns = source.traits.namesAreColumns
+        // The source is read on the reading thread only: this one does not touch it until the
+        // deferred `finish()` has waited for that thread. It learns the source's size through
+        // `sourceCount`, which the reading thread updates after each page.
+        let handed = HandedOver(source)
+        let sourceCount = Locked<Int?>(nil)
         func startSource() -> (ReadAhead<[Entry]>, ReadAhead<[PreparedRow]>) {
-            let read = ReadAhead<[Entry]>(depth: 4) { [self] body in try source.read(sourceScope, pageSize: pageSize, body) }
+            let read = ReadAhead<[Entry]>(depth: 4) { [self] body in
+                try handed.value.read(sourceScope, pageSize: pageSize) { page in
+                    sourceCount.set(handed.value.countHint)
+                    try body(page)
+                }
+            }
             let prepared = ReadAhead<[PreparedRow]>(depth: 256, budget: 96 << 20, cost: { page in
                 page.reduce(0) { $0 + $1.footprint }
             }) { [self] body in
@@ -119,7 +130,7 @@ extension JobEngine {
                     if let match { matched[match] = true }
                     tally(change, matched: match != nil, into: &set)
                 }
-                if set.read % 10_000 == 0 { progress?(JobProgress(job: name, phase: .reading, done: set.read, total: source.countHint)) }
+                if set.read % 10_000 == 0 { progress?(JobProgress(job: name, phase: .reading, done: set.read, total: sourceCount.get())) }
             }
         }
         set.timings.sourceMs = stopwatch.lap()

@@ -104,7 +104,7 @@ public struct JobEngine: Sendable {
     /// the row fails: they are never deleted for want of a match.
     public func plan(source: Directory, destination: Directory,
                      progress: ((JobProgress) -> Void)? = nil) throws -> ChangeSet {
-        var set = destination.readsFromServer && source !== destination
+        var set = destination.traits.readsFromServer && source !== destination
             ? try planAgainstServer(source: source, destination: destination, progress: progress)
             : try planAgainstFile(source: source, destination: destination, progress: progress)
         set.guardViolation = guardViolation(set)

@@ -1,3 +1,4 @@
+import Concurrency
 import Directory
 import Foundation
 import Manifests
@@ -12,7 +13,10 @@ extension JobEngine {
                                    progress: ((JobProgress) -> Void)?) throws -> ChangeSet {
         var set = ChangeSet()
         var stopwatch = Stopwatch()
-        let early = Background { [self] in SourceIndex(try readPrepared(source)) }
+        // The source is read on the background thread only: this one reads the destination,
+        // and waits for `early` before it returns or throws.
+        let handed = HandedOver(source)
+        let early = Background { [self] in SourceIndex(try readPrepared(handed.value)) }
         var sourceIndex: SourceIndex?
         var backlog: [[Entry]] = []
         /// Per source row: what its match in the destination came to.
@@ -142,7 +146,7 @@ extension JobEngine {
         var pages: [[PreparedRow]] = []
         var presence = FieldPresence(fieldUses, declared: try source.declaredAttributes())
         var total = 0
-        let namesAreColumns = source.namesAreColumns
+        let namesAreColumns = source.traits.namesAreColumns
         try source.read(sourceScope, pageSize: pageSize) { page in
             presence.note(page, namesAreColumns: namesAreColumns)
             total += page.count

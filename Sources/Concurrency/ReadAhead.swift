@@ -4,61 +4,70 @@ import Foundation
 /// so reading (parsing a file, waiting on a server) overlaps the work on the pages before. A
 /// page may be the read's entries, or what the reading thread made of them.
 ///
-/// `@unchecked Sendable`: the state below is touched only under `condition`; `read` (which may
-/// hold a `Directory`) is used only by the reading thread, and `finish()` waits for that thread
-/// to end, so the directory is never used from two threads at once.
+/// `@unchecked Sendable`: the state below is touched only under `condition`, and `read` only by
+/// the reading thread; `finish()` waits for that thread to end.
 public final class ReadAhead<Page>: @unchecked Sendable {
     private let condition = NSCondition()
     private var queue: [Page] = []
     private var ended = false
     private var failure: (any Error)?
     private var stopped = false
+    /// Set when no thread could be had and the read ran on the caller's thread: nothing waits.
+    private var unbounded = false
     private let depth: Int
     /// With `cost`: the most the queued pages may cost together (one page is always let in).
     private let budget: Int
-    private let cost: ((Page) -> Int)?
+    private let cost: (@Sendable (Page) -> Int)?
     private var queuedCost = 0
     private let exited = DispatchSemaphore(value: 0)
     private var joined = false
-    private var read: ((_ page: (Page) throws -> Void) throws -> Void)?
+    private var read: (@Sendable (_ page: (Page) throws -> Void) throws -> Void)?
 
     private struct Stopped: Error {}
 
     /// - Parameters:
     ///   - depth: at most this many pages wait for `next()`;
     ///   - budget, cost: and, when `cost` is given, at most `budget` of it (say, bytes).
-    public init(depth: Int, budget: Int = .max, cost: ((Page) -> Int)? = nil, _ read: @escaping (_ page: (Page) throws -> Void) throws -> Void) {
+    ///   - read: hands each page to its argument; runs on the new thread.
+    public init(depth: Int, budget: Int = .max, cost: (@Sendable (Page) -> Int)? = nil,
+                _ read: @escaping @Sendable (_ page: (Page) throws -> Void) throws -> Void) {
         self.depth = max(1, depth)
         self.budget = budget
         self.cost = cost
         self.read = read
-        let thread = Thread { [self] in
-            defer { self.read = nil }
-            do {
-                try self.read! { page in
-                    let pageCost = self.cost?(page) ?? 0
-                    condition.lock()
-                    defer { condition.unlock() }
-                    while (queue.count >= self.depth || (!queue.isEmpty && queuedCost + pageCost > self.budget)) && !stopped {
-                        condition.wait()
-                    }
-                    if stopped { throw Stopped() }
-                    queuedCost += pageCost
-                    queue.append(page)
-                    condition.broadcast()
-                }
-                condition.lock()
-            } catch {
-                condition.lock()
-                if !(error is Stopped) { failure = error }
-            }
-            ended = true
-            condition.broadcast()
+        if !DetachedThread.start({ [self] in work() }) {
+            condition.lock()
+            unbounded = true
             condition.unlock()
-            exited.signal()
+            work()
         }
-        thread.stackSize = 8 << 20
-        thread.start()
+    }
+
+    private func work() {
+        do {
+            guard let read else { throw Stopped() }
+            try read { page in
+                let pageCost = cost?(page) ?? 0
+                condition.lock()
+                defer { condition.unlock() }
+                while !unbounded && (queue.count >= depth || (!queue.isEmpty && queuedCost + pageCost > budget)) && !stopped {
+                    condition.wait()
+                }
+                if stopped { throw Stopped() }
+                queuedCost += pageCost
+                queue.append(page)
+                condition.broadcast()
+            }
+            condition.lock()
+        } catch {
+            condition.lock()
+            if !(error is Stopped) { failure = error }
+        }
+        read = nil
+        ended = true
+        condition.broadcast()
+        condition.unlock()
+        exited.signal()
     }
 
     /// The next page; nil after the last. Throws what the read threw, after the pages before it.

@@ -1,4 +1,4 @@
-import Directory
+import Concurrency
 import Foundation
 import Testing
 
