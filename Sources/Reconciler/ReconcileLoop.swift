@@ -107,7 +107,10 @@ public final class ReconcileLoop: @unchecked Sendable {
     public var runningCollections: [String] { lock.withLock { running.keys.sorted() } }
 
     /// Passes until `stop()`; with `once`, one pass, then waits for its runs and publishes them.
-    public func run(once: Bool, onPass: @escaping @Sendable (PassSummary) -> Void = { _ in }) async {
+    /// `whenIdle` is called before the loop sleeps with no run at work (the executable hands
+    /// freed memory back to the system there).
+    public func run(once: Bool, onPass: @escaping @Sendable (PassSummary) -> Void = { _ in },
+                    whenIdle: @Sendable () -> Void = {}) async {
         await withDiscardingTaskGroup { group in
             while true {
                 var (summary, runs) = await pass()
@@ -119,7 +122,7 @@ public final class ReconcileLoop: @unchecked Sendable {
                 summary.nextWake = try? nextWake()
                 onPass(summary)
                 if lock.withLock({ running.isEmpty }) {
-                    IdleMemory.release()
+                    whenIdle()
                     workspace.store.tidy()
                 }
                 await sleep(until: summary.nextWake ?? clock.now().addingTimeInterval(interval))
@@ -232,6 +235,26 @@ public final class ReconcileLoop: @unchecked Sendable {
         }
     }
 
+    /// A fire time to act on in this pass.
+    struct DueFire {
+        let schedule: String
+        let target: String
+        let fireTime: Date
+        let notes: [String]
+        /// From a timed trigger (false: `atStartup`), so it moves the stored next fire time.
+        let timed: Bool
+    }
+
+    /// What becomes of a due fire time.
+    enum FireVerdict {
+        /// A run of its collection starts.
+        case start
+        /// A run of its collection already started for this minute, fired by another schedule.
+        case merge
+        /// It is recorded as skipped, for this reason.
+        case skip(String)
+    }
+
     /// Decides every due fire time, records them, and returns the runs to start.
     func decide(at now: Date, startup: Bool, into summary: inout PassSummary) throws -> [StartedRun] {
         let due = try workspace.store.dueSchedules(at: now)
@@ -248,8 +271,7 @@ public final class ReconcileLoop: @unchecked Sendable {
             if let hash { lock.withLock { compiled[name] = (hash, made) } }
             return made
         }
-        // (schedule, target, fire time, notes, timed)
-        var toRun: [(String, String, Date, [String], Bool)] = []
+        var toRun: [DueFire] = []
         var records: [FireRecord] = []
         for state in due {
             guard let nextFire = state.nextFire else { continue }
@@ -268,7 +290,8 @@ public final class ReconcileLoop: @unchecked Sendable {
             let next = fires.next(after: now)
             switch decision.action {
             case .run(let scheduledFor):
-                toRun.append((state.schedule, state.target, scheduledFor, decision.note.map { [$0] } ?? [], true))
+                toRun.append(DueFire(schedule: state.schedule, target: state.target, fireTime: scheduledFor,
+                                     notes: decision.note.map { [$0] } ?? [], timed: true))
                 if let note = decision.note {
                     logger.notice("missed runs", metadata: ["schedule": "\(state.schedule)", "collection": "\(state.target)",
                                                             "note": "\(note)"])
@@ -283,12 +306,14 @@ public final class ReconcileLoop: @unchecked Sendable {
         if startup {
             for (name, entry) in try workspace.compiledSchedules().sorted(by: { $0.key < $1.key }) where entry.schedule.firesAtStartup {
                 for target in entry.spec.targets {
-                    toRun.append((name, target, now, ["at the reconciler's start"], false))
+                    toRun.append(DueFire(schedule: name, target: target, fireTime: now, notes: ["at the reconciler's start"],
+                                         timed: false))
                 }
             }
         }
         var runs: [StartedRun] = []
-        for (scheduleName, target, fireTime, notes, timed) in toRun {
+        for fire in toRun {
+            let (scheduleName, target, fireTime, notes, timed) = (fire.schedule, fire.target, fire.fireTime, fire.notes, fire.timed)
             let next = timed ? (try schedule(scheduleName))?.next(after: now) : nil
             func record(_ outcome: FireRecord.Outcome, _ note: String?) {
                 records.append(FireRecord(schedule: scheduleName, target: target, fireTime: fireTime, handledAt: now,
@@ -299,23 +324,23 @@ public final class ReconcileLoop: @unchecked Sendable {
             let deadline = (try schedule(scheduleName))?.timeout.map { now.addingTimeInterval(TimeInterval($0)) }
             let control = RunControl(clock: clock, deadline: deadline)
             let firedBy = timed ? scheduleName : "\(scheduleName)@startup"
-            let verdict = lock.withLock { () -> String? in
-                if stopping { return "the reconciler is stopping" }
+            let verdict = lock.withLock { () -> FireVerdict in
+                if stopping { return .skip("the reconciler is stopping") }
                 if let last = startedMinute[target], last.minute == minute {
                     if !last.firedBy.contains(firedBy) {
                         startedMinute[target]?.firedBy.insert(firedBy)
-                        return "merged"
+                        return .merge
                     }
                 }
                 if let current = running[target] {
-                    return "skipped: \(target) is still running (started for \(current.startedFor))"
+                    return .skip("skipped: \(target) is still running (started for \(current.startedFor))")
                 }
                 running[target] = (control, "schedule \(scheduleName) at \(FireDecision.stamp(fireTime))")
                 startedMinute[target] = (minute, [firedBy])
-                return nil
+                return .start
             }
             switch verdict {
-            case nil:
+            case .start:
                 record(.started, notes.first)
                 summary.started.append(target)
                 runs.append(StartedRun(collection: target, scheduled: scheduled, request: nil, control: control) { [self] in
@@ -323,16 +348,16 @@ public final class ReconcileLoop: @unchecked Sendable {
                     await self.execute(target, scheduled, control)
                     slots.release()
                 })
-            case "merged"?:
+            case .merge:
                 record(.merged, "\(target) already ran for this minute's fire time")
                 summary.merged += 1
-            case let reason?:
+            case .skip(let reason):
                 record(.skipped, reason)
                 logger.notice("fire skipped", metadata: ["schedule": "\(scheduleName)", "collection": "\(target)",
                                                          "reason": "\(reason)"])
             }
         }
-        summary.due = due.count + (startup ? toRun.filter { !$0.4 }.count : 0)
+        summary.due = due.count + (startup ? toRun.filter { !$0.timed }.count : 0)
         summary.skipped = records.filter { $0.outcome == .skipped }.count
         try workspace.store.recordFires(records)
         return runs
@@ -418,32 +443,4 @@ extension Workspace {
     }
 }
 
-/// Hands freed memory back to the system before the loop sleeps: the allocator keeps what runs
-/// and passes freed (one arena per thread that ran), and a daemon idles far longer than it works.
-public enum IdleMemory {
-    /// glibc's `malloc_trim`, looked up at run time (malloc.h is not in the Glibc module, and
-    /// other C libraries do not have it).
-    private static let trim: (@convention(c) (Int) -> Int32)? = {
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") else { return nil }
-        return unsafeBitCast(symbol, to: (@convention(c) (Int) -> Int32).self)
-    }()
-
-    static func release() {
-        _ = trim?(0)
-    }
-
-    /// glibc's `mallopt`, looked up at run time like `malloc_trim`.
-    private static let option: (@convention(c) (Int32, Int32) -> Int32)? = {
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return nil }
-        return unsafeBitCast(symbol, to: (@convention(c) (Int32, Int32) -> Int32).self)
-    }()
-
-    /// For a long-running process: at most one malloc arena per core (glibc's default is eight
-    /// per core). Every run and pass works on a thread of its own, and with many arenas the
-    /// daemon's memory grew by fragments left in each, round after round. Call once, at start.
-    public static func limitArenas() {
-        let M_ARENA_MAX: Int32 = -8
-        _ = option?(M_ARENA_MAX, Int32(max(2, ProcessInfo.processInfo.activeProcessorCount)))
-    }
-}
 

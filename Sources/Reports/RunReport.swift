@@ -24,8 +24,15 @@ extension RunStatus {
     /// - `succeeded` when no job that ran failed or had failed objects (`awaitingApproval` when
     ///   some job waits for an approval);
     /// - `failed` when every job that ran failed as a whole;
-    /// - `partial` otherwise: some jobs or objects failed, the rest was written.
-    public static func of(_ jobs: [JobStatus], aborted: Bool) -> RunStatus {
+    /// - `partial` otherwise: some jobs or objects failed, the rest was written;
+    /// - whatever the jobs say, a run stopped by its schedule's timeout is `failed`, and one
+    ///   stopped by a shutdown `aborted`.
+    public static func of(_ jobs: [JobStatus], aborted: Bool, stopped: StopReason? = nil) -> RunStatus {
+        switch stopped {
+        case .timeout: return .failed
+        case .shutdown: return .aborted
+        case nil: break
+        }
         let ran = jobs.filter { $0 != .notRun && $0 != .awaitingApproval }
         let failed = ran.filter { $0 == .failed }.count
         if aborted && failed > 0 { return .aborted }

@@ -57,10 +57,10 @@ extension Syncwright {
                 let once = self.once
                 await withTaskGroup(of: Void.self) { group in
                     group.addTask {
-                        await loop.run(once: once) { summary in
+                        await loop.run(once: once, onPass: { summary in
                             if summary.problem != nil { problems.add() }
                             if once { Self.printOnce(summary, branch: branch) } else { Self.log(summary, logger: logger) }
-                        }
+                        }, whenIdle: IdleMemory.release)
                     }
                     group.addTask {
                         var ticks = 0

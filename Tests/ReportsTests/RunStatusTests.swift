@@ -19,6 +19,13 @@ import Testing
         ([.notRun], false, .succeeded),
     ]
 
+    @Test func aStoppedRunIsFailedOnTimeoutAndAbortedOnShutdownWhateverItsJobsSay() {
+        for jobs: [JobStatus] in [[.succeeded], [.succeeded, .notRun], [.failed], []] {
+            #expect(RunStatus.of(jobs, aborted: false, stopped: .timeout) == .failed)
+            #expect(RunStatus.of(jobs, aborted: true, stopped: .shutdown) == .aborted)
+        }
+    }
+
     @Test func theRule() {
         for (jobs, aborted, expected) in Self.table {
             #expect(RunStatus.of(jobs, aborted: aborted) == expected, "\(jobs) aborted: \(aborted)")

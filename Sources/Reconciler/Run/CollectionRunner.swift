@@ -1,0 +1,194 @@
+import Concurrency
+import Directory
+import Foundation
+import GitKit
+import Logging
+import Manifests
+import Reports
+import Scheduling
+import StateStore
+import Sync
+
+/// What `run --preview` shows for one job.
+public struct JobPreview: Sendable, Codable {
+    public let job: String
+    public let read: Int
+    public let create: Int
+    public let update: Int
+    public let rename: Int
+    public let delete: Int
+    public let unchanged: Int
+    public let skipped: Int
+    public let failed: Int
+    /// The first changes, as log lines (secrets masked).
+    public let lines: [String]
+    /// How many changes were left out of `lines`.
+    public let moreChanges: Int
+    /// Why the job would fail, if it would.
+    public let error: String?
+    /// The approvers, when a run like this one would raise a request instead of running the job.
+    public var needsApprovalFrom: [String]?
+}
+
+/// A finished run (or preview).
+public struct RunOutcome: Sendable, Codable {
+    public let report: RunReport
+    /// For a preview: per job, what it would do.
+    public let previews: [JobPreview]
+    /// Each job's log lines, in job order (empty for a preview).
+    public let logs: [String: [String]]
+}
+
+/// What a run is, as each of its jobs needs to know it.
+struct RunContext {
+    let collection: String
+    let runId: String
+    let trigger: RunTrigger
+    let revision: String
+    let startedAt: Date
+    let preview: Bool
+    let previewLines: Int
+    let scheduled: ScheduledRun?
+    let control: RunControl?
+    let approved: ApprovalRequest?
+    let progress: ((JobProgress) -> Void)?
+}
+
+/// What a run has gathered so far, job after job.
+struct RunProgress {
+    var jobs: [RunReport.Job] = []
+    var previews: [JobPreview] = []
+    var logs: [String: [String]] = [:]
+    /// Requests raised by jobs under a workflow.
+    var raised: [ApprovalRequest] = []
+    var connections = RunConnections()
+    /// Whether the run is recorded as in progress yet (it is before its first job writes).
+    var begun = false
+    /// Why the run stopped early (at a safe point), if it did.
+    var stopped: StopReason?
+    /// The job whose failure, with `onFailure: abort`, ended the run.
+    var abortedBy: String?
+
+    /// Why `job` does not run, when an earlier stop or abort says so.
+    func notRun(_ job: String) -> RunReport.Job? {
+        let reason = if let stopped { "the run was stopped (\(stopped.rawValue))" }
+            else if let abortedBy { "\(abortedBy) failed and its onFailure is abort" } else { String?.none }
+        return reason.map { RunReport.Job(name: job, status: .notRun, stats: .init(JobStatistics()), durationMs: 0, error: "not run: \($0)") }
+    }
+}
+
+extension Workspace {
+    /// Runs a stored collection now: its jobs in order, with `onFailure` deciding what follows a
+    /// failure. With `preview`, computes everything and writes nothing (and records no run).
+    ///
+    /// A `scheduled` run has trigger `schedule` and skips workflow approval. `control` is asked at
+    /// safe points (before each job, between chunks of objects): a timeout stops the run as
+    /// `failed`, a shutdown as `aborted`, and what was written before stays written.
+    public func run(collection name: String, preview: Bool = false, trigger: RunTrigger = .manual,
+                    previewLines: Int = 10, progress: ((JobProgress) -> Void)? = nil,
+                    scheduled: ScheduledRun? = nil, control: RunControl? = nil,
+                    approved: ApprovalRequest? = nil, runId chosen: String? = nil) throws -> RunOutcome {
+        var timer = RunTimer()
+        let clock = control?.clock ?? SystemWallClock()
+        guard let applied = try store.appliedRevision() else {
+            throw ReconcilerError.failed("nothing is applied yet: run `syncwright apply` first")
+        }
+        let collection = try storedCollection(name)
+        // An approved request runs its one job, nothing else of the collection.
+        let entries = approved.map { request in collection.jobs.filter { $0.job == request.job } } ?? collection.jobs
+        if let approved, entries.isEmpty {
+            throw ReconcilerError.failed("job \(approved.job) of request \(approved.id) is no longer in collection \(name)")
+        }
+        let started = clock.now()
+        let context = RunContext(
+            collection: name, runId: chosen ?? RunReport.makeID(at: started),
+            trigger: approved != nil ? .approval : scheduled == nil ? trigger : .schedule,
+            revision: applied.revision, startedAt: started, preview: preview, previewLines: previewLines,
+            scheduled: scheduled, control: control, approved: approved, progress: progress)
+        var run = RunProgress()
+        timer.lap("setup")
+        for entry in entries {
+            if run.stopped == nil, !preview, let reason = control?.check() { run.stopped = reason }
+            if let skipped = run.notRun(entry.job) {
+                run.jobs.append(skipped)
+                continue
+            }
+            let job = timer.timeJob { runJob(entry, context, &run) }
+            run.jobs.append(job)
+            if job.status == .failed && entry.onFailure == .abort { run.abortedBy = entry.job }
+        }
+        var report = RunReport(runId: context.runId, collection: name, trigger: context.trigger, revision: applied.revision,
+                               status: RunStatus.of(run.jobs.map(\.status), aborted: run.abortedBy != nil, stopped: run.stopped),
+                               startedAt: started, finishedAt: clock.now(), jobs: run.jobs)
+        report.warnings = try warnings(for: collection.jobs.map(\.job), cache: &run.connections)
+        report.reason = run.stopped
+        report.schedule = scheduled?.schedule
+        report.scheduledFor = scheduled?.scheduledFor
+        if let notes = scheduled?.notes, !notes.isEmpty { report.notes = notes }
+        report.request = approved?.id
+        timer.lap("warnings")
+        if !preview {
+            var requests = run.raised
+            if var executed = approved {
+                executed.status = .executed
+                executed.executedRunId = context.runId
+                requests.append(executed)
+            }
+            let publication = ReportPages.publication(for: report, logs: run.logs)
+            timer.lap("render")
+            try store.record(report, logs: run.logs.mapValues { $0.joined(separator: "\n") }, page: publication,
+                             requests: requests.map(Self.publishable))
+            timer.lap("record")
+            logger.debug("run bookkeeping", metadata: timer.lapMetadata.mapValues { .string($0) })
+            logger.info("run finished", metadata: [
+                "run": "\(report.runId)", "collection": "\(name)", "status": "\(report.status.rawValue)",
+            ].merging(timer.totals.mapValues { .string($0) }) { a, _ in a })
+        }
+        return RunOutcome(report: report, previews: run.previews, logs: run.logs)
+    }
+
+    /// The stored collection `name`, or an error naming those that are applied.
+    func storedCollection(_ name: String) throws -> JobCollectionSpec {
+        guard let spec = try store.manifest(ObjectKey(.jobCollection, name))?.spec, case .jobCollection(let collection) = spec else {
+            let known = try collections().map(\.name)
+            throw ReconcilerError.failed("no collection named '\(name)' is applied"
+                + (known.isEmpty ? "" : " (applied: \(known.joined(separator: ", ")))"))
+        }
+        return collection
+    }
+
+    /// Why a run was stopped, for its job's error.
+    static func explain(_ reason: StopReason, _ control: RunControl?) -> String {
+        switch reason {
+        case .timeout:
+            if let deadline = control?.deadline { return "timeout: the schedule's time limit ended at \(RunReport.timestamp(deadline))" }
+            return "timeout"
+        case .shutdown: return "shutdown: the reconciler was told to stop"
+        }
+    }
+
+    /// What every report of a run of these jobs must say: connections that do not verify TLS.
+    func warnings(for jobs: [String], cache: inout RunConnections) throws -> [String]? {
+        var names: [String] = []
+        for job in jobs {
+            guard let j = try? cache.job(job, load: jobSpec) else { continue }
+            for connection in [j.source.connection, j.destination.connection] where !names.contains(connection) {
+                names.append(connection)
+            }
+        }
+        let insecure = names.filter { (try? cache.connection($0, load: connection))?.insecureSkipVerify == true }
+        guard !insecure.isEmpty else { return nil }
+        return insecure.map { "connection \($0): TLS certificate verification is off (insecureSkipVerify), so the server's identity is not checked" }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        switch error {
+        case let e as ReconcilerError: e.description
+        case let e as DirectoryError: e.description
+        case let e as TransformError: e.description
+        case let e as GitError: e.description
+        default: "\(error)"
+        }
+    }
+
+}

@@ -1,0 +1,159 @@
+import Concurrency
+import Directory
+import Foundation
+import Logging
+import Manifests
+import Reports
+import StateStore
+import Sync
+
+extension Workspace {
+    /// Runs one job of a run: records the run as in progress before it writes, opens (and for a
+    /// file, locks) its directories, and plans, then applies, previews or asks for approval.
+    /// A job that cannot start (a connection, a file, a bad spec) fails as a whole.
+    func runJob(_ entry: CollectionEntry, _ context: RunContext, _ run: inout RunProgress) -> RunReport.Job {
+        let started = DispatchTime.now()
+        do {
+            var job = try runJobThrowing(entry, context, &run)
+            job.durationMs = RunTimer.milliseconds(since: started)
+            return job
+        } catch {
+            logger.info("job failed", metadata: ["job": "\(entry.job)", "error": "\(Self.describe(error))"])
+            if context.preview {
+                run.previews.append(JobPreview(job: entry.job, read: 0, create: 0, update: 0, rename: 0, delete: 0,
+                                               unchanged: 0, skipped: 0, failed: 0, lines: [], moreChanges: 0,
+                                               error: Self.describe(error)))
+            }
+            return RunReport.Job(name: entry.job, status: .failed, stats: .init(JobStatistics()),
+                                 durationMs: RunTimer.milliseconds(since: started), error: Self.describe(error))
+        }
+    }
+
+    private func runJobThrowing(_ entry: CollectionEntry, _ context: RunContext, _ run: inout RunProgress) throws -> RunReport.Job {
+        if !context.preview {
+            // Recorded before anything is written (with the job about to work, in one
+            // transaction): a run killed mid-write is found and reported by the next command.
+            if run.begun {
+                try store.progress(run: context.runId, job: entry.job, finishedJobs: run.jobs)
+            } else {
+                try store.begin(RunInProgress(id: context.runId, collection: context.collection, trigger: context.trigger,
+                                              revision: context.revision, startedAt: context.startedAt, pid: Int(getpid()),
+                                              job: entry.job, finishedJobs: run.jobs))
+                run.begun = true
+            }
+        }
+        // Whether this job's destination was opened by an earlier job of this run: then it is
+        // opened again once it is locked (another job may have written it since).
+        let destinationWasOpen = run.connections.isOpen(try run.connections.job(entry.job, load: jobSpec).destination.connection)
+        var opened = try prepare(job: entry.job, revision: context.revision, directories: &run.connections)
+        if let workflow = opened.spec.workflow, context.approved == nil, !context.preview,
+           context.trigger == .manual || workflow.onScheduledRuns == .require {
+            return try requestApproval(entry, workflow: workflow, opened, context, &run)
+        }
+        // A file destination is locked from its read to its commit: another job writing it
+        // meanwhile would lose this one's changes, or this one its.
+        var lock: DestinationLock?
+        if !context.preview, let file = opened.destination.traits.writtenFile {
+            lock = try DestinationLock(file: file, what: "job \(entry.job)",
+                                       holder: "collection \(context.collection), job \(entry.job), run \(context.runId), pid \(getpid())",
+                                       timeout: home.config.lockTimeout, shouldStop: { context.control?.check() != nil })
+            // What an earlier job of this run read of it may be old by now: open it again.
+            if destinationWasOpen {
+                run.connections.evict(opened.spec.destination.connection)
+                opened = try prepare(job: entry.job, revision: context.revision, directories: &run.connections)
+            }
+        }
+        defer {
+            if let lock {
+                lock.release()
+                // Read again by a later job: another may write it once the lock is free.
+                run.connections.evict(opened.spec.destination.connection)
+            }
+        }
+        let set = try opened.engine.plan(source: opened.source, destination: opened.destination, progress: context.progress)
+        logger.debug("job planned", metadata: [
+            "job": "\(entry.job)", "destinationMs": "\(String(format: "%.1f", set.timings.destinationMs))",
+            "sourceWaitMs": "\(String(format: "%.1f", set.timings.sourceWaitMs))",
+            "sourceMs": "\(String(format: "%.1f", set.timings.sourceMs))"])
+        return context.preview ? preview(entry, set, opened, context, &run) : write(entry, consume set, opened, context, &run)
+    }
+
+    /// A job under a workflow is not run: a request is raised, with a dry run of the job for the
+    /// approvers to read.
+    private func requestApproval(_ entry: CollectionEntry, workflow: Workflow, _ opened: OpenedJob, _ context: RunContext,
+                                 _ run: inout RunProgress) throws -> RunReport.Job {
+        let set = try opened.engine.plan(source: opened.source, destination: opened.destination, progress: context.progress)
+        let request = try makeRequest(job: entry.job, collection: context.collection, workflow: workflow, set: set,
+                                      engine: opened.engine, runId: context.runId, revision: context.revision,
+                                      trigger: context.trigger, scheduled: context.scheduled, at: context.startedAt,
+                                      taken: Set(run.raised.map(\.id)))
+        run.raised.append(request)
+        logger.info("approval requested", metadata: ["job": "\(entry.job)", "request": "\(request.id)"])
+        return RunReport.Job(name: entry.job, status: .awaitingApproval, stats: .init(JobStatistics()), durationMs: 0,
+                             request: request.id)
+    }
+
+    /// What the job would do, counted as a run would count it; applied in memory only, so that
+    /// later jobs of the preview see it.
+    private func preview(_ entry: CollectionEntry, _ set: ChangeSet, _ opened: OpenedJob, _ context: RunContext,
+                         _ run: inout RunProgress) -> RunReport.Job {
+        let lines = set.failures.map { "! \($0.object) \($0.reason)" }
+            + set.changes.prefix(context.previewLines).flatMap { opened.engine.logLines(for: $0) }
+        var preview = JobPreview(
+            job: entry.job, read: set.read, create: set.count(.create), update: set.count(.update),
+            rename: set.count(.rename), delete: set.count(.delete), unchanged: set.unchanged,
+            skipped: set.skipped, failed: set.failures.count, lines: lines,
+            moreChanges: max(0, set.changes.count - context.previewLines), error: set.guardViolation)
+        if let workflow = opened.spec.workflow, context.trigger == .manual || workflow.onScheduledRuns == .require {
+            preview.needsApprovalFrom = workflow.approvers
+        }
+        run.previews.append(preview)
+        var stats = JobStatistics()
+        stats.read = set.read
+        stats.created = preview.create
+        stats.updated = preview.update + preview.rename
+        stats.deleted = preview.delete
+        stats.unchanged = set.unchanged
+        stats.skipped = set.skipped
+        stats.failed = set.failures.count
+        if opened.destination.traits.stagesChanges {
+            _ = opened.engine.apply(set, to: opened.destination, commit: false)
+        }
+        return Self.reportJob(entry.job, stats: stats, error: set.guardViolation,
+                              failures: Array(set.failures.prefix(JobOutcome.failuresKept)))
+    }
+
+    /// Writes the job's changes, stopping at a safe point when the run is told to.
+    private func write(_ entry: CollectionEntry, _ set: consuming ChangeSet, _ opened: OpenedJob, _ context: RunContext,
+                       _ run: inout RunProgress) -> RunReport.Job {
+        var stopReason: StopReason?
+        var outcome = opened.engine.apply(set, to: opened.destination, logLimit: home.config.logLineLimit,
+                                          progress: context.progress, shouldStop: {
+                                              stopReason = context.control?.check()
+                                              return stopReason != nil
+                                          })
+        logger.debug("job written", metadata: [
+            "job": "\(entry.job)", "applyMs": "\(String(format: "%.1f", outcome.applyMs))",
+            "commitMs": "\(String(format: "%.1f", outcome.commitMs))"])
+        if let stopReason {
+            run.stopped = stopReason
+            outcome.error = "\(Self.explain(stopReason, context.control)); \(outcome.error ?? "stopped")"
+        }
+        run.logs[entry.job] = outcome.log
+        if outcome.error != nil {
+            // What it staged may not have been written: later jobs read the file again.
+            run.connections.evict(opened.spec.destination.connection)
+        }
+        freeInBackground(consume set)
+        return Self.reportJob(entry.job, stats: outcome.statistics, error: outcome.error, failures: outcome.failures)
+    }
+
+    /// A job's line in the run report: failed when it failed as a whole, completed with errors
+    /// when only some objects failed.
+    static func reportJob(_ name: String, stats: JobStatistics, error: String?, failures: [ObjectFailure]) -> RunReport.Job {
+        let status: JobStatus = error != nil ? .failed : stats.failed > 0 ? .completedWithErrors : .succeeded
+        var job = RunReport.Job(name: name, status: status, stats: .init(stats), durationMs: 0, error: error)
+        if !failures.isEmpty { job.failures = failures.map { RunReport.Failure(object: $0.object, reason: $0.reason) } }
+        return job
+    }
+}

@@ -1,0 +1,131 @@
+import Concurrency
+import Directory
+import Foundation
+import GitKit
+import Logging
+import Manifests
+import Reports
+import Scheduling
+import StateStore
+import Sync
+
+/// The directories opened during one run, by connection name, and the specs read for it (each
+/// decoded from the store once). One directory per connection for the whole run: a later job
+/// reads what an earlier one wrote, and in a preview what it would have written.
+struct RunConnections {
+    private var open: [String: Directory] = [:]
+    private var jobs: [String: JobSpec] = [:]
+    private var connections: [String: ConnectionSpec] = [:]
+
+    mutating func job(_ name: String, load: (String) throws -> JobSpec) throws -> JobSpec {
+        if let known = jobs[name] { return known }
+        let spec = try load(name)
+        jobs[name] = spec
+        return spec
+    }
+
+    mutating func connection(_ name: String, load: (String) throws -> ConnectionSpec) throws -> ConnectionSpec {
+        if let known = connections[name] { return known }
+        let spec = try load(name)
+        connections[name] = spec
+        return spec
+    }
+
+    mutating func get(_ connection: String, _ make: () throws -> Directory) throws -> Directory {
+        if let directory = open[connection] { return directory }
+        let directory = try make()
+        open[connection] = directory
+        return directory
+    }
+
+    mutating func evict(_ connection: String) { open[connection] = nil }
+
+    func isOpen(_ connection: String) -> Bool { open[connection] != nil }
+}
+
+/// A job ready to run: its spec, its compiled engine, and its two directories.
+struct OpenedJob {
+    let spec: JobSpec
+    let engine: JobEngine
+    let source: Directory
+    let destination: Directory
+}
+
+/// Opening a job's directories from the stored connection specs: the connection factory.
+extension Workspace {
+    /// Masked in every log, report and preview, whatever the manifests say.
+    static let defaultSecretAttributes: Set<AttributeName> = ["userPassword", "unicodePwd"]
+
+    /// The job's engine and its two directories, opened from the stored connections.
+    func prepare(job name: String, revision: String, directories: inout RunConnections) throws -> OpenedJob {
+        let job = try directories.job(name, load: jobSpec)
+        let sourceConnection = try directories.connection(job.source.connection, load: connection)
+        let destinationConnection = try directories.connection(job.destination.connection, load: connection)
+        let secrets = Self.defaultSecretAttributes.union(
+            [job.secretAttributes, sourceConnection.secretAttributes, destinationConnection.secretAttributes]
+                .flatMap { $0 ?? [] }.map { AttributeName($0) })
+        let engine = try JobEngine(name: name, spec: job, destinationNeedsDN: destinationConnection.type != .csv,
+                                   secretAttributes: secrets)
+        var joinDelimiters: [AttributeName: String] = [:]
+        for mapping in job.mappings { if let d = mapping.delimiter { joinDelimiters[AttributeName(mapping.destination)] = d } }
+        let source = try directories.get(job.source.connection) {
+            try open(job.source.connection, sourceConnection, revision: revision, asDestination: false, multiValue: [:])
+        }
+        let destination = try directories.get(job.destination.connection) {
+            try open(job.destination.connection, destinationConnection, revision: revision, asDestination: true,
+                     multiValue: joinDelimiters)
+        }
+        if job.mappings.contains(where: { secrets.contains(AttributeName($0.destination)) }) { destination.willHoldSecrets() }
+        return OpenedJob(spec: job, engine: engine, source: source, destination: destination)
+    }
+
+    func jobSpec(_ name: String) throws -> JobSpec {
+        guard let spec = try store.manifest(ObjectKey(.job, name))?.spec, case .job(let job) = spec else {
+            throw ReconcilerError.failed("job \(name) is not applied")
+        }
+        return job
+    }
+
+    func connection(_ name: String) throws -> ConnectionSpec {
+        guard let spec = try store.manifest(ObjectKey(.connection, name))?.spec, case .connection(let connection) = spec else {
+            throw ReconcilerError.failed("connection \(name) is not applied")
+        }
+        return connection
+    }
+
+    func open(_ name: String, _ spec: ConnectionSpec, revision: String, asDestination: Bool,
+                      multiValue: [AttributeName: String]) throws -> Directory {
+        let what = "connection \(name)"
+        if spec.type == .ldap {
+            guard let url = spec.url, let baseDN = spec.baseDN else { throw ReconcilerError.failed("\(what) names no url or baseDN") }
+            let password = try spec.passwordFrom?.resolve("the password of \(what)")
+            return LDAPDirectory(LDAPSettings(
+                url: url, startTLS: spec.startTLS ?? false, caFile: spec.caFile, insecureSkipVerify: spec.insecureSkipVerify ?? false,
+                bindDN: spec.bindDN, password: password, baseDN: baseDN, pageSize: spec.pageSize ?? 500,
+                timeout: spec.timeout.flatMap { DurationText($0)?.seconds } ?? 30, maxOutstanding: spec.maxOutstanding ?? 32),
+                what: what)
+        }
+        let location: FileLocation
+        if let repoPath = spec.repoPath {
+            guard let commit = ObjectID(hex: revision) else { throw ReconcilerError.failed("bad applied revision \(revision)") }
+            guard let data = try repository.file(at: commit, path: repoPath) else {
+                throw ReconcilerError.failed("\(what): \(repoPath) does not exist at the applied revision \(commit.short)")
+            }
+            location = .contents(data, label: "\(repoPath)@\(commit.short)")
+        } else if let path = spec.path {
+            let absolute = path.hasPrefix("/") ? path : (home.path as NSString).appendingPathComponent(path)
+            location = .path(absolute)
+        } else {
+            throw ReconcilerError.failed("\(what) names no file")
+        }
+        switch spec.type {
+        case .csv:
+            return CSVDirectory(location, what: what, delimiter: spec.delimiter?.first ?? ",",
+                                multiValueDelimiters: multiValue, missingIsEmpty: asDestination)
+        case .ldif:
+            return LDIFDirectory(location, what: what, missingIsEmpty: asDestination)
+        case .ldap:
+            throw ReconcilerError.failed("\(what): an ldap connection has no file") // returned above
+        }
+    }
+}
