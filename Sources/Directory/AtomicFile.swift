@@ -39,19 +39,19 @@ enum AtomicFile {
         do {
             try fm.createDirectory(atPath: folder.isEmpty ? "." : folder, withIntermediateDirectories: true)
         } catch {
-            throw DirectoryError("\(what): cannot create the folder \(folder): \(error.localizedDescription)")
+            throw DirectoryError.file(connection: what, path: folder, problem: "cannot create the folder \(folder): \(error.localizedDescription)")
         }
         var existing = stat()
         let replacing = stat(path, &existing) == 0
         if replacing && (existing.st_mode & 0o222 == 0 || access(path, W_OK) != 0) {
-            throw DirectoryError("\(what): \(path) is not writable (mode \(String(existing.st_mode & 0o7777, radix: 8))), "
+            throw DirectoryError.file(connection: what, path: path, problem: "\(path) is not writable (mode \(String(existing.st_mode & 0o7777, radix: 8))), "
                 + "so it was left as it was; give it write permission (chmod u+w) if it is meant to be written")
         }
         removeStaleTemps(of: path)
         let temp = (folder as NSString).appendingPathComponent("\(tempPrefix(path))\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL, 0o600)
         guard fd >= 0 else {
-            throw DirectoryError("\(what): cannot write \(path): \(String(cString: strerror(errno)))")
+            throw DirectoryError.file(connection: what, path: path, problem: "cannot write \(path): \(String(cString: strerror(errno)))")
         }
         // The new file takes the old one's mode and owner (an owner only root may give; others
         // keep their own), or the mode asked for.
@@ -95,7 +95,7 @@ enum AtomicFile {
         if failure == nil && rename(temp, path) != 0 { failure = String(cString: strerror(errno)) }
         guard failure == nil else {
             unlink(temp)
-            throw DirectoryError("\(what): cannot write \(path), it was left as it was: \(failure ?? "")")
+            throw DirectoryError.file(connection: what, path: path, problem: "cannot write \(path), it was left as it was: \(failure ?? "")")
         }
         let dirfd = open(folder.isEmpty ? "." : folder, O_RDONLY)
         if dirfd >= 0 {

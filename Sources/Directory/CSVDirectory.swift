@@ -124,18 +124,18 @@ public final class CSVDirectory: Directory {
             table.append(row, key: dn)
         case .modify(let dn, let modifications):
             guard let position = table.position(of: dn), var entry = table.entries[position] else {
-                throw DirectoryError("no row \(dn) in \(location.label)")
+                throw DirectoryError.object(dn: dn, problem: "no row \(dn) in \(location.label)")
             }
             for modification in modifications { entry.apply(modification) }
             try checkColumns(entry)
             table.entries[position] = entry
         case .delete(let dn):
             guard let position = table.position(of: dn), table.entries[position] != nil else {
-                throw DirectoryError("no row \(dn) in \(location.label)")
+                throw DirectoryError.object(dn: dn, problem: "no row \(dn) in \(location.label)")
             }
             table.entries[position] = nil
         case .rename:
-            throw DirectoryError("CSV rows have no DN, so a csv destination cannot rename; remove container and rdn from the job")
+            throw DirectoryError.unsupported("CSV rows have no DN, so a csv destination cannot rename; remove container and rdn from the job")
         }
         dirty = true
     }
@@ -143,7 +143,7 @@ public final class CSVDirectory: Directory {
     private func checkColumns(_ entry: Entry) throws {
         for (name, values) in entry.attributes {
             if values.count > 1 && multiValueDelimiters[name] == nil {
-                throw DirectoryError("\(name) has \(values.count) values, but a CSV column holds one; "
+                throw DirectoryError.unsupported("\(name) has \(values.count) values, but a CSV column holds one; "
                                      + "give the mapping a delimiter")
             }
             if !header.contains(name) { header.append(name) }
@@ -251,7 +251,7 @@ enum CSVCodec {
                 if record.fields.count == 1 && record.fields[0].isEmpty { return } // a blank line
                 if let width {
                     if record.fields.count != width {
-                        throw DirectoryError("\(what): line \(recordLine): \(record.fields.count) fields, but the header has \(width)"
+                        throw DirectoryError.malformed(connection: what, line: recordLine, problem: "\(record.fields.count) fields, but the header has \(width)"
                             + spanNote())
                     }
                 } else {
@@ -259,9 +259,9 @@ enum CSVCodec {
                     var seen = Set<String>()
                     for index in record.fields.indices {
                         let text = String(decoding: record.field(index), as: UTF8.self)
-                        if text.isEmpty { throw DirectoryError("\(what): line 1: the header has an empty column name") }
+                        if text.isEmpty { throw DirectoryError.malformed(connection: what, line: 1, problem: "the header has an empty column name") }
                         if !seen.insert(text.lowercased()).inserted {
-                            throw DirectoryError("\(what): line 1: the header names the column '\(text)' twice")
+                            throw DirectoryError.malformed(connection: what, line: 1, problem: "the header names the column '\(text)' twice")
                         }
                     }
                 }
@@ -290,12 +290,12 @@ enum CSVCodec {
                         i += 1
                     }
                     guard closed else {
-                        throw DirectoryError("\(what): line \(openLine): a quoted field is never closed")
+                        throw DirectoryError.malformed(connection: what, line: openLine, problem: "a quoted field is never closed")
                     }
                     if line != openLine { spanningQuote = (openLine, line) }
                     atFieldStart = false
                     if i < n && bytes[i] != delimiter && bytes[i] != cr && bytes[i] != lf {
-                        throw DirectoryError("\(what): line \(line): unexpected text after a closing quote" + spanNote())
+                        throw DirectoryError.malformed(connection: what, line: line, problem: "unexpected text after a closing quote" + spanNote())
                     }
                     continue
                 }

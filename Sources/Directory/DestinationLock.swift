@@ -41,20 +41,20 @@ public final class DestinationLock {
         try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
-            throw DirectoryError("\(what): cannot create the lock file \(path): \(String(cString: strerror(errno)))")
+            throw DirectoryError.busy(connection: what, file: path, problem: "cannot create the lock file \(path): \(String(cString: strerror(errno)))")
         }
         let deadline = Date().addingTimeInterval(timeout)
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
             guard errno == EWOULDBLOCK || errno == EINTR else {
                 let reason = String(cString: strerror(errno))
                 close(fd)
-                throw DirectoryError("\(what): cannot lock \(path): \(reason)")
+                throw DirectoryError.busy(connection: what, file: path, problem: "cannot lock \(path): \(reason)")
             }
             if Date() >= deadline || shouldStop() {
                 let other = (try? String(contentsOfFile: path, encoding: .utf8))?
                     .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
                 close(fd)
-                throw DirectoryError("\(what): \(file) is being written by another job"
+                throw DirectoryError.busy(connection: what, file: path, problem: "\(file) is being written by another job"
                     + (other.isEmpty ? "" : " (\(other))") + "; waited \(Int(timeout)) s for it, so nothing was written. "
                     + "Run the jobs one after the other, or raise destinationLockTimeout in config.yaml")
             }

@@ -430,14 +430,6 @@ public enum DirectoryChange: Sendable, Equatable {
     case delete(dn: String)
     /// A new RDN (e.g. `uid=new`) and optionally a new parent.
     case rename(dn: String, newRDN: String, newSuperior: String?)
-
-}
-
-/// The Directory module's error: names the connection and the file, DN or server at fault.
-public struct DirectoryError: Error, Sendable, Equatable, CustomStringConvertible {
-    public let message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
 }
 
 /// A source or destination of entries.

@@ -28,10 +28,10 @@ public enum FileLocation: Sendable, Equatable {
         case .path(let path):
             if !FileManager.default.fileExists(atPath: path) {
                 if missingIsEmpty { return nil }
-                throw DirectoryError("\(what): cannot read \(path): the file does not exist")
+                throw DirectoryError.file(connection: what, path: path, problem: "cannot read \(path): the file does not exist")
             }
             guard let data = FileManager.default.contents(atPath: path) else {
-                throw DirectoryError("\(what): cannot read \(path): \(String(cString: strerror(errno)))")
+                throw DirectoryError.file(connection: what, path: path, problem: "cannot read \(path): \(String(cString: strerror(errno)))")
             }
             return data
         }
@@ -46,16 +46,16 @@ public enum FileLocation: Sendable, Equatable {
             let fd = open(path, O_RDONLY)
             if fd < 0 {
                 if errno == ENOENT && missingIsEmpty { return nil }
-                if errno == ENOENT { throw DirectoryError("\(what): cannot read \(path): the file does not exist") }
-                throw DirectoryError("\(what): cannot read \(path): \(String(cString: strerror(errno)))")
+                if errno == ENOENT { throw DirectoryError.file(connection: what, path: path, problem: "cannot read \(path): the file does not exist") }
+                throw DirectoryError.file(connection: what, path: path, problem: "cannot read \(path): \(String(cString: strerror(errno)))")
             }
             defer { close(fd) }
             var info = stat()
             guard fstat(fd, &info) == 0 else {
-                throw DirectoryError("\(what): cannot read \(path): \(String(cString: strerror(errno)))")
+                throw DirectoryError.file(connection: what, path: path, problem: "cannot read \(path): \(String(cString: strerror(errno)))")
             }
             guard (info.st_mode & S_IFMT) == S_IFREG else {
-                throw DirectoryError("\(what): cannot read \(path): it is not a regular file")
+                throw DirectoryError.file(connection: what, path: path, problem: "cannot read \(path): it is not a regular file")
             }
             let shared = SharedBytes(capacity: Int(info.st_size))
             // A large file is read in parts on all cores (filling fresh pages costs the kernel a
@@ -67,7 +67,7 @@ public enum FileLocation: Sendable, Equatable {
                 let got = pread(fd, shared.start + filled, min(shared.capacity - filled, 1 << 24), off_t(filled))
                 if got < 0 {
                     if errno == EINTR { continue }
-                    throw DirectoryError("\(what): cannot read \(path): \(String(cString: strerror(errno)))")
+                    throw DirectoryError.file(connection: what, path: path, problem: "cannot read \(path): \(String(cString: strerror(errno)))")
                 }
                 if got == 0 { break }
                 filled += got
@@ -81,7 +81,7 @@ public enum FileLocation: Sendable, Equatable {
         switch self {
         case .path(let path): return path
         case .contents(_, let label):
-            throw DirectoryError("\(what): \(label) is read from the config repository and cannot be written; "
+            throw DirectoryError.file(connection: what, path: label, problem: "\(label) is read from the config repository and cannot be written; "
                                  + "use path for a destination")
         }
     }

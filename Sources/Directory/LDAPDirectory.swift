@@ -67,7 +67,7 @@ public final class LDAPDirectory: Directory {
         var ld: OpaquePointer?
         var code = ldap_initialize(&ld, settings.url)
         guard code == LDAP_SUCCESS, let ld else {
-            throw DirectoryError("\(what): \(settings.url) is not a usable LDAP URL (\(LDAPResult.name(code)))")
+            throw DirectoryError.server(connection: what, problem: "\(settings.url) is not a usable LDAP URL (\(LDAPResult.name(code)))")
         }
         var connected = false
         defer { if !connected { ldap_unbind_ext(ld, nil, nil) } }
@@ -81,7 +81,7 @@ public final class LDAPDirectory: Directory {
         ldap_set_option(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &require)
         if let caFile = settings.caFile {
             guard FileManager.default.isReadableFile(atPath: caFile) else {
-                throw DirectoryError("\(what): the CA file \(caFile) cannot be read")
+                throw DirectoryError.server(connection: what, problem: "the CA file \(caFile) cannot be read")
             }
             _ = caFile.withCString { ldap_set_option(ld, LDAP_OPT_X_TLS_CACERTFILE, $0) }
         }
@@ -90,7 +90,7 @@ public final class LDAPDirectory: Directory {
         if settings.startTLS {
             code = ldap_start_tls_s(ld, nil, nil)
             guard code == LDAP_SUCCESS else {
-                throw DirectoryError("\(what): StartTLS with \(settings.url) failed: \(describe(ld, code))")
+                throw DirectoryError.server(connection: what, problem: "StartTLS with \(settings.url) failed: \(describe(ld, code))")
             }
         }
         var credential = berval()
@@ -102,7 +102,7 @@ public final class LDAPDirectory: Directory {
         }
         guard code == LDAP_SUCCESS else {
             let who = settings.bindDN.map { "as \($0)" } ?? "anonymously"
-            throw DirectoryError("\(what): binding \(who) to \(settings.url) failed: \(describe(ld, code))")
+            throw DirectoryError.server(connection: what, problem: "binding \(who) to \(settings.url) failed: \(describe(ld, code))")
         }
         connected = true
         handle = ld
@@ -135,7 +135,7 @@ public final class LDAPDirectory: Directory {
             var control: UnsafeMutablePointer<LDAPControl>?
             var code = ldap_create_page_control(ld, size, cookie, 1, &control)
             guard code == LDAP_SUCCESS, let control else {
-                throw DirectoryError("\(what): cannot make a paged search: \(describe(ld, code))")
+                throw DirectoryError.server(connection: what, problem: "cannot make a paged search: \(describe(ld, code))")
             }
             defer { ldap_control_free(control) }
             var controls: [UnsafeMutablePointer<LDAPControl>?] = [control, nil]
@@ -145,7 +145,7 @@ public final class LDAPDirectory: Directory {
                 ldap_search_ext(ld, base, LDAP_SCOPE_SUBTREE, filter, attributes, 0, &controls, nil, &timeout, 0, &messageID)
             }
             guard code == LDAP_SUCCESS else {
-                throw DirectoryError("\(what): searching \(base) with \(filter) failed: \(describe(ld, code))")
+                throw DirectoryError.server(connection: what, problem: "searching \(base) with \(filter) failed: \(describe(ld, code))")
             }
             return messageID
         }
@@ -162,14 +162,14 @@ public final class LDAPDirectory: Directory {
                     if let message { ldap_msgfree(message) }
                     ldap_abandon_ext(ld, messageID, nil, nil)
                     let reason = type == 0 ? "no answer within \(settings.timeout) s" : describe(ld, type)
-                    throw DirectoryError("\(what): searching \(base) failed: \(reason)")
+                    throw DirectoryError.server(connection: what, problem: "searching \(base) failed: \(reason)")
                 }
                 defer { ldap_msgfree(message) }
                 switch type {
                 case LDAPResult.searchEntry:
                     guard let entry = reader.entry(ld, message) else {
                         ldap_abandon_ext(ld, messageID, nil, nil)
-                        throw DirectoryError("\(what): searching \(base) failed: an entry of the answer cannot be decoded")
+                        throw DirectoryError.server(connection: what, problem: "searching \(base) failed: an entry of the answer cannot be decoded")
                     }
                     entries.append(entry)
                 case LDAPResult.searchResult:
@@ -181,7 +181,7 @@ public final class LDAPDirectory: Directory {
                     if let diagnostic { ldap_memfree(diagnostic) }
                     defer { if let serverControls { ldap_controls_free(serverControls) } }
                     guard code == LDAP_SUCCESS, result == LDAP_SUCCESS else {
-                        throw DirectoryError("\(what): searching \(base) failed: "
+                        throw DirectoryError.server(connection: what, problem: "searching \(base) failed: "
                             + LDAPResult.describe(code == LDAP_SUCCESS ? result : code, text))
                     }
                     var next: UnsafeMutablePointer<berval>?
@@ -327,10 +327,10 @@ public final class LDAPDirectory: Directory {
                 // The connection is gone or silent: every object still waiting fails with why.
                 let reason = type == 0 ? "no answer within \(settings.timeout) s" : describe(ld, type)
                 for (_, pending) in inFlight.sorted(by: { $0.value.object < $1.value.object }) {
-                    done(pending.object, DirectoryError("\(what): \(reason)"))
+                    done(pending.object, DirectoryError.server(connection: what, problem: "\(reason)"))
                 }
                 inFlight.removeAll()
-                for object in next..<objects.count { done(object, DirectoryError("\(what): not sent: \(reason)")) }
+                for object in next..<objects.count { done(object, DirectoryError.server(connection: what, problem: "not sent: \(reason)")) }
                 next = objects.count
                 handle = nil
                 ldap_unbind_ext(ld, nil, nil)
@@ -345,7 +345,7 @@ public final class LDAPDirectory: Directory {
             guard let (object, step) = inFlight.removeValue(forKey: id) else { continue }
             if code != LDAP_SUCCESS || result != LDAP_SUCCESS {
                 release(object)
-                done(object, DirectoryError(LDAPResult.describe(code != LDAP_SUCCESS ? code : result, text)))
+                done(object, DirectoryError.object(dn: nil, problem: LDAPResult.describe(code != LDAP_SUCCESS ? code : result, text)))
             } else if step + 1 < objects[object].count {
                 _ = send(object, step + 1)
             } else {
@@ -394,7 +394,7 @@ public final class LDAPDirectory: Directory {
         case .rename(let dn, let newRDN, let newSuperior):
             code = ldap_rename(ld, dn, newRDN, newSuperior, 1, nil, nil, &id)
         }
-        guard code == LDAP_SUCCESS else { throw DirectoryError(describe(ld, code)) }
+        guard code == LDAP_SUCCESS else { throw DirectoryError.object(dn: nil, problem: describe(ld, code)) }
         return id
     }
 

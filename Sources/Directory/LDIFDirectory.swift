@@ -58,7 +58,7 @@ public final class LDIFDirectory: Directory {
         pendingIndex = Background {
             switch KeyIndex.build(keys: keys, hashes: hashes) {
             case .success(let index): return index
-            case .failure(let repeated): throw DirectoryError("\(label) holds the entry \(spans[repeated.position].dn) twice")
+            case .failure(let repeated): throw DirectoryError.duplicate(file: label, dn: spans[repeated.position].dn)
             }
         }
         self.file = RecordFile(bytes: bytes, spans: spans, what: label)
@@ -133,7 +133,7 @@ public final class LDIFDirectory: Directory {
                     switch item {
                     case .entry(let entry): out.append(entry)
                     case .record(let position):
-                        guard let file else { throw DirectoryError("\(label): the file is no longer read") }
+                        guard let file else { throw DirectoryError.file(connection: label, path: label, problem: "the file is no longer read") }
                         out.append(try reader.parseRecord(file.spans[position], in: file.bytes.buffer))
                     }
                 }
@@ -141,7 +141,7 @@ public final class LDIFDirectory: Directory {
             } catch let error as DirectoryError {
                 return .failure(error)
             } catch {
-                return .failure(DirectoryError("\(label): \(error)"))
+                return .failure(DirectoryError.file(connection: label, path: label, problem: "\(error)"))
             }
         }
         var all: [Entry] = []
@@ -198,7 +198,7 @@ public final class LDIFDirectory: Directory {
         if let previous = table.append(.entry(entry), key: key, hash: hash), table.entries[previous] != nil {
             let holder = (try? self.entry(at: previous))??.dn ?? entry.dn
             table.undoAppend(key: key, previous: previous)
-            throw DirectoryError(Self.collision(entry.dn, holder))
+            throw DirectoryError.object(dn: entry.dn, problem: Self.collision(entry.dn, holder))
         }
         dirty = true
     }
@@ -215,27 +215,27 @@ public final class LDIFDirectory: Directory {
         case .modify(let dn, let modifications):
             let key = DistinguishedName.normalize(dn)
             guard let position = table.position(of: key), var entry = try entry(at: position) else {
-                throw DirectoryError("no such object: \(dn)")
+                throw DirectoryError.object(dn: dn, problem: "no such object: \(dn)")
             }
             for modification in modifications { entry.apply(modification) }
             table.entries[position] = .entry(entry)
         case .delete(let dn):
             let key = DistinguishedName.normalize(dn)
             guard let position = table.position(of: key), table.entries[position] != nil else {
-                throw DirectoryError("no such object: \(dn)")
+                throw DirectoryError.object(dn: dn, problem: "no such object: \(dn)")
             }
             table.entries[position] = nil
             table.forget(key)
         case .rename(let dn, let newRDN, let newSuperior):
             let key = DistinguishedName.normalize(dn)
             guard let position = table.position(of: key), var entry = try entry(at: position) else {
-                throw DirectoryError("no such object: \(dn)")
+                throw DirectoryError.object(dn: dn, problem: "no such object: \(dn)")
             }
             let parent = newSuperior ?? DistinguishedName.split(dn).parent
             let newDN = parent.isEmpty ? newRDN : "\(newRDN),\(parent)"
             let newKey = DistinguishedName.normalize(newDN)
             if newKey != key, let other = table.position(of: newKey), table.entries[other] != nil {
-                throw DirectoryError(Self.collision(newDN, (try? self.entry(at: other))??.dn ?? newDN))
+                throw DirectoryError.object(dn: newDN, problem: Self.collision(newDN, (try? self.entry(at: other))??.dn ?? newDN))
             }
             entry.dn = newDN
             table.entries[position] = .entry(entry)
@@ -436,7 +436,7 @@ public enum LDIFCodec {
             } catch let error as DirectoryError {
                 return .failure(error)
             } catch {
-                return .failure(DirectoryError("\(what): \(error)"))
+                return .failure(DirectoryError.file(connection: what, path: "", problem: "\(error)"))
             }
         }
         var all: [R] = []
@@ -676,7 +676,7 @@ struct LDIFReader {
         build = true
         var out: Entry?
         try run { out = $0 }
-        guard let out else { throw DirectoryError("\(what): line \(record.line): the record is gone") }
+        guard let out else { throw DirectoryError.malformed(connection: what, line: record.line, problem: "the record is gone") }
         return out
     }
 
@@ -693,7 +693,7 @@ struct LDIFReader {
                 // A comment, with any continuation lines.
                 while end + 1 < bytes.count, bytes[end + 1] == 0x20 { line += 1; end = lineEnd(from: end + 1) }
             } else if bytes[position] == 0x20 {
-                throw DirectoryError("\(what): line \(lineNumber): a continuation line follows no line")
+                throw DirectoryError.malformed(connection: what, line: lineNumber, problem: "a continuation line follows no line")
             } else if end + 1 < bytes.count, bytes[end + 1] == 0x20 {
                 // A folded line: join its parts, then read it.
                 folded.removeAll(keepingCapacity: true)
@@ -737,7 +737,7 @@ struct LDIFReader {
 
     mutating func logicalLine(_ text: UnsafeBufferPointer<UInt8>, number: Int) throws {
         guard let colon = text.firstIndex(of: UInt8(ascii: ":")) else {
-            throw DirectoryError("\(what): line \(number): expected 'name: value'")
+            throw DirectoryError.malformed(connection: what, line: number, problem: "expected 'name: value'")
         }
         let nameBytes = UnsafeBufferPointer(rebasing: text[..<colon])
         var valueStart = colon + 1
@@ -746,7 +746,7 @@ struct LDIFReader {
             base64 = true
             valueStart += 1
         } else if valueStart < text.count, text[valueStart] == UInt8(ascii: "<") {
-            throw DirectoryError("\(what): line \(number): URL values (\(String(decoding: nameBytes, as: UTF8.self)):<) are not supported")
+            throw DirectoryError.malformed(connection: what, line: number, problem: "URL values (\(String(decoding: nameBytes, as: UTF8.self)):<) are not supported")
         }
         while valueStart < text.count, text[valueStart] == 0x20 { valueStart += 1 }
         let raw = UnsafeBufferPointer(rebasing: text[valueStart...])
@@ -755,7 +755,7 @@ struct LDIFReader {
             // Checked, not decoded: a scan keeps no values.
         } else if base64 {
             guard let value = Data(base64Encoded: Data(buffer: raw)) else {
-                throw DirectoryError("\(what): line \(number): the base64 value of \(String(decoding: nameBytes, as: UTF8.self)) is not valid")
+                throw DirectoryError.malformed(connection: what, line: number, problem: "the base64 value of \(String(decoding: nameBytes, as: UTF8.self)) is not valid")
             }
             decoded = value
         }
@@ -765,10 +765,10 @@ struct LDIFReader {
                 return
             }
             guard Self.isName(nameBytes, "dn") else {
-                throw DirectoryError("\(what): line \(number): a record must start with dn:, found \(String(decoding: nameBytes, as: UTF8.self)):")
+                throw DirectoryError.malformed(connection: what, line: number, problem: "a record must start with dn:, found \(String(decoding: nameBytes, as: UTF8.self)):")
             }
             guard let dn = decoded.map({ String(data: $0, encoding: .utf8) }) ?? String(validating: raw, as: UTF8.self) else {
-                throw DirectoryError("\(what): line \(number): the DN is not valid UTF-8")
+                throw DirectoryError.malformed(connection: what, line: number, problem: "the DN is not valid UTF-8")
             }
             if build {
                 // Sized like the entry before: records of one file tend to be alike.
@@ -782,7 +782,7 @@ struct LDIFReader {
             return
         }
         if nameBytes.count == 10, Self.isChangetype(nameBytes) {
-            throw DirectoryError("\(what): line \(number): change records (changetype) are not supported; "
+            throw DirectoryError.malformed(connection: what, line: number, problem: "change records (changetype) are not supported; "
                                  + "the file must hold entries")
         }
         guard build else { return }

@@ -9,18 +9,18 @@ extension SecretReference {
     func resolve(_ what: String) throws -> String {
         if let env {
             guard let value = ProcessInfo.processInfo.environment[env], !value.isEmpty else {
-                throw ReconcilerError.failed("\(what) is read from the environment variable \(env), which is not set")
+                throw ReconcilerError.secret(what: what, problem: "is read from the environment variable \(env), which is not set")
             }
             return value
         }
         if let file {
             guard let data = FileManager.default.contents(atPath: file),
                   let value = String(data: data, encoding: .utf8) else {
-                throw ReconcilerError.failed("\(what) is read from \(file), which cannot be read")
+                throw ReconcilerError.secret(what: what, problem: "is read from \(file), which cannot be read")
             }
             return value.trimmingCharacters(in: .whitespacesAndNewlines)
         }
-        throw ReconcilerError.failed("\(what) names neither env nor file")
+        throw ReconcilerError.secret(what: what, problem: "names neither env nor file")
     }
 }
 
@@ -121,16 +121,16 @@ public struct HomeConfig: Codable, Sendable, Equatable {
     }()
 
     /// `LINE:COL: field.path: unknown field …` for the first field config.yaml should not have.
-    static func unknownField(in text: String) throws -> String? {
+    static func unknownField(in text: String) throws -> (location: String, message: String)? {
         guard let root = try Yams.compose(yaml: text) else { return nil }
-        func walk(_ node: Node, _ schema: [String: Field], _ path: String) -> String? {
+        func walk(_ node: Node, _ schema: [String: Field], _ path: String) -> (location: String, message: String)? {
             guard case .mapping(let mapping) = node else { return nil }
             for (key, value) in mapping {
                 let name = key.string ?? ""
                 let field = path.isEmpty ? name : "\(path).\(name)"
                 guard let child = schema[name] else {
                     let mark = key.mark.map { "\($0.line):\($0.column)" } ?? "1:1"
-                    return "\(mark): \(field): unknown field (expected one of: \(schema.keys.sorted().joined(separator: ", ")))"
+                    return (mark, "\(field): unknown field (expected one of: \(schema.keys.sorted().joined(separator: ", ")))")
                 }
                 if case .fields(let nested) = child, let problem = walk(value, nested, field) { return problem }
             }
@@ -178,14 +178,14 @@ public struct Home: Sendable {
         let config: HomeConfig
         do {
             if let problem = try HomeConfig.unknownField(in: String(decoding: data, as: UTF8.self)) {
-                throw ReconcilerError.failed("\(configPath):\(problem)")
+                throw ReconcilerError.config(location: "\(configPath):\(problem.location)", problem: problem.message)
             }
             config = try YAMLDecoder().decode(HomeConfig.self, from: data)
-            if let problem = config.problem() { throw ReconcilerError.failed("\(configPath): \(problem)") }
+            if let problem = config.problem() { throw ReconcilerError.config(location: configPath, problem: problem) }
         } catch let error as ReconcilerError {
             throw error
         } catch {
-            throw ReconcilerError.failed("\(configPath) is not a valid Syncwright config: \(error)")
+            throw ReconcilerError.config(location: configPath, problem: "it is not a valid Syncwright config: \(error)")
         }
         return Home(path: path, config: config)
     }
@@ -194,12 +194,12 @@ public struct Home: Sendable {
     /// then writes `config.yaml` last. A failure removes whatever this call created.
     public static func create(at path: String, config: HomeConfig, force: Bool) throws -> Home {
         let fm = FileManager.default
-        if let problem = config.problem() { throw ReconcilerError.failed(problem) }
+        if let problem = config.problem() { throw ReconcilerError.config(location: nil, problem: problem) }
         let home = Home(path: path, config: config)
         let existing = [home.configPath, home.repositoryPath, home.statePath].filter { fm.fileExists(atPath: $0) }
         if !existing.isEmpty {
             guard force else {
-                throw ReconcilerError.failed("\(path) is already a Syncwright home; use --force to replace it")
+                throw ReconcilerError.homeExists(path)
             }
         }
         let createdFolder = !fm.fileExists(atPath: path)
@@ -212,7 +212,7 @@ public struct Home: Sendable {
             do {
                 _ = try repo.resolveCommit("refs/remotes/origin/\(config.branch)")
             } catch {
-                throw ReconcilerError.failed("the branch '\(config.branch)' does not exist in \(config.remote)")
+                throw ReconcilerError.noBranch(config.branch, remote: config.remote)
             }
             _ = try SQLiteStateStore(path: (staging as NSString).appendingPathComponent("state.sqlite"))
             let yaml = try YAMLEncoder().encode(config)

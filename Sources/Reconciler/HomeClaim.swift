@@ -13,7 +13,7 @@ public final class HomeClaim: Sendable {
         let path = (home.path as NSString).appendingPathComponent("reconciler.lock")
         let fd = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            throw ReconcilerError.failed("cannot open the lock file \(path): \(String(cString: strerror(errno)))")
+            throw ReconcilerError.lockFile(path: path, problem: "cannot open the lock file \(path): \(String(cString: strerror(errno)))")
         }
         var result: Int32
         repeat { result = flock(fd, LOCK_EX | LOCK_NB) } while result != 0 && errno == EINTR
@@ -22,10 +22,9 @@ public final class HomeClaim: Sendable {
             let holder = busy ? Self.holder(fd) : ""
             close(fd)
             guard busy else {
-                throw ReconcilerError.failed("cannot lock \(path): \(String(cString: strerror(errno)))")
+                throw ReconcilerError.lockFile(path: path, problem: "cannot lock \(path): \(String(cString: strerror(errno)))")
             }
-            throw ReconcilerError.failed("the home \(home.path) is in use by \(holder.isEmpty ? "another syncwright process" : holder); "
-                + "wait for it to finish, or stop it, before `syncwright \(command)`")
+            throw ReconcilerError.homeInUse(home: home.path, holder: holder, command: command)
         }
         let text = "pid \(getpid()): syncwright \(command)\n"
         _ = ftruncate(fd, 0)

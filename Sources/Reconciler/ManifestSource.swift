@@ -61,7 +61,7 @@ public struct FolderSource: ManifestSource {
     public init(root: String) throws {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw ReconcilerError.failed("\(root) is not a folder")
+            throw ReconcilerError.folder(path: root, problem: "\(root) is not a folder")
         }
         self.root = root
     }
@@ -70,7 +70,7 @@ public struct FolderSource: ManifestSource {
 
     public func manifestFiles() throws -> [ManifestFile] {
         guard let enumerator = FileManager.default.enumerator(atPath: root) else {
-            throw ReconcilerError.failed("cannot list the folder \(root)")
+            throw ReconcilerError.folder(path: root, problem: "cannot list the folder \(root)")
         }
         var paths: [String] = []
         while let path = enumerator.nextObject() as? String {
@@ -84,7 +84,7 @@ public struct FolderSource: ManifestSource {
         try paths.map { path in
             let full = (root as NSString).appendingPathComponent(path)
             guard let data = FileManager.default.contents(atPath: full) else {
-                throw ReconcilerError.failed("cannot read \(full)")
+                throw ReconcilerError.folder(path: full, problem: "cannot read \(full)")
             }
             return ManifestFile(path: path, contents: data)
         }

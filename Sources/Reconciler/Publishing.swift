@@ -113,12 +113,12 @@ final class HomeLock {
     init(path: String) throws {
         descriptor = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else {
-            throw ReconcilerError.failed("cannot open the lock file \(path): \(String(cString: strerror(errno)))")
+            throw ReconcilerError.lockFile(path: path, problem: "cannot open the lock file \(path): \(String(cString: strerror(errno)))")
         }
         while flock(descriptor, LOCK_EX) != 0 {
             guard errno == EINTR else {
                 close(descriptor)
-                throw ReconcilerError.failed("cannot lock \(path): \(String(cString: strerror(errno)))")
+                throw ReconcilerError.lockFile(path: path, problem: "cannot lock \(path): \(String(cString: strerror(errno)))")
             }
         }
     }

@@ -17,9 +17,7 @@ extension Workspace {
                          at now: Date = Date()) throws -> RunRequest {
         guard try store.manifest(ObjectKey(.jobCollection, collection)) != nil else {
             let known = try collections().map(\.name)
-            throw ReconcilerError.failed("no collection named '\(collection)' is applied"
-                + Suggestion.phrase(for: collection, among: known)
-                + (known.isEmpty ? "" : " (applied: \(known.joined(separator: ", ")))"))
+            throw ReconcilerError.unknownCollection(collection, applied: known, orRun: false)
         }
         let request = RunRequest(id: "handoff-" + RunReport.makeID(at: now), collection: collection,
                                  runId: RunReport.makeID(at: now), requestedAt: now, requestedBy: requestedBy, preview: preview,
@@ -30,7 +28,7 @@ extension Workspace {
 
     /// A queued run's state now.
     public func runRequest(_ id: String) throws -> RunRequest {
-        guard let request = try store.runRequest(id) else { throw ReconcilerError.failed("no run request \(id)") }
+        guard let request = try store.runRequest(id) else { throw ReconcilerError.unknownRunRequest(id) }
         return request
     }
 

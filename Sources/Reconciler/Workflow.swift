@@ -60,8 +60,7 @@ extension Workspace {
     public func request(_ id: String) throws -> ApprovalRequest {
         guard let request = try store.request(id) else {
             let open = try requests(statuses: [.pending]).map(\.id)
-            throw ReconcilerError.failed("no request has the id '\(id)'"
-                + (open.isEmpty ? " (no request is pending)" : " (pending: \(open.joined(separator: ", ")))"))
+            throw ReconcilerError.unknownRequest(id, pending: open)
         }
         return request
     }
@@ -211,14 +210,13 @@ public struct DecisionWriter: Sendable {
         if let author {
             let email = Workflow.email(of: author)
             guard let open = author.lastIndex(of: "<"), email.contains("@") else {
-                throw ReconcilerError.failed("--author '\(author)' is not of the form \"Name <email>\"")
+                throw ReconcilerError.badAuthor(author)
             }
             let name = author[..<open].trimmingCharacters(in: .whitespaces)
             return GitSignature(name: name.isEmpty ? email : name, email: email)
         }
         guard let signature = workspace.repository.defaultSignature() else {
-            throw ReconcilerError.failed("no git identity is configured: set user.name and user.email "
-                + "(git config --global user.email you@example.com), or pass --author \"Name <email>\"")
+            throw ReconcilerError.noIdentity
         }
         return signature
     }
@@ -233,14 +231,13 @@ public struct DecisionWriter: Sendable {
         try workspace.fetch()
         let request = try workspace.request(id)
         guard request.status.isOpen else {
-            throw ReconcilerError.failed("request \(id) is already \(request.status.rawValue)"
-                + (request.decidedBy.map { " (decided by \($0))" } ?? request.note.map { " (\($0))" } ?? ""))
+            throw ReconcilerError.requestClosed(id: id, status: request.status.rawValue,
+                                                detail: request.decidedBy.map { "decided by \($0)" } ?? request.note)
         }
         let signature = try self.signature(author)
         let approvers = request.approvers.map(Workflow.email(of:))
         guard approvers.contains(Workflow.email(of: signature.email)) else {
-            throw ReconcilerError.failed("\(signature.email) is not an approver of job \(request.job) "
-                + "(approvers: \(request.approvers.joined(separator: ", "))), so the reconciler would ignore this decision")
+            throw ReconcilerError.notApprover(email: signature.email, job: request.job, approvers: request.approvers)
         }
         let config = workspace.home.config
         let repository = workspace.repository
@@ -251,7 +248,7 @@ public struct DecisionWriter: Sendable {
         let credentials = try config.gitCredentials()
         for attempt in 1...5 {
             guard let tip = try repository.referenceTarget(remoteRef) else {
-                throw ReconcilerError.failed("the remote has no branch \(config.branch)")
+                throw ReconcilerError.noBranch(config.branch, remote: config.remote)
             }
             // approve-<id>, or approve-<id>-2 … when an earlier Approval (one that was ignored) has the name.
             var name = "\(decision.rawValue)-\(id)"
@@ -277,8 +274,7 @@ public struct DecisionWriter: Sendable {
             do {
                 _ = try workspace.plan(ref: commit.hex)
             } catch ReconcilerError.invalidManifests(_, let error) {
-                throw ReconcilerError.failed("the decision was not pushed: with it, \(config.branch) would be invalid: "
-                    + error.problems.map(\.description).joined(separator: "; "))
+                throw ReconcilerError.decisionInvalid(branch: config.branch, problems: error.problems.map(\.description))
             }
             try repository.setReference(scratch, to: commit, message: "syncwright: \(decision.rawValue) \(id)")
             let pushed = Result { () throws(GitError) -> Void in
@@ -296,7 +292,7 @@ public struct DecisionWriter: Sendable {
                 throw failure
             }
         }
-        throw ReconcilerError.failed("the remote's \(config.branch) branch kept moving; try again")
+        throw ReconcilerError.branchKeptMoving(config.branch)
     }
 
     /// Text safe inside a double-quoted YAML scalar.

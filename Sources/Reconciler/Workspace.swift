@@ -69,7 +69,7 @@ public final class Workspace: Sendable {
         do {
             return try repository.resolveCommit(name)
         } catch where error.isNotFound {
-            throw ReconcilerError.failed("ref '\(name)' names no branch, tag or commit in \(home.config.remote)")
+            throw ReconcilerError.unknownRef(name, place: home.config.remote)
         } catch {
             throw ReconcilerError.wrap(error)
         }
@@ -190,7 +190,7 @@ public enum Offline {
         switch resolved {
         case .success(let id): return id
         case .failure(let error) where error.isNotFound:
-            throw ReconcilerError.failed("ref '\(ref)' names no branch, tag or commit in this repository")
+            throw ReconcilerError.unknownRef(ref, place: "this repository")
         case .failure(let error): throw error
         }
     }
@@ -206,8 +206,7 @@ public enum Offline {
                 baseState = try CommitSource(repository: repository, commit: baseCommit, listAllPaths: true)
                     .fullDesiredState()
             } catch ReconcilerError.invalidManifests(_, let error) {
-                throw ReconcilerError.failed("the base revision \(base) (\(baseCommit.short)) is itself invalid, "
-                    + "so there is nothing to compare with: \(error)")
+                throw ReconcilerError.invalidBase(ref: base, commit: baseCommit.short, problem: "\(error)")
             }
             let headState = try CommitSource(repository: repository, commit: headCommit, listAllPaths: true)
                 .fullDesiredState()

@@ -116,7 +116,7 @@ extension Syncwright.Run {
         }
         if tty, lastProgress != nil { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
         guard let report = try workspace.report(ofRun: request.runId) else {
-            throw ReconcilerError.failed("the reconciler ended run \(request.runId) but recorded no report")
+            throw ReconcilerError.handedRun("the reconciler ended run \(request.runId) but recorded no report")
         }
         switch format {
         case .json: print(try Output.json(report))
@@ -132,7 +132,7 @@ extension Syncwright.Run {
         Output.standardError("Handed the preview to \(reconciler), which holds this home.")
         let state = try follow(request, in: workspace, reconciler: reconciler, what: "the preview") { _ in }
         guard let outcome = try workspace.previewOutcome(of: state) else {
-            throw ReconcilerError.failed("\(reconciler) ended the preview but kept no result")
+            throw ReconcilerError.handedRun("\(reconciler) ended the preview but kept no result")
         }
         switch format {
         case .json: print(try Output.json(outcome.report))
@@ -154,14 +154,14 @@ extension Syncwright.Run {
             case .finished:
                 return state
             case .failed:
-                throw ReconcilerError.failed("\(reconciler) could not run \(what) of \(collection): \(state.error ?? "no reason given")")
+                throw ReconcilerError.handedRun("\(reconciler) could not run \(what) of \(collection): \(state.error ?? "no reason given")")
             case .queued, .started:
                 if HomeClaim.holder(of: workspace.home) == nil {
                     if state.status == .queued {
                         try workspace.abandon(state, because: "the reconciler stopped before it started \(what)")
-                        throw ReconcilerError.failed("\(reconciler) stopped before it started \(what); nothing was run. Run it again")
+                        throw ReconcilerError.handedRun("\(reconciler) stopped before it started \(what); nothing was run. Run it again")
                     }
-                    throw ReconcilerError.failed("\(reconciler) stopped while \(what) was running"
+                    throw ReconcilerError.handedRun("\(reconciler) stopped while \(what) was running"
                         + (request.preview ? "; run it again" : "; `syncwright history` shows it as interrupted"))
                 }
                 onPoll(state)

@@ -89,7 +89,7 @@ enum Output {
         do {
             return String(decoding: try encoder.encode(value), as: UTF8.self)
         } catch {
-            throw ReconcilerError.failed("cannot write the JSON output: \(error)")
+            throw ReconcilerError.output(what: "the JSON output", problem: "\(error)")
         }
     }
 

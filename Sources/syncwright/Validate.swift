@@ -31,9 +31,8 @@ extension Syncwright {
                     let workspace: Workspace
                     do {
                         workspace = try options.workspace()
-                    } catch ReconcilerError.noHome(let home) {
-                        throw ReconcilerError.failed("no Syncwright home at \(home): run `syncwright init <repo-url>` first, "
-                            + "or `syncwright validate --path .` to check the manifests in this folder without a home")
+                    } catch ReconcilerError.noHome(let home, _) {
+                        throw ReconcilerError.noHome(home, forValidate: true)
                     }
                     try workspace.fetch()
                     let result = try workspace.validate(ref: ref)

@@ -64,7 +64,7 @@ func readAll(_ directory: Directory, base: String? = nil) throws -> [Entry] {
     @Test func aMissingSourceFailsAndAMissingDestinationIsEmpty() throws {
         let folder = try TemporaryFolder()
         let source = CSVDirectory(.path(folder.sub("none.csv")), what: "connection hr", missingIsEmpty: false)
-        #expect(throws: DirectoryError("connection hr: cannot read \(folder.sub("none.csv")): the file does not exist")) {
+        #expect(throws: DirectoryError.file(connection: "connection hr", path: folder.sub("none.csv"), problem: "cannot read \(folder.sub("none.csv")): the file does not exist")) {
             try readAll(source)
         }
         let destination = CSVDirectory(.path(folder.sub("none.csv")), what: "connection out", missingIsEmpty: true)
@@ -82,7 +82,7 @@ func readAll(_ directory: Directory, base: String? = nil) throws -> [Entry] {
 
     @Test func aRepositoryFileCannotBeWritten() throws {
         let csv = CSVDirectory(.contents(Data("a\n1\n".utf8), label: "data/hr.csv"), what: "connection hr", missingIsEmpty: false)
-        #expect(throws: DirectoryError("connection hr: data/hr.csv is read from the config repository and cannot be written; use path for a destination")) {
+        #expect(throws: DirectoryError.file(connection: "connection hr", path: "data/hr.csv", problem: "data/hr.csv is read from the config repository and cannot be written; use path for a destination")) {
             try csv.apply(.delete(dn: "#1"))
         }
     }
@@ -146,13 +146,13 @@ func readAll(_ directory: Directory, base: String? = nil) throws -> [Entry] {
     }
 
     @Test func changeRecordsAndBadBase64AreRefused() {
-        #expect(throws: DirectoryError("f: line 2: change records (changetype) are not supported; the file must hold entries")) {
+        #expect(throws: DirectoryError.malformed(connection: "f", line: 2, problem: "change records (changetype) are not supported; the file must hold entries")) {
             try LDIFCodec.parse(Data("dn: cn=x\nchangetype: add\n".utf8), what: "f")
         }
-        #expect(throws: DirectoryError("f: line 2: the base64 value of cn is not valid")) {
+        #expect(throws: DirectoryError.malformed(connection: "f", line: 2, problem: "the base64 value of cn is not valid")) {
             try LDIFCodec.parse(Data("dn: cn=x\ncn:: !!!\n".utf8), what: "f")
         }
-        #expect(throws: DirectoryError("f: line 1: a record must start with dn:, found cn:")) {
+        #expect(throws: DirectoryError.malformed(connection: "f", line: 1, problem: "a record must start with dn:, found cn:")) {
             try LDIFCodec.parse(Data("cn: x\n".utf8), what: "f")
         }
     }
@@ -163,7 +163,7 @@ func readAll(_ directory: Directory, base: String? = nil) throws -> [Entry] {
         let ldif = LDIFDirectory(.path(path), what: "connection corp", missingIsEmpty: true)
         try ldif.apply(.add(Entry(dn: "uid=a,ou=People,dc=corp", attributes: [("uid", ["a"]), ("sn", ["A"])])))
         try ldif.apply(.add(Entry(dn: "uid=b,ou=People,dc=corp", attributes: [("uid", ["b"])])))
-        #expect(throws: DirectoryError("UID=a,ou=People,dc=corp is the same name as uid=a,ou=People,dc=corp, which already exists "
+        #expect(throws: DirectoryError.object(dn: "UID=a,ou=People,dc=corp", problem: "UID=a,ou=People,dc=corp is the same name as uid=a,ou=People,dc=corp, which already exists "
                                          + "(DNs compare without regard to escapes, runs of spaces and the case of attribute types)")) {
             try ldif.apply(.add(Entry(dn: "UID=a,ou=People,dc=corp")))
         }
@@ -197,7 +197,7 @@ func readAll(_ directory: Directory, base: String? = nil) throws -> [Entry] {
             let directory = item.make(path)
             for _ in 0..<2 {
                 let error = #expect(throws: DirectoryError.self) { try directory.apply(item.add) }
-                #expect(error?.message.hasSuffix(item.error) == true, "\(item.name): \(error?.message ?? "")")
+                #expect(error?.description.hasSuffix(item.error) == true, "\(item.name): \(error?.description ?? "")")
             }
             #expect(throws: DirectoryError.self) { try readAll(directory, base: nil) }
             try directory.commit()
@@ -252,7 +252,7 @@ func readAll(_ directory: Directory, base: String? = nil) throws -> [Entry] {
         text += "\ndn: uid=bad,dc=corp\nchangetype: add\n"
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).count
         try Data(text.utf8).write(to: URL(fileURLWithPath: folder.sub("bad.ldif")))
-        #expect(throws: DirectoryError("c: \(folder.sub("bad.ldif")): line \(lines - 1): change records (changetype) are not supported; the file must hold entries")) {
+        #expect(throws: DirectoryError.malformed(connection: "c: \(folder.sub("bad.ldif"))", line: lines - 1, problem: "change records (changetype) are not supported; the file must hold entries")) {
             try readAll(LDIFDirectory(.path(folder.sub("bad.ldif")), what: "c", missingIsEmpty: false))
         }
     }
@@ -291,7 +291,7 @@ func readAll(_ directory: Directory, base: String? = nil) throws -> [Entry] {
         let bad = text + "40000,too,many,fields,here\r\n"
         try Data(bad.utf8).write(to: URL(fileURLWithPath: folder.sub("bad.csv")))
         let physicalLines = text.utf8.filter { $0 == 0x0A }.count + 1 // the line after every line feed of `text`
-        #expect(throws: DirectoryError("c: \(folder.sub("bad.csv")): line \(physicalLines): 5 fields, but the header has 4")) {
+        #expect(throws: DirectoryError.malformed(connection: "c: \(folder.sub("bad.csv"))", line: physicalLines, problem: "5 fields, but the header has 4")) {
             try readAll(CSVDirectory(.path(folder.sub("bad.csv")), what: "c", missingIsEmpty: false))
         }
     }

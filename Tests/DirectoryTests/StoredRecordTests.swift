@@ -83,7 +83,7 @@ import Testing
     @Test func aBadLineIsFoundWhenTheFileIsReadNotWhenItsRecordIsNeeded() throws {
         let bad = text.replacingOccurrences(of: "sn:: TcO8bGxlcg==", with: "sn:: !!!")
         let directory = LDIFDirectory(.contents(Data(bad.utf8), label: "corp.ldif"), what: "c", missingIsEmpty: false)
-        #expect(throws: DirectoryError("c: corp.ldif: line 25: the base64 value of sn is not valid")) {
+        #expect(throws: DirectoryError.malformed(connection: "c: corp.ldif", line: 25, problem: "the base64 value of sn is not valid")) {
             try stored(directory)
         }
     }
@@ -131,10 +131,10 @@ import Testing
         let text = "dn: uid=a,dc=corp\nuid: a\n\ndn: UID=a, dc=corp\nuid: b\n"
         try Data(text.utf8).write(to: URL(fileURLWithPath: path))
         let directory = LDIFDirectory(.path(path), what: "c", missingIsEmpty: false)
-        #expect(throws: DirectoryError("c: \(path) holds the entry UID=a, dc=corp twice")) {
+        #expect(throws: DirectoryError.duplicate(file: "c: \(path)", dn: "UID=a, dc=corp")) {
             try directory.readStored(ReadScope(), pageSize: 10) { _ in }
         }
-        #expect(throws: DirectoryError("c: \(path) holds the entry UID=a, dc=corp twice")) {
+        #expect(throws: DirectoryError.duplicate(file: "c: \(path)", dn: "UID=a, dc=corp")) {
             try directory.apply(.delete(dn: "uid=a,dc=corp"))
         }
         try directory.commit()

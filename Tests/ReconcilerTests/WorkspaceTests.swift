@@ -152,6 +152,34 @@ let baseFiles: [String: String] = [
         #expect(plan.changes.map(\.action) == [.delete])
         #expect(throws: ReconcilerError.self) { try workspace.plan(ref: "nope") }
     }
+
+    /// Errors carry what is at fault, so that a caller can tell causes apart without reading text.
+    @Test func errorsNameWhatIsAtFault() throws {
+        let fixture = try GitFixture(files: baseFiles)
+        let folder = try TemporaryFolder()
+        let workspace = try makeWorkspace(fixture, folder)
+        #expect { try workspace.run(collection: "anything") } throws: {
+            if case .nothingApplied? = $0 as? ReconcilerError { true } else { false }
+        }
+        try workspace.apply(ref: nil)
+        let known = try workspace.collections().map(\.name)
+        #expect { try workspace.run(collection: "nope") } throws: {
+            guard case let .unknownCollection(name, applied, orRun)? = $0 as? ReconcilerError else { return false }
+            return name == "nope" && applied == known && !orRun
+        }
+        #expect { try workspace.plan(ref: "nope") } throws: {
+            guard case let .unknownRef(ref, _)? = $0 as? ReconcilerError else { return false }
+            return ref == "nope"
+        }
+        #expect { try workspace.logs(run: "r-none", job: nil) } throws: {
+            guard case let .unknownRun(id)? = $0 as? ReconcilerError else { return false }
+            return id == "r-none"
+        }
+        #expect { try workspace.request("req-none") } throws: {
+            guard case let .unknownRequest(id, pending)? = $0 as? ReconcilerError else { return false }
+            return id == "req-none" && pending.isEmpty
+        }
+    }
 }
 
 @Suite struct HomeTests {

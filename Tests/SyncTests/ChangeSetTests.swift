@@ -169,7 +169,7 @@ let existing = Entry(dn: "uid=ajohnson,ou=People,dc=corp", attributes: [
         #expect(set.changes.dropFirst().map(\.dn) == (2...rows).map { "uid=u\($0),ou=People,dc=corp" })
 
         let broken = text + "\"open,u,G,S\n" + (1...5_000).map { "\(rows + $0),v\($0),G,S\n" }.joined()
-        #expect(throws: DirectoryError("connection src: in.csv: line \(rows + 2): a quoted field is never closed")) {
+        #expect(throws: DirectoryError.malformed(connection: "connection src: in.csv", line: rows + 2, problem: "a quoted field is never closed")) {
             try engine.plan(source: csv(broken), destination: ldif([existing]))
         }
     }
@@ -284,11 +284,11 @@ extension StoredRecordPlanTests {
         var rows = "id,login,given,sn\n"
         for i in 0..<50_000 { rows += "\(i),user\(i),Given,Sn\n" }
         let twice = canonical + "\ndn: UID=ajohnson, ou=People, dc=corp\nuid: ajohnson\n"
-        #expect(throws: DirectoryError("connection dst: out.ldif holds the entry UID=ajohnson, ou=People, dc=corp twice")) {
+        #expect(throws: DirectoryError.duplicate(file: "connection dst: out.ldif", dn: "UID=ajohnson, ou=People, dc=corp")) {
             try plan(twice, source: rows)
         }
         let broken = canonical.replacingOccurrences(of: "sn:: TcO8bGxlcg==", with: "sn:: !!!")
-        #expect(throws: DirectoryError("connection dst: out.ldif: line 15: the base64 value of sn is not valid")) {
+        #expect(throws: DirectoryError.malformed(connection: "connection dst: out.ldif", line: 15, problem: "the base64 value of sn is not valid")) {
             try plan(broken, source: rows)
         }
     }

@@ -90,7 +90,7 @@ import Testing
         let good = LDAPDirectory(LDAPSettings(url: server.url, bindDN: Slapd.syncDN(Self.corp), password: Slapd.syncPassword,
                                               baseDN: Self.corp), what: "connection dst")
         let error = #expect(throws: DirectoryError.self) { try engine.plan(source: csv("id,login\n1,\"open\n"), destination: good) }
-        #expect(error?.message == "connection src: in.csv: line 2: a quoted field is never closed")
+        #expect(error == .malformed(connection: "connection src: in.csv", line: 2, problem: "a quoted field is never closed"))
     }
 }
 

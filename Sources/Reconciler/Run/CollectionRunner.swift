@@ -91,13 +91,13 @@ extension Workspace {
         var timer = RunTimer()
         let clock = control?.clock ?? SystemWallClock()
         guard let applied = try store.appliedRevision() else {
-            throw ReconcilerError.failed("nothing is applied yet: run `syncwright apply` first")
+            throw ReconcilerError.nothingApplied
         }
         let collection = try storedCollection(name)
         // An approved request runs its one job, nothing else of the collection.
         let entries = approved.map { request in collection.jobs.filter { $0.job == request.job } } ?? collection.jobs
         if let approved, entries.isEmpty {
-            throw ReconcilerError.failed("job \(approved.job) of request \(approved.id) is no longer in collection \(name)")
+            throw ReconcilerError.jobLeftCollection(job: approved.job, request: approved.id, collection: name)
         }
         let started = clock.now()
         let context = RunContext(
@@ -151,8 +151,7 @@ extension Workspace {
     func storedCollection(_ name: String) throws -> JobCollectionSpec {
         guard let spec = try store.manifest(ObjectKey(.jobCollection, name))?.spec, case .jobCollection(let collection) = spec else {
             let known = try collections().map(\.name)
-            throw ReconcilerError.failed("no collection named '\(name)' is applied"
-                + (known.isEmpty ? "" : " (applied: \(known.joined(separator: ", ")))"))
+            throw ReconcilerError.unknownCollection(name, applied: known, orRun: false)
         }
         return collection
     }

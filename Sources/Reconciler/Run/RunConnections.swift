@@ -81,14 +81,14 @@ extension Workspace {
 
     func jobSpec(_ name: String) throws -> JobSpec {
         guard let spec = try store.manifest(ObjectKey(.job, name))?.spec, case .job(let job) = spec else {
-            throw ReconcilerError.failed("job \(name) is not applied")
+            throw ReconcilerError.notApplied(ObjectKey(.job, name))
         }
         return job
     }
 
     func connection(_ name: String) throws -> ConnectionSpec {
         guard let spec = try store.manifest(ObjectKey(.connection, name))?.spec, case .connection(let connection) = spec else {
-            throw ReconcilerError.failed("connection \(name) is not applied")
+            throw ReconcilerError.notApplied(ObjectKey(.connection, name))
         }
         return connection
     }
@@ -97,7 +97,7 @@ extension Workspace {
                       multiValue: [AttributeName: String]) throws -> Directory {
         let what = "connection \(name)"
         if spec.type == .ldap {
-            guard let url = spec.url, let baseDN = spec.baseDN else { throw ReconcilerError.failed("\(what) names no url or baseDN") }
+            guard let url = spec.url, let baseDN = spec.baseDN else { throw ReconcilerError.connection(name: name, problem: "it names no url or baseDN") }
             let password = try spec.passwordFrom?.resolve("the password of \(what)")
             return LDAPDirectory(LDAPSettings(
                 url: url, startTLS: spec.startTLS ?? false, caFile: spec.caFile, insecureSkipVerify: spec.insecureSkipVerify ?? false,
@@ -107,16 +107,16 @@ extension Workspace {
         }
         let location: FileLocation
         if let repoPath = spec.repoPath {
-            guard let commit = ObjectID(hex: revision) else { throw ReconcilerError.failed("bad applied revision \(revision)") }
+            guard let commit = ObjectID(hex: revision) else { throw ReconcilerError.connection(name: name, problem: "the applied revision \(revision) is no commit id") }
             guard let data = try repository.file(at: commit, path: repoPath) else {
-                throw ReconcilerError.failed("\(what): \(repoPath) does not exist at the applied revision \(commit.short)")
+                throw ReconcilerError.connection(name: name, problem: "\(repoPath) does not exist at the applied revision \(commit.short)")
             }
             location = .contents(data, label: "\(repoPath)@\(commit.short)")
         } else if let path = spec.path {
             let absolute = path.hasPrefix("/") ? path : (home.path as NSString).appendingPathComponent(path)
             location = .path(absolute)
         } else {
-            throw ReconcilerError.failed("\(what) names no file")
+            throw ReconcilerError.connection(name: name, problem: "it names no file")
         }
         switch spec.type {
         case .csv:
@@ -125,7 +125,7 @@ extension Workspace {
         case .ldif:
             return LDIFDirectory(location, what: what, missingIsEmpty: asDestination)
         case .ldap:
-            throw ReconcilerError.failed("\(what): an ldap connection has no file") // returned above
+            throw ReconcilerError.connection(name: name, problem: "an ldap connection has no file") // returned above
         }
     }
 }

@@ -16,9 +16,7 @@ extension Workspace {
         if let collection, runs.isEmpty {
             let known = try collections().map(\.name)
             if !known.contains(collection) {
-                throw ReconcilerError.failed("no collection named '\(collection)' is applied or has run"
-                    + Suggestion.phrase(for: collection, among: known)
-                    + (known.isEmpty ? "" : " (applied: \(known.joined(separator: ", ")))"))
+                throw ReconcilerError.unknownCollection(collection, applied: known, orRun: true)
             }
         }
         return runs
@@ -28,13 +26,11 @@ extension Workspace {
     /// when given. The run may be named by a unique prefix of its id.
     public func logs(run id: String, job: String?) throws -> (report: RunReport, logs: [(job: String, lines: [String])]) {
         guard let report = try store.runReport(id: id) else {
-            throw ReconcilerError.failed("no recorded run has the id '\(id)' (or it is the start of several); "
-                + "`syncwright history` lists them")
+            throw ReconcilerError.unknownRun(id)
         }
         let names = report.jobs.map(\.name)
         if let job, !names.contains(job) {
-            throw ReconcilerError.failed("run \(report.runId) has no job '\(job)'" + Suggestion.phrase(for: job, among: names)
-                + " (its jobs: \(names.joined(separator: ", ")))")
+            throw ReconcilerError.unknownJob(run: report.runId, job: job, jobs: names)
         }
         var out: [(String, [String])] = []
         for name in names where job == nil || name == job {
