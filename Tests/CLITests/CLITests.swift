@@ -2,42 +2,6 @@ import Foundation
 import TestSupport
 import Testing
 
-/// The built `syncwright` binary, next to the test bundle (or `$SYNCWRIGHT_BIN`).
-let binary: String = {
-    if let path = ProcessInfo.processInfo.environment["SYNCWRIGHT_BIN"] { return path }
-    var candidates: [String] = []
-    let argv0 = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    candidates.append(argv0.appendingPathComponent("syncwright").path)
-    candidates.append(Bundle.main.bundleURL.appendingPathComponent("syncwright").path)
-    candidates.append(Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("syncwright").path)
-    candidates.append((packageRoot as NSString).appendingPathComponent(".build/debug/syncwright"))
-    return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates.last ?? "syncwright"
-}()
-
-/// Starts the built binary without waiting for it; its stderr goes to `errors` (else nowhere).
-func launchSyncwright(_ arguments: [String], errors: Pipe? = nil) throws -> Process {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: binary)
-    process.arguments = arguments
-    process.environment = ProcessInfo.processInfo.environment.merging(["NO_COLOR": "1"]) { _, b in b }
-    process.standardOutput = FileHandle.nullDevice
-    process.standardError = errors ?? FileHandle.nullDevice
-    try process.run()
-    return process
-}
-
-@discardableResult
-func syncwright(_ arguments: [String], in directory: String? = nil, env: [String: String] = [:]) throws -> ProcessResult {
-    try runProcess(binary, arguments, in: directory, environment: env.merging(["NO_COLOR": "1"]) { a, _ in a })
-}
-
-func examplesFixture() throws -> GitFixture {
-    let fixture = try GitFixture()
-    try fixture.copy(from: (packageRoot as NSString).appendingPathComponent("examples"))
-    try fixture.commit("examples")
-    return fixture
-}
-
 @Suite struct EndToEndTests {
     @Test func initPlanApplyEditDeleteAndABadCommit() throws {
         let fixture = try examplesFixture()

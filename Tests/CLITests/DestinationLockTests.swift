@@ -27,9 +27,7 @@ import Testing
         let rows = 20_000
         for (prefix, home) in [("a", "ha"), ("b", "hb")] {
             let fixture = try Self.repository(prefix: prefix, rows: rows, out: out)
-            #expect(try syncwright(["init", fixture.originURL, "--home", folder.sub(home)]).status == 0)
-            let applied = try syncwright(["apply", "--home", folder.sub(home)])
-            #expect(applied.status == 0, "\(applied.stderr)")
+            _ = try TestHome(fixture, in: folder, name: home)
         }
         let a = try start(["run", "c", "--home", folder.sub("ha")])
         let b = try start(["run", "c", "--home", folder.sub("hb")])

@@ -8,9 +8,7 @@ import Testing
     @Test func runHandsItsRunToTheRunningReconciler() throws {
         let fixture = try examplesFixture()
         let folder = try TemporaryFolder("handoff")
-        let home = ["--home", folder.sub("h")]
-        #expect(try syncwright(["init", fixture.originURL] + home).status == 0)
-        #expect(try syncwright(["apply"] + home).status == 0)
+        let home = try TestHome(fixture, in: folder).arguments
 
         let reconciler = try launchSyncwright(["reconcile", "--interval", "1h"] + home)
         defer { if reconciler.isRunning { kill(reconciler.processIdentifier, SIGKILL); reconciler.waitUntilExit() } }

@@ -10,9 +10,7 @@ import Testing
         let folder = try TemporaryFolder("interrupted")
         let out = folder.sub("out/corp.ldif")
         let fixture = try DestinationLockTests.repository(prefix: "a", rows: 150_000, out: out)
-        let home = folder.sub("h")
-        #expect(try syncwright(["init", fixture.originURL, "--home", home]).status == 0)
-        #expect(try syncwright(["apply", "--home", home]).status == 0)
+        let home = try TestHome(fixture, in: folder).path
 
         let process = try launchSyncwright(["run", "c", "--home", home])
         // The dangerous moment: the destination is being written (its temp file exists).
@@ -56,9 +54,7 @@ import Testing
     @Test func aNewDestinationHoldingPasswordsIsPrivate() throws {
         let fixture = try examplesFixture()
         let folder = try TemporaryFolder("modes")
-        let home = ["--home", folder.sub("h")]
-        #expect(try syncwright(["init", fixture.originURL] + home).status == 0)
-        #expect(try syncwright(["apply"] + home).status == 0)
+        let home = try TestHome(fixture, in: folder).arguments
         #expect(try syncwright(["run", "nightly-directory-sync"] + home).status == 0)
         func mode(_ file: String) throws -> Int {
             (try FileManager.default.attributesOfItem(atPath: folder.sub("h/directories/\(file)"))[.posixPermissions] as? Int) ?? -1

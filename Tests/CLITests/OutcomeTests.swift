@@ -13,9 +13,7 @@ import Testing
         for i in 2...14 { csv += "\(i),,Nobody\n" } // no login: no DN
         let fixture = try Self.repository(csv: csv)
         let folder = try TemporaryFolder("outcome")
-        let home = ["--home", folder.sub("h")]
-        #expect(try syncwright(["init", fixture.originURL] + home).status == 0)
-        #expect(try syncwright(["apply"] + home).status == 0)
+        let home = try TestHome(fixture, in: folder).arguments
 
         let preview = try syncwright(["run", "c", "--preview", "--format", "json"] + home)
         let previewJSON = try #require(try JSONSerialization.jsonObject(with: Data(preview.stdout.utf8)) as? [String: Any])
@@ -52,9 +50,7 @@ import Testing
     @Test func historyOfAnUnknownCollectionIsAnError() throws {
         let fixture = try Self.repository(csv: "id,login,title\n1,a,T\n")
         let folder = try TemporaryFolder("history")
-        let home = ["--home", folder.sub("h")]
-        #expect(try syncwright(["init", fixture.originURL] + home).status == 0)
-        #expect(try syncwright(["apply"] + home).status == 0)
+        let home = try TestHome(fixture, in: folder).arguments
         let unknown = try syncwright(["history", "d"] + home)
         #expect(unknown.status == 1)
         #expect(unknown.stderr.contains("no collection named 'd' is applied or has run (applied: c)"), "\(unknown.stderr)")

@@ -14,9 +14,7 @@ import Testing
     @Test func aPublisherKilledAfterItsPushPublishesNothingTwice() throws {
         let fixture = try examplesFixture()
         let folder = try TemporaryFolder("publish-crash")
-        let home = ["--home", folder.sub("home")]
-        #expect(try syncwright(["init", fixture.originURL] + home).status == 0)
-        #expect(try syncwright(["apply"] + home).status == 0)
+        let home = try TestHome(fixture, in: folder, name: "home").arguments
         // Killed with SIGKILL right after the push reached the origin (a fault-injection point).
         let killed = try syncwright(["run", "nightly-directory-sync"] + home, env: ["SYNCWRIGHT_FAILPOINT": "after-push"])
         #expect(killed.status != 0)

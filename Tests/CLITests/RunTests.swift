@@ -124,18 +124,19 @@ enum RunFixture {
         """
 }
 
+/// A home made from `fixture` (init and apply), with what the run tests read of it.
 struct Home {
     let fixture: GitFixture
     let folder: TemporaryFolder
-    var args: [String] { ["--home", folder.sub("home")] }
+    let home: TestHome
+    var args: [String] { home.arguments }
     func file(_ name: String) throws -> String { try String(contentsOfFile: folder.sub("home/\(name)"), encoding: .utf8) }
     func bytes(_ name: String) -> Data? { FileManager.default.contents(atPath: folder.sub("home/\(name)")) }
 
     init(_ fixture: GitFixture) throws {
         self.fixture = fixture
         folder = try TemporaryFolder()
-        #expect(try syncwright(["init", fixture.originURL] + ["--home", folder.sub("home")]).status == 0)
-        #expect(try syncwright(["apply", "--home", folder.sub("home")]).status == 0)
+        home = try TestHome(fixture, in: folder, name: "home")
     }
 
     func run(_ collection: String, _ extra: [String] = []) throws -> (ProcessResult, [String: Any]) {

@@ -208,9 +208,7 @@ final class Background {
         try fixture.write(["data/people.csv": csv])
         try fixture.commit("a large source")
         let folder = try TemporaryFolder()
-        let home = ["--home", folder.sub("home")]
-        #expect(try syncwright(["init", fixture.originURL] + home).status == 0)
-        #expect(try syncwright(["apply"] + home).status == 0)
+        let home = try TestHome(fixture, in: folder, name: "home").arguments
         let reconciler = try Background(["reconcile", "--interval", "1h"] + home, folder: folder)
         defer { if reconciler.process.isRunning { kill(reconciler.process.processIdentifier, SIGKILL) } }
         let started = Date()

@@ -27,7 +27,7 @@ struct ApplyRow: StoredRow {
 extension SQLiteStateStore {
     public func appliedRevision() throws -> AppliedRevision? {
         try read("the applied revision") { db in
-            try ApplyRow.order(Column("id").desc).fetchOne(db)?.applied
+            try ApplyRow.fetchOne(db.cachedStatement(sql: "SELECT * FROM applies ORDER BY id DESC LIMIT 1"))?.applied
         }
     }
 }

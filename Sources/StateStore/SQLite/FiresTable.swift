@@ -23,6 +23,18 @@ struct FireRow: StoredRow {
         note = fire.note
     }
 
+    /// Written by hand, not through `Encodable`, as a pass records a row per fire.
+    func encode(to container: inout PersistenceContainer) {
+        container["id"] = id
+        container["schedule"] = schedule
+        container["target"] = target
+        container["fireTime"] = fireTime.timeIntervalSince1970
+        container["handledAt"] = handledAt.timeIntervalSince1970
+        container["outcome"] = outcome.rawValue
+        container["runId"] = runId
+        container["note"] = note
+    }
+
     var fire: FireRecord {
         FireRecord(schedule: schedule, target: target, fireTime: fireTime, handledAt: handledAt, outcome: outcome,
                    runId: runId, note: note, nextFire: nil)
@@ -33,13 +45,22 @@ extension SQLiteStateStore {
     public func recordFires(_ fires: [FireRecord]) throws {
         guard !fires.isEmpty else { return }
         try write("recording schedule fires") { db in
+            let move = try db.cachedStatement(sql: """
+                UPDATE scheduleTargets SET nextFire = ?, lastFire = ?, lastOutcome = ?, lastNote = ?
+                WHERE schedule = ? AND target = ?
+                """)
+            let note = try db.cachedStatement(sql: """
+                UPDATE scheduleTargets SET lastFire = ?, lastOutcome = ?, lastNote = ? WHERE schedule = ? AND target = ?
+                """)
             for fire in fires {
                 try FireRow(fire).insert(db)
-                let target = ScheduleTargetRow.filter(schedule: fire.schedule, target: fire.target)
-                var changes = [Column("lastFire").set(to: fire.fireTime.timeIntervalSince1970),
-                               Column("lastOutcome").set(to: fire.outcome.rawValue), Column("lastNote").set(to: fire.note)]
-                if fire.timed { changes.append(Column("nextFire").set(to: fire.nextFire?.timeIntervalSince1970)) }
-                try target.updateAll(db, changes)
+                let last: StatementArguments = [fire.fireTime.timeIntervalSince1970, fire.outcome.rawValue, fire.note,
+                                                fire.schedule, fire.target]
+                if fire.timed {
+                    try move.execute(arguments: [fire.nextFire?.timeIntervalSince1970] + last)
+                } else {
+                    try note.execute(arguments: last)
+                }
             }
         }
     }

@@ -10,6 +10,15 @@ struct JobRunRow: StoredRow {
     var job: String
     var status: JobStatus
     var log: String
+
+    /// Written by hand, not through `Encodable`, as every job of every run records one.
+    func encode(to container: inout PersistenceContainer) {
+        container["runId"] = runId
+        container["position"] = position
+        container["job"] = job
+        container["status"] = status.rawValue
+        container["log"] = log
+    }
 }
 
 extension SQLiteStateStore {

@@ -27,8 +27,39 @@ struct ObjectRow: StoredRow {
         ObjectRecord(key: ObjectKey(kind, name), file: file, spec: spec, raw: raw ?? spec, hash: hash, references: [])
     }
 
+    init(row: Row) throws {
+        name = row["name"]
+        kind = try Self.decode(Kind.self, row, "kind", of: "the applied object \(name)")
+        file = row["file"]
+        spec = row["spec"]
+        raw = row["raw"]
+        hash = row["hash"]
+    }
+
+    /// Written by hand, not through `Encodable`: a first apply stores tens of thousands of rows.
+    func encode(to container: inout PersistenceContainer) {
+        container["kind"] = kind.rawValue
+        container["name"] = name
+        container["file"] = file
+        container["spec"] = spec
+        container["raw"] = raw
+        container["hash"] = hash
+    }
+
     static func filter(_ key: ObjectKey) -> QueryInterfaceRequest<ObjectRow> {
         filter(Column("kind") == key.kind.rawValue && Column("name") == key.name)
+    }
+
+    /// The row of `key`, through a cached statement (runs look objects up one by one).
+    static func fetch(_ key: ObjectKey, _ db: Database) throws -> ObjectRow? {
+        try fetchOne(db.cachedStatement(sql: "SELECT * FROM objects WHERE kind = ? AND name = ?"),
+                     arguments: [key.kind.rawValue, key.name])
+    }
+
+    /// One column of the row of `key`.
+    static func column(_ column: String, of key: ObjectKey, _ db: Database) throws -> String? {
+        try String.fetchOne(db.cachedStatement(sql: "SELECT \(column) FROM objects WHERE kind = ? AND name = ?"),
+                            arguments: [key.kind.rawValue, key.name])
     }
 }
 
@@ -46,10 +77,12 @@ extension SQLiteStateStore {
         try read("the applied objects a change touches") { db in
             var out: [ObjectKey: ObjectRecord] = [:]
             for key in keys {
-                if let row = try ObjectRow.filter(key).fetchOne(db) { out[key] = row.record }
+                if let row = try ObjectRow.fetch(key, db) { out[key] = row.record }
             }
             for file in files {
-                for row in try ObjectRow.filter(Column("file") == file).fetchAll(db) { out[row.record.key] = row.record }
+                for row in try ObjectRow.fetchAll(db.cachedStatement(sql: "SELECT * FROM objects WHERE file = ?"), arguments: [file]) {
+                    out[row.record.key] = row.record
+                }
             }
             return out
         }
@@ -63,7 +96,7 @@ extension SQLiteStateStore {
     }
 
     public func manifest(_ key: ObjectKey) throws -> AppliedManifest? {
-        try read("\(key)") { db in try ObjectRow.filter(key).fetchOne(db) }.map(decoded)
+        try read("\(key)") { db in try ObjectRow.fetch(key, db) }.map(decoded)
     }
 
     private func decoded(_ row: ObjectRow) throws(StateError) -> AppliedManifest {
@@ -76,7 +109,7 @@ extension SQLiteStateStore {
     }
 
     public func hash(of key: ObjectKey) throws -> String? {
-        try read("the hash of \(key)") { db in try ObjectRow.filter(key).select(Column("hash"), as: String.self).fetchOne(db) }
+        try read("the hash of \(key)") { db in try ObjectRow.column("hash", of: key, db) }
     }
 
     public func hashes(of kind: Kind) throws -> [String: String] {
@@ -96,12 +129,17 @@ extension SQLiteStateStore {
                 try RefRow.deleteAll(db)
             }
             for record in update.desired.objects.values {
-                try ObjectRow(record).upsert(db)
-                if update.desired.scope != .full { try RefRow.delete(from: record.key, db) }
+                if update.desired.scope == .full {
+                    try ObjectRow(record).insert(db) // the table was emptied above
+                } else {
+                    try ObjectRow(record).upsert(db)
+                    try RefRow.delete(from: record.key, db)
+                }
                 try RefRow.insert(record, db)
             }
             for key in update.deleted {
-                try ObjectRow.filter(key).deleteAll(db)
+                try db.cachedStatement(sql: "DELETE FROM objects WHERE kind = ? AND name = ?")
+                    .execute(arguments: [key.kind.rawValue, key.name])
                 try RefRow.delete(from: key, db)
             }
             try ApplyRow(update.revision).insert(db)
@@ -119,7 +157,7 @@ struct Catalog: AppliedCatalog {
 
     func file(of key: ObjectKey) throws -> String? {
         try store.read("the file of \(key)") { db in
-            try ObjectRow.filter(key).select(Column("file"), as: String.self).fetchOne(db)
+            try ObjectRow.column("file", of: key, db)
         }
     }
 
@@ -132,7 +170,7 @@ struct Catalog: AppliedCatalog {
 
     func raw(_ key: ObjectKey) throws -> (json: String, file: String)? {
         try store.read("\(key) as written") { db in
-            try ObjectRow.filter(key).fetchOne(db).map { ($0.raw ?? $0.spec, $0.file) }
+            try ObjectRow.fetch(key, db).map { ($0.raw ?? $0.spec, $0.file) }
         }
     }
 

@@ -18,6 +18,19 @@ struct OutboxRow: StoredRow {
     var lastError: String?
 
     mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+
+    /// Written by hand, not through `Encodable`, as every run and apply queues one.
+    func encode(to container: inout PersistenceContainer) {
+        container["id"] = id
+        container["kind"] = kind.rawValue
+        container["subject"] = subject
+        container["createdAt"] = createdAt.timeIntervalSince1970
+        container["publication"] = publication
+        container["publishedAt"] = publishedAt?.timeIntervalSince1970
+        container["commitId"] = commitId
+        container["attempts"] = attempts
+        container["lastError"] = lastError
+    }
 }
 
 extension SQLiteStateStore {

@@ -10,6 +10,13 @@ struct RefRow: StoredRow {
     /// `Kind/name` for an object, `file:path` for a file.
     var target: String
 
+    /// Written by hand, not through `Encodable`, as `ObjectRow` is.
+    func encode(to container: inout PersistenceContainer) {
+        container["kind"] = kind.rawValue
+        container["name"] = name
+        container["target"] = target
+    }
+
     static func target(_ target: Reference.Target) -> String {
         switch target {
         case .object(let key): return "\(key.kind.rawValue)/\(key.name)"
@@ -24,7 +31,7 @@ struct RefRow: StoredRow {
     }
 
     static func delete(from key: ObjectKey, _ db: Database) throws {
-        try filter(Column("kind") == key.kind.rawValue && Column("name") == key.name).deleteAll(db)
+        try db.cachedStatement(sql: "DELETE FROM refs WHERE kind = ? AND name = ?").execute(arguments: [key.kind.rawValue, key.name])
     }
 
     /// The applied objects that refer to any of `targets`, with the files that define them.

@@ -38,11 +38,10 @@ extension SQLiteStateStore {
     }
 
     public func progress(run id: String, job: String?, finishedJobs: [RunReport.Job]) throws {
+        let jobs = try json(finishedJobs, what: "the progress of run \(id)")
         try write("recording the progress of run \(id)") { db in
-            guard var row = try RunInProgressRow.fetchOne(db, key: id) else { return }
-            row.job = job
-            row.finishedJobs = finishedJobs
-            try row.update(db)
+            try db.cachedStatement(sql: "UPDATE runsInProgress SET job = ?, finishedJobs = ? WHERE id = ?")
+                .execute(arguments: [job, jobs, id])
         }
     }
 
@@ -54,5 +53,16 @@ extension SQLiteStateStore {
 
     public func forgetRunInProgress(_ id: String) throws {
         try write("forgetting run \(id)") { db in _ = try RunInProgressRow.deleteOne(db, key: id) }
+    }
+}
+
+extension SQLiteStateStore {
+    /// `value` as JSON text, as GRDB stores a `Codable` column.
+    func json(_ value: some Encodable, what: String) throws(StateError) -> String {
+        do {
+            return String(decoding: try JSONEncoder().encode(value), as: UTF8.self)
+        } catch {
+            throw .writeFailed(location: path, what: what, reason: "\(error)")
+        }
     }
 }

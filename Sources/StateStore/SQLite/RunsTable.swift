@@ -26,6 +26,18 @@ struct RunRow: StoredRow {
     }
 
     static let newestFirst = [Column("startedAt").desc, Column("id").desc]
+
+    /// Written by hand, not through `Encodable`, as every run records one.
+    func encode(to container: inout PersistenceContainer) {
+        container["id"] = id
+        container["collection"] = collection
+        container["trigger"] = trigger.rawValue
+        container["revision"] = revision
+        container["status"] = status.rawValue
+        container["startedAt"] = startedAt.timeIntervalSince1970
+        container["finishedAt"] = finishedAt.timeIntervalSince1970
+        container["report"] = report
+    }
 }
 
 extension SQLiteStateStore {
@@ -33,7 +45,7 @@ extension SQLiteStateStore {
                        requests: [Publishable<ApprovalRequest>]) throws {
         try write("recording run \(run.runId)") { db in
             try Self.save(db, requests, at: run.finishedAt)
-            try RunInProgressRow.deleteOne(db, key: run.runId)
+            try db.cachedStatement(sql: "DELETE FROM runsInProgress WHERE id = ?").execute(arguments: [run.runId])
             try RunRow(run).insert(db)
             for (position, job) in run.jobs.enumerated() {
                 try JobRunRow(runId: run.runId, position: position, job: job.name, status: job.status,
