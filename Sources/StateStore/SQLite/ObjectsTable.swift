@@ -36,6 +36,9 @@ struct ObjectRow: StoredRow {
         hash = row["hash"]
     }
 
+    /// The columns in table order, for the statements that write many rows.
+    var arguments: StatementArguments { [kind.rawValue, name, file, spec, raw, hash] }
+
     /// Written by hand, not through `Encodable`: a first apply stores tens of thousands of rows.
     func encode(to container: inout PersistenceContainer) {
         container["kind"] = kind.rawValue
@@ -128,11 +131,20 @@ extension SQLiteStateStore {
                 try ObjectRow.deleteAll(db)
                 try RefRow.deleteAll(db)
             }
+            // Through cached statements: GRDB's record insert costs more than SQLite's own work
+            // here (a first apply stores 60,000 objects and twice as many references).
+            let insert = try db.cachedStatement(sql: "INSERT INTO objects (kind, name, file, spec, raw, hash) VALUES (?, ?, ?, ?, ?, ?)")
+            let upsert = try db.cachedStatement(sql: """
+                INSERT INTO objects (kind, name, file, spec, raw, hash) VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT (kind, name) DO UPDATE SET file = excluded.file, spec = excluded.spec,
+                    raw = excluded.raw, hash = excluded.hash
+                """)
             for record in update.desired.objects.values {
+                let row = ObjectRow(record)
                 if update.desired.scope == .full {
-                    try ObjectRow(record).insert(db) // the table was emptied above
+                    try insert.execute(arguments: row.arguments) // the table was emptied above
                 } else {
-                    try ObjectRow(record).upsert(db)
+                    try upsert.execute(arguments: row.arguments)
                     try RefRow.delete(from: record.key, db)
                 }
                 try RefRow.insert(record, db)

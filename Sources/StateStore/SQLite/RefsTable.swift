@@ -25,8 +25,9 @@ struct RefRow: StoredRow {
     }
 
     static func insert(_ record: ObjectRecord, _ db: Database) throws {
+        let insert = try db.cachedStatement(sql: "INSERT INTO refs (kind, name, target) VALUES (?, ?, ?)")
         for target in Set(record.references.map(Self.target)) {
-            try RefRow(kind: record.key.kind, name: record.key.name, target: target).insert(db)
+            try insert.execute(arguments: [record.key.kind.rawValue, record.key.name, target])
         }
     }
 

@@ -23,6 +23,19 @@ struct ScheduleTargetRow: StoredRow {
         lastNote = state.lastNote
     }
 
+    /// Read by hand, not through `Decodable`: each pass reads the due rows.
+    init(row: Row) throws {
+        schedule = row["schedule"]
+        target = row["target"]
+        hash = row["hash"]
+        nextFire = (row["nextFire"] as Double?).map { Date(timeIntervalSince1970: $0) }
+        lastFire = (row["lastFire"] as Double?).map { Date(timeIntervalSince1970: $0) }
+        lastOutcome = try (row["lastOutcome"] as String?).map { _ in
+            try Self.decode(FireRecord.Outcome.self, row, "lastOutcome", of: "the schedule \(row["schedule"] as String) for \(row["target"] as String)")
+        }
+        lastNote = row["lastNote"]
+    }
+
     var state: ScheduleTargetState {
         ScheduleTargetState(schedule: schedule, target: target, hash: hash, nextFire: nextFire, lastFire: lastFire,
                             lastOutcome: lastOutcome, lastNote: lastNote)
@@ -51,8 +64,9 @@ extension SQLiteStateStore {
 
     public func dueSchedules(at date: Date) throws -> [ScheduleTargetState] {
         try read("the schedules due") { db in
-            try ScheduleTargetRow.filter(Column("nextFire") <= date.timeIntervalSince1970)
-                .order(Column("nextFire"), Column("schedule"), Column("target")).fetchAll(db).map(\.state)
+            try ScheduleTargetRow.fetchAll(db.cachedStatement(sql: """
+                SELECT * FROM scheduleTargets WHERE nextFire <= ? ORDER BY nextFire, schedule, target
+                """), arguments: [date.timeIntervalSince1970]).map(\.state)
         }
     }
 
