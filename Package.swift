@@ -58,7 +58,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "GitKitTests", dependencies: ["GitKit", "TestSupport"]),
         .testTarget(name: "ManifestsTests", dependencies: ["Manifests", "TestSupport"]),
-        .testTarget(name: "StateStoreTests", dependencies: ["StateStore", "Manifests", "TestSupport"]),
+        .testTarget(name: "StateStoreTests", dependencies: ["StateStore", "Manifests", "Reports", "TestSupport"]),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "Manifests", "TestSupport"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Manifests"]),
         .testTarget(name: "ConcurrencyTests", dependencies: ["Concurrency"]),

@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 
 /// A row of `fires`: one fire time the reconciler handled.
-struct FireRow: StoredRow {
+struct FireRow: OftenWritten {
     static let databaseTableName = "fires"
     var id: Int64?
     var schedule: String
@@ -23,16 +23,10 @@ struct FireRow: StoredRow {
         note = fire.note
     }
 
-    /// Written by hand, not through `Encodable`, as a pass records a row per fire.
-    func encode(to container: inout PersistenceContainer) {
-        container["id"] = id
-        container["schedule"] = schedule
-        container["target"] = target
-        container["fireTime"] = fireTime.timeIntervalSince1970
-        container["handledAt"] = handledAt.timeIntervalSince1970
-        container["outcome"] = outcome.rawValue
-        container["runId"] = runId
-        container["note"] = note
+    /// `id` is left to SQLite.
+    static let columns = ["schedule", "target", "fireTime", "handledAt", "outcome", "runId", "note"]
+    func values() -> [(any DatabaseValueConvertible)?] {
+        [schedule, target, fireTime.timeIntervalSince1970, handledAt.timeIntervalSince1970, outcome.rawValue, runId, note]
     }
 
     var fire: FireRecord {
@@ -53,7 +47,7 @@ extension SQLiteStateStore {
                 UPDATE scheduleTargets SET lastFire = ?, lastOutcome = ?, lastNote = ? WHERE schedule = ? AND target = ?
                 """)
             for fire in fires {
-                try FireRow(fire).insert(db)
+                try FireRow(fire).insertCached(db)
                 let last: StatementArguments = [fire.fireTime.timeIntervalSince1970, fire.outcome.rawValue, fire.note,
                                                 fire.schedule, fire.target]
                 if fire.timed {

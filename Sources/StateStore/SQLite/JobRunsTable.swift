@@ -3,7 +3,7 @@ import GRDB
 import Reports
 
 /// A row of `jobRuns`: one job of a finished run, with its log.
-struct JobRunRow: StoredRow {
+struct JobRunRow: OftenWritten {
     static let databaseTableName = "jobRuns"
     var runId: String
     var position: Int
@@ -11,14 +11,8 @@ struct JobRunRow: StoredRow {
     var status: JobStatus
     var log: String
 
-    /// Written by hand, not through `Encodable`, as every job of every run records one.
-    func encode(to container: inout PersistenceContainer) {
-        container["runId"] = runId
-        container["position"] = position
-        container["job"] = job
-        container["status"] = status.rawValue
-        container["log"] = log
-    }
+    static let columns = ["runId", "position", "job", "status", "log"]
+    func values() -> [(any DatabaseValueConvertible)?] { [runId, position, job, status.rawValue, log] }
 }
 
 extension SQLiteStateStore {

@@ -3,7 +3,7 @@ import GRDB
 import Manifests
 
 /// A row of `objects`: one applied object, keyed by kind and name.
-struct ObjectRow: StoredRow {
+struct ObjectRow: OftenWritten {
     static let databaseTableName = "objects"
     var kind: Kind
     var name: String
@@ -36,18 +36,8 @@ struct ObjectRow: StoredRow {
         hash = row["hash"]
     }
 
-    /// The columns in table order, for the statements that write many rows.
-    var arguments: StatementArguments { [kind.rawValue, name, file, spec, raw, hash] }
-
-    /// Written by hand, not through `Encodable`: a first apply stores tens of thousands of rows.
-    func encode(to container: inout PersistenceContainer) {
-        container["kind"] = kind.rawValue
-        container["name"] = name
-        container["file"] = file
-        container["spec"] = spec
-        container["raw"] = raw
-        container["hash"] = hash
-    }
+    static let columns = ["kind", "name", "file", "spec", "raw", "hash"]
+    func values() -> [(any DatabaseValueConvertible)?] { [kind.rawValue, name, file, spec, raw, hash] }
 
     static func filter(_ key: ObjectKey) -> QueryInterfaceRequest<ObjectRow> {
         filter(Column("kind") == key.kind.rawValue && Column("name") == key.name)
@@ -140,11 +130,11 @@ extension SQLiteStateStore {
                     raw = excluded.raw, hash = excluded.hash
                 """)
             for record in update.desired.objects.values {
-                let row = ObjectRow(record)
+                let row = StatementArguments(ObjectRow(record).values())
                 if update.desired.scope == .full {
-                    try insert.execute(arguments: row.arguments) // the table was emptied above
+                    try insert.execute(arguments: row) // the table was emptied above
                 } else {
-                    try upsert.execute(arguments: row.arguments)
+                    try upsert.execute(arguments: row)
                     try RefRow.delete(from: record.key, db)
                 }
                 try RefRow.insert(record, db)

@@ -3,7 +3,7 @@ import GRDB
 import Reports
 
 /// A row of `outbox`: one report page, from when it is queued until (and after) it is published.
-struct OutboxRow: StoredRow {
+struct OutboxRow: OftenWritten {
     static let databaseTableName = "outbox"
     var id: Int64?
     var kind: OutboxItem.Kind
@@ -17,26 +17,18 @@ struct OutboxRow: StoredRow {
     var attempts: Int
     var lastError: String?
 
-    mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
-
-    /// Written by hand, not through `Encodable`, as every run and apply queues one.
-    func encode(to container: inout PersistenceContainer) {
-        container["id"] = id
-        container["kind"] = kind.rawValue
-        container["subject"] = subject
-        container["createdAt"] = createdAt.timeIntervalSince1970
-        container["publication"] = publication
-        container["publishedAt"] = publishedAt?.timeIntervalSince1970
-        container["commitId"] = commitId
-        container["attempts"] = attempts
-        container["lastError"] = lastError
+    /// `id` is left to SQLite.
+    static let columns = ["kind", "subject", "createdAt", "publication", "publishedAt", "commitId", "attempts", "lastError"]
+    func values() -> [(any DatabaseValueConvertible)?] {
+        [kind.rawValue, subject, createdAt.timeIntervalSince1970, publication, publishedAt?.timeIntervalSince1970, commitId,
+         attempts, lastError]
     }
 }
 
 extension SQLiteStateStore {
     static func enqueue(_ db: Database, _ page: Publication, kind: OutboxItem.Kind, subject: String, at date: Date) throws {
         try OutboxRow(id: nil, kind: kind, subject: subject, createdAt: date, publication: page.json(),
-                      publishedAt: nil, commitId: nil, attempts: 0, lastError: nil).insert(db)
+                      publishedAt: nil, commitId: nil, attempts: 0, lastError: nil).insertCached(db)
     }
 
     public func unpublished(limit: Int) throws -> [OutboxItem] {

@@ -10,13 +10,6 @@ struct RefRow: StoredRow {
     /// `Kind/name` for an object, `file:path` for a file.
     var target: String
 
-    /// Written by hand, not through `Encodable`, as `ObjectRow` is.
-    func encode(to container: inout PersistenceContainer) {
-        container["kind"] = kind.rawValue
-        container["name"] = name
-        container["target"] = target
-    }
-
     static func target(_ target: Reference.Target) -> String {
         switch target {
         case .object(let key): return "\(key.kind.rawValue)/\(key.name)"

@@ -3,7 +3,7 @@ import GRDB
 import Reports
 
 /// A row of `runsInProgress`: a run that has started and is not yet recorded.
-struct RunInProgressRow: StoredRow {
+struct RunInProgressRow: OftenWritten {
     static let databaseTableName = "runsInProgress"
     var id: String
     var collection: String
@@ -26,6 +26,12 @@ struct RunInProgressRow: StoredRow {
         finishedJobs = run.finishedJobs
     }
 
+    static let columns = ["id", "collection", "trigger", "revision", "startedAt", "pid", "job", "finishedJobs"]
+    func values() throws -> [(any DatabaseValueConvertible)?] {
+        [id, collection, trigger.rawValue, revision, startedAt.timeIntervalSince1970, pid, job,
+         String(decoding: try JSONEncoder().encode(finishedJobs), as: UTF8.self)]
+    }
+
     var run: RunInProgress {
         RunInProgress(id: id, collection: collection, trigger: trigger, revision: revision, startedAt: startedAt, pid: pid,
                       job: job, finishedJobs: finishedJobs)
@@ -34,7 +40,7 @@ struct RunInProgressRow: StoredRow {
 
 extension SQLiteStateStore {
     public func begin(_ run: RunInProgress) throws {
-        try write("recording that run \(run.id) started") { db in try RunInProgressRow(run).insert(db) }
+        try write("recording that run \(run.id) started") { db in try RunInProgressRow(run).insertCached(db) }
     }
 
     public func progress(run id: String, job: String?, finishedJobs: [RunReport.Job]) throws {

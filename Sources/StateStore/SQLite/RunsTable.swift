@@ -3,7 +3,7 @@ import GRDB
 import Reports
 
 /// A row of `runs`: one finished run, its indexed columns and its report (JSON).
-struct RunRow: StoredRow {
+struct RunRow: OftenWritten {
     static let databaseTableName = "runs"
     var id: String
     var collection: String
@@ -27,16 +27,10 @@ struct RunRow: StoredRow {
 
     static let newestFirst = [Column("startedAt").desc, Column("id").desc]
 
-    /// Written by hand, not through `Encodable`, as every run records one.
-    func encode(to container: inout PersistenceContainer) {
-        container["id"] = id
-        container["collection"] = collection
-        container["trigger"] = trigger.rawValue
-        container["revision"] = revision
-        container["status"] = status.rawValue
-        container["startedAt"] = startedAt.timeIntervalSince1970
-        container["finishedAt"] = finishedAt.timeIntervalSince1970
-        container["report"] = report
+    static let columns = ["id", "collection", "trigger", "revision", "status", "startedAt", "finishedAt", "report"]
+    func values() -> [(any DatabaseValueConvertible)?] {
+        [id, collection, trigger.rawValue, revision, status.rawValue, startedAt.timeIntervalSince1970,
+         finishedAt.timeIntervalSince1970, report]
     }
 }
 
@@ -46,10 +40,10 @@ extension SQLiteStateStore {
         try write("recording run \(run.runId)") { db in
             try Self.save(db, requests, at: run.finishedAt)
             try db.cachedStatement(sql: "DELETE FROM runsInProgress WHERE id = ?").execute(arguments: [run.runId])
-            try RunRow(run).insert(db)
+            try RunRow(run).insertCached(db)
             for (position, job) in run.jobs.enumerated() {
                 try JobRunRow(runId: run.runId, position: position, job: job.name, status: job.status,
-                              log: logs[job.name] ?? "").insert(db)
+                              log: logs[job.name] ?? "").insertCached(db)
             }
             if let page { try Self.enqueue(db, page, kind: .run, subject: run.runId, at: run.finishedAt) }
         }
