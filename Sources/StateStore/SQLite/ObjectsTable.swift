@@ -115,8 +115,9 @@ extension SQLiteStateStore {
     public var catalog: any AppliedCatalog { Catalog(store: self) }
 
     public func apply(_ update: RevisionUpdate) throws {
+        let pageJSON = update.page?.json(), requests = Self.encoded(update.requests)
         try write("storing revision \(update.revision.revision)") { db in
-            try Self.save(db, update.requests, at: update.revision.appliedAt)
+            try Self.save(db, requests, at: update.revision.appliedAt)
             if update.desired.scope == .full {
                 try ObjectRow.deleteAll(db)
                 try RefRow.deleteAll(db)
@@ -145,8 +146,8 @@ extension SQLiteStateStore {
                 try RefRow.delete(from: key, db)
             }
             try ApplyRow(update.revision).insert(db)
-            if let page = update.page {
-                try Self.enqueue(db, page, kind: .apply, subject: update.revision.revision, at: update.revision.appliedAt)
+            if let pageJSON {
+                try Self.enqueue(db, json: pageJSON, kind: .apply, subject: update.revision.revision, at: update.revision.appliedAt)
             }
             if let schedules = update.schedules { try Self.write(db, schedules) }
         }

@@ -26,8 +26,9 @@ struct OutboxRow: OftenWritten {
 }
 
 extension SQLiteStateStore {
-    static func enqueue(_ db: Database, _ page: Publication, kind: OutboxItem.Kind, subject: String, at date: Date) throws {
-        try OutboxRow(id: nil, kind: kind, subject: subject, createdAt: date, publication: page.json(),
+    /// Queues a page, encoded (as JSON) before the transaction that calls this began.
+    static func enqueue(_ db: Database, json: String, kind: OutboxItem.Kind, subject: String, at date: Date) throws {
+        try OutboxRow(id: nil, kind: kind, subject: subject, createdAt: date, publication: json,
                       publishedAt: nil, commitId: nil, attempts: 0, lastError: nil).insertCached(db)
     }
 
@@ -71,6 +72,7 @@ extension SQLiteStateStore {
     }
 
     public func enqueue(_ page: Publication, kind: OutboxItem.Kind, subject: String, at date: Date = Date()) throws {
-        try write("queueing the report of \(subject)") { db in try Self.enqueue(db, page, kind: kind, subject: subject, at: date) }
+        let json = page.json()
+        try write("queueing the report of \(subject)") { db in try Self.enqueue(db, json: json, kind: kind, subject: subject, at: date) }
     }
 }

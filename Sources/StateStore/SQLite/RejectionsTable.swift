@@ -26,10 +26,11 @@ struct RejectionRow: StoredRow {
 
 extension SQLiteStateStore {
     public func save(_ rejection: StoredRejection, page: Publication) throws {
+        let json = page.json()
         try write("recording the rejection of \(rejection.revision)") { db in
             guard try RejectionRow.fetchOne(db, key: rejection.revision) == nil else { return }
             try RejectionRow(rejection).insert(db)
-            try Self.enqueue(db, page, kind: .rejected, subject: rejection.revision, at: rejection.rejectedAt)
+            try Self.enqueue(db, json: json, kind: .rejected, subject: rejection.revision, at: rejection.rejectedAt)
         }
     }
 

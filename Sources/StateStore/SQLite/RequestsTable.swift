@@ -23,16 +23,22 @@ struct RequestRow: StoredRow {
 }
 
 extension SQLiteStateStore {
-    static func save(_ db: Database, _ requests: [Publishable<ApprovalRequest>], at date: Date) throws {
-        for request in requests {
-            try RequestRow(request.value).upsert(db)
-            if let page = request.page { try enqueue(db, page, kind: .request, subject: request.value.id, at: date) }
+    /// The requests' rows and pages, encoded before a transaction begins.
+    static func encoded(_ requests: [Publishable<ApprovalRequest>]) -> [(row: RequestRow, page: String?)] {
+        requests.map { (RequestRow($0.value), $0.page?.json()) }
+    }
+
+    static func save(_ db: Database, _ requests: [(row: RequestRow, page: String?)], at date: Date) throws {
+        for (row, page) in requests {
+            try row.upsert(db)
+            if let page { try enqueue(db, json: page, kind: .request, subject: row.id, at: date) }
         }
     }
 
     public func save(requests: [Publishable<ApprovalRequest>], at date: Date = Date()) throws {
         guard !requests.isEmpty else { return }
-        try write("saving workflow requests") { db in try Self.save(db, requests, at: date) }
+        let encoded = Self.encoded(requests)
+        try write("saving workflow requests") { db in try Self.save(db, encoded, at: date) }
     }
 
     public func requests(statuses: Set<ApprovalRequest.Status>? = nil) throws -> [ApprovalRequest] {

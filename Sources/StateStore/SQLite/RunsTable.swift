@@ -37,15 +37,17 @@ struct RunRow: OftenWritten {
 extension SQLiteStateStore {
     public func record(_ run: RunReport, logs: [String: String], page: Publication?,
                        requests: [Publishable<ApprovalRequest>]) throws {
+        // Encoded before the transaction, so that the write lock is held for the writes only.
+        let row = RunRow(run), pageJSON = page?.json(), requests = Self.encoded(requests)
         try write("recording run \(run.runId)") { db in
             try Self.save(db, requests, at: run.finishedAt)
             try db.cachedStatement(sql: "DELETE FROM runsInProgress WHERE id = ?").execute(arguments: [run.runId])
-            try RunRow(run).insertCached(db)
+            try row.insertCached(db)
             for (position, job) in run.jobs.enumerated() {
                 try JobRunRow(runId: run.runId, position: position, job: job.name, status: job.status,
                               log: logs[job.name] ?? "").insertCached(db)
             }
-            if let page { try Self.enqueue(db, page, kind: .run, subject: run.runId, at: run.finishedAt) }
+            if let pageJSON { try Self.enqueue(db, json: pageJSON, kind: .run, subject: run.runId, at: run.finishedAt) }
         }
     }
 
