@@ -12,6 +12,9 @@ public typealias HandedRun = RunRequest
 /// store, the reconciler runs it at once (as a manual run, with the run id chosen here), and
 /// the command follows it to its end.
 extension Workspace {
+    /// How long an ended hand-over is kept (its run stays recorded): a week.
+    static let handedRunsKept: TimeInterval = 7 * 24 * 3600
+
     /// Queues a run of `collection` for the reconciler that holds the home.
     public func queueRun(collection: String, requestedBy: String, preview: Bool = false, previewLines: Int = 10,
                          at now: Date = Date()) throws -> RunRequest {
@@ -23,6 +26,9 @@ extension Workspace {
                                  runId: RunReport.makeID(at: now), requestedAt: now, requestedBy: requestedBy, preview: preview,
                                  previewLines: previewLines)
         try store.queue(request)
+        // A hand-over is followed by the command that asked, for minutes at most: those that
+        // ended a week ago are forgotten, so the table does not grow with every `run`.
+        try store.forgetEndedRunRequests(before: now.addingTimeInterval(-Self.handedRunsKept))
         return request
     }
 

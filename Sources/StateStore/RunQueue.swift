@@ -58,6 +58,10 @@ public protocol RunQueue: Sendable {
     func start(runRequest id: String) throws -> Bool
     /// Records a request's progress line, its result, or its end.
     func update(runRequest id: String, status: RunRequest.Status?, progress: String?, error: String?, result: String?) throws
+    /// Forgets the requests that ended (finished or failed) and were asked for before `date`;
+    /// returns how many. Their runs stay recorded; only the hand-over is forgotten.
+    @discardableResult
+    func forgetEndedRunRequests(before date: Date) throws -> Int
 }
 
 extension RunQueue {

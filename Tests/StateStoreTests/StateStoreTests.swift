@@ -290,4 +290,19 @@ func request(_ id: String, status: ApprovalRequest.Status = .pending, at time: T
         try store.update(runRequest: "handoff-1", status: .failed, error: "the collection is gone")
         #expect(try store.runRequest("handoff-1")?.error == "the collection is gone")
     }
+
+    @Test(arguments: Backend.all) func endedRequestsAreForgottenAfterTheirTime(_ backend: Backend) throws {
+        let folder = try TemporaryFolder()
+        let store = try backend.open(folder)
+        for (id, time, status) in [("old-done", 10.0, RunRequest.Status.finished), ("old-failed", 20, .failed),
+                                   ("old-queued", 30, .queued), ("old-started", 40, .started), ("new-done", 200, .finished)] {
+            try store.queue(RunRequest(id: id, collection: "c", runId: "run-\(id)", requestedAt: at(time), requestedBy: "ada"))
+            if status != .queued { try store.update(runRequest: id, status: status) }
+        }
+        #expect(try store.forgetEndedRunRequests(before: at(100)) == 2)
+        #expect(try store.runRequest("old-done") == nil && store.runRequest("old-failed") == nil)
+        #expect(try store.runRequest("old-queued") != nil && store.runRequest("old-started") != nil,
+                "a request still waiting or running is never forgotten")
+        #expect(try store.runRequest("new-done") != nil)
+    }
 }

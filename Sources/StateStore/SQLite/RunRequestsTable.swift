@@ -61,6 +61,16 @@ extension SQLiteStateStore {
         return taken
     }
 
+    public func forgetEndedRunRequests(before date: Date) throws -> Int {
+        var forgotten = 0
+        try write("forgetting ended run requests") { db in
+            try db.cachedStatement(sql: "DELETE FROM runRequests WHERE status IN ('finished', 'failed') AND requestedAt < ?")
+                .execute(arguments: [date.timeIntervalSince1970])
+            forgotten = db.changesCount
+        }
+        return forgotten
+    }
+
     public func update(runRequest id: String, status: RunRequest.Status?, progress: String?, error: String?, result: String?) throws {
         try write("updating run request \(id)") { db in
             var changes: [ColumnAssignment] = []
