@@ -19,7 +19,9 @@ public final class DestinationLock {
         let folder = (file as NSString).deletingLastPathComponent
         let real = folder.isEmpty ? FileManager.default.currentDirectoryPath : folder
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let resolved = realpath(real, &buffer).map { _ in String(cString: buffer) } ?? real
+        let resolved = realpath(real, &buffer).map { _ in
+            String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        } ?? real
         var name = (file as NSString).lastPathComponent
         // A symlinked file locks its target.
         if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: file) {

@@ -187,11 +187,10 @@ extension GitRepository {
                 parentObjects.append(try lookupCommit(parent))
             }
             var out = git_oid()
+            // An empty parent list (a root commit) has no buffer: libgit2 is given NULL then.
             let code = parentObjects.withUnsafeMutableBufferPointer { buffer in
-                buffer.baseAddress!.withMemoryRebound(to: OpaquePointer?.self, capacity: buffer.count) { pointer in
-                    git_commit_create(&out, handle, nil, signature, signature, "UTF-8", message, treeObject,
-                                      parents.count, pointer)
-                }
+                git_commit_create(&out, handle, nil, signature, signature, "UTF-8", message, treeObject,
+                                  parents.count, buffer.baseAddress)
             }
             try check(code, "writing the commit")
             return ObjectID(out)

@@ -10,8 +10,7 @@ public struct ObjectID: Hashable, Sendable, CustomStringConvertible, Codable {
         var copy = oid
         var buffer = [CChar](repeating: 0, count: 41)
         git_oid_fmt(&buffer, &copy)
-        buffer[40] = 0
-        self.hex = String(cString: buffer)
+        self.hex = String(decoding: buffer.prefix(40).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// Parses a full 40-character hex id; nil for anything else.

@@ -219,7 +219,7 @@ final class GitProcess {
         let errors = mkstemp(&template)
         guard errors >= 0 else { throw Self.failure("making a temporary file") }
         _ = fcntl(errors, F_SETFD, FD_CLOEXEC)
-        unlink(template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
+        unlink(String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
