@@ -185,9 +185,13 @@ extension Entry {
         case .replace:
             self[name] = modification.values
         case .add:
-            self[name] = self[name] + modification.values.filter { !self[name].contains($0) }
+            var values = self[name]
+            var held = Set(values)
+            for value in modification.values where held.insert(value).inserted { values.append(value) }
+            self[name] = values
         case .delete:
-            self[name] = modification.values.isEmpty ? [] : self[name].filter { !modification.values.contains($0) }
+            let dropped = Set(modification.values)
+            self[name] = dropped.isEmpty ? [] : self[name].filter { !dropped.contains($0) }
         }
     }
 }

@@ -46,13 +46,38 @@ extension JobEngine {
                 let names = { (values: [ArraySlice<UInt8>]) in Set(values.map { DistinguishedName.normalize(String(decoding: $0, as: UTF8.self)) }) }
                 if names(new) == names(old) { continue }
             }
-            let newValues = new.map { Value(Data($0)) }
-            attributes.append(AttributeChange(attribute: mapping.destination, old: old.map { Value(Data($0)) }, new: newValues))
-            modifications.append(newValues.isEmpty ? Modification(.delete, mapping.destination, [])
-                                                   : Modification(.replace, mapping.destination, newValues))
+            let newValues = new.map { Value(Data($0)) }, oldValues = old.map { Value(Data($0)) }
+            attributes.append(AttributeChange(attribute: mapping.destination, old: oldValues, new: newValues))
+            modifications += Self.modifications(of: mapping.destination, from: oldValues, to: newValues, asDNs: mapping.dnShaped)
         }
         if !modifications.isEmpty { operations.append(.modify(dn: dn, modifications)) }
         guard !operations.isEmpty else { return nil }
         return ObjectChange(action: newDN == nil ? .update : .rename, dn: current.dn, newDN: newDN,
                             attributes: attributes, operations: operations)
-    }}
+    }
+
+    /// How an attribute goes from `old` to `new` values. A multi-valued attribute (a group's
+    /// `member`, a list of phones) changes value by value: the values that went are deleted and
+    /// the new ones added, in one modify, so a one-member change to a large group sends one
+    /// value, not the whole list (and leaves alone what others added meanwhile). Otherwise the
+    /// values are replaced, or deleted when none are left. `asDNs`: values that name the same
+    /// DN, however spelled, are the same value.
+    static func modifications(of attribute: AttributeName, from old: [Value], to new: [Value], asDNs: Bool) -> [Modification] {
+        if new.isEmpty { return [Modification(.delete, attribute, [])] }
+        guard old.count > 1 || new.count > 1, !old.isEmpty else { return [Modification(.replace, attribute, new)] }
+        let name = { (value: Value) in asDNs ? DistinguishedName.normalize(String(decoding: value.bytes, as: UTF8.self)) : "" }
+        let removed: [Value], added: [Value]
+        if asDNs {
+            let kept = Set(new.map(name)), had = Set(old.map(name))
+            removed = old.filter { !kept.contains(name($0)) }
+            added = new.filter { !had.contains(name($0)) }
+        } else {
+            let kept = Set(new), had = Set(old)
+            removed = old.filter { !kept.contains($0) }
+            added = new.filter { !had.contains($0) }
+        }
+        // Deleted first: a server that compares without case then takes `a` for `A`.
+        return (removed.isEmpty ? [] : [Modification(.delete, attribute, removed)])
+            + (added.isEmpty ? [] : [Modification(.add, attribute, added)])
+    }
+}

@@ -108,6 +108,42 @@ import Testing
         }
     }
 
+    /// A one-member change to a large group sends that member only (a delete and an add in one
+    /// modify), so what another writer added between the plan and the write stays.
+    @Test func aOneMemberChangeSendsOneMemberAndKeepsWhatOthersAdded() throws {
+        let server = try Slapd(suffixes: [Self.corp])
+        try server.add("dn: ou=Groups,\(Self.corp)\nobjectClass: organizationalUnit\nou: Groups\n")
+        func source(_ range: Range<Int>) -> LDIFDirectory {
+            let group = Entry(dn: "cn=staff,dc=src", attributes: [("cn", ["staff"]),
+                                                                  ("member", range.map { Value("uid=u\($0),ou=People,dc=src") })])
+            return LDIFDirectory(.contents(LDIFCodec.encode([group]), label: "src.ldif"), what: "connection src", missingIsEmpty: false)
+        }
+        let spec = JobSpec(source: JobSource(connection: "src", filter: nil, base: nil),
+                           destination: JobDestination(connection: "dst", objectClass: ["groupOfNames"],
+                                                       container: "ou=Groups,\(Self.corp)", rdn: "cn"),
+                           mappings: [Self.mapping("cn", "cn", key: true),
+                                      Self.mapping(nil, "member", value: "{{member | replace(\"dc=src\", \"\(Self.corp)\")}}")],
+                           create: true, delete: false, workflow: nil, allowEmptySource: false, deleteThreshold: .standard)
+        let engine = try JobEngine(name: "groups", spec: spec, destinationNeedsDN: true)
+        #expect(engine.apply(try engine.plan(source: source(0..<1_000), destination: Self.directory(server)),
+                             to: Self.directory(server)).error == nil)
+
+        let set = try engine.plan(source: source(1..<1_001), destination: Self.directory(server))
+        let dn = "cn=staff,ou=Groups,\(Self.corp)"
+        #expect(set.changes.flatMap(\.operations) == [.modify(dn: dn, [
+            Modification(.delete, "member", [Value("uid=u0,ou=People,\(Self.corp)")]),
+            Modification(.add, "member", [Value("uid=u1000,ou=People,\(Self.corp)")]),
+        ])])
+        // Another writer adds a member after the plan; a replace of the whole list would drop it.
+        try server.add("dn: \(dn)\nchangetype: modify\nadd: member\nmember: uid=outsider,ou=People,\(Self.corp)\n")
+        #expect(engine.apply(set, to: Self.directory(server)).error == nil)
+        let found = try server.search(dn, "(objectClass=*)", ["member"], scope: "base")
+        #expect(found.components(separatedBy: "\nmember: ").count - 1 == 1_001)
+        #expect(found.contains("member: uid=outsider,ou=People,\(Self.corp)\n"))
+        #expect(found.contains("member: uid=u1000,ou=People,\(Self.corp)\n"))
+        #expect(!found.contains("member: uid=u0,ou=People,\(Self.corp)\n"))
+    }
+
     @Test func aGroupTemplateKeepsAThousandMembersOnTheServer() throws {
         let server = try Slapd(suffixes: [Self.corp])
         try server.add("dn: ou=Groups,\(Self.corp)\nobjectClass: organizationalUnit\nou: Groups\n")
