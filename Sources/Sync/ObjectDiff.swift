@@ -50,10 +50,43 @@ extension JobEngine {
             attributes.append(AttributeChange(attribute: mapping.destination, old: oldValues, new: newValues))
             modifications += Self.modifications(of: mapping.destination, from: oldValues, to: newValues, asDNs: mapping.dnShaped)
         }
-        if !modifications.isEmpty { operations.append(.modify(dn: dn, modifications)) }
+        for chunk in Self.chunked(modifications, limit: Self.valuesPerModify) { operations.append(.modify(dn: dn, chunk)) }
         guard !operations.isEmpty else { return nil }
         return ObjectChange(action: newDN == nil ? .update : .rename, dn: current.dn, newDN: newDN,
                             attributes: attributes, operations: operations)
+    }
+
+    /// The most values one modify request carries: a directory refuses very large modifies
+    /// (Active Directory, for one), so a larger change goes in several, in order.
+    static let valuesPerModify = 1_000
+
+    /// `modifications` packed, in order, into modify requests of at most `limit` values each:
+    /// an add or a delete is split across requests where it does not fit. A replace (one value)
+    /// or a delete of every value counts as one and is never split.
+    static func chunked(_ modifications: [Modification], limit: Int) -> [[Modification]] {
+        var requests: [[Modification]] = [], current: [Modification] = [], room = max(1, limit)
+        func flush() {
+            if !current.isEmpty { requests.append(current) }
+            (current, room) = ([], max(1, limit))
+        }
+        for modification in modifications {
+            guard modification.operation != .replace, !modification.values.isEmpty else {
+                if room < 1 { flush() }
+                current.append(modification)
+                room -= 1
+                continue
+            }
+            var rest = modification.values[...]
+            while !rest.isEmpty {
+                if room < 1 { flush() }
+                let part = rest.prefix(room)
+                current.append(Modification(modification.operation, modification.attribute, Array(part)))
+                room -= part.count
+                rest = rest.dropFirst(part.count)
+            }
+        }
+        flush()
+        return requests
     }
 
     /// How an attribute goes from `old` to `new` values. A multi-valued attribute (a group's
@@ -64,7 +97,10 @@ extension JobEngine {
     /// DN, however spelled, are the same value.
     static func modifications(of attribute: AttributeName, from old: [Value], to new: [Value], asDNs: Bool) -> [Modification] {
         if new.isEmpty { return [Modification(.delete, attribute, [])] }
-        guard old.count > 1 || new.count > 1, !old.isEmpty else { return [Modification(.replace, attribute, new)] }
+        // An attribute without values gets its values added (as a replace would), so that a
+        // large list can be sent in chunks.
+        if old.isEmpty { return [Modification(new.count > 1 ? .add : .replace, attribute, new)] }
+        guard old.count > 1 || new.count > 1 else { return [Modification(.replace, attribute, new)] }
         let name = { (value: Value) in asDNs ? DistinguishedName.normalize(String(decoding: value.bytes, as: UTF8.self)) : "" }
         let removed: [Value], added: [Value]
         if asDNs {

@@ -142,6 +142,19 @@ import Testing
         #expect(found.contains("member: uid=outsider,ou=People,\(Self.corp)\n"))
         #expect(found.contains("member: uid=u1000,ou=People,\(Self.corp)\n"))
         #expect(!found.contains("member: uid=u0,ou=People,\(Self.corp)\n"))
+
+        // 2,500 new members (and the outsider, whom the source does not list, gone) go in
+        // modifies of at most 1,000 values each.
+        let grown = try engine.plan(source: source(1..<3_501), destination: Self.directory(server))
+        let modifies = grown.changes.flatMap(\.operations)
+        #expect(modifies.count == 3)
+        for case .modify(_, let modifications) in modifies {
+            #expect(modifications.reduce(0) { $0 + $1.values.count } <= 1_000)
+        }
+        #expect(engine.apply(grown, to: Self.directory(server)).error == nil)
+        let all = try server.search(dn, "(objectClass=*)", ["member"], scope: "base")
+        #expect(all.components(separatedBy: "\nmember: ").count - 1 == 3_500)
+        #expect(!all.contains("uid=outsider"))
     }
 
     @Test func aGroupTemplateKeepsAThousandMembersOnTheServer() throws {

@@ -11,7 +11,7 @@ import Testing
 
     @Test func singleValuesAreReplacedAndNoValuesDeleted() {
         #expect(change(["a"], ["b"]) == [Modification(.replace, "member", ["b"])])
-        #expect(change([], ["a", "b"]) == [Modification(.replace, "member", ["a", "b"])])
+        #expect(change([], ["a"]) == [Modification(.replace, "member", ["a"])])
         #expect(change(["a", "b"], []) == [Modification(.delete, "member", [])])
     }
 
@@ -27,5 +27,30 @@ import Testing
     @Test func dnsSpelledOtherwiseAreTheSameValue() {
         #expect(change(["cn=x\\3Dy,dc=c", "cn=z,dc=c"], ["cn=x=y,dc=c", "cn=w,dc=c"], asDNs: true)
             == [Modification(.delete, "member", ["cn=z,dc=c"]), Modification(.add, "member", ["cn=w,dc=c"])])
+    }
+}
+
+@Suite struct ModifyChunkTests {
+    func values(_ prefix: String, _ count: Int) -> [Value] { (0..<count).map { Value("\(prefix)\($0)") } }
+
+    @Test func noRequestCarriesMoreThanTheLimitAndOrderIsKept() {
+        let mods = [Modification(.replace, "cn", ["x"]), Modification(.delete, "member", values("old", 3)),
+                    Modification(.add, "member", values("new", 7))]
+        let requests = JobEngine.chunked(mods, limit: 4)
+        #expect(requests.allSatisfy { $0.reduce(0) { $0 + max(1, $1.values.count) } <= 4 })
+        #expect(requests.flatMap { $0 }.flatMap(\.values) == mods.flatMap(\.values), "every value once, in order")
+        #expect(requests.first?.first == Modification(.replace, "cn", ["x"]))
+        #expect(requests.count == 3, "x + 3 deletes, then 4 adds, then 3: each request filled")
+    }
+
+    @Test func smallChangesStayInOneRequest() {
+        let mods = [Modification(.delete, "member", ["a"]), Modification(.add, "member", ["b"]), Modification(.delete, "mail", [])]
+        #expect(JobEngine.chunked(mods, limit: 1_000) == [mods])
+        #expect(JobEngine.chunked([], limit: 1_000).isEmpty)
+    }
+
+    @Test func anEmptyAttributeGetsItsValuesAdded() {
+        #expect(JobEngine.modifications(of: "member", from: [], to: ["a", "b"], asDNs: false) == [Modification(.add, "member", ["a", "b"])])
+        #expect(JobEngine.modifications(of: "mail", from: [], to: ["a"], asDNs: false) == [Modification(.replace, "mail", ["a"])])
     }
 }
