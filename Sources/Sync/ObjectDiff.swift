@@ -101,17 +101,12 @@ extension JobEngine {
         // large list can be sent in chunks.
         if old.isEmpty { return [Modification(new.count > 1 ? .add : .replace, attribute, new)] }
         guard old.count > 1 || new.count > 1 else { return [Modification(.replace, attribute, new)] }
-        let name = { (value: Value) in asDNs ? DistinguishedName.normalize(String(decoding: value.bytes, as: UTF8.self)) : "" }
-        let removed: [Value], added: [Value]
-        if asDNs {
-            let kept = Set(new.map(name)), had = Set(old.map(name))
-            removed = old.filter { !kept.contains(name($0)) }
-            added = new.filter { !had.contains(name($0)) }
-        } else {
-            let kept = Set(new), had = Set(old)
-            removed = old.filter { !kept.contains($0) }
-            added = new.filter { !had.contains($0) }
-        }
+        let identity: (Value) -> AnyHashable = asDNs
+            ? { DistinguishedName.normalize(String(decoding: $0.bytes, as: UTF8.self)) }
+            : { $0 }
+        let kept = Set(new.map(identity)), had = Set(old.map(identity))
+        let removed = old.filter { !kept.contains(identity($0)) }
+        let added = new.filter { !had.contains(identity($0)) }
         // Deleted first: a server that compares without case then takes `a` for `A`.
         return (removed.isEmpty ? [] : [Modification(.delete, attribute, removed)])
             + (added.isEmpty ? [] : [Modification(.add, attribute, added)])

@@ -1,5 +1,6 @@
 import Foundation
 import Manifests
+import TestSupport
 import Testing
 
 /// One bad repository and the exact problems it must produce.
@@ -11,18 +12,7 @@ struct BadCase: CustomTestStringConvertible, Sendable {
 }
 
 let header = "apiVersion: syncwright.dev/v1\n"
-let goodConnections = """
-    apiVersion: syncwright.dev/v1
-    kind: Connection
-    metadata: { name: src }
-    spec: { type: csv, repoPath: data/in.csv }
-    ---
-    apiVersion: syncwright.dev/v1
-    kind: Connection
-    metadata: { name: dst }
-    spec: { type: ldif, path: out.ldif }
-
-    """
+let goodConnections = Fixtures.csvToLDIFConnections(out: "out.ldif")
 let goodJob = """
     apiVersion: syncwright.dev/v1
     kind: Job

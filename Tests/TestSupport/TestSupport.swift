@@ -176,18 +176,7 @@ public enum Fixtures {
         let fixture = try GitFixture()
         try fixture.write([
             "data/in.csv": csv,
-            "connections.yaml": """
-                apiVersion: syncwright.dev/v1
-                kind: Connection
-                metadata: { name: src }
-                spec: { type: csv, repoPath: data/in.csv }
-                ---
-                apiVersion: syncwright.dev/v1
-                kind: Connection
-                metadata: { name: dst }
-                spec: { type: ldif, path: \(out) }
-
-                """,
+            "connections.yaml": csvToLDIFConnections(out: out),
             "job.yaml": """
                 apiVersion: syncwright.dev/v1
                 kind: Job
@@ -205,6 +194,22 @@ public enum Fixtures {
         ])
         try fixture.commit("\(job)")
         return fixture
+    }
+
+    /// Two connections: `src`, the CSV `data/in.csv` of the repository, and `dst`, the LDIF file `out`.
+    public static func csvToLDIFConnections(out: String) -> String {
+        """
+        apiVersion: syncwright.dev/v1
+        kind: Connection
+        metadata: { name: src }
+        spec: { type: csv, repoPath: data/in.csv }
+        ---
+        apiVersion: syncwright.dev/v1
+        kind: Connection
+        metadata: { name: dst }
+        spec: { type: ldif, path: \(out) }
+
+        """
     }
 
     public static func collection(_ name: String, jobs: [String], template: String? = nil) -> String {

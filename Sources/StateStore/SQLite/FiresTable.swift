@@ -25,6 +25,7 @@ struct FireRow: OftenWritten {
 
     /// `id` is left to SQLite.
     static let columns = ["schedule", "target", "fireTime", "handledAt", "outcome", "runId", "note"]
+    static let insertSQL = makeInsertSQL()
     func values() -> [(any DatabaseValueConvertible)?] {
         [schedule, target, fireTime.timeIntervalSince1970, handledAt.timeIntervalSince1970, outcome.rawValue, runId, note]
     }

@@ -12,6 +12,7 @@ struct JobRunRow: OftenWritten {
     var log: String
 
     static let columns = ["runId", "position", "job", "status", "log"]
+    static let insertSQL = makeInsertSQL()
     func values() -> [(any DatabaseValueConvertible)?] { [runId, position, job, status.rawValue, log] }
 }
 

@@ -37,16 +37,18 @@ struct ObjectRow: OftenWritten {
     }
 
     static let columns = ["kind", "name", "file", "spec", "raw", "hash"]
+    static let insertSQL = makeInsertSQL()
     func values() -> [(any DatabaseValueConvertible)?] { [kind.rawValue, name, file, spec, raw, hash] }
-
-    static func filter(_ key: ObjectKey) -> QueryInterfaceRequest<ObjectRow> {
-        filter(Column("kind") == key.kind.rawValue && Column("name") == key.name)
-    }
 
     /// The row of `key`, through a cached statement (runs look objects up one by one).
     static func fetch(_ key: ObjectKey, _ db: Database) throws -> ObjectRow? {
         try fetchOne(db.cachedStatement(sql: "SELECT * FROM objects WHERE kind = ? AND name = ?"),
                      arguments: [key.kind.rawValue, key.name])
+    }
+
+    /// The rows defined in `file`.
+    static func inFile(_ file: String, _ db: Database) throws -> [ObjectRow] {
+        try fetchAll(db.cachedStatement(sql: "SELECT * FROM objects WHERE file = ?"), arguments: [file])
     }
 
     /// One column of the row of `key`.
@@ -73,9 +75,7 @@ extension SQLiteStateStore {
                 if let row = try ObjectRow.fetch(key, db) { out[key] = row.record }
             }
             for file in files {
-                for row in try ObjectRow.fetchAll(db.cachedStatement(sql: "SELECT * FROM objects WHERE file = ?"), arguments: [file]) {
-                    out[row.record.key] = row.record
-                }
+                for row in try ObjectRow.inFile(file, db) { out[row.record.key] = row.record }
             }
             return out
         }
@@ -124,18 +124,16 @@ extension SQLiteStateStore {
             }
             // Through cached statements: GRDB's record insert costs more than SQLite's own work
             // here (a first apply stores 60,000 objects and twice as many references).
-            let insert = try db.cachedStatement(sql: "INSERT INTO objects (kind, name, file, spec, raw, hash) VALUES (?, ?, ?, ?, ?, ?)")
-            let upsert = try db.cachedStatement(sql: """
-                INSERT INTO objects (kind, name, file, spec, raw, hash) VALUES (?, ?, ?, ?, ?, ?)
-                ON CONFLICT (kind, name) DO UPDATE SET file = excluded.file, spec = excluded.spec,
+            let upsert = try db.cachedStatement(sql: ObjectRow.insertSQL + """
+                 ON CONFLICT (kind, name) DO UPDATE SET file = excluded.file, spec = excluded.spec,
                     raw = excluded.raw, hash = excluded.hash
                 """)
             for record in update.desired.objects.values {
-                let row = StatementArguments(ObjectRow(record).values())
+                let row = ObjectRow(record)
                 if update.desired.scope == .full {
-                    try insert.execute(arguments: row) // the table was emptied above
+                    try row.insertCached(db) // the table was emptied above
                 } else {
-                    try upsert.execute(arguments: row)
+                    try upsert.execute(arguments: StatementArguments(row.values()))
                     try RefRow.delete(from: record.key, db)
                 }
                 try RefRow.insert(record, db)
@@ -179,7 +177,7 @@ struct Catalog: AppliedCatalog {
 
     func keys(inFiles files: Set<String>) throws -> [ObjectKey] {
         try store.read("the objects of \(files.count) files") { db in
-            try files.flatMap { file in try ObjectRow.filter(Column("file") == file).fetchAll(db).map(\.record.key) }
+            try files.flatMap { file in try ObjectRow.inFile(file, db).map(\.record.key) }
         }
     }
 }

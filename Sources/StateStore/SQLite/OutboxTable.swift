@@ -19,6 +19,7 @@ struct OutboxRow: OftenWritten {
 
     /// `id` is left to SQLite.
     static let columns = ["kind", "subject", "createdAt", "publication", "publishedAt", "commitId", "attempts", "lastError"]
+    static let insertSQL = makeInsertSQL()
     func values() -> [(any DatabaseValueConvertible)?] {
         [kind.rawValue, subject, createdAt.timeIntervalSince1970, publication, publishedAt?.timeIntervalSince1970, commitId,
          attempts, lastError]

@@ -3,12 +3,16 @@ import GRDB
 import Manifests
 
 /// A row of `refs`: one thing an applied object refers to (another object, or a repository file).
-struct RefRow: StoredRow {
+struct RefRow: OftenWritten {
     static let databaseTableName = "refs"
     var kind: Kind
     var name: String
     /// `Kind/name` for an object, `file:path` for a file.
     var target: String
+
+    static let columns = ["kind", "name", "target"]
+    static let insertSQL = makeInsertSQL()
+    func values() -> [(any DatabaseValueConvertible)?] { [kind.rawValue, name, target] }
 
     static func target(_ target: Reference.Target) -> String {
         switch target {
@@ -18,9 +22,8 @@ struct RefRow: StoredRow {
     }
 
     static func insert(_ record: ObjectRecord, _ db: Database) throws {
-        let insert = try db.cachedStatement(sql: "INSERT INTO refs (kind, name, target) VALUES (?, ?, ?)")
         for target in Set(record.references.map(Self.target)) {
-            try insert.execute(arguments: [record.key.kind.rawValue, record.key.name, target])
+            try RefRow(kind: record.key.kind, name: record.key.name, target: target).insertCached(db)
         }
     }
 
@@ -32,17 +35,14 @@ struct RefRow: StoredRow {
     static func referrers(of targets: Set<Reference.Target>, _ db: Database) throws -> [ObjectKey: String] {
         var out: [ObjectKey: String] = [:]
         let statement = try db.cachedStatement(sql: """
-            SELECT refs.kind, refs.name, objects.file FROM refs
+            SELECT refs.kind AS kind, refs.name AS name, objects.file AS file FROM refs
             JOIN objects ON objects.kind = refs.kind AND objects.name = refs.name
             WHERE refs.target = ?
             """)
         for target in targets {
             for row in try Row.fetchAll(statement, arguments: [Self.target(target)]) {
-                let text: String = row[0]
-                guard let kind = Kind(rawValue: text) else {
-                    throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "a reference from an object of unknown kind '\(text)'"))
-                }
-                out[ObjectKey(kind, row[1])] = row[2]
+                let kind = try decode(Kind.self, row, "kind", of: "a reference from \(row["name"] as String)")
+                out[ObjectKey(kind, row["name"])] = row["file"]
             }
         }
         return out

@@ -27,9 +27,14 @@ struct RunInProgressRow: OftenWritten {
     }
 
     static let columns = ["id", "collection", "trigger", "revision", "startedAt", "pid", "job", "finishedJobs"]
+    static let insertSQL = makeInsertSQL()
     func values() throws -> [(any DatabaseValueConvertible)?] {
-        [id, collection, trigger.rawValue, revision, startedAt.timeIntervalSince1970, pid, job,
-         String(decoding: try JSONEncoder().encode(finishedJobs), as: UTF8.self)]
+        [id, collection, trigger.rawValue, revision, startedAt.timeIntervalSince1970, pid, job, try Self.json(finishedJobs)]
+    }
+
+    /// The finished jobs as the column holds them: JSON, which GRDB decodes back.
+    static func json(_ jobs: [RunReport.Job]) throws -> String {
+        String(decoding: try JSONEncoder().encode(jobs), as: UTF8.self)
     }
 
     var run: RunInProgress {
@@ -44,10 +49,9 @@ extension SQLiteStateStore {
     }
 
     public func progress(run id: String, job: String?, finishedJobs: [RunReport.Job]) throws {
-        let jobs = try json(finishedJobs, what: "the progress of run \(id)")
         try write("recording the progress of run \(id)") { db in
             try db.cachedStatement(sql: "UPDATE runsInProgress SET job = ?, finishedJobs = ? WHERE id = ?")
-                .execute(arguments: [job, jobs, id])
+                .execute(arguments: [job, try RunInProgressRow.json(finishedJobs), id])
         }
     }
 
@@ -59,16 +63,5 @@ extension SQLiteStateStore {
 
     public func forgetRunInProgress(_ id: String) throws {
         try write("forgetting run \(id)") { db in _ = try RunInProgressRow.deleteOne(db, key: id) }
-    }
-}
-
-extension SQLiteStateStore {
-    /// `value` as JSON text, as GRDB stores a `Codable` column.
-    func json(_ value: some Encodable, what: String) throws(StateError) -> String {
-        do {
-            return String(decoding: try JSONEncoder().encode(value), as: UTF8.self)
-        } catch {
-            throw .writeFailed(location: path, what: what, reason: "\(error)")
-        }
     }
 }

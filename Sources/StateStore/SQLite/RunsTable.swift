@@ -28,6 +28,7 @@ struct RunRow: OftenWritten {
     static let newestFirst = [Column("startedAt").desc, Column("id").desc]
 
     static let columns = ["id", "collection", "trigger", "revision", "status", "startedAt", "finishedAt", "report"]
+    static let insertSQL = makeInsertSQL()
     func values() -> [(any DatabaseValueConvertible)?] {
         [id, collection, trigger.rawValue, revision, status.rawValue, startedAt.timeIntervalSince1970,
          finishedAt.timeIntervalSince1970, report]
@@ -87,11 +88,7 @@ extension SQLiteStateStore {
             var out: [String: RunCounters] = [:]
             for row in rows {
                 let collection: String = row["collection"]
-                let text: String = row["lastOutcome"]
-                guard let outcome = RunStatus(rawValue: text) else {
-                    throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription:
-                        "the last run of collection \(collection) has the unknown status '\(text)'"))
-                }
+                let outcome = try RunRow.decode(RunStatus.self, row, "lastOutcome", of: "the last run of collection \(collection)")
                 let last: Double = row["lastRun"]
                 out[collection] = RunCounters(timesRun: row["timesRun"], lastRun: Date(timeIntervalSince1970: last),
                                               lastOutcome: outcome)

@@ -86,6 +86,9 @@ protocol StoredRow: Codable, FetchableRecord, PersistableRecord {}
 protocol OftenWritten: StoredRow {
     /// The columns an insert writes, in the order of `values()`.
     static var columns: [String] { get }
+    /// `makeInsertSQL()`, kept by each type (`static let insertSQL = makeInsertSQL()`), so that
+    /// it is built once, not per row.
+    static var insertSQL: String { get }
     func values() throws -> [(any DatabaseValueConvertible)?]
 }
 
@@ -94,11 +97,15 @@ extension OftenWritten {
         for (column, value) in zip(Self.columns, try values()) { container[column] = value }
     }
 
+    /// `INSERT INTO table (columns) VALUES (?, …)`.
+    static func makeInsertSQL() -> String {
+        let marks = Array(repeating: "?", count: columns.count).joined(separator: ", ")
+        return "INSERT INTO \(databaseTableName) (\(columns.joined(separator: ", "))) VALUES (\(marks))"
+    }
+
     /// Inserts the row through a statement prepared once per connection.
     func insertCached(_ db: Database) throws {
-        let marks = Array(repeating: "?", count: Self.columns.count).joined(separator: ", ")
-        try db.cachedStatement(sql: "INSERT INTO \(Self.databaseTableName) (\(Self.columns.joined(separator: ", "))) VALUES (\(marks))")
-            .execute(arguments: StatementArguments(try values()))
+        try db.cachedStatement(sql: Self.insertSQL).execute(arguments: StatementArguments(try values()))
     }
 }
 

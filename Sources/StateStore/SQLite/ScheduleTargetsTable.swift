@@ -40,10 +40,6 @@ struct ScheduleTargetRow: StoredRow {
         ScheduleTargetState(schedule: schedule, target: target, hash: hash, nextFire: nextFire, lastFire: lastFire,
                             lastOutcome: lastOutcome, lastNote: lastNote)
     }
-
-    static func filter(schedule: String, target: String) -> QueryInterfaceRequest<ScheduleTargetRow> {
-        filter(Column("schedule") == schedule && Column("target") == target)
-    }
 }
 
 extension SQLiteStateStore {
