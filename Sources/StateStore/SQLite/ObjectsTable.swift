@@ -124,6 +124,7 @@ extension SQLiteStateStore {
             }
             // Through cached statements: GRDB's record insert costs more than SQLite's own work
             // here (a first apply stores 60,000 objects and twice as many references).
+            let insert = try ObjectRow.insertStatement(db), insertRef = try RefRow.insertStatement(db)
             let upsert = try db.cachedStatement(sql: ObjectRow.insertSQL + """
                  ON CONFLICT (kind, name) DO UPDATE SET file = excluded.file, spec = excluded.spec,
                     raw = excluded.raw, hash = excluded.hash
@@ -131,12 +132,12 @@ extension SQLiteStateStore {
             for record in update.desired.objects.values {
                 let row = ObjectRow(record)
                 if update.desired.scope == .full {
-                    try row.insertCached(db) // the table was emptied above
+                    try row.insert(with: insert) // the table was emptied above
                 } else {
                     try upsert.execute(arguments: StatementArguments(row.values()))
                     try RefRow.delete(from: record.key, db)
                 }
-                try RefRow.insert(record, db)
+                try RefRow.insert(record, with: insertRef)
             }
             for key in update.deleted {
                 try db.cachedStatement(sql: "DELETE FROM objects WHERE kind = ? AND name = ?")

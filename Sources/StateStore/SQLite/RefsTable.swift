@@ -21,9 +21,10 @@ struct RefRow: OftenWritten {
         }
     }
 
-    static func insert(_ record: ObjectRecord, _ db: Database) throws {
+    /// The references of `record`, each once, with `statement` (from `insertStatement`).
+    static func insert(_ record: ObjectRecord, with statement: Statement) throws {
         for target in Set(record.references.map(Self.target)) {
-            try RefRow(kind: record.key.kind, name: record.key.name, target: target).insertCached(db)
+            try RefRow(kind: record.key.kind, name: record.key.name, target: target).insert(with: statement)
         }
     }
 

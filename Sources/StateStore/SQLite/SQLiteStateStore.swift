@@ -105,7 +105,15 @@ extension OftenWritten {
 
     /// Inserts the row through a statement prepared once per connection.
     func insertCached(_ db: Database) throws {
-        try db.cachedStatement(sql: Self.insertSQL).execute(arguments: StatementArguments(try values()))
+        try insert(with: db.cachedStatement(sql: Self.insertSQL))
+    }
+
+    /// The insert statement, for a loop that writes many rows with it.
+    static func insertStatement(_ db: Database) throws -> Statement { try db.cachedStatement(sql: insertSQL) }
+
+    /// Inserts the row with `statement` (from `insertStatement`).
+    func insert(with statement: Statement) throws {
+        try statement.execute(arguments: StatementArguments(try values()))
     }
 }
 
