@@ -157,6 +157,7 @@ private struct Builder {
                 }
             }
         }
+        try checkJobReferences(manifests)
         // Path-scoped: applied objects in unchanged files must not lose what they refer to.
         var affectedCollections: [ObjectKey: Manifest] = [:]
         if let changed {
@@ -268,6 +269,32 @@ private struct Builder {
             : { let json = Canonical.json(metadata: manifest.metadata, spec: effective); return (json, Canonical.hash(json)) }()
         return ObjectRecord(key: manifest.key, file: manifest.file, spec: json, raw: raw, hash: hash,
                             references: manifest.references.map(\.target))
+    }
+
+    /// A mapping that resolves through another job names a job that writes to the same
+    /// destination connection (the DNs it gives are that directory's), and whose rows a value
+    /// can name: by its one key, or by a column or DN.
+    mutating func checkJobReferences(_ manifests: [Manifest]) throws {
+        for manifest in manifests where parsed[manifest.key] == manifest {
+            guard case .job(let job) = manifest.spec else { continue }
+            for (index, mapping) in job.mappings.enumerated() {
+                guard let reference = mapping.resolve, let name = reference.job else { continue }
+                let field = "spec.mappings[\(index)].resolve.job"
+                let key = ObjectKey(.job, name)
+                let target: Manifest? = if let parsed = parsed[key] { parsed }
+                    else if try heldFile(key) != nil { try appliedManifest(key) } else { nil }
+                guard let target, case .job(let other) = target.spec else { continue } // a missing job is reported above
+                if other.destination.connection != job.destination.connection {
+                    problems.append(ManifestProblem(manifest.location(of: field), field: field,
+                        "job '\(name)' writes to connection '\(other.destination.connection)', not '\(job.destination.connection)', "
+                        + "so the DNs it gives are not this destination's; resolve by attribute to look objects up here instead"))
+                } else if reference.by == nil, reference.from == nil, other.mappings.filter(\.key).count > 1 {
+                    problems.append(ManifestProblem(manifest.location(of: field), field: field,
+                        "job '\(name)' matches rows by \(other.mappings.filter(\.key).count) keys, so one value cannot name a row; "
+                        + "add by: (one of its source columns) or from: dn"))
+                }
+            }
+        }
     }
 
     mutating func checkUnique(_ jobs: [CollectionEntry], in manifest: Manifest) {

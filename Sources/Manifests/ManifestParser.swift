@@ -189,6 +189,7 @@ public enum ManifestParser {
         let pageSize = r.int("pageSize", in: 1...100_000)
         let maxOutstanding = r.int("maxOutstanding", in: 1...1_024)
         let timeout = r.duration("timeout", example: "30s or 2m")
+        let maxValuesPerRequest = r.int("maxValuesPerRequest", in: 1...1_000_000)
         var password: SecretReference?
         if var p = r.map("passwordFrom") {
             let env = p.string("env")
@@ -212,7 +213,7 @@ public enum ManifestParser {
             if password != nil {
                 context.fail(r.value("passwordFrom"), "spec.passwordFrom", "only an ldap connection has passwordFrom")
             }
-            for field in ["baseDN", "startTLS", "caFile", "insecureSkipVerify", "pageSize", "maxOutstanding", "timeout"]
+            for field in ["baseDN", "startTLS", "caFile", "insecureSkipVerify", "pageSize", "maxOutstanding", "timeout", "maxValuesPerRequest"]
             where r.has(field) {
                 context.fail(r.value(field), "spec.\(field)", "only an ldap connection has \(field)")
             }
@@ -254,7 +255,7 @@ public enum ManifestParser {
         return ConnectionSpec(type: type, path: path, repoPath: repoPath, baseDN: baseDN, url: url,
                               bindDN: bindDN, passwordFrom: password, delimiter: delimiter, secretAttributes: secrets,
                               startTLS: startTLS, caFile: caFile, insecureSkipVerify: insecureSkipVerify, pageSize: pageSize,
-                              maxOutstanding: maxOutstanding, timeout: timeout)
+                              maxOutstanding: maxOutstanding, timeout: timeout, maxValuesPerRequest: maxValuesPerRequest)
     }
 
     /// `secretAttributes`: attribute names whose values are masked in logs, reports and previews.
@@ -309,6 +310,9 @@ public enum ManifestParser {
                                  "destination '\(mapping.destination)' is already mapped by \(first)")
                 }
                 destinations[mapping.destination.lowercased()] = path
+                if let rdn = destination?.rdn, mapping.destination.lowercased() == rdn.lowercased(), mapping.resolve != nil {
+                    context.fail(item, "\(path).resolve", "rdn '\(rdn)' names the object, so its value cannot be a resolved reference")
+                }
                 mappings.append(mapping)
             }
             if !items.isEmpty && mappings.count == items.count && !mappings.contains(where: \.key) {
@@ -400,9 +404,54 @@ public enum ManifestParser {
                 context.fail(m.value("value"), "\(path).value", error.description)
             }
         }
+        var resolve: ValueReference?
+        if var r = m.map("resolve") {
+            resolve = decodeReference(&r)
+            r.finish()
+            if key { context.fail(m.value("resolve"), "\(path).resolve", "a key is matched as written, so it cannot be resolved") }
+            if generate != nil { context.fail(m.value("resolve"), "\(path).resolve", "a generated value cannot be resolved") }
+        }
+        let onUnresolved = m.enumeration("onUnresolved", OnUnresolved.self)
+        if onUnresolved != nil && !m.has("resolve") {
+            context.fail(m.value("onUnresolved"), "\(path).onUnresolved", "onUnresolved needs resolve: only a reference can fail to resolve")
+        }
+        let membership = m.enumeration("membership", Membership.self)
+        if membership != nil && (key || generate != nil) {
+            context.fail(m.value("membership"), "\(path).membership", "membership is for mapped values, not for a key or a generated value")
+        }
         guard let destination else { return nil }
         return FieldMapping(source: source, destination: destination, value: value, generate: generate,
-                            key: key, newOnly: key || (newOnlyWritten ?? false), delimiter: delimiter)
+                            key: key, newOnly: key || (newOnlyWritten ?? false), delimiter: delimiter,
+                            resolve: resolve, onUnresolved: onUnresolved, membership: membership)
+    }
+
+    /// `resolve`: `{ job, by | from }` or `{ attribute, base }`.
+    private static func decodeReference(_ r: inout MapReader) -> ValueReference? {
+        let context = r.context
+        let job = r.string("job")
+        let by = r.string("by")
+        let from = r.enumeration("from", ValueReference.From.self)
+        let attribute = r.string("attribute")
+        let base = r.string("base")
+        if (job == nil) == (attribute == nil) {
+            context.fail(r.node, r.path, "give job (an object another job writes) or attribute (an object the destination holds), not both")
+            return nil
+        }
+        if job != nil {
+            if by != nil && r.has("from") {
+                context.fail(r.value("by"), "\(r.path).by", "give by (a source column of the job) or from: dn, not both")
+            }
+            if let base { context.fail(r.value("base"), "\(r.path).base", "base '\(base)' is for resolve by attribute; a job reference looks in the job's own rows") }
+        } else {
+            for field in ["by", "from"] where r.has(field) {
+                context.fail(r.value(field), "\(r.path).\(field)", "\(field) is for resolve by job; by attribute, the value is matched against the attribute")
+            }
+        }
+        if let by, by.isEmpty { context.fail(r.value("by"), "\(r.path).by", "must not be empty") }
+        if let attribute, attribute.isEmpty || !attribute.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) {
+            context.fail(r.value("attribute"), "\(r.path).attribute", "'\(attribute)' is not an attribute name")
+        }
+        return ValueReference(job: job, by: by, from: from, attribute: attribute, base: base)
     }
 
     // MARK: Collections

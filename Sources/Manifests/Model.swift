@@ -88,8 +88,11 @@ public struct ConnectionSpec: Codable, Sendable, Equatable {
     public var maxOutstanding: Int?
     /// ldap: how long to wait for the network or an answer, like `30s` (default 30s).
     public var timeout: String?
+    /// The most attribute values one write request carries (default 1,000): a larger change to
+    /// a group is sent in several requests.
+    public var maxValuesPerRequest: Int?
 
-    public init(type: ConnectionType, path: String? = nil, repoPath: String? = nil, baseDN: String? = nil, url: String? = nil, bindDN: String? = nil, passwordFrom: SecretReference? = nil, delimiter: String? = nil, secretAttributes: [String]? = nil, startTLS: Bool? = nil, caFile: String? = nil, insecureSkipVerify: Bool? = nil, pageSize: Int? = nil, maxOutstanding: Int? = nil, timeout: String? = nil) {
+    public init(type: ConnectionType, path: String? = nil, repoPath: String? = nil, baseDN: String? = nil, url: String? = nil, bindDN: String? = nil, passwordFrom: SecretReference? = nil, delimiter: String? = nil, secretAttributes: [String]? = nil, startTLS: Bool? = nil, caFile: String? = nil, insecureSkipVerify: Bool? = nil, pageSize: Int? = nil, maxOutstanding: Int? = nil, timeout: String? = nil, maxValuesPerRequest: Int? = nil) {
         self.type = type
         self.path = path
         self.repoPath = repoPath
@@ -105,6 +108,7 @@ public struct ConnectionSpec: Codable, Sendable, Equatable {
         self.pageSize = pageSize
         self.maxOutstanding = maxOutstanding
         self.timeout = timeout
+        self.maxValuesPerRequest = maxValuesPerRequest
     }
 }
 
@@ -144,8 +148,15 @@ public struct FieldMapping: Codable, Sendable, Equatable {
     public var key: Bool
     public var newOnly: Bool
     public var delimiter: String?
+    /// Each value is a reference, turned into the DN of the object it names (see `ValueReference`).
+    public var resolve: ValueReference?
+    /// What a value that does not resolve does to its row; absent means `skipValue`.
+    public var onUnresolved: OnUnresolved?
+    /// Whether values not in the source are removed; absent means `authoritative`.
+    public var membership: Membership?
 
-    public init(source: String? = nil, destination: String, value: String? = nil, generate: String? = nil, key: Bool = false, newOnly: Bool = false, delimiter: String? = nil) {
+    public init(source: String? = nil, destination: String, value: String? = nil, generate: String? = nil, key: Bool = false, newOnly: Bool = false, delimiter: String? = nil,
+                resolve: ValueReference? = nil, onUnresolved: OnUnresolved? = nil, membership: Membership? = nil) {
         self.source = source
         self.destination = destination
         self.value = value
@@ -153,7 +164,46 @@ public struct FieldMapping: Codable, Sendable, Equatable {
         self.key = key
         self.newOnly = newOnly
         self.delimiter = delimiter
+        self.resolve = resolve
+        self.onUnresolved = onUnresolved
+        self.membership = membership
     }
+}
+
+/// How a mapping's value names another object, whose DN is written instead.
+///
+/// - `job` (with neither `by` nor `from`): the value is a key of that job's source rows.
+/// - `job` and `by`: the value is held by that source column of the job's rows (unique among them).
+/// - `job` and `from: dn`: the value is the DN of one of the job's source objects.
+///
+/// Each gives the DN the job gives that object at its destination. `attribute` (with an
+/// optional `base`) looks the value up in the destination directory itself instead.
+public struct ValueReference: Codable, Sendable, Equatable, Hashable {
+    public enum From: String, Codable, Sendable, CaseIterable { case dn }
+    public var job: String?
+    public var by: String?
+    public var from: From?
+    public var attribute: String?
+    public var base: String?
+
+    public init(job: String? = nil, by: String? = nil, from: From? = nil, attribute: String? = nil, base: String? = nil) {
+        self.job = job
+        self.by = by
+        self.from = from
+        self.attribute = attribute
+        self.base = base
+    }
+}
+
+/// What a value that does not resolve does: it is always left out; `failRow` also fails the row.
+public enum OnUnresolved: String, Codable, Sendable, CaseIterable { case skipValue, failRow }
+
+/// Whether a multi-valued attribute's values that the source does not hold are removed.
+public enum Membership: String, Codable, Sendable, CaseIterable {
+    /// The destination holds exactly the source's values.
+    case authoritative
+    /// Values are only ever added: none is removed.
+    case additive
 }
 
 /// What scheduled runs do with a job under a workflow.
@@ -459,7 +509,9 @@ extension Spec {
                 Reference(field: "spec.source.connection", target: .object(ObjectKey(.connection, j.source.connection))),
                 Reference(field: "spec.destination.connection",
                           target: .object(ObjectKey(.connection, j.destination.connection))),
-            ]
+            ] + j.mappings.enumerated().compactMap { index, mapping in
+                mapping.resolve?.job.map { Reference(field: "spec.mappings[\(index)].resolve.job", target: .object(ObjectKey(.job, $0))) }
+            }
         case .jobCollectionTemplate(let t):
             let base = t.template.map { [Reference(field: "spec.template",
                                                   target: .object(ObjectKey(.jobCollectionTemplate, $0)))] } ?? []

@@ -9,7 +9,7 @@ import Sync
 extension RunReport.Statistics {
     init(_ s: JobStatistics) {
         self.init(read: s.read, created: s.created, updated: s.updated, deleted: s.deleted, unchanged: s.unchanged,
-                  skipped: s.skipped, failed: s.failed)
+                  skipped: s.skipped, failed: s.failed, unresolved: s.unresolved)
     }
 }
 

@@ -44,6 +44,8 @@ public enum ReconcilerError: Error, Sendable, CustomStringConvertible {
     case unknownCollection(String, applied: [String], orRun: Bool)
     /// A connection cannot be opened as its stored spec says.
     case connection(name: String, problem: String)
+    /// A job's reference (`resolve`) could not be looked up, so the job writes nothing.
+    case reference(job: String, reference: String, problem: String)
 
     // Runs and requests
     /// No recorded run has this id (or it is the start of several).
@@ -116,6 +118,8 @@ public enum ReconcilerError: Error, Sendable, CustomStringConvertible {
                 + (applied.isEmpty ? "" : " (applied: \(applied.joined(separator: ", ")))")
         case let .connection(name, problem):
             return "connection \(name): \(problem)"
+        case let .reference(job, reference, problem):
+            return "job \(job): its reference to \(reference) could not be looked up, so nothing was written: \(problem)"
         case .unknownRun(let id):
             return "no recorded run has the id '\(id)' (or it is the start of several); `syncwright history` lists them"
         case let .unknownJob(run, job, jobs):

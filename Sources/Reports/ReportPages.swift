@@ -170,6 +170,14 @@ public enum ReportPages {
             out += "| \(job.name) | \(job.status.rawValue) | \(s.read) | \(s.created) | \(s.updated) | \(s.deleted) "
                 + "| \(s.unchanged) | \(s.skipped) | \(s.failed) | \(job.durationMs) ms | \(log) |\n"
         }
+        let unresolved = report.jobs.filter { $0.stats.unresolved > 0 }
+        if !unresolved.isEmpty {
+            out += "\n"
+            for job in unresolved {
+                out += "- \(job.name): \(job.stats.unresolved) reference value\(job.stats.unresolved == 1 ? "" : "s") named no object "
+                    + "and \(job.stats.unresolved == 1 ? "was" : "were") left out (the job's log lists them as `?` lines)\n"
+            }
+        }
         if let scheduledFor = report.scheduledFor {
             out = out.replacingOccurrences(of: "| Started |", with: "| Scheduled for | \(RunReport.timestamp(scheduledFor)) |\n| Started |")
         }

@@ -69,10 +69,25 @@ public enum RunTrigger: String, Codable, Sendable { case manual, schedule, appro
 public struct RunReport: Codable, Sendable, Equatable {
     public struct Statistics: Codable, Sendable, Equatable {
         public var read, created, updated, deleted, unchanged, skipped, failed: Int
+        /// Reference values that named no object and were left out (reports stored before this
+        /// count existed read as 0).
+        public var unresolved: Int
         public init(read: Int = 0, created: Int = 0, updated: Int = 0, deleted: Int = 0, unchanged: Int = 0,
-                    skipped: Int = 0, failed: Int = 0) {
+                    skipped: Int = 0, failed: Int = 0, unresolved: Int = 0) {
             (self.read, self.created, self.updated, self.deleted, self.unchanged, self.skipped, self.failed) =
                 (read, created, updated, deleted, unchanged, skipped, failed)
+            self.unresolved = unresolved
+        }
+
+        enum CodingKeys: String, CodingKey { case read, created, updated, deleted, unchanged, skipped, failed, unresolved }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            self.init(read: try c.decode(Int.self, forKey: .read), created: try c.decode(Int.self, forKey: .created),
+                      updated: try c.decode(Int.self, forKey: .updated), deleted: try c.decode(Int.self, forKey: .deleted),
+                      unchanged: try c.decode(Int.self, forKey: .unchanged), skipped: try c.decode(Int.self, forKey: .skipped),
+                      failed: try c.decode(Int.self, forKey: .failed),
+                      unresolved: try c.decodeIfPresent(Int.self, forKey: .unresolved) ?? 0)
         }
     }
     public struct Job: Codable, Sendable, Equatable {

@@ -10,6 +10,8 @@ public struct JobStatistics: Sendable, Equatable, Codable {
     public var unchanged = 0
     public var skipped = 0
     public var failed = 0
+    /// Reference values that named no object, and were left out of what was written.
+    public var unresolved = 0
     public init() {}
 }
 
@@ -73,6 +75,7 @@ extension JobEngine {
         stats.unchanged = set.unchanged
         stats.skipped = set.skipped
         stats.failed = set.failures.count
+        stats.unresolved = set.unresolved
         for failure in set.failures { log.append("! \(LogText.escape(failure.object)) \(LogText.escape(failure.reason))") }
         outcome.failures = Array(set.failures.prefix(JobOutcome.failuresKept))
         for note in set.notes { log.append("? \(LogText.escape(note.object)) \(LogText.escape(note.reason))") }
@@ -94,7 +97,10 @@ extension JobEngine {
                 outcome.error = "stopped after \(start) of \(set.changes.count) changes"
                 break
             }
-            let chunk = set.changes[start..<min(start + chunkSize, set.changes.count)]
+            // The second pass starts a chunk of its own: every change before it is written first.
+            var end = min(start + chunkSize, set.changes.count)
+            if let second = set.secondPassStart, start < second, second < end { end = second }
+            let chunk = set.changes[start..<end]
             var failures: [Int: any Error] = [:]
             let objects = chunk.map { change -> [DirectoryChange] in
                 switch change.payload {
@@ -111,20 +117,25 @@ extension JobEngine {
                 if let error = failures[offset] {
                     stats.failed += 1
                     let object = change.dn.isEmpty ? "(new row)" : change.dn
-                    log.append("! \(LogText.escape(object)) \(LogText.escape("\(error)"))")
+                    // A follow-up's object was created: only its references are missing.
+                    let reason = change.completesCreate
+                        ? "created, but without \(change.attributes.map(\.attribute.description).joined(separator: ", ")): \(error)"
+                        : "\(error)"
+                    log.append("! \(LogText.escape(object)) \(LogText.escape(reason))")
                     if outcome.failures.count < JobOutcome.failuresKept {
-                        outcome.failures.append(ObjectFailure(object: object, reason: "\(error)"))
+                        outcome.failures.append(ObjectFailure(object: object, reason: reason))
                     }
                     continue
                 }
                 switch change.action {
+                case _ where change.completesCreate: break
                 case .create: written.created += 1
                 case .update, .rename: written.updated += 1
                 case .delete: written.deleted += 1
                 }
                 if log.wantsMore { log.append(contentsOf: logLines(for: change)) } else { log.skip(1) }
             }
-            let done = start + chunk.count
+            let done = end
             if done / 10_000 > start / 10_000 || done == set.changes.count {
                 progress?(JobProgress(job: name, phase: .writing, done: done, total: set.changes.count))
             }

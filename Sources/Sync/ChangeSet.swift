@@ -23,6 +23,9 @@ public struct ObjectChange: Sendable, Equatable {
     /// What is written: a create's entry, or an update's renames and modifications. Kept in this
     /// form because a first load holds a million creates at once; see `operations`.
     let payload: Payload
+    /// A follow-up of a create earlier in the same job (values written once every object of the
+    /// job exists): counted with the create, not as an update.
+    public internal(set) var completesCreate = false
 
     enum Payload: Sendable, Equatable {
         case entry(Entry)
@@ -72,6 +75,11 @@ public struct ChangeSet: Sendable {
     /// Rows written without a value the job could not make well-formed (a DN template with an
     /// empty field), and why: logged as `? row reason`.
     public var notes: [ObjectFailure] = []
+    /// Where the changes written after all others begin (references to objects the job
+    /// creates or renames; see `deferSelfReferences`), when there are such.
+    public var secondPassStart: Int?
+    /// Reference values that named no object, and were left out.
+    public var unresolved = 0
     /// Source entries that passed the filter.
     public var read = 0
     public var unchanged = 0
@@ -89,7 +97,7 @@ public struct ChangeSet: Sendable {
     public func count(_ action: ObjectChange.Action) -> Int {
         changes.withUnsafeBufferPointer { buffer in
             var count = 0
-            for index in buffer.indices where buffer[index].action == action { count += 1 }
+            for index in buffer.indices where buffer[index].action == action && !buffer[index].completesCreate { count += 1 }
             return count
         }
     }

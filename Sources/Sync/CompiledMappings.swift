@@ -15,8 +15,15 @@ extension JobEngine {
         let key: Bool
         /// Written on create only (keys and generated values always are).
         let newOnly: Bool
-        /// A template that makes DNs: its values compare as DNs (a server may spell them otherwise).
+        /// A template that makes DNs, or a reference: its values compare as DNs (a server may
+        /// spell them otherwise).
         var dnShaped = false
+        /// Each value names another object, whose DN is written instead.
+        var reference: ValueReference?
+        /// A value that does not resolve fails the row (`onUnresolved: failRow`).
+        var failsRow = false
+        /// Values are only added, never removed (`membership: additive`).
+        var additive = false
     }
 
     /// The mapped values for a source entry, as an entry over `destinationNames` (no DN yet).
@@ -47,8 +54,10 @@ extension JobEngine {
         return SourceColumns(sample: entry, copy: copy, template: template)
     }
 
-    /// The mapped entry, adding to `notes` why a value was left out.
-    func desired(for entry: Entry, columns given: SourceColumns?, notes: inout [String]) throws(TransformError) -> Entry {
+    /// The mapped entry, adding to `notes` why a value was left out, and to `unresolved` how
+    /// many reference values named no object (they are left out too).
+    func desired(for entry: Entry, columns given: SourceColumns?, notes: inout [String],
+                 unresolved: inout Int) throws(TransformError) -> Entry {
         let columns = given.flatMap { entry.sharesNames(with: $0.sample) ? $0 : nil }
         var out = Entry(dn: "", names: destinationNames, reservingBytes: entry.byteCount + 64,
                         values: entry.valueCount + objectClassBytes.count + 4)
@@ -56,16 +65,18 @@ extension JobEngine {
         var multiValued: (mask: UInt64, beyond64: Bool)?
         // objectClass first, as directories print it; updates compare mapped attributes only.
         for objectClass in objectClassBytes { out.append(at: 0, bytes: objectClass) }
-        for (position, mapping) in mappings.enumerated() {
+
+        /// The mapping's values for this row, appended to `target` at `index`.
+        func emit(_ mapping: CompiledMapping, _ position: Int, into target: inout Entry, at index: Int) throws(TransformError) {
             switch mapping.way {
             case .copy(let field, let separator):
-                guard let column = columns.map({ $0.copy[position] }) ?? entry.index(of: field) else { continue }
+                guard let column = columns.map({ $0.copy[position] }) ?? entry.index(of: field) else { return }
                 if let separator {
                     entry.forEachRawValue(at: column) { value in
-                        Bytes.forEachPart(of: value, separatedBy: separator) { out.append(at: mapping.index, bytes: UnsafeRawBufferPointer(rebasing: value[$0])) }
+                        Bytes.forEachPart(of: value, separatedBy: separator) { target.append(at: index, bytes: UnsafeRawBufferPointer(rebasing: value[$0])) }
                     }
                 } else {
-                    entry.forEachRawValue(at: column) { out.append(at: mapping.index, bytes: $0) }
+                    entry.forEachRawValue(at: column) { target.append(at: index, bytes: $0) }
                 }
             case .template(let template):
                 // Rendered straight into the entry's buffer; an empty result adds no value. A
@@ -84,15 +95,15 @@ extension JobEngine {
                 }
                 func render(_ pinned: (column: Int, value: ArraySlice<UInt8>)?) throws(TransformError) {
                     var emptyField: String?
-                    let before = out.valueCount
-                    try out.appendValue(at: mapping.index) { (bytes: inout [UInt8]) throws(TransformError) in
+                    let before = target.valueCount
+                    try target.appendValue(at: index) { (bytes: inout [UInt8]) throws(TransformError) in
                         let start = bytes.count
                         try template.render(entry, appendingTo: &bytes, columns: fields, pinned: pinned,
-                                            dnShaped: mapping.dnShaped, emptyInRDN: &emptyField)
+                                            dnShaped: mapping.dnShaped && mapping.reference == nil, emptyInRDN: &emptyField)
                         // A DN with an empty RDN value is never written: the value is left out.
                         if emptyField != nil { bytes.removeSubrange(start...) }
                     }
-                    if let emptyField, out.valueCount == before {
+                    if let emptyField, target.valueCount == before {
                         notes.append("\(mapping.destination) left out: {{\(emptyField)}} is empty, so the DN would be malformed")
                     }
                 }
@@ -109,6 +120,31 @@ extension JobEngine {
             case .generatePassword:
                 break
             }
+        }
+
+        for (position, mapping) in mappings.enumerated() {
+            guard let reference = mapping.reference else {
+                try emit(mapping, position, into: &out, at: mapping.index)
+                continue
+            }
+            // A reference's values are looked up one by one, and each becomes the DN it names.
+            guard !ignoresReferences, let targets = resolved[reference] else { continue }
+            var names = Entry(dn: "", names: [mapping.destination], reservingBytes: 256, values: 8)
+            try emit(mapping, position, into: &names, at: 0)
+            var missing: [String] = [], ambiguous: [String] = []
+            names.forEachValue(at: 0) { value in
+                let text = String(decoding: value, as: UTF8.self)
+                switch targets.lookup(text) {
+                case .found(let dn): out.append(at: mapping.index, bytes: Array(dn.utf8)[...])
+                case .missing: missing.append(text)
+                case .ambiguous: ambiguous.append(text)
+                }
+            }
+            guard !missing.isEmpty || !ambiguous.isEmpty else { continue }
+            unresolved += missing.count + ambiguous.count
+            let reason = targets.unresolvedReason(attribute: mapping.destination, missing: missing, ambiguous: ambiguous)
+            if mapping.failsRow { throw TransformError(reason + " (onUnresolved: failRow)") }
+            notes.append(reason)
         }
         // A directory holds each value of an attribute once: `555;555` is the one value 555.
         return out.withoutRepeatedValues()

@@ -96,7 +96,7 @@ extension JobEngine {
                     for row in page[from..<to] {
                         let result = outcome(for: row.prepared, in: destinationIndex, guess: guess)
                         if case .planned(_, let match?, _) = result { guess = match + 1 } else { guess = nil }
-                        out.append(PlannedRow(dn: row.dn, outcome: result, notes: row.notes))
+                        out.append(PlannedRow(dn: row.dn, outcome: result, notes: row.notes, unresolved: row.unresolved))
                     }
                     return out
                 }
@@ -112,6 +112,7 @@ extension JobEngine {
                 swap(&row, &rows[position].outcome)
                 let dn = rows[position].dn
                 for note in rows[position].notes { set.notes.append(ObjectFailure(object: dn, reason: note)) }
+                set.unresolved += rows[position].unresolved
                 switch row {
                 case .filteredOut:
                     continue
@@ -154,6 +155,8 @@ extension JobEngine {
         let prepared: Prepared
         /// Why values of the row were left out (logged, not failed).
         var notes: [String] = []
+        /// How many reference values of the row named no object.
+        var unresolved = 0
 
         /// About how many bytes the row holds, for bounding what is read ahead.
         var footprint: Int {
@@ -166,12 +169,14 @@ extension JobEngine {
 
     func prepare(_ entry: Entry, _ columns: SourceColumns? = nil) -> PreparedRow {
         if let filter, !filter.matches(entry) { return PreparedRow(dn: entry.dn, prepared: .filteredOut) }
+        var unresolved = 0
         do throws(TransformError) {
             var notes: [String] = []
-            let desired = try desired(for: entry, columns: columns, notes: &notes)
-            return PreparedRow(dn: entry.dn, prepared: .keyed(key: try sourceKey(desired), desired: desired), notes: notes)
+            let desired = try desired(for: entry, columns: columns, notes: &notes, unresolved: &unresolved)
+            return PreparedRow(dn: entry.dn, prepared: .keyed(key: try sourceKey(desired), desired: desired), notes: notes,
+                               unresolved: unresolved)
         } catch {
-            return PreparedRow(dn: entry.dn, prepared: .failed(error.message))
+            return PreparedRow(dn: entry.dn, prepared: .failed(error.message), unresolved: unresolved)
         }
     }
 
@@ -180,6 +185,7 @@ extension JobEngine {
         let dn: String
         var outcome: RowOutcome
         var notes: [String] = []
+        var unresolved = 0
     }
 
     /// What one source row comes to, computed independently of the other rows.

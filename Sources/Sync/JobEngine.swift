@@ -16,6 +16,15 @@ public struct JobEngine: Sendable {
     /// Attributes whose values never appear in logs or previews.
     public let secretAttributes: Set<AttributeName>
     public var pageSize = 4096
+    /// The most values one write request carries (the destination connection's
+    /// `maxValuesPerRequest`): larger changes are split, in order.
+    public var maxValuesPerRequest = 1_000
+    /// Where each reference the mappings make leads (see `references` and `referenceTargets`).
+    /// Planning a job that resolves values fails until every one of its references is here.
+    public var resolved: [ValueReference: ReferenceTargets] = [:]
+    /// Set when the job is planned only for the DNs it gives its rows: reference mappings are
+    /// then left out (they name no object, and their targets are not needed).
+    var ignoresReferences = false
 
     let filter: CompiledFilter?
     /// Every source field the job reads, with the manifest field naming it.
@@ -66,7 +75,9 @@ public struct JobEngine: Sendable {
                 var dnShaped = false
                 if case .template(let template) = way { dnShaped = template.isDNShaped }
                 return CompiledMapping(destination: destination, index: names.firstIndex(of: destination) ?? 0,
-                                       way: way, key: m.key, newOnly: m.key || m.newOnly || generated, dnShaped: dnShaped)
+                                       way: way, key: m.key, newOnly: m.key || m.newOnly || generated,
+                                       dnShaped: dnShaped || m.resolve != nil, reference: m.resolve,
+                                       failsRow: m.onUnresolved == .failRow, additive: m.membership == .additive)
             }
         } catch {
             throw TransformError("job \(name): \(error)")
@@ -104,9 +115,13 @@ public struct JobEngine: Sendable {
     /// the row fails: they are never deleted for want of a match.
     public func plan(source: Directory, destination: Directory,
                      progress: ((JobProgress) -> Void)? = nil) throws -> ChangeSet {
+        if !ignoresReferences, let missing = references.first(where: { resolved[$0] == nil }) {
+            throw TransformError("job \(name): the reference \(missing.summary) was not looked up before planning")
+        }
         var set = destination.traits.readsFromServer && source !== destination
             ? try planAgainstServer(source: source, destination: destination, progress: progress)
             : try planAgainstFile(source: source, destination: destination, progress: progress)
+        deferSelfReferences(&set)
         set.guardViolation = guardViolation(set)
         return set
     }

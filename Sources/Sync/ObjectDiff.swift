@@ -15,9 +15,40 @@ extension JobEngine {
             if case .generatePassword = mapping.way {
                 entry.append(at: mapping.index, bytes: Array(PasswordGenerator.make().utf8)[...])
             }
+            if requiredMembers.contains(mapping.destination), desired.firstValue(at: mapping.index) == nil {
+                throw emptyGroup(mapping.destination)
+            }
         }
         // The entry itself says what is written; `attributes` lists changes to existing objects only.
-        return ObjectChange(action: .create, dn: dn, newDN: nil, attributes: [], payload: .entry(entry))
+        guard entry.valueCount > maxValuesPerRequest else {
+            return ObjectChange(action: .create, dn: dn, newDN: nil, attributes: [], payload: .entry(entry))
+        }
+        // Too many values for one request: the entry is added with the first value of each
+        // attribute and as many more as fit, and the rest follow in modifies.
+        var first = Entry(dn: dn), rest: [Modification] = []
+        var room = maxValuesPerRequest
+        entry.forEachAttribute { name, values in
+            room -= 1
+            first.append(name, bytes: values[0])
+            let fitting = max(0, min(values.count - 1, room))
+            for value in values[1..<1 + fitting] { first.append(name, bytes: value) }
+            room -= fitting
+            if 1 + fitting < values.count { rest.append(Modification(.add, name, values[(1 + fitting)...].map { Value(Data($0)) })) }
+        }
+        let operations = [DirectoryChange.add(first)]
+            + Self.chunked(rest, limit: maxValuesPerRequest).map { DirectoryChange.modify(dn: dn, $0) }
+        return ObjectChange(action: .create, dn: dn, newDN: nil, attributes: [], payload: .operations(operations))
+    }
+
+    /// The attributes this job maps that its objects must hold (a `groupOfNames`'s `member`).
+    var requiredMembers: Set<AttributeName> {
+        Self.requiredMembers(objectClasses: spec.destination.objectClass)
+    }
+
+    func emptyGroup(_ attribute: AttributeName) -> TransformError {
+        let classes = spec.destination.objectClass.joined(separator: ", ")
+        return TransformError("it would have no \(attribute) values, and an object of class \(classes) needs at least one; "
+                              + "the group is left as it is")
     }
 
     func update(_ current: Entry, desired: Entry) throws(TransformError) -> ObjectChange? {
@@ -39,26 +70,30 @@ extension JobEngine {
         for mapping in mappings where !mapping.newOnly {
             let currentIndex = current.index(of: mapping.destination, hint: mapping.index)
             if desired.sameValues(at: mapping.index, as: current, at: currentIndex) { continue }
-            let new = desired.values(at: mapping.index)
+            var new = desired.values(at: mapping.index)
             let old = current.values(of: mapping.destination)
-            if mapping.dnShaped {
+            let identity: (ArraySlice<UInt8>) -> AnyHashable = mapping.dnShaped
                 // The server may spell a DN otherwise (`cn=x\3Dy` for `cn=x=y`): the same names are no change.
-                let names = { (values: [ArraySlice<UInt8>]) in Set(values.map { DistinguishedName.normalize(String(decoding: $0, as: UTF8.self)) }) }
-                if names(new) == names(old) { continue }
+                ? { DistinguishedName.normalize(String(decoding: $0, as: UTF8.self)) }
+                : { $0 }
+            if mapping.additive {
+                // Only values the destination lacks are added; none is removed.
+                let had = Set(old.map(identity))
+                new = old + new.filter { !had.contains(identity($0)) }
+                if new.count == old.count { continue }
+            } else if mapping.dnShaped, Set(new.map(identity)) == Set(old.map(identity)) {
+                continue
             }
+            if new.isEmpty, requiredMembers.contains(mapping.destination) { throw emptyGroup(mapping.destination) }
             let newValues = new.map { Value(Data($0)) }, oldValues = old.map { Value(Data($0)) }
             attributes.append(AttributeChange(attribute: mapping.destination, old: oldValues, new: newValues))
             modifications += Self.modifications(of: mapping.destination, from: oldValues, to: newValues, asDNs: mapping.dnShaped)
         }
-        for chunk in Self.chunked(modifications, limit: Self.valuesPerModify) { operations.append(.modify(dn: dn, chunk)) }
+        for chunk in Self.chunked(modifications, limit: maxValuesPerRequest) { operations.append(.modify(dn: dn, chunk)) }
         guard !operations.isEmpty else { return nil }
         return ObjectChange(action: newDN == nil ? .update : .rename, dn: current.dn, newDN: newDN,
                             attributes: attributes, operations: operations)
     }
-
-    /// The most values one modify request carries: a directory refuses very large modifies
-    /// (Active Directory, for one), so a larger change goes in several, in order.
-    static let valuesPerModify = 1_000
 
     /// `modifications` packed, in order, into modify requests of at most `limit` values each:
     /// an add or a delete is split across requests where it does not fit. A replace (one value)

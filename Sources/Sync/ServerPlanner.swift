@@ -86,6 +86,7 @@ extension JobEngine {
             : [:]
         for (position, row) in rows.rows.enumerated() {
             for note in row.notes { set.notes.append(ObjectFailure(object: row.dn, reason: note)) }
+            set.unresolved += row.unresolved
             switch row.prepared {
             case .filteredOut:
                 continue

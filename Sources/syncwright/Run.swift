@@ -245,6 +245,10 @@ enum RunText {
                                  "\(s.unchanged)", "\(s.skipped)", "\(s.failed)", "\(job.durationMs) ms"]
                      }, rightAligned: Set(2...9))
         for warning in report.warnings ?? [] { out += "\nwarning: \(warning)\n" }
+        for job in report.jobs where job.stats.unresolved > 0 {
+            out += "\n\(job.name): \(job.stats.unresolved) reference value\(job.stats.unresolved == 1 ? "" : "s") named no object "
+                + "and \(job.stats.unresolved == 1 ? "was" : "were") left out (`syncwright logs \(report.runId) \(job.name)` lists them as ? lines)\n"
+        }
         for job in report.jobs {
             guard let request = job.request else { continue }
             out += "\n\(job.name) needs an approval: request \(request) (see `syncwright requests`).\n"
@@ -276,6 +280,9 @@ enum RunText {
             out += "\(p.job): read \(p.read); \(p.create) to create, \(p.update) to update, \(p.rename) to rename, "
                 + "\(p.delete) to delete, \(p.unchanged) unchanged, \(p.skipped) skipped, \(p.failed) failed\n"
             if let error = p.error { out += "  would fail: \(error)\n" }
+            if let unresolved = p.unresolved {
+                out += "  \(unresolved) reference value\(unresolved == 1 ? "" : "s") would name no object and be left out\n"
+            }
             if let approvers = p.needsApprovalFrom {
                 out += "  under a workflow: a run would raise a request for \(approvers.joined(separator: ", ")) instead of running it\n"
             }

@@ -14,11 +14,11 @@ import Testing
         let firstPlan = try syncwright(["plan"] + home)
         #expect(firstPlan.status == 2)
         #expect(firstPlan.stdout.contains("+ JobCollection nightly-directory-sync  (collections/nightly-directory-sync.yaml)"))
-        #expect(firstPlan.stdout.contains("Plan: 15 to create, 0 to update, 0 to delete."))
+        #expect(firstPlan.stdout.contains("Plan: 17 to create, 0 to update, 0 to delete."))
 
         let apply = try syncwright(["apply"] + home)
         #expect(apply.status == 0, "\(apply.stderr)")
-        #expect(apply.stdout.contains("15 created, 0 updated, 0 deleted."))
+        #expect(apply.stdout.contains("17 created, 0 updated, 0 deleted."))
 
         let unchanged = try syncwright(["plan"] + home)
         #expect(unchanged.status == 0)
@@ -88,7 +88,7 @@ import Testing
         let collections = try #require(document["collections"] as? [[String: Any]])
         #expect(collections.map { $0["name"] as? String } == ["nightly-directory-sync", "two-domain-sync"])
         let jobs = try #require(collections.first?["jobs"] as? [[String: String]])
-        #expect(jobs.map { $0["job"] } == ["hr-users-to-corp", "corp-users-to-partner", "hr-contractors-to-corp"])
+        #expect(jobs.map { $0["job"] } == ["hr-users-to-corp", "hr-groups-to-corp", "corp-users-to-partner", "hr-contractors-to-corp"])
         let head = try fixture.git(["rev-parse", "HEAD"]).trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(document["appliedRevision"] as? String == head)
     }
@@ -121,7 +121,7 @@ import Testing
         let examples = (packageRoot as NSString).appendingPathComponent("examples")
         let ok = try syncwright(["validate", "--path", examples])
         #expect(ok.status == 0)
-        #expect(ok.stdout == "Valid: 15 objects in \(examples) (5 Connection, 5 Job, 1 JobCollectionTemplate, "
+        #expect(ok.stdout == "Valid: 17 objects in \(examples) (6 Connection, 6 Job, 1 JobCollectionTemplate, "
                 + "2 JobCollection, 1 Schedule, 1 Policy).\n")
 
         let folder = try TemporaryFolder()

@@ -42,7 +42,7 @@ struct ReportsBranch {
         let listed = ((history as? [String: Any])?["runs"] as? [[String: Any]])?.first
         #expect(NSDictionary(dictionary: published ?? [:]).isEqual(to: listed ?? [:]))
         #expect(published?["revision"] as? String == revision)
-        #expect(stats(published ?? [:], 0) == ["read": 3, "created": 3, "updated": 0, "deleted": 0, "unchanged": 0, "skipped": 0, "failed": 0])
+        #expect(stats(published ?? [:], 0) == ["read": 3, "created": 3, "updated": 0, "deleted": 0, "unchanged": 0, "skipped": 0, "failed": 0, "unresolved": 0])
         // One log line per object.
         #expect(try branch.show("\(folder)/hr-to-corp.log")
                 == "+ uid=ajohnson,ou=People,dc=corp\n+ uid=bsmith,ou=People,dc=corp\n+ uid=dmuller,ou=People,dc=corp\n")

@@ -84,12 +84,13 @@ import Testing
         let (manifests, problems) = ManifestParser.parse(files: try exampleFiles())
         #expect(problems.isEmpty)
         let state = try DesiredState.build(manifests: manifests, scope: .full,
-                                           fileExists: { $0 == "data/hr-export.csv" })
+                                           fileExists: { ["data/hr-export.csv", "data/hr-groups.csv"].contains($0) })
         let collection = try #require(state.objects[ObjectKey(.jobCollection, "nightly-directory-sync")])
         let (_, spec) = try Canonical.decode(kind: .jobCollection, json: collection.spec)
         guard case .jobCollection(let expanded) = spec else { Issue.record("not a collection"); return }
         #expect(expanded.jobs == [
             CollectionEntry(job: "hr-users-to-corp", onFailure: .abort),
+            CollectionEntry(job: "hr-groups-to-corp", onFailure: .continue),
             CollectionEntry(job: "corp-users-to-partner", onFailure: .continue),
             CollectionEntry(job: "hr-contractors-to-corp", onFailure: .continue),
         ])

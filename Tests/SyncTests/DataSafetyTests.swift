@@ -2,6 +2,7 @@ import Directory
 import Foundation
 import Manifests
 import Sync
+import TestSupport
 import Testing
 
 private func mapping(_ source: String?, _ destination: String, value: String? = nil, key: Bool = false,
@@ -123,8 +124,16 @@ private func spec(_ mappings: [FieldMapping], filter: String? = nil, container: 
             mapping("cn", "cn", key: true),
             mapping(nil, "member", value: "{{member | replace(\"dc=src\", \"dc=corp\")}}"),
         ], container: "ou=Groups,dc=corp", rdn: "cn"), destinationNeedsDN: true)
-        let set = try engine.plan(source: ldif([group]), destination: ldif([]))
-        guard case .add(let entry)? = set.changes.first?.operations.first else { Issue.record("no add"); return }
+        let folder = try TemporaryFolder()
+        let file = folder.sub("groups.ldif")
+        let set = try engine.plan(source: ldif([group]), destination: LDIFDirectory(.path(file), what: "d", missingIsEmpty: true))
+        #expect(set.changes.map(\.action) == [.create])
+        // More values than one request carries: written as an add and a modify, all of them.
+        let outcome = engine.apply(set, to: LDIFDirectory(.path(file), what: "d", missingIsEmpty: true))
+        #expect(outcome.error == nil && outcome.statistics.created == 1 && outcome.statistics.failed == 0, "\(outcome.log)")
+        var written: [Entry] = []
+        try LDIFDirectory(.path(file), what: "d", missingIsEmpty: false).read(ReadScope(), pageSize: 100) { written += $0 }
+        guard let entry = written.first else { Issue.record("nothing written"); return }
         #expect(entry["member"].count == 1_000)
         #expect(entry["member"].first == "uid=u0,ou=People,dc=corp")
         #expect(entry["member"].last == "uid=u999,ou=People,dc=corp")

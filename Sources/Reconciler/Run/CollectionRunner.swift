@@ -28,6 +28,8 @@ public struct JobPreview: Sendable, Codable {
     public let error: String?
     /// The approvers, when a run like this one would raise a request instead of running the job.
     public var needsApprovalFrom: [String]?
+    /// Reference values that would name no object, and be left out (nil when none).
+    public var unresolved: Int?
 }
 
 /// A finished run (or preview).

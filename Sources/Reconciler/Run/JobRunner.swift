@@ -46,6 +46,7 @@ extension Workspace {
         // opened again once it is locked (another job may have written it since).
         let destinationWasOpen = run.connections.isOpen(try run.connections.job(entry.job, load: jobSpec).destination.connection)
         var opened = try prepare(job: entry.job, revision: context.revision, directories: &run.connections)
+        try resolveReferences(&opened, revision: context.revision, directories: &run.connections)
         if let workflow = opened.spec.workflow, context.approved == nil, !context.preview,
            context.trigger == .manual || workflow.onScheduledRuns == .require {
             return try requestApproval(entry, workflow: workflow, opened, context, &run)
@@ -61,6 +62,7 @@ extension Workspace {
             if destinationWasOpen {
                 run.connections.evict(opened.spec.destination.connection)
                 opened = try prepare(job: entry.job, revision: context.revision, directories: &run.connections)
+                try resolveReferences(&opened, revision: context.revision, directories: &run.connections)
             }
         }
         defer {
@@ -98,6 +100,7 @@ extension Workspace {
     private func preview(_ entry: CollectionEntry, _ set: ChangeSet, _ opened: OpenedJob, _ context: RunContext,
                          _ run: inout RunProgress) -> RunReport.Job {
         let lines = set.failures.map { "! \($0.object) \($0.reason)" }
+            + set.notes.prefix(context.previewLines).map { "? \($0.object) \($0.reason)" }
             + set.changes.prefix(context.previewLines).flatMap { opened.engine.logLines(for: $0) }
         var preview = JobPreview(
             job: entry.job, read: set.read, create: set.count(.create), update: set.count(.update),
@@ -107,6 +110,7 @@ extension Workspace {
         if let workflow = opened.spec.workflow, context.trigger == .manual || workflow.onScheduledRuns == .require {
             preview.needsApprovalFrom = workflow.approvers
         }
+        if set.unresolved > 0 { preview.unresolved = set.unresolved }
         run.previews.append(preview)
         var stats = JobStatistics()
         stats.read = set.read
@@ -116,6 +120,7 @@ extension Workspace {
         stats.unchanged = set.unchanged
         stats.skipped = set.skipped
         stats.failed = set.failures.count
+        stats.unresolved = set.unresolved
         if opened.destination.traits.stagesChanges {
             _ = opened.engine.apply(set, to: opened.destination, commit: false)
         }

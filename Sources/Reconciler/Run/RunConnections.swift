@@ -46,7 +46,7 @@ struct RunConnections {
 /// A job ready to run: its spec, its compiled engine, and its two directories.
 struct OpenedJob {
     let spec: JobSpec
-    let engine: JobEngine
+    var engine: JobEngine
     let source: Directory
     let destination: Directory
 }
@@ -64,8 +64,9 @@ extension Workspace {
         let secrets = Self.defaultSecretAttributes.union(
             [job.secretAttributes, sourceConnection.secretAttributes, destinationConnection.secretAttributes]
                 .flatMap { $0 ?? [] }.map { AttributeName($0) })
-        let engine = try JobEngine(name: name, spec: job, destinationNeedsDN: destinationConnection.type != .csv,
+        var engine = try JobEngine(name: name, spec: job, destinationNeedsDN: destinationConnection.type != .csv,
                                    secretAttributes: secrets)
+        engine.maxValuesPerRequest = destinationConnection.maxValuesPerRequest ?? engine.maxValuesPerRequest
         var joinDelimiters: [AttributeName: String] = [:]
         for mapping in job.mappings { if let d = mapping.delimiter { joinDelimiters[AttributeName(mapping.destination)] = d } }
         let source = try directories.get(job.source.connection) {
@@ -77,6 +78,34 @@ extension Workspace {
         }
         if job.mappings.contains(where: { secrets.contains(AttributeName($0.destination)) }) { destination.willHoldSecrets() }
         return OpenedJob(spec: job, engine: engine, source: source, destination: destination)
+    }
+
+    /// Looks up where each reference of the job's mappings leads, as the directories are now
+    /// (earlier jobs of this run have written theirs): another job's rows, planned read-only
+    /// against its destination, or the destination's own objects.
+    func resolveReferences(_ opened: inout OpenedJob, revision: String, directories: inout RunConnections) throws {
+        for reference in opened.engine.references {
+            if let job = reference.job {
+                let target = job == opened.engine.name ? opened
+                    : try prepare(job: job, revision: revision, directories: &directories)
+                do {
+                    opened.engine.resolved[reference] = try target.engine.referenceTargets(
+                        for: reference, source: target.source, destination: target.destination)
+                } catch {
+                    throw ReconcilerError.reference(job: opened.engine.name, reference: reference.summary, problem: Self.describe(error))
+                }
+            } else {
+                do {
+                    opened.engine.resolved[reference] = try JobEngine.attributeTargets(
+                        reference, destination: opened.destination, pageSize: opened.engine.pageSize)
+                } catch {
+                    throw ReconcilerError.reference(job: opened.engine.name, reference: reference.summary, problem: Self.describe(error))
+                }
+            }
+            logger.debug("reference looked up", metadata: [
+                "job": "\(opened.engine.name)", "reference": "\(reference.summary)",
+                "targets": "\(opened.engine.resolved[reference]?.count ?? 0)"])
+        }
     }
 
     func jobSpec(_ name: String) throws -> JobSpec {

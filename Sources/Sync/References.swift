@@ -1,0 +1,276 @@
+import Directory
+import Foundation
+import Manifests
+
+/// Where the values of one reference lead: each value that names an object, with that object's
+/// DN at the destination.
+public struct ReferenceTargets: Sendable {
+    /// What the values are looked up in, for messages: `job hr-users-to-corp (by key)`.
+    public let source: String
+    /// Lookup value → DN.
+    private var dns: [String: String] = [:]
+    /// Values that name two or more objects: they name none.
+    private var ambiguous: Set<String> = []
+    /// Values are DNs, compared as names (`from: dn`).
+    private let valuesAreDNs: Bool
+    /// Values are also matched without case when no value matches exactly (a directory's
+    /// attribute usually compares so), as long as that names one object.
+    private let foldsCase: Bool
+    private var folded: [String: String] = [:]
+    private var foldedAmbiguous: Set<String> = []
+
+    init(source: String, valuesAreDNs: Bool, foldsCase: Bool) {
+        self.source = source
+        self.valuesAreDNs = valuesAreDNs
+        self.foldsCase = foldsCase
+    }
+
+    /// How many values lead somewhere.
+    public var count: Int { dns.count }
+
+    mutating func add(_ value: String, dn: String) {
+        let value = valuesAreDNs ? DistinguishedName.normalize(value) : value
+        if ambiguous.contains(value) { return }
+        if let other = dns.updateValue(dn, forKey: value), DistinguishedName.normalize(other) != DistinguishedName.normalize(dn) {
+            dns[value] = nil
+            ambiguous.insert(value)
+        }
+        if foldsCase {
+            let lower = value.lowercased()
+            if foldedAmbiguous.contains(lower) { return }
+            if let other = folded.updateValue(dn, forKey: lower), DistinguishedName.normalize(other) != DistinguishedName.normalize(dn) {
+                folded[lower] = nil
+                foldedAmbiguous.insert(lower)
+            }
+        }
+    }
+
+    /// Marks a value as naming no one object (its rows failed, or it is held twice).
+    mutating func markAmbiguous(_ value: String) {
+        let value = valuesAreDNs ? DistinguishedName.normalize(value) : value
+        dns[value] = nil
+        ambiguous.insert(value)
+    }
+
+    public enum Lookup: Equatable { case found(String), missing, ambiguous }
+
+    public func lookup(_ value: String) -> Lookup {
+        let value = valuesAreDNs ? DistinguishedName.normalize(value) : value
+        if let dn = dns[value] { return .found(dn) }
+        if ambiguous.contains(value) { return .ambiguous }
+        if foldsCase {
+            let lower = value.lowercased()
+            if let dn = folded[lower] { return .found(dn) }
+            if foldedAmbiguous.contains(lower) { return .ambiguous }
+        }
+        return .missing
+    }
+
+    /// One sentence on the values of `attribute` that did not resolve (a few are named).
+    func unresolvedReason(attribute: AttributeName, missing: [String], ambiguous: [String]) -> String {
+        func list(_ values: [String]) -> String {
+            let shown = values.prefix(5).map { "'\($0)'" }.joined(separator: ", ")
+            return values.count > 5 ? "\(shown) and \(values.count - 5) more" : shown
+        }
+        var parts: [String] = []
+        if !missing.isEmpty { parts.append("\(list(missing)) \(missing.count == 1 ? "names" : "name") no object of \(source)") }
+        if !ambiguous.isEmpty {
+            parts.append("\(list(ambiguous)) \(ambiguous.count == 1 ? "names" : "name") more than one object of \(source)")
+        }
+        let count = missing.count + ambiguous.count
+        return "\(attribute): \(count) value\(count == 1 ? "" : "s") left out: " + parts.joined(separator: "; ")
+    }
+}
+
+extension ValueReference {
+    /// `job hr-users-to-corp (by login)`, `attribute employeeNumber under ou=People,…`.
+    public var summary: String {
+        if let job {
+            if let by { return "job \(job) (by \(by))" }
+            if from == .dn { return "job \(job) (by source DN)" }
+            return "job \(job) (by key)"
+        }
+        let base = self.base.map { " under \($0)" } ?? ""
+        return "attribute \(attribute ?? "")\(base) at the destination"
+    }
+}
+
+extension JobEngine {
+    /// Every reference the mappings make, once each.
+    public var references: [ValueReference] {
+        var seen: [ValueReference] = []
+        for mapping in mappings { if let reference = mapping.reference, !seen.contains(reference) { seen.append(reference) } }
+        return seen
+    }
+
+    /// True when some mapping resolves through this job's own rows (a manager in the same export).
+    public var referencesItself: Bool { mappings.contains { $0.reference?.job == name } }
+
+    /// The DN this job gives each of its source rows at its destination, by the value
+    /// `reference` looks up: the row's key, its `by` column, or (`from: dn`) its source DN.
+    ///
+    /// Worked out as a plan would, read-only: a row matched at the destination gives the DN the
+    /// object will have after this job ran (where it is, or where its rdn and container move it);
+    /// a row without a match gives the DN it would be created at, when the job creates. A row
+    /// that fails, shares its key, or has no DN gives none; a value two rows hold names none.
+    public func referenceTargets(for reference: ValueReference, source: Directory, destination: Directory) throws -> ReferenceTargets {
+        var engine = self
+        engine.ignoresReferences = true
+        var targets = ReferenceTargets(source: reference.summary, valuesAreDNs: reference.from == .dn, foldsCase: false)
+        // The destination's objects by key (only the key attributes are read).
+        var placed: [String: String] = [:]
+        var twice: Set<String> = []
+        let keyScope = ReadScope(base: spec.destination.container, attributes: keyMappings.map(\.destination))
+        try destination.readStored(keyScope, pageSize: pageSize) { page in
+            for entry in page {
+                guard let key = destinationKey(entry) else { continue }
+                if placed.updateValue(entry.dn, forKey: key) != nil { twice.insert(key) }
+            }
+        }
+        var scope = sourceScope
+        if let by = reference.by, var names = scope.attributes, !names.contains(AttributeName(by)) {
+            names.append(AttributeName(by))
+            scope.attributes = names
+        }
+        let byName = reference.by.map { AttributeName($0) }
+        var keysSeen: [String: [String]] = [:] // key → lookup values of its rows
+        var found = false
+        try source.read(scope, pageSize: pageSize) { page in
+            for entry in page {
+                if let byName, entry.index(of: byName) != nil { found = true }
+                let row = engine.prepare(entry)
+                guard case .keyed(let key, let desired) = row.prepared else { continue }
+                var lookups: [String] = []
+                if let byName {
+                    if let column = entry.index(of: byName) {
+                        entry.forEachValue(at: column) { lookups.append(String(decoding: $0, as: UTF8.self)) }
+                    }
+                } else if reference.from == .dn {
+                    lookups = [entry.dn]
+                } else {
+                    lookups = [key]
+                }
+                if let earlier = keysSeen[key] {
+                    // Two rows with one key fail when the job runs: neither names an object.
+                    for value in earlier + lookups { targets.markAmbiguous(value) }
+                    keysSeen[key] = earlier + lookups
+                    continue
+                }
+                keysSeen[key] = lookups
+                let current = twice.contains(key) ? nil : placed[key]
+                if twice.contains(key) { for value in lookups { targets.markAmbiguous(value) }; continue }
+                let computed = try? computedDN(desired)
+                let dn: String?
+                if let computed, let current {
+                    dn = DistinguishedName.normalize(computed) == DistinguishedName.normalize(current) ? current : computed
+                } else if let current {
+                    dn = current
+                } else {
+                    dn = spec.create ? computed : nil
+                }
+                guard let dn, !dn.isEmpty else { continue }
+                for value in lookups { targets.add(value, dn: dn) }
+            }
+        }
+        if let by = reference.by, !found, !keysSeen.isEmpty {
+            // A column no row has is most likely misspelled: every value would be unresolved.
+            throw TransformError("resolve by '\(by)': no source row of job \(name) has a field \(by), so no value could resolve; "
+                                 + "check the column's name in the job's source")
+        }
+        return targets
+    }
+
+    /// Each value of `attribute` held by an object below `base` (the whole destination when
+    /// nil), with that object's DN: `resolve: { attribute, base }`.
+    public static func attributeTargets(_ reference: ValueReference, destination: Directory, pageSize: Int) throws -> ReferenceTargets {
+        let attribute = AttributeName(reference.attribute ?? "")
+        var targets = ReferenceTargets(source: reference.summary, valuesAreDNs: false, foldsCase: true)
+        let filter = "(\(attribute)=*)"
+        try destination.read(ReadScope(base: reference.base, attributes: [attribute], filter: filter), pageSize: pageSize) { page in
+            for entry in page {
+                guard let column = entry.index(of: attribute) else { continue }
+                entry.forEachValue(at: column) { targets.add(String(decoding: $0, as: UTF8.self), dn: entry.dn) }
+            }
+        }
+        return targets
+    }
+
+    /// In a job that refers to its own rows, a reference to an object this run creates or
+    /// renames is written after every create and rename of the job: a server that checks
+    /// references (Active Directory) refuses a DN that does not exist yet. Creates lose those
+    /// values (a follow-up modify adds them, counted with the create); an update that adds one
+    /// moves to the end.
+    func deferSelfReferences(_ set: inout ChangeSet) {
+        let attributes = Set(mappings.filter { $0.reference?.job == name }.map(\.destination))
+        guard !attributes.isEmpty, !set.changes.isEmpty else { return }
+        var arriving: Set<String> = []
+        for change in set.changes {
+            switch change.action {
+            case .create where !change.dn.isEmpty: arriving.insert(DistinguishedName.normalize(change.dn))
+            case .rename: if let newDN = change.newDN { arriving.insert(DistinguishedName.normalize(newDN)) }
+            default: break
+            }
+        }
+        guard !arriving.isEmpty else { return }
+        func arrives(_ value: some Collection<UInt8>) -> Bool { arriving.contains(DistinguishedName.normalize(String(decoding: value, as: UTF8.self))) }
+        var first: [ObjectChange] = [], later: [ObjectChange] = []
+        first.reserveCapacity(set.changes.count)
+        for change in set.changes {
+            switch change.payload {
+            case .entry(let entry) where change.action == .create:
+                var kept = Entry(dn: entry.dn)
+                var moved: [Modification] = []
+                var movedChanges: [AttributeChange] = []
+                entry.forEachAttribute { name, values in
+                    guard attributes.contains(name) else {
+                        for value in values { kept.append(name, bytes: value) }
+                        return
+                    }
+                    var stay = values.filter { !arrives($0) }
+                    var go = values.filter { arrives($0) }
+                    // A group must keep one member to be created at all.
+                    if stay.isEmpty, !go.isEmpty, Self.requiredMembers(objectClasses: spec.destination.objectClass).contains(name) {
+                        stay.append(go.removeFirst())
+                    }
+                    for value in stay { kept.append(name, bytes: value) }
+                    if !go.isEmpty {
+                        let values = go.map { Value(Data($0)) }
+                        moved.append(Modification(.add, name, values))
+                        movedChanges.append(AttributeChange(attribute: name, old: stay.map { Value(Data($0)) }, new: stay.map { Value(Data($0)) } + values))
+                    }
+                }
+                guard !moved.isEmpty else { first.append(change); continue }
+                first.append(ObjectChange(action: .create, dn: change.dn, newDN: nil, attributes: [], payload: .entry(kept)))
+                var followUp = ObjectChange(action: .update, dn: change.dn, newDN: nil, attributes: movedChanges,
+                                            operations: Self.chunked(moved, limit: maxValuesPerRequest).map { .modify(dn: change.dn, $0) })
+                followUp.completesCreate = true
+                later.append(followUp)
+            case .operations(let operations) where change.action == .update || change.action == .rename:
+                let addsArriving = operations.contains { operation in
+                    guard case .modify(_, let modifications) = operation else { return false }
+                    return modifications.contains { $0.operation != .delete && attributes.contains($0.attribute) && $0.values.contains { arrives($0.bytes) } }
+                }
+                if addsArriving { later.append(change) } else { first.append(change) }
+            default:
+                first.append(change)
+            }
+        }
+        guard !later.isEmpty else { return }
+        set.secondPassStart = first.count
+        set.changes = first + later
+    }
+
+    /// The attributes an object of these classes must hold at least one value of, which a job
+    /// that maps them must never leave empty: a `groupOfNames` needs a `member`.
+    static func requiredMembers(objectClasses: [String]) -> Set<AttributeName> {
+        var names: Set<AttributeName> = []
+        for objectClass in objectClasses {
+            switch objectClass.lowercased() {
+            case "groupofnames": names.insert("member")
+            case "groupofuniquenames": names.insert("uniqueMember")
+            default: break
+            }
+        }
+        return names
+    }
+}
