@@ -144,7 +144,7 @@ private struct Builder {
                 case .object(let key):
                     // A document that is itself invalid has its own errors: not "missing" as well.
                     if try !exists(key), !invalid.contains(key) {
-                        let known = parsed.keys.filter { $0.kind == key.kind }.map(\.name)
+                        let known = parsed.keys.filter { $0.kind == key.kind }.map(\.name).sorted()
                         problems.append(ManifestProblem(manifest.location(of: reference.field), field: reference.field,
                                                         "no \(key.kind.rawValue) named '\(key.name)' exists"
                                                             + Suggestion.phrase(for: key.name, among: known)))

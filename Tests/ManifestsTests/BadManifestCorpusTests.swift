@@ -239,6 +239,65 @@ let badCases: [BadCase] = [
             expected: ["s.yaml:6:23: spec.triggers[0].once: '2026-02-30T08:00' is not a timestamp like 2026-12-01T08:00",
                        "s.yaml:7:12: spec.timeout: 'soon' is not a duration like 30m, 2h or 1h30m",
                        "s.yaml:8:12: spec.expires: 'tomorrow' is not a timestamp like 2026-12-31T23:59"]),
+    BadCase(name: "resolve: a missing job, another destination, and a job with two keys",
+            files: ["j.yaml": goodJob + "---\n" + header + """
+                kind: Job
+                metadata: { name: j2 }
+                spec:
+                  source: { connection: src }
+                  destination: { connection: src }
+                  mappings:
+                    - { source: id, destination: employeeNumber, key: true }
+                    - { source: a, destination: manager, resolve: { job: j3 } }
+                    - { source: b, destination: member, resolve: { job: j1 } }
+                    - { source: c, destination: seeAlso, resolve: { job: j4 } }
+                ---
+                apiVersion: syncwright.dev/v1
+                kind: Job
+                metadata: { name: j4 }
+                spec:
+                  source: { connection: src }
+                  destination: { connection: src }
+                  mappings:
+                    - { source: id, destination: employeeNumber, key: true }
+                    - { source: login, destination: uid, key: true }
+
+                """],
+            expected: ["j.yaml:18:58: spec.mappings[1].resolve.job: no Job named 'j3' exists (did you mean 'j1'?)",
+                       "j.yaml:19:57: spec.mappings[2].resolve.job: job 'j1' writes to connection 'dst', not 'src', so the DNs it gives are not this destination's; resolve by attribute to look objects up here instead",
+                       "j.yaml:20:58: spec.mappings[3].resolve.job: job 'j4' matches rows by 2 keys, so one value cannot name a row; add by: (one of its source columns) or from: dn"]),
+    BadCase(name: "resolve: its shapes, and the fields that go with it",
+            files: ["j.yaml": header + """
+                kind: Job
+                metadata: { name: j1 }
+                spec:
+                  source: { connection: src }
+                  destination: { connection: dst, container: "ou=x", rdn: cn }
+                  mappings:
+                    - { source: id, destination: employeeNumber, key: true, resolve: { job: j1, by: login } }
+                    - { source: a, destination: cn, resolve: { job: j1, by: login } }
+                    - { source: b, destination: member, resolve: { job: j1, attribute: uid } }
+                    - { source: c, destination: manager, resolve: { job: j1, by: x, from: rdn, base: "ou=y" } }
+                    - { source: d, destination: owner, resolve: { attribute: "e mail", by: x } }
+                    - { source: e, destination: mail, onUnresolved: failRow, membership: sometimes }
+
+                """],
+            expected: ["j.yaml:8:70: spec.mappings[0].resolve: a key is matched as written, so it cannot be resolved",
+                       "j.yaml:9:7: spec.mappings[1].resolve: rdn 'cn' names the object, so its value cannot be a resolved reference",
+                       "j.yaml:10:50: spec.mappings[2].resolve: give job (an object another job writes) or attribute (an object the destination holds), not both",
+                       "j.yaml:11:66: spec.mappings[3].resolve.by: give by (a source column of the job) or from: dn, not both",
+                       "j.yaml:11:75: spec.mappings[3].resolve.from: 'rdn' is not one of dn",
+                       "j.yaml:11:86: spec.mappings[3].resolve.base: base 'ou=y' is for resolve by attribute; a job reference looks in the job's own rows",
+                       "j.yaml:12:62: spec.mappings[4].resolve.attribute: 'e mail' is not an attribute name",
+                       "j.yaml:12:76: spec.mappings[4].resolve.by: by is for resolve by job; by attribute, the value is matched against the attribute",
+                       "j.yaml:13:53: spec.mappings[5].onUnresolved: onUnresolved needs resolve: only a reference can fail to resolve",
+                       "j.yaml:13:74: spec.mappings[5].membership: 'sometimes' is not one of authoritative, additive"]),
+    BadCase(name: "maxValuesPerRequest is for ldap connections",
+            files: ["c.yaml": header + "kind: Connection\nmetadata: { name: src }\nspec: { type: csv, repoPath: data/in.csv, maxValuesPerRequest: 10 }\n"
+                        + "---\n" + header + "kind: Connection\nmetadata: { name: dst }\n"
+                        + "spec: { type: ldap, url: 'ldap://h', baseDN: 'dc=x', maxValuesPerRequest: 0 }\n"],
+            expected: ["c.yaml:4:64: spec.maxValuesPerRequest: only an ldap connection has maxValuesPerRequest",
+                       "c.yaml:9:75: spec.maxValuesPerRequest: 0 is out of range 1-1000000"]),
     BadCase(name: "missedRuns, startingDeadline and for without from",
             files: ["s.yaml": header + "kind: Schedule\nmetadata: { name: s }\n"
                         + "spec:\n  targets: [x]\n  triggers: [ { every: 1h, for: 8h } ]\n  missedRuns: always\n  startingDeadline: later\n"],
