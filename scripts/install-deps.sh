@@ -23,3 +23,11 @@ if ! python3 -c "import cronsim" 2>/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check cronsim 2>/dev/null \
     || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages cronsim
 fi
+
+# ldaptor (PyPI, on Twisted) speaks LDAP for the fake server that sends large attributes in
+# ranges, as Active Directory does (Tests/Fakes/ranged_ldap.py); slapd never does.
+if ! python3 -c "import ldaptor" 2>/dev/null; then
+  echo "Installing ldaptor (PyPI)"
+  python3 -m pip install --quiet --disable-pip-version-check ldaptor 2>/dev/null \
+    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages ldaptor
+fi

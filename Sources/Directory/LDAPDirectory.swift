@@ -204,7 +204,18 @@ public final class LDAPDirectory: Directory {
         // while the caller works on this one.
         var pending: Int32? = try request(after: nil)
         while let messageID = pending {
-            let (entries, cookie) = try collect(messageID)
+            var (entries, cookie) = try collect(messageID)
+            // An attribute with more values than the server sends at once came as a range
+            // (`member;range=0-1499`): the rest is read before the page is handed over.
+            if reader.sawRanges {
+                do {
+                    entries = try entries.map { try completeRanges(ld, $0) }
+                } catch {
+                    if let cookie { ber_bvfree(cookie) }
+                    ldap_abandon_ext(ld, messageID, nil, nil)
+                    throw error
+                }
+            }
             pending = nil
             if let cookie {
                 defer { ber_bvfree(cookie) }
@@ -217,6 +228,89 @@ public final class LDAPDirectory: Directory {
                 throw error
             }
         }
+    }
+
+    /// `entry` with each attribute the server sent as a range (`member;range=0-1499`) read
+    /// whole: the next ranges are asked for (`member;range=1500-*`), one base search each, until
+    /// one ends in `*`. An attribute that cannot be read whole fails the read: a group read in
+    /// part would look as if it had lost members.
+    func completeRanges(_ ld: OpaquePointer, _ entry: Entry) throws -> Entry {
+        var ranged: [(name: AttributeName, next: Int?)] = []
+        var kept: [(AttributeName, [ArraySlice<UInt8>])] = []
+        entry.forEachAttribute { name, values in
+            guard !values.isEmpty else { return }
+            if let range = Self.range(of: name) {
+                ranged.append((range.name, range.high.map { $0 + 1 }))
+                kept.append((range.name, values))
+            } else {
+                kept.append((name, values))
+            }
+        }
+        guard !ranged.isEmpty else { return entry }
+        for (name, start) in ranged {
+            var next = start
+            while let low = next {
+                let asked = "\(name);range=\(low)-*"
+                let (values, high) = try readRange(ld, dn: entry.dn, asked: asked, attribute: name, low: low)
+                if let index = kept.firstIndex(where: { $0.0 == name }) { kept[index].1 += values.map { $0[...] } }
+                next = high.map { $0 + 1 }
+            }
+        }
+        var out = Entry(dn: entry.dn)
+        for (name, values) in kept { for value in values { out.append(name, bytes: value) } }
+        return out
+    }
+
+    /// `member;range=0-1499` → (member, 1499); `member;range=1500-*` → (member, nil).
+    public static func range(of name: AttributeName) -> (name: AttributeName, high: Int?)? {
+        let text = name.name
+        guard let marker = text.range(of: ";range=", options: .caseInsensitive) else { return nil }
+        let bounds = text[marker.upperBound...].split(separator: "-", maxSplits: 1)
+        guard bounds.count == 2, Int(bounds[0]) != nil else { return nil }
+        return (AttributeName(String(text[..<marker.lowerBound])), bounds[1] == "*" ? nil : Int(bounds[1]))
+    }
+
+    /// One more range of `attribute` of the entry at `dn`: its values, and where it ended (nil
+    /// when it was the last).
+    private func readRange(_ ld: OpaquePointer, dn: String, asked: String, attribute: AttributeName, low: Int) throws -> ([[UInt8]], Int?) {
+        var timeout = timeval(tv_sec: settings.timeout, tv_usec: 0)
+        var message: OpaquePointer?
+        let name = strdup(asked)
+        defer { free(name) }
+        var list: [UnsafeMutablePointer<CChar>?] = [name, nil]
+        let code = list.withUnsafeMutableBufferPointer {
+            ldap_search_ext_s(ld, dn, LDAP_SCOPE_BASE, "(objectClass=*)", $0.baseAddress, 0, nil, nil, &timeout, 0, &message)
+        }
+        defer { if let message { ldap_msgfree(message) } }
+        func incomplete(_ why: String) -> DirectoryError {
+            .server(connection: what, problem: "\(dn) has more \(attribute) values than the server sent at once, "
+                    + "and reading \(asked) failed (\(why)); nothing was planned from a part of them")
+        }
+        guard code == LDAP_SUCCESS, let message, let found = ldap_first_entry(ld, message) else {
+            throw incomplete(code == LDAP_SUCCESS ? "no entry came back" : describe(ld, code))
+        }
+        var ber: OpaquePointer?
+        var current = ldap_first_attribute(ld, found, &ber)
+        defer { if let ber { ber_free(ber, 0) } }
+        while let pointer = current {
+            let returned = AttributeName(String(cString: pointer))
+            ldap_memfree(pointer)
+            if let range = Self.range(of: returned), range.name == attribute {
+                var values: [[UInt8]] = []
+                if let list = ldap_get_values_len(ld, found, returned.name) {
+                    var position = 0
+                    while let value = list[position] {
+                        values.append(Array(UnsafeRawBufferPointer(start: value.pointee.bv_val, count: Int(value.pointee.bv_len))))
+                        position += 1
+                    }
+                    ldap_value_free_len(list)
+                }
+                if let high = range.high, high < low { throw incomplete("the server answered with an earlier range, ending at \(high)") }
+                return (values, range.high)
+            }
+            current = ldap_next_attribute(ld, found, ber)
+        }
+        throw incomplete("the answer held no range of \(attribute)")
     }
 
     /// The attribute types of the server's schema (every name of each), read once from its
@@ -532,6 +626,8 @@ public enum LDAPFilter {
 /// search the whole entry again for each attribute.)
 struct EntryReader {
     private var names: NameSpellings
+    /// Whether some entry held an attribute sent as a range (`member;range=0-1499`).
+    var sawRanges: Bool { names.names.contains { $0.name.range(of: ";range=", options: .caseInsensitive) != nil } }
 
     init(names: [AttributeName]) {
         self.names = NameSpellings(names: names)

@@ -124,3 +124,32 @@ import Testing
         #expect(read(try #require(server.ldapsURL), startTLS: false, caFile: nil, insecure: true) == nil)
     }
 }
+
+/// Ranged retrieval, against a fake that caps values per answer as Active Directory does.
+@Suite struct RangedRetrievalTests {
+    static let group = "cn=big,ou=Groups,dc=corp,dc=example"
+
+    @Test func aGroupLargerThanOneAnswerIsReadWholeInOrder() throws {
+        let members = (0..<2_500).map { "uid=u\($0),ou=People,dc=corp,dc=example" }
+        let fake = try RangedLDAP(entries: [
+            Self.group: ["objectClass": ["groupOfNames"], "cn": ["big"], "member": members],
+            "cn=small,ou=Groups,dc=corp,dc=example": ["objectClass": ["groupOfNames"], "cn": ["small"], "member": Array(members.prefix(3))],
+        ], cap: 1_000)
+        let directory = LDAPDirectory(LDAPSettings(url: fake.url, baseDN: "dc=corp,dc=example"), what: "connection ad")
+        var read: [String: [String]] = [:]
+        try directory.read(ReadScope(base: "ou=Groups,dc=corp,dc=example", attributes: ["cn", "member"]), pageSize: 100) { page in
+            for entry in page { read[entry.dn] = entry["member"].map(\.description) }
+        }
+        #expect(read[Self.group] == members)
+        #expect(read["cn=small,ou=Groups,dc=corp,dc=example"] == Array(members.prefix(3)))
+        // The oracle is the fake's own log: the first answer, then two more ranges.
+        #expect(try fake.searches() == [["cn", "member"], ["member;range=1000-*"], ["member;range=2000-*"]])
+    }
+
+    @Test func rangeNamesAreParsed() {
+        #expect(LDAPDirectory.range(of: "member;range=0-1499").map { "\($0.name) \($0.high.map(String.init) ?? "*")" } == "member 1499")
+        #expect(LDAPDirectory.range(of: "member;Range=1500-*").map { "\($0.name) \($0.high.map(String.init) ?? "*")" } == "member *")
+        #expect(LDAPDirectory.range(of: "member") == nil)
+        #expect(LDAPDirectory.range(of: "member;range=x-1") == nil)
+    }
+}
