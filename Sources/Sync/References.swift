@@ -157,8 +157,9 @@ extension JobEngine {
                     continue
                 }
                 keysSeen[key] = lookups
-                let current = twice.contains(key) ? nil : placed[key]
+                // A key two destination objects hold fails the row when the job runs.
                 if twice.contains(key) { for value in lookups { targets.markAmbiguous(value) }; continue }
+                let current = placed[key]
                 let computed = try? computedDN(desired)
                 let dn: String?
                 if let computed, let current {
