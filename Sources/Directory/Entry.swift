@@ -278,6 +278,13 @@ public struct Entry: Sendable, Equatable {
                 if mine.count == 1 && theirs.count == 1 {
                     return Bytes.equal(UnsafeRawBufferPointer(rebasing: a[mine[0]]), UnsafeRawBufferPointer(rebasing: b[theirs[0]]))
                 }
+                // The same values in the same order (a server lists a group's members as they
+                // were written) are the same set, found in one pass.
+                if mine.count == theirs.count, zip(mine, theirs).allSatisfy({
+                    Bytes.equal(UnsafeRawBufferPointer(rebasing: a[$0]), UnsafeRawBufferPointer(rebasing: b[$1]))
+                }) {
+                    return true
+                }
                 // Each side's values must all be found on the other side.
                 func covered(_ x: UnsafeRawBufferPointer, _ xs: [Range<Int>], by y: UnsafeRawBufferPointer, _ ys: [Range<Int>]) -> Bool {
                     if xs.count * ys.count <= 4_096 {
@@ -285,10 +292,45 @@ public struct Entry: Sendable, Equatable {
                             ys.contains { Bytes.equal(UnsafeRawBufferPointer(rebasing: x[r]), UnsafeRawBufferPointer(rebasing: y[$0])) }
                         }
                     }
-                    let set = Set(ys.map { Array(y[$0]) })
-                    return xs.allSatisfy { set.contains(Array(x[$0])) }
+                    let set = Set(ys.map { ValueBytes(name: 0, bytes: UnsafeRawBufferPointer(rebasing: y[$0])) })
+                    return xs.allSatisfy { set.contains(ValueBytes(name: 0, bytes: UnsafeRawBufferPointer(rebasing: x[$0]))) }
                 }
                 return covered(a, mine, by: b, theirs) && covered(b, theirs, by: a, mine)
+            }
+        }
+    }
+
+    /// The values at `index` here that `other` lacks at `otherIndex` (nil: it has none), and
+    /// the values it has there that this lacks, compared byte for byte in linear time (each
+    /// side's repeats count once), in each side's order; and how many distinct values this holds
+    /// at `index`. Only the differing values are copied out.
+    public func valueDifference(at index: Int, from other: Entry, at otherIndex: Int?)
+        -> (added: [ArraySlice<UInt8>], removed: [ArraySlice<UInt8>], count: Int) {
+        storage.withUnsafeBytes { a in
+            other.storage.withUnsafeBytes { b in
+                func ranges(_ raw: UnsafeRawBufferPointer, _ wanted: Int?) -> [Range<Int>] {
+                    guard let wanted else { return [] }
+                    var out: [Range<Int>] = []
+                    Self.walk(raw) { name, start, count in
+                        if name == wanted { out.append(start..<start + count) }
+                        return true
+                    }
+                    return out
+                }
+                let mine = ranges(a, index), theirs = ranges(b, otherIndex)
+                let mineSet = Set(mine.map { ValueBytes(name: 0, bytes: UnsafeRawBufferPointer(rebasing: a[$0])) })
+                let theirSet = Set(theirs.map { ValueBytes(name: 0, bytes: UnsafeRawBufferPointer(rebasing: b[$0])) })
+                var addedSeen = Set<ValueBytes>(), removedSeen = Set<ValueBytes>()
+                var added: [ArraySlice<UInt8>] = [], removed: [ArraySlice<UInt8>] = []
+                for range in mine {
+                    let value = ValueBytes(name: 0, bytes: UnsafeRawBufferPointer(rebasing: a[range]))
+                    if !theirSet.contains(value), addedSeen.insert(value).inserted { added.append(storage[range]) }
+                }
+                for range in theirs {
+                    let value = ValueBytes(name: 0, bytes: UnsafeRawBufferPointer(rebasing: b[range]))
+                    if !mineSet.contains(value), removedSeen.insert(value).inserted { removed.append(other.storage[range]) }
+                }
+                return (added, removed, mineSet.count)
             }
         }
     }
@@ -302,6 +344,17 @@ public struct Entry: Sendable, Equatable {
         if several.mask == 0 && !several.beyond64 { return self }
         var repeated = false
         storage.withUnsafeBytes { raw in
+            // A few values are compared with each other; more (a group's members) go through a
+            // set, so that a large list costs linear time, not quadratic.
+            if valueCount > Self.compareDirectlyUpTo {
+                var seen = Set<ValueBytes>(minimumCapacity: valueCount)
+                Self.walk(raw) { name, start, count in
+                    guard name >= 64 || several.mask & (1 << UInt64(name)) != 0 else { return true }
+                    repeated = !seen.insert(ValueBytes(name: name, bytes: UnsafeRawBufferPointer(rebasing: raw[start..<start + count]))).inserted
+                    return !repeated
+                }
+                return
+            }
             Self.walk(raw) { name, start, count in
                 guard name >= 64 || several.mask & (1 << UInt64(name)) != 0 else { return true }
                 let value = UnsafeRawBufferPointer(rebasing: raw[start..<start + count])
@@ -319,15 +372,19 @@ public struct Entry: Sendable, Equatable {
         }
         guard repeated else { return self }
         var out = Entry(dn: dn, names: names, reservingBytes: storage.count, values: valueCount)
-        var kept: [Int: [[UInt8]]] = [:]
-        forEachRawValue { name, value in
-            let bytes = Array(value)
-            if kept[name, default: []].contains(bytes) { return }
-            kept[name, default: []].append(bytes)
-            out.append(at: name, bytes: value)
+        storage.withUnsafeBytes { raw in
+            var seen = Set<ValueBytes>(minimumCapacity: valueCount)
+            Self.walk(raw) { name, start, count in
+                let value = UnsafeRawBufferPointer(rebasing: raw[start..<start + count])
+                if seen.insert(ValueBytes(name: name, bytes: value)).inserted { out.append(at: name, bytes: value) }
+                return true
+            }
         }
         return out
     }
+
+    /// Up to this many values, `withoutRepeatedValues` compares values with each other.
+    static let compareDirectlyUpTo = 32
 
     /// The name-list positions that hold two values or more, as bits (position < 64), and
     /// whether a position beyond 63 holds values at all (then ask `hasSeveralValues(at:)`). One
@@ -547,3 +604,14 @@ extension Directory {
     }
 }
 
+/// A value where it lies in an entry's storage, with its name's position: equal when both
+/// match, byte for byte; hashed over its bytes at once. Valid only while the storage is borrowed.
+private struct ValueBytes: Hashable {
+    let name: Int
+    let bytes: UnsafeRawBufferPointer
+    static func == (a: ValueBytes, b: ValueBytes) -> Bool { a.name == b.name && Bytes.equal(a.bytes, b.bytes) }
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(name)
+        hasher.combine(bytes: bytes)
+    }
+}

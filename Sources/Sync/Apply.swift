@@ -51,15 +51,13 @@ extension JobEngine {
             let dn = LogText.escape(change.newDN ?? change.dn)
             if let newDN = change.newDN { lines.append("> \(LogText.escape(change.dn)) → \(LogText.escape(newDN))") }
             for attribute in change.attributes {
-                if attribute.old.count > 1 || attribute.new.count > 1, !secretAttributes.contains(attribute.attribute) {
+                if let values = attribute.values {
                     // Several values (a group's members) change value by value: the line names
                     // what is added and removed, not the whole list.
-                    let old = Set(attribute.old), new = Set(attribute.new)
-                    let added = attribute.new.filter { !old.contains($0) }, removed = attribute.old.filter { !new.contains($0) }
                     var parts: [String] = []
-                    if !added.isEmpty { parts.append("added \(show(attribute.attribute, added))") }
-                    if !removed.isEmpty { parts.append("removed \(show(attribute.attribute, removed))") }
-                    lines.append("~ \(dn) \(attribute.attribute): " + parts.joined(separator: "; ") + " (\(attribute.new.count) values)")
+                    if !values.added.isEmpty { parts.append("added \(show(attribute.attribute, values.added))") }
+                    if !values.removed.isEmpty { parts.append("removed \(show(attribute.attribute, values.removed))") }
+                    lines.append("~ \(dn) \(attribute.attribute): " + parts.joined(separator: "; ") + " (\(values.countAfter) values)")
                     continue
                 }
                 lines.append("~ \(dn) \(attribute.attribute): \(show(attribute.attribute, attribute.old)) → "

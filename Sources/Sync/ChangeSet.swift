@@ -5,8 +5,28 @@ import Manifests
 /// One attribute that differs between the destination and what the job wants.
 public struct AttributeChange: Sendable, Equatable {
     public let attribute: AttributeName
+    /// For an attribute written as a whole (one value before or after): its values before and
+    /// after. Empty for a change value by value (see `values`).
     public let old: [Value]
     public let new: [Value]
+    /// For an attribute with several values changed value by value (a group's members): what is
+    /// added and removed, and how many values it holds after. The unchanged values are not kept.
+    public let values: ValueChanges?
+
+    public struct ValueChanges: Sendable, Equatable {
+        public let added: [Value]
+        public let removed: [Value]
+        public let countAfter: Int
+    }
+
+    init(attribute: AttributeName, old: [Value], new: [Value]) {
+        (self.attribute, self.old, self.new, self.values) = (attribute, old, new, nil)
+    }
+
+    init(attribute: AttributeName, added: [Value], removed: [Value], countAfter: Int) {
+        (self.attribute, self.old, self.new) = (attribute, [], [])
+        values = ValueChanges(added: added, removed: removed, countAfter: countAfter)
+    }
 }
 
 /// What a job would do to one destination object.

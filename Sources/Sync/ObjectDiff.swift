@@ -70,22 +70,26 @@ extension JobEngine {
         for mapping in mappings where !mapping.newOnly {
             let currentIndex = current.index(of: mapping.destination, hint: mapping.index)
             if desired.sameValues(at: mapping.index, as: current, at: currentIndex) { continue }
-            var new = desired.values(at: mapping.index)
-            let old = current.values(of: mapping.destination)
-            let identity: (ArraySlice<UInt8>) -> AnyHashable = mapping.dnShaped
-                // The server may spell a DN otherwise (`cn=x\3Dy` for `cn=x=y`): the same names are no change.
-                ? { DistinguishedName.normalize(String(decoding: $0, as: UTF8.self)) }
-                : { $0 }
-            if mapping.additive {
-                // Only values the destination lacks are added; none is removed.
-                let had = Set(old.map(identity))
-                new = old + new.filter { !had.contains(identity($0)) }
-                if new.count == old.count { continue }
-            } else if mapping.dnShaped, Set(new.map(identity)) == Set(old.map(identity)) {
+            // The values that differ, byte for byte, found in linear time: a one-member change to
+            // a large group copies out two values, not the lists.
+            var (added, removed, count) = desired.valueDifference(at: mapping.index, from: current, at: currentIndex)
+            let had = currentIndex.map { current.values(at: $0).count } ?? 0
+            if mapping.dnShaped { (added, removed) = Self.sameNamesLeftOut(added, removed) }
+            if mapping.additive { removed = [] }
+            if added.isEmpty && removed.isEmpty { continue }
+            let after = mapping.additive ? had + added.count : count
+            if after == 0, requiredMembers.contains(mapping.destination) { throw emptyGroup(mapping.destination) }
+            let addedValues = added.map { Value(Data($0)) }, removedValues = removed.map { Value(Data($0)) }
+            if had > 1 || after > 1, had > 0, after > 0 {
+                // Several values change value by value: deleted first (a server that compares
+                // without case then takes `a` for `A`), then added.
+                attributes.append(AttributeChange(attribute: mapping.destination, added: addedValues, removed: removedValues, countAfter: after))
+                if !removedValues.isEmpty { modifications.append(Modification(.delete, mapping.destination, removedValues)) }
+                if !addedValues.isEmpty { modifications.append(Modification(.add, mapping.destination, addedValues)) }
                 continue
             }
-            if new.isEmpty, requiredMembers.contains(mapping.destination) { throw emptyGroup(mapping.destination) }
-            let newValues = new.map { Value(Data($0)) }, oldValues = old.map { Value(Data($0)) }
+            let oldValues = current.values(of: mapping.destination).map { Value(Data($0)) }
+            let newValues = mapping.additive ? oldValues + addedValues : desired.values(at: mapping.index).map { Value(Data($0)) }
             attributes.append(AttributeChange(attribute: mapping.destination, old: oldValues, new: newValues))
             modifications += Self.modifications(of: mapping.destination, from: oldValues, to: newValues, asDNs: mapping.dnShaped)
         }
@@ -136,14 +140,22 @@ extension JobEngine {
         // large list can be sent in chunks.
         if old.isEmpty { return [Modification(new.count > 1 ? .add : .replace, attribute, new)] }
         guard old.count > 1 || new.count > 1 else { return [Modification(.replace, attribute, new)] }
-        let identity: (Value) -> AnyHashable = asDNs
-            ? { DistinguishedName.normalize(String(decoding: $0.bytes, as: UTF8.self)) }
-            : { $0 }
-        let kept = Set(new.map(identity)), had = Set(old.map(identity))
-        let removed = old.filter { !kept.contains(identity($0)) }
-        let added = new.filter { !had.contains(identity($0)) }
+        let kept = Set(new), had = Set(old)
+        var removed = old.filter { !kept.contains($0) }.map { Array($0.bytes)[...] }
+        var added = new.filter { !had.contains($0) }.map { Array($0.bytes)[...] }
+        if asDNs { (added, removed) = sameNamesLeftOut(added, removed) }
         // Deleted first: a server that compares without case then takes `a` for `A`.
-        return (removed.isEmpty ? [] : [Modification(.delete, attribute, removed)])
-            + (added.isEmpty ? [] : [Modification(.add, attribute, added)])
+        return (removed.isEmpty ? [] : [Modification(.delete, attribute, removed.map { Value(Data($0)) })])
+            + (added.isEmpty ? [] : [Modification(.add, attribute, added.map { Value(Data($0)) })])
+    }
+
+    /// `added` and `removed` DNs without those that name the same object, however spelled
+    /// (`cn=x\3Dy` and `cn=x=y`): only the values that differ as bytes are parsed.
+    static func sameNamesLeftOut(_ added: [ArraySlice<UInt8>], _ removed: [ArraySlice<UInt8>])
+        -> ([ArraySlice<UInt8>], [ArraySlice<UInt8>]) {
+        guard !added.isEmpty, !removed.isEmpty else { return (added, removed) }
+        let name = { (value: ArraySlice<UInt8>) in DistinguishedName.normalize(String(decoding: value, as: UTF8.self)) }
+        let addedNames = Set(added.map(name)), removedNames = Set(removed.map(name))
+        return (added.filter { !removedNames.contains(name($0)) }, removed.filter { !addedNames.contains(name($0)) })
     }
 }

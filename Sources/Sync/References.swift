@@ -237,7 +237,7 @@ extension JobEngine {
                     if !go.isEmpty {
                         let values = go.map { Value(Data($0)) }
                         moved.append(Modification(.add, name, values))
-                        movedChanges.append(AttributeChange(attribute: name, old: stay.map { Value(Data($0)) }, new: stay.map { Value(Data($0)) } + values))
+                        movedChanges.append(AttributeChange(attribute: name, added: values, removed: [], countAfter: stay.count + values.count))
                     }
                 }
                 guard !moved.isEmpty else { first.append(change); continue }

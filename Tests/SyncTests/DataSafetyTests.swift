@@ -39,8 +39,9 @@ private func spec(_ mappings: [FieldMapping], filter: String? = nil, container: 
         let change = try #require(set.changes.first)
         #expect(change.action == .update)
         #expect(change.attributes.map(\.attribute) == ["telephoneNumber"])
-        // Written once: a directory holds each value once.
-        #expect(change.attributes.first?.new == ["555"])
+        // Written once: a directory holds each value once. 666 goes, 555 stays, nothing is added.
+        let values = try #require(change.attributes.first?.values)
+        #expect(values.removed == ["666"] && values.added.isEmpty && values.countAfter == 1)
     }
 
     @Test func repeatedSourceValuesAgainstTheSameSetAreUnchanged() throws {
