@@ -55,6 +55,7 @@ pidfile {folder}/slapd.pid
 access to attrs=userPassword by self write {writers} by anonymous auth by * none
 access to * {writers} by * read
 sizelimit size.soft=1000 size.hard=1000 size.prtotal=unlimited
+sortvals member
 
 database mdb
 maxsize 17179869184

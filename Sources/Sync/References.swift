@@ -1,3 +1,4 @@
+import Concurrency
 import Directory
 import Foundation
 import Manifests
@@ -117,61 +118,75 @@ extension JobEngine {
         var engine = self
         engine.ignoresReferences = true
         var targets = ReferenceTargets(source: reference.summary, valuesAreDNs: reference.from == .dn, foldsCase: false)
-        // The destination's objects by key (only the key attributes are read).
-        var placed: [String: String] = [:]
-        var twice: Set<String> = []
-        let keyScope = ReadScope(base: spec.destination.container, attributes: keyMappings.map(\.destination))
-        try destination.readStored(keyScope, pageSize: pageSize) { page in
-            for entry in page {
-                guard let key = destinationKey(entry) else { continue }
-                if placed.updateValue(entry.dn, forKey: key) != nil { twice.insert(key) }
-            }
-        }
         var scope = sourceScope
         if let by = reference.by, var names = scope.attributes, !names.contains(AttributeName(by)) {
             names.append(AttributeName(by))
             scope.attributes = names
         }
         let byName = reference.by.map { AttributeName($0) }
-        var keysSeen: [String: [String]] = [:] // key → lookup values of its rows
-        var found = false
-        try source.read(scope, pageSize: pageSize) { page in
-            for entry in page {
-                if let byName, entry.index(of: byName) != nil { found = true }
-                let row = engine.prepare(entry)
-                guard case .keyed(let key, let desired) = row.prepared else { continue }
-                var lookups: [String] = []
-                if let byName {
-                    if let column = entry.index(of: byName) {
-                        entry.forEachValue(at: column) { lookups.append(String(decoding: $0, as: UTF8.self)) }
+        // Each source row, mapped on all cores: its key, the values that look it up, and its
+        // computed DN, read on a second thread while this one reads the destination (unless
+        // the job reads and writes one directory).
+        struct Row: Sendable { let key: String; let lookups: [String]; let computed: String?; let desired: Entry }
+        let handed = HandedOver(source)
+        let readSource = { @Sendable [engine, scope] () throws -> (rows: [Row], found: Bool) in
+            var rows: [Row] = [], found = false
+            try handed.value.read(scope, pageSize: engine.pageSize) { page in
+                if let byName, !found { found = page.contains { $0.index(of: byName) != nil } }
+                let columns = page.first.map { engine.sourceColumns(for: $0) }
+                rows += ParallelParts.map(page) { entry -> Row? in
+                    guard case .keyed(let key, let desired) = engine.prepare(entry, columns).prepared else { return nil }
+                    var lookups: [String] = []
+                    if let byName {
+                        if let column = entry.index(of: byName) {
+                            entry.forEachValue(at: column) { lookups.append(String(decoding: $0, as: UTF8.self)) }
+                        }
+                    } else {
+                        lookups = [reference.from == .dn ? entry.dn : key]
                     }
-                } else if reference.from == .dn {
-                    lookups = [entry.dn]
-                } else {
-                    lookups = [key]
-                }
-                if let earlier = keysSeen[key] {
-                    // Two rows with one key fail when the job runs: neither names an object.
-                    for value in earlier + lookups { targets.markAmbiguous(value) }
-                    keysSeen[key] = earlier + lookups
-                    continue
-                }
-                keysSeen[key] = lookups
-                // A key two destination objects hold fails the row when the job runs.
-                if twice.contains(key) { for value in lookups { targets.markAmbiguous(value) }; continue }
-                let current = placed[key]
-                let computed = try? computedDN(desired)
-                let dn: String?
-                if let computed, let current {
-                    dn = DistinguishedName.normalize(computed) == DistinguishedName.normalize(current) ? current : computed
-                } else if let current {
-                    dn = current
-                } else {
-                    dn = spec.create ? computed : nil
-                }
-                guard let dn, !dn.isEmpty else { continue }
-                for value in lookups { targets.add(value, dn: dn) }
+                    return Row(key: key, lookups: lookups, computed: try? engine.computedDN(desired), desired: desired)
+                }.compactMap { $0 }
             }
+            return (rows, found)
+        }
+        let early = source !== destination ? Background(readSource) : nil
+        // The destination's objects by key (only the key attributes are read).
+        var placed: [String: String] = [:]
+        var twice: Set<String> = []
+        let keyScope = ReadScope(base: spec.destination.container, attributes: keyMappings.map(\.destination))
+        do {
+            try destination.readStored(keyScope, pageSize: pageSize) { page in
+                for entry in page {
+                    guard let key = destinationKey(entry) else { continue }
+                    if placed.updateValue(entry.dn, forKey: key) != nil { twice.insert(key) }
+                }
+            }
+        } catch {
+            _ = try? early?.value()
+            throw error
+        }
+        let (rows, found) = try early?.value() ?? readSource()
+        var keysSeen: [String: [String]] = [:] // key → lookup values of its rows
+        for row in rows {
+            if let earlier = keysSeen[row.key] {
+                // Two rows with one key fail when the job runs: neither names an object.
+                for value in earlier + row.lookups { targets.markAmbiguous(value) }
+                keysSeen[row.key] = earlier + row.lookups
+                continue
+            }
+            keysSeen[row.key] = row.lookups
+            // A key two destination objects hold fails the row when the job runs.
+            if twice.contains(row.key) { for value in row.lookups { targets.markAmbiguous(value) }; continue }
+            let dn: String?
+            if let current = placed[row.key] {
+                // Where the job leaves it: in place, unless its rdn and container move it.
+                dn = keepsDN(current, row.desired) || row.computed.map({ DistinguishedName.normalize($0) == DistinguishedName.normalize(current) }) ?? true
+                    ? current : row.computed
+            } else {
+                dn = spec.create ? row.computed : nil
+            }
+            guard let dn, !dn.isEmpty else { continue }
+            for value in row.lookups { targets.add(value, dn: dn) }
         }
         if let by = reference.by, !found, !keysSeen.isEmpty {
             // A column no row has is most likely misspelled: every value would be unresolved.
