@@ -69,9 +69,11 @@ extension JobEngine {
         var modifications: [Modification] = []
         for mapping in mappings where !mapping.newOnly {
             let currentIndex = current.index(of: mapping.destination, hint: mapping.index)
-            if desired.sameValues(at: mapping.index, as: current, at: currentIndex) { continue }
-            // The values that differ, byte for byte, found in linear time: a one-member change to
-            // a large group copies out two values, not the lists.
+            // One value each side (the common case) is compared in place. Otherwise the values
+            // that differ are found byte for byte in linear time: a one-member change to a large
+            // group copies out two values, not the lists.
+            let several = desired.hasSeveralValues(at: mapping.index) || currentIndex.map { current.hasSeveralValues(at: $0) } ?? false
+            if !several, desired.sameValues(at: mapping.index, as: current, at: currentIndex) { continue }
             var (added, removed, count) = desired.valueDifference(at: mapping.index, from: current, at: currentIndex)
             let had = currentIndex.map { current.values(at: $0).count } ?? 0
             if mapping.dnShaped { (added, removed) = Self.sameNamesLeftOut(added, removed) }

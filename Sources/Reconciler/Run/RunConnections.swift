@@ -85,6 +85,7 @@ extension Workspace {
     /// against its destination, or the destination's own objects.
     func resolveReferences(_ opened: inout OpenedJob, revision: String, directories: inout RunConnections) throws {
         for reference in opened.engine.references {
+            let started = DispatchTime.now()
             if let job = reference.job {
                 let target = job == opened.engine.name ? opened
                     : try prepare(job: job, revision: revision, directories: &directories)
@@ -104,7 +105,7 @@ extension Workspace {
             }
             logger.debug("reference looked up", metadata: [
                 "job": "\(opened.engine.name)", "reference": "\(reference.summary)",
-                "targets": "\(opened.engine.resolved[reference]?.count ?? 0)"])
+                "targets": "\(opened.engine.resolved[reference]?.count ?? 0)", "ms": "\(RunTimer.milliseconds(since: started))"])
         }
     }
 
