@@ -66,71 +66,16 @@ extension JobEngine {
         // objectClass first, as directories print it; updates compare mapped attributes only.
         for objectClass in objectClassBytes { out.append(at: 0, bytes: objectClass) }
 
-        /// The mapping's values for this row, appended to `target` at `index`.
-        func emit(_ mapping: CompiledMapping, _ position: Int, into target: inout Entry, at index: Int) throws(TransformError) {
-            switch mapping.way {
-            case .copy(let field, let separator):
-                guard let column = columns.map({ $0.copy[position] }) ?? entry.index(of: field) else { return }
-                if let separator {
-                    entry.forEachRawValue(at: column) { value in
-                        Bytes.forEachPart(of: value, separatedBy: separator) { target.append(at: index, bytes: UnsafeRawBufferPointer(rebasing: value[$0])) }
-                    }
-                } else {
-                    entry.forEachRawValue(at: column) { target.append(at: index, bytes: $0) }
-                }
-            case .template(let template):
-                // Rendered straight into the entry's buffer; an empty result adds no value. A
-                // field with several values renders once per value; two such fields are an error.
-                let fields = columns?.template[position] ?? template.fieldNames.map { entry.index(of: $0) }
-                if multiValued == nil { multiValued = entry.namesWithSeveralValues() }
-                let multi = multiValued ?? (0, false)
-                var several: Int?
-                for case let column? in fields where column != several
-                    && (column < 64 ? multi.mask & (1 << UInt64(column)) != 0 : multi.beyond64 && entry.hasSeveralValues(at: column)) {
-                    if let several {
-                        throw TransformError("the template of \(mapping.destination) reads \(entry.name(at: several)) and "
-                            + "\(entry.name(at: column)), which both have several values; a template may take several values from one field only")
-                    }
-                    several = column
-                }
-                func render(_ pinned: (column: Int, value: ArraySlice<UInt8>)?) throws(TransformError) {
-                    var emptyField: String?
-                    let before = target.valueCount
-                    try target.appendValue(at: index) { (bytes: inout [UInt8]) throws(TransformError) in
-                        let start = bytes.count
-                        try template.render(entry, appendingTo: &bytes, columns: fields, pinned: pinned,
-                                            dnShaped: mapping.dnShaped && mapping.reference == nil, emptyInRDN: &emptyField)
-                        // A DN with an empty RDN value is never written: the value is left out.
-                        if emptyField != nil { bytes.removeSubrange(start...) }
-                    }
-                    if let emptyField, target.valueCount == before {
-                        notes.append("\(mapping.destination) left out: {{\(emptyField)}} is empty, so the DN would be malformed")
-                    }
-                }
-                if let several {
-                    var failure: TransformError?
-                    entry.forEachValue(at: several) { value in
-                        guard failure == nil else { return }
-                        do throws(TransformError) { try render((several, value)) } catch { failure = error }
-                    }
-                    if let failure { throw failure }
-                } else {
-                    try render(nil)
-                }
-            case .generatePassword:
-                break
-            }
-        }
-
         for (position, mapping) in mappings.enumerated() {
             guard let reference = mapping.reference else {
-                try emit(mapping, position, into: &out, at: mapping.index)
+                try emit(mapping, position, of: entry, columns: columns, into: &out, at: mapping.index,
+                         multiValued: &multiValued, notes: &notes)
                 continue
             }
             // A reference's values are looked up one by one, and each becomes the DN it names.
             guard !ignoresReferences, let targets = resolved[reference] else { continue }
             var names = Entry(dn: "", names: [mapping.destination], reservingBytes: 256, values: 8)
-            try emit(mapping, position, into: &names, at: 0)
+            try emit(mapping, position, of: entry, columns: columns, into: &names, at: 0, multiValued: &multiValued, notes: &notes)
             var missing: [String] = [], ambiguous: [String] = []
             names.forEachValue(at: 0) { value in
                 let text = String(decoding: value, as: UTF8.self)
@@ -149,6 +94,65 @@ extension JobEngine {
         // A directory holds each value of an attribute once: `555;555` is the one value 555.
         return out.withoutRepeatedValues()
     }
+    /// The mapping's values for `entry`, appended to `target` at `index`. `multiValued` is which
+    /// source fields have several values, found once per row when a template asks. (A method,
+    /// not a closure: it captures nothing, so a row allocates nothing for it.)
+    func emit(_ mapping: CompiledMapping, _ position: Int, of entry: Entry, columns: SourceColumns?, into target: inout Entry,
+              at index: Int, multiValued: inout (mask: UInt64, beyond64: Bool)?, notes: inout [String]) throws(TransformError) {
+        switch mapping.way {
+        case .copy(let field, let separator):
+            guard let column = columns.map({ $0.copy[position] }) ?? entry.index(of: field) else { return }
+            if let separator {
+                entry.forEachRawValue(at: column) { value in
+                    Bytes.forEachPart(of: value, separatedBy: separator) { target.append(at: index, bytes: UnsafeRawBufferPointer(rebasing: value[$0])) }
+                }
+            } else {
+                entry.forEachRawValue(at: column) { target.append(at: index, bytes: $0) }
+            }
+        case .template(let template):
+            // Rendered straight into the entry's buffer; an empty result adds no value. A
+            // field with several values renders once per value; two such fields are an error.
+            let fields = columns?.template[position] ?? template.fieldNames.map { entry.index(of: $0) }
+            if multiValued == nil { multiValued = entry.namesWithSeveralValues() }
+            let multi = multiValued ?? (0, false)
+            var several: Int?
+            for case let column? in fields where column != several
+                && (column < 64 ? multi.mask & (1 << UInt64(column)) != 0 : multi.beyond64 && entry.hasSeveralValues(at: column)) {
+                if let several {
+                    throw TransformError("the template of \(mapping.destination) reads \(entry.name(at: several)) and "
+                        + "\(entry.name(at: column)), which both have several values; a template may take several values from one field only")
+                }
+                several = column
+            }
+            func render(_ pinned: (column: Int, value: ArraySlice<UInt8>)?) throws(TransformError) {
+                var emptyField: String?
+                let before = target.valueCount
+                try target.appendValue(at: index) { (bytes: inout [UInt8]) throws(TransformError) in
+                    let start = bytes.count
+                    try template.render(entry, appendingTo: &bytes, columns: fields, pinned: pinned,
+                                        dnShaped: mapping.dnShaped && mapping.reference == nil, emptyInRDN: &emptyField)
+                    // A DN with an empty RDN value is never written: the value is left out.
+                    if emptyField != nil { bytes.removeSubrange(start...) }
+                }
+                if let emptyField, target.valueCount == before {
+                    notes.append("\(mapping.destination) left out: {{\(emptyField)}} is empty, so the DN would be malformed")
+                }
+            }
+            if let several {
+                var failure: TransformError?
+                entry.forEachValue(at: several) { value in
+                    guard failure == nil else { return }
+                    do throws(TransformError) { try render((several, value)) } catch { failure = error }
+                }
+                if let failure { throw failure }
+            } else {
+                try render(nil)
+            }
+        case .generatePassword:
+            break
+        }
+    }
+
     /// A key from each key mapping's first value (`part`), joined by U+001F when there are
     /// several; nil when a part is missing. The one rule behind every key a job compares.
     @inline(__always)

@@ -25,6 +25,9 @@ public struct JobEngine: Sendable {
     /// Set when the job is planned only for the DNs it gives its rows: reference mappings are
     /// then left out (they name no object, and their targets are not needed).
     var ignoresReferences = false
+    /// The attributes this job's objects must hold at least one value of (a `groupOfNames`'s
+    /// `member`), worked out once from its object classes.
+    let requiredMembers: Set<AttributeName>
 
     let filter: CompiledFilter?
     /// Every source field the job reads, with the manifest field naming it.
@@ -58,6 +61,7 @@ public struct JobEngine: Sendable {
         rdnBytes = Array((spec.destination.rdn ?? "").utf8)
         containerBytes = Array((spec.destination.container ?? "").utf8)
         objectClassBytes = spec.destination.objectClass.map { Array($0.utf8)[...] }
+        requiredMembers = Self.requiredMembers(objectClasses: spec.destination.objectClass)
         do {
             filter = try spec.source.filter.map { CompiledFilter(try FilterExpression.parse($0)) }
             mappings = try spec.mappings.map { m in

@@ -15,7 +15,7 @@ extension JobEngine {
             if case .generatePassword = mapping.way {
                 entry.append(at: mapping.index, bytes: Array(PasswordGenerator.make().utf8)[...])
             }
-            if requiredMembers.contains(mapping.destination), desired.firstValue(at: mapping.index) == nil {
+            if !requiredMembers.isEmpty, requiredMembers.contains(mapping.destination), desired.firstValue(at: mapping.index) == nil {
                 throw emptyGroup(mapping.destination)
             }
         }
@@ -38,11 +38,6 @@ extension JobEngine {
         let operations = [DirectoryChange.add(first)]
             + Self.chunked(rest, limit: maxValuesPerRequest).map { DirectoryChange.modify(dn: dn, $0) }
         return ObjectChange(action: .create, dn: dn, newDN: nil, attributes: [], payload: .operations(operations))
-    }
-
-    /// The attributes this job maps that its objects must hold (a `groupOfNames`'s `member`).
-    var requiredMembers: Set<AttributeName> {
-        Self.requiredMembers(objectClasses: spec.destination.objectClass)
     }
 
     func emptyGroup(_ attribute: AttributeName) -> TransformError {

@@ -245,7 +245,7 @@ extension JobEngine {
                     var stay = values.filter { !arrives($0) }
                     var go = values.filter { arrives($0) }
                     // A group must keep one member to be created at all.
-                    if stay.isEmpty, !go.isEmpty, Self.requiredMembers(objectClasses: spec.destination.objectClass).contains(name) {
+                    if stay.isEmpty, !go.isEmpty, requiredMembers.contains(name) {
                         stay.append(go.removeFirst())
                     }
                     for value in stay { kept.append(name, bytes: value) }
