@@ -303,9 +303,9 @@ public struct Entry: Sendable, Equatable {
     /// The values at `index` here that `other` lacks at `otherIndex` (nil: it has none), and
     /// the values it has there that this lacks, compared byte for byte in linear time (each
     /// side's repeats count once), in each side's order; and how many distinct values this holds
-    /// at `index`. Only the differing values are copied out.
+    /// at `index`, and `other` at `otherIndex`. Only the differing values are copied out.
     public func valueDifference(at index: Int, from other: Entry, at otherIndex: Int?)
-        -> (added: [ArraySlice<UInt8>], removed: [ArraySlice<UInt8>], count: Int) {
+        -> (added: [ArraySlice<UInt8>], removed: [ArraySlice<UInt8>], count: Int, otherCount: Int) {
         storage.withUnsafeBytes { a in
             other.storage.withUnsafeBytes { b in
                 func ranges(_ raw: UnsafeRawBufferPointer, _ wanted: Int?) -> [Range<Int>] {
@@ -330,7 +330,7 @@ public struct Entry: Sendable, Equatable {
                     let value = ValueBytes(name: 0, bytes: UnsafeRawBufferPointer(rebasing: b[range]))
                     if !mineSet.contains(value), removedSeen.insert(value).inserted { removed.append(other.storage[range]) }
                 }
-                return (added, removed, mineSet.count)
+                return (added, removed, mineSet.count, theirSet.count)
             }
         }
     }

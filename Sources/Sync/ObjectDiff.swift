@@ -69,8 +69,7 @@ extension JobEngine {
             // group copies out two values, not the lists.
             let several = desired.hasSeveralValues(at: mapping.index) || currentIndex.map { current.hasSeveralValues(at: $0) } ?? false
             if !several, desired.sameValues(at: mapping.index, as: current, at: currentIndex) { continue }
-            var (added, removed, count) = desired.valueDifference(at: mapping.index, from: current, at: currentIndex)
-            let had = currentIndex.map { current.values(at: $0).count } ?? 0
+            var (added, removed, count, had) = desired.valueDifference(at: mapping.index, from: current, at: currentIndex)
             if mapping.dnShaped { (added, removed) = Self.sameNamesLeftOut(added, removed) }
             if mapping.additive { removed = [] }
             if added.isEmpty && removed.isEmpty { continue }

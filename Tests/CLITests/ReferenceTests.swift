@@ -32,7 +32,7 @@ struct GroupsWorld {
     let home: Home
 
     init(membership: String = "authoritative", onUnresolved: String = "skipValue", teams: String = Self.teams,
-         corpExtra: String = "") throws {
+         corpExtra: String = "", by: String = "login") throws {
         server = try Slapd()
         for suffix in ["dc=corp,dc=example", "dc=partner,dc=example"] {
             try server.add("dn: ou=Groups,\(suffix)\nobjectClass: organizationalUnit\nou: Groups\n\n", suffix: suffix)
@@ -76,7 +76,7 @@ struct GroupsWorld {
                   destination: { connection: corp, objectClass: [groupOfNames], container: "\(Self.groups)", rdn: cn }
                   mappings:
                     - { source: name, destination: cn, key: true }
-                    - { source: members, destination: member, delimiter: ";", resolve: { job: users, by: login },
+                    - { source: members, destination: member, delimiter: ";", resolve: { job: users, by: \(by) },
                         membership: \(membership), onUnresolved: \(onUnresolved) }
                     - { source: owner, destination: owner, resolve: { attribute: employeeNumber, base: "\(Self.people)" } }
                   delete: true
@@ -259,6 +259,17 @@ struct GroupsWorld {
         let text = try syncwright(["run", "directory", "--preview"] + world.home.args)
         #expect(text.stdout.contains("~ cn=engineering,\(GroupsWorld.groups) member: added \(world.person("eowen")); removed \(world.person("ajohnson")) (2 values)"),
                 "\(text.stdout)")
+    }
+
+    @Test func aByColumnNoRowHasFailsTheJobWithOneSentenceAndWritesNothing() throws {
+        let world = try GroupsWorld(by: "logn")
+        let (result, report) = try world.home.run("directory")
+        #expect(result.status == 1, "\(result.stdout)") // a job failed (the users were written)
+        #expect(jobField(report, 1, "status") == "failed")
+        #expect(jobField(report, 1, "error") == "job groups: its reference to job users (by logn) could not be looked up, so nothing "
+                + "was written: resolve by 'logn': no source row of job users has a field logn, so no value could resolve; "
+                + "check the column's name in the job's source", "\(jobField(report, 1, "error") ?? "")")
+        #expect(try world.server.dns(GroupsWorld.groups).isEmpty)
     }
 
     @Test func aCreateWithMoreValuesThanOneRequestCarriesIsSplitAndKeepsEveryValue() throws {

@@ -86,22 +86,18 @@ extension Workspace {
     func resolveReferences(_ opened: inout OpenedJob, revision: String, directories: inout RunConnections) throws {
         for reference in opened.engine.references {
             let started = DispatchTime.now()
-            if let job = reference.job {
-                let target = job == opened.engine.name ? opened
-                    : try prepare(job: job, revision: revision, directories: &directories)
-                do {
+            do {
+                if let job = reference.job {
+                    let target = job == opened.engine.name ? opened
+                        : try prepare(job: job, revision: revision, directories: &directories)
                     opened.engine.resolved[reference] = try target.engine.referenceTargets(
                         for: reference, source: target.source, destination: target.destination)
-                } catch {
-                    throw ReconcilerError.reference(job: opened.engine.name, reference: reference.summary, problem: Self.describe(error))
-                }
-            } else {
-                do {
+                } else {
                     opened.engine.resolved[reference] = try JobEngine.attributeTargets(
                         reference, destination: opened.destination, pageSize: opened.engine.pageSize)
-                } catch {
-                    throw ReconcilerError.reference(job: opened.engine.name, reference: reference.summary, problem: Self.describe(error))
                 }
+            } catch {
+                throw ReconcilerError.reference(job: opened.engine.name, reference: reference.summary, problem: Self.describe(error))
             }
             logger.debug("reference looked up", metadata: [
                 "job": "\(opened.engine.name)", "reference": "\(reference.summary)",
