@@ -172,15 +172,8 @@ def changed_values(users, groups):
     return sum(differences), sum(1 for d in differences if d)
 
 
-def server_cpu(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def timed(argv, server):
-    """Runs argv; returns (wall seconds, peak RSS MiB, the server's CPU seconds meanwhile, stdout)."""
-    server_before = server_cpu(server.pid)
+def timed(argv):
+    """Runs argv; returns (wall seconds, its peak RSS in MiB, its stdout)."""
     start = time.perf_counter()
     out = tempfile.TemporaryFile()
     err = tempfile.TemporaryFile()
@@ -192,7 +185,7 @@ def timed(argv, server):
     stdout = out.read().decode()
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{' '.join(argv[:3])} failed: {err.read().decode()[-2000:]}\n{stdout[-2000:]}")
-    return elapsed, usage.ru_maxrss / 1024, server_cpu(server.pid) - server_before, stdout
+    return elapsed, usage.ru_maxrss / 1024, stdout
 
 
 def logged_values(url, groups_base):
@@ -298,26 +291,26 @@ def main():
             subprocess.run([args.binary, "apply", "--home", home], check=True, capture_output=True)
 
             run = [args.binary, "run", "load", "--home", home, "--format", "json"]
-            load, load_rss, _, out = timed(run, proc)
+            load, load_rss, out = timed(run)
             jobs = json.loads(out)["jobs"]
             assert jobs[0]["stats"]["created"] == n and jobs[1]["stats"]["created"] == g + 1, jobs
             assert all(j["stats"]["failed"] == 0 and j["stats"]["unresolved"] == 0 for j in jobs), jobs
-            ldapadd, _, _, _ = timed(["ldapadd", "-x", "-H", url, "-D", f"cn=sync,{SUFFIXES[1]}", "-w", PASSWORD,
-                                      "-f", f"{work}/load.ldif"], proc)
+            ldapadd, _, _ = timed(["ldapadd", "-x", "-H", url, "-D", f"cn=sync,{SUFFIXES[1]}", "-w", PASSWORD,
+                                      "-f", f"{work}/load.ldif"])
 
             groups_base = f"ou=Groups,{SUFFIXES[0]}"
             logged_before = logged_values(url, groups_base) if accesslog else 0
             write_csvs(work, n, g, changed=True)
-            delta, delta_rss, _, out = timed(run, proc)
+            delta, delta_rss, out = timed(run)
             jobs = json.loads(out)["jobs"]
             groups_job = jobs[1]["durationMs"] / 1000
             assert jobs[0]["stats"]["unchanged"] == n and jobs[1]["stats"]["updated"] == touched, jobs
             sent = logged_values(url, groups_base) - logged_before if accesslog else 0
             change_ldif(f"{work}/change.ldif", n, g)
-            modify, _, _, _ = timed(["ldapmodify", "-x", "-H", url, "-D", f"cn=sync,{SUFFIXES[1]}", "-w", PASSWORD,
-                                     "-f", f"{work}/change.ldif"], proc)
-            search, _, _, _ = timed(["ldapsearch", "-x", "-H", url, "-D", f"cn=sync,{SUFFIXES[0]}", "-w", PASSWORD, "-LLL",
-                                     "-E", "pr=500/noprompt", "-b", groups_base, "(objectClass=groupOfNames)", "cn", "member"], proc)
+            modify, _, _ = timed(["ldapmodify", "-x", "-H", url, "-D", f"cn=sync,{SUFFIXES[1]}", "-w", PASSWORD,
+                                     "-f", f"{work}/change.ldif"])
+            search, _, _ = timed(["ldapsearch", "-x", "-H", url, "-D", f"cn=sync,{SUFFIXES[0]}", "-w", PASSWORD, "-LLL",
+                                     "-E", "pr=500/noprompt", "-b", groups_base, "(objectClass=groupOfNames)", "cn", "member"])
             for key, value in zip(keys, [load, load_rss, ldapadd, delta, delta_rss, search, sent, modify, groups_job]):
                 results[key].append(value)
             print(f"round {round_number}: first load: syncwright run {load:.1f} s (peak {load_rss:.0f} MiB), "
