@@ -285,3 +285,42 @@ struct GroupsWorld {
         #expect(try world.values("cn=everyone,\(GroupsWorld.groups)", "member") == [world.person("ajohnson")])
     }
 }
+
+/// The demo repository's managers and groups, into LDIF files: a file destination is a directory
+/// too. The LDIF is read back with python-ldap (Debian's python3-ldap), an independent parser.
+@Suite struct FileReferenceTests {
+    static let people = "ou=People,dc=corp,dc=example"
+
+    func entries(_ file: String) throws -> [String: [String: [String]]] {
+        let script = """
+            import json, sys, ldif
+            records = ldif.LDIFRecordList(open(sys.argv[1], 'rb')); records.parse()
+            print(json.dumps({dn: {k.lower(): [v.decode() for v in vs] for k, vs in attrs.items()} for dn, attrs in records.all_records}))
+            """
+        let result = try runProcess("/usr/bin/python3", ["-c", script, file])
+        try #require(result.status == 0, "python-ldap failed: \(result.stderr)")
+        return try JSONDecoder().decode([String: [String: [String]]].self, from: Data(result.stdout.utf8))
+    }
+
+    @Test func theDemoWritesManagersAndGroupsIntoLDIFAndLeavesOutWhoIsNoUser() throws {
+        let fixture = try examplesFixture()
+        let folder = try TemporaryFolder("file-references")
+        let home = try TestHome(fixture, in: folder)
+        let run = try home.run(["run", "nightly-directory-sync", "--format", "json"])
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+        #expect(jobField(report, 1, "status") == "succeeded", "\(run.stdout)")
+        // Evan is inactive and Femi a contractor: no user of hr-users-to-corp, so left out.
+        #expect(stats(report, 1)["created"] == 4 && stats(report, 1)["unresolved"] == 2)
+        let corp = try entries(home.file("directories/corp.ldif"))
+        func user(_ login: String) -> String { "uid=\(login),\(Self.people)" }
+        #expect(corp[user("ajohnson")]?["manager"] == [user("bsmith")])
+        #expect(corp[user("bsmith")]?["manager"] == nil)
+        #expect(corp[user("dmüller")]?["manager"] == [user("bsmith")])
+        #expect(corp["cn=identity-team,ou=Groups,dc=corp,dc=example"]?["member"] == [user("dmüller"), user("ajohnson")])
+        #expect(corp["cn=all-staff,ou=Groups,dc=corp,dc=example"]?["member"]?.count == 4)
+        // Again: nothing changes.
+        let again = try home.run(["run", "nightly-directory-sync", "--format", "json"])
+        let second = try #require(try JSONSerialization.jsonObject(with: Data(again.stdout.utf8)) as? [String: Any])
+        #expect(stats(second, 0)["unchanged"] == 4 && stats(second, 1)["unchanged"] == 4)
+    }
+}
