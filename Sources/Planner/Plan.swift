@@ -87,24 +87,42 @@ public struct Plan: Sendable, Equatable {
     /// A job's `value:` literals for secret attributes (`userPassword`, `unicodePwd` and the job's
     /// `secretAttributes`, in either version) show as `••••••`: plans end up in pull-request comments.
     static func maskingSecrets(_ fields: [FieldChange], old: String, new: String) -> [FieldChange] {
-        func secretMappings(_ json: String) -> Set<Int> {
-            guard case .object(let root)? = JSONValue.parse(json), case .object(let spec)? = root["spec"],
-                  case .array(let mappings)? = spec["mappings"] else { return [] }
-            var secrets: Set<String> = ["userpassword", "unicodepwd"]
+        /// The secret names, and the destination of each mapping by position.
+        func secrets(_ json: String) -> (names: Set<String>, destinations: [String]) {
+            guard case .object(let root)? = JSONValue.parse(json), case .object(let spec)? = root["spec"] else { return ([], []) }
+            var names: Set<String> = ["userpassword", "unicodepwd"]
             if case .array(let named)? = spec["secretAttributes"] {
-                for case .string(let name) in named { secrets.insert(name.lowercased()) }
+                for case .string(let name) in named { names.insert(name.lowercased()) }
             }
-            var out: Set<Int> = []
-            for (index, mapping) in mappings.enumerated() {
-                if case .object(let m) = mapping, case .string(let destination)? = m["destination"],
-                   secrets.contains(destination.lowercased()) { out.insert(index) }
+            var destinations: [String] = []
+            if case .array(let mappings)? = spec["mappings"] {
+                for mapping in mappings {
+                    if case .object(let m) = mapping, case .string(let destination)? = m["destination"] {
+                        destinations.append(destination)
+                    } else {
+                        destinations.append("")
+                    }
+                }
             }
-            return out
+            return (names, destinations)
         }
-        let indexes = secretMappings(old).union(secretMappings(new))
-        guard !indexes.isEmpty else { return fields }
-        let values = Set(indexes.map { "spec.mappings[\($0)].value" })
-        let wholes = Set(indexes.map { "spec.mappings[\($0)]" })
+        let (oldSecrets, oldDestinations) = secrets(old), (newSecrets, newDestinations) = secrets(new)
+        let names = oldSecrets.union(newSecrets)
+        /// The mapping a path is inside (`spec.mappings[destination=pin]…`, or by position when the
+        /// list could not be keyed), and whether the path is the whole mapping.
+        func mapping(_ path: String) -> (destination: String, whole: Bool)? {
+            let prefix = "spec.mappings["
+            guard path.hasPrefix(prefix), let close = path.firstIndex(of: "]") else { return nil }
+            let selector = path[path.index(path.startIndex, offsetBy: prefix.count)..<close]
+            let rest = path[path.index(after: close)...]
+            guard rest.isEmpty || rest == ".value" else { return nil }
+            if selector.hasPrefix("destination=") {
+                return (String(selector.dropFirst("destination=".count)), rest.isEmpty)
+            }
+            guard let index = Int(selector) else { return nil }
+            let candidates = [oldDestinations, newDestinations].compactMap { index < $0.count ? $0[index] : nil }
+            return candidates.first { names.contains($0.lowercased()) }.map { ($0, rest.isEmpty) }
+        }
         func hide(_ value: JSONValue?, whole: Bool) -> JSONValue? {
             guard let value else { return nil }
             guard whole else { return .string(mask) }
@@ -113,8 +131,7 @@ public struct Plan: Sendable, Equatable {
             return .object(mapping)
         }
         return fields.map { field in
-            let whole = wholes.contains(field.path)
-            guard whole || values.contains(field.path) else { return field }
+            guard let (destination, whole) = mapping(field.path), names.contains(destination.lowercased()) else { return field }
             return FieldChange(path: field.path, old: hide(field.old, whole: whole), new: hide(field.new, whole: whole))
         }
     }
@@ -133,6 +150,11 @@ public struct Plan: Sendable, Equatable {
                 diff(a[key], b[key], path: path.isEmpty ? key : "\(path).\(key)", into: &out)
             }
         case (.array(let a)?, .array(let b)?):
+            if let key = identityKey[path] {
+                if diffKeyed(a, b, by: key, path: path, into: &out) { return }
+            } else if diffByContent(a, b, path: path, into: &out) {
+                return
+            }
             for index in 0..<max(a.count, b.count) {
                 diff(index < a.count ? a[index] : nil, index < b.count ? b[index] : nil,
                      path: "\(path)[\(index)]", into: &out)
@@ -140,5 +162,56 @@ public struct Plan: Sendable, Equatable {
         default:
             if old != new { out.append(FieldChange(path: path, old: old, new: new)) }
         }
+    }
+
+    /// Lists whose items are told apart by a field: a mapping by its destination, a collection's
+    /// job by its name. Other lists (triggers, object classes, approvers) by their items' content.
+    static let identityKey = ["spec.mappings": "destination", "spec.jobs": "job"]
+
+    /// `a` and `b` diffed item by item, matched by `key` (`spec.mappings[destination=mail].source`):
+    /// removing one item shows that item removed, not every later one changed. A change of
+    /// order among the items both keep shows as one line (a collection's jobs run in that
+    /// order). False (nothing added)
+    /// when some item has no such key, or two share one: then the caller diffs by position.
+    private static func diffKeyed(_ a: [JSONValue], _ b: [JSONValue], by key: String, path: String,
+                                  into out: inout [FieldChange]) -> Bool {
+        func keyed(_ items: [JSONValue]) -> [(String, JSONValue)]? {
+            var seen: Set<String> = []
+            var out: [(String, JSONValue)] = []
+            for item in items {
+                guard case .object(let fields) = item, case .string(let name)? = fields[key], seen.insert(name).inserted else { return nil }
+                out.append((name, item))
+            }
+            return out
+        }
+        guard let old = keyed(a), let new = keyed(b) else { return false }
+        let oldByName = Dictionary(uniqueKeysWithValues: old), newNames = Set(new.map(\.0))
+        for (name, item) in old where !newNames.contains(name) {
+            out.append(FieldChange(path: "\(path)[\(key)=\(name)]", old: item, new: nil))
+        }
+        for (name, item) in new {
+            diff(oldByName[name], item, path: "\(path)[\(key)=\(name)]", into: &out)
+        }
+        let kept = new.map(\.0).filter { oldByName[$0] != nil }
+        let was = old.map(\.0).filter { newNames.contains($0) }
+        if kept != was {
+            out.append(FieldChange(path: "\(path) (order)", old: .array(was.map(JSONValue.string)), new: .array(kept.map(JSONValue.string))))
+        }
+        return true
+    }
+
+    /// `a` and `b` diffed as collections of items: each item only one side holds is shown at its
+    /// position on that side, and an item edited in place (one gone, one new, at the same
+    /// position) field by field; the same items in another order are no change. False (nothing
+    /// added) when an item repeats, so that counting would be ambiguous.
+    private static func diffByContent(_ a: [JSONValue], _ b: [JSONValue], path: String, into out: inout [FieldChange]) -> Bool {
+        let old = Set(a.map(\.description)), new = Set(b.map(\.description))
+        guard old.count == a.count, new.count == b.count else { return false }
+        let gone = Set(a.indices.filter { !new.contains(a[$0].description) })
+        let came = Set(b.indices.filter { !old.contains(b[$0].description) })
+        for index in gone.union(came).sorted() {
+            diff(gone.contains(index) ? a[index] : nil, came.contains(index) ? b[index] : nil, path: "\(path)[\(index)]", into: &out)
+        }
+        return true
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
 import Manifests
-import Planner
+@testable import Planner
 import Testing
 
 func record(_ kind: Kind, _ name: String, _ spec: String, file: String = "f.yaml") -> ObjectRecord {
@@ -30,8 +30,8 @@ func record(_ kind: Kind, _ name: String, _ spec: String, file: String = "f.yaml
         #expect(plan.changes[1].fields == [
             FieldChange(path: "metadata.description", old: nil, new: .string("new")),
             FieldChange(path: "spec.create", old: .bool(true), new: .bool(false)),
-            FieldChange(path: "spec.mappings[0].source", old: .string("x"), new: .string("y")),
-            FieldChange(path: "spec.mappings[1]", old: nil,
+            FieldChange(path: "spec.mappings[destination=cn].source", old: .string("x"), new: .string("y")),
+            FieldChange(path: "spec.mappings[destination=sn]", old: nil,
                         new: .object(["destination": .string("sn"), "key": .bool(false), "source": .string("z")])),
         ])
         #expect((plan.count(.create), plan.count(.update), plan.count(.delete)) == (1, 1, 1))
@@ -43,16 +43,60 @@ func record(_ kind: Kind, _ name: String, _ spec: String, file: String = "f.yaml
         let plan = Plan.make(desired: DesiredState(objects: [ObjectKey(.job, "a"): record(.job, "a", after)], scope: .full),
                              applied: [ObjectKey(.job, "a"): record(.job, "a", before)], revision: "r", appliedRevision: "q")
         #expect(plan.changes[0].fields == [
-            FieldChange(path: "spec.mappings[0].source", old: .string("x"), new: .string("y")),
-            FieldChange(path: "spec.mappings[1].value", old: .string("••••••"), new: .string("••••••")),
-            FieldChange(path: "spec.mappings[2].value", old: .string("••••••"), new: .string("••••••")),
-            FieldChange(path: "spec.mappings[3]", old: nil,
+            FieldChange(path: "spec.mappings[destination=cn].source", old: .string("x"), new: .string("y")),
+            FieldChange(path: "spec.mappings[destination=userPassword].value", old: .string("••••••"), new: .string("••••••")),
+            FieldChange(path: "spec.mappings[destination=pin].value", old: .string("••••••"), new: .string("••••••")),
+            FieldChange(path: "spec.mappings[destination=unicodePwd]", old: nil,
                         new: .object(["destination": .string("unicodePwd"), "value": .string("••••••")])),
-            FieldChange(path: "spec.mappings[4]", old: nil, new: .object(["destination": .string("title"), "value": .string("Clerk")])),
+            FieldChange(path: "spec.mappings[destination=title]", old: nil, new: .object(["destination": .string("title"), "value": .string("Clerk")])),
         ])
         for rendered in [plan.text(colour: false), plan.rendered(as: .markdown, colour: false), plan.rendered(as: .json, colour: false)] {
             for secret in ["Initial-1", "Initial-2", "1234", "5678", "Added-3"] { #expect(!rendered.contains(secret)) }
         }
+    }
+
+    func fields(_ before: String, _ after: String) -> [String] {
+        Plan.make(desired: DesiredState(objects: [ObjectKey(.job, "a"): record(.job, "a", after)], scope: .full),
+                  applied: [ObjectKey(.job, "a"): record(.job, "a", before)], revision: "r", appliedRevision: "q")
+            .changes.first?.fields.map { "\($0.path): \(Plan.value($0.old)) → \(Plan.value($0.new))" } ?? []
+    }
+
+    /// Lists are diffed by key: an insert at the front or a removal from the middle is that one
+    /// item, never every later one shifted (which once showed a later mapping as `••••••`,
+    /// because its position now belonged to userPassword).
+    @Test func mappingsAreDiffedByDestination() {
+        let m = { (d: String, v: String) in #"{"destination":"\#(d)","value":"\#(v)"}"# }
+        let job = { (items: [String]) in #"{"metadata":{"name":"a"},"spec":{"mappings":[\#(items.joined(separator: ","))]}}"# }
+        let base = [m("cn", "C"), m("userPassword", "Secret-1"), m("title", "Clerk"), m("mail", "m@x")]
+        // Removed from the middle: one removed mapping, secret still masked.
+        #expect(fields(job(base), job([base[0], base[2], base[3]]))
+            == [#"spec.mappings[destination=userPassword]: {"destination":"userPassword","value":"••••••"} → (absent)"#])
+        // Inserted at the front.
+        #expect(fields(job(base), job([m("sn", "S")] + base)) == [#"spec.mappings[destination=sn]: (absent) → {"destination":"sn","value":"S"}"#])
+        // Reordered: one line for the order.
+        #expect(fields(job(base), job(base.reversed()))
+            == [#"spec.mappings (order): ["cn","userPassword","title","mail"] → ["mail","title","userPassword","cn"]"#])
+        // One value changed, after a removal before it.
+        #expect(fields(job(base), job([base[0], base[2], m("mail", "n@x")]))
+            == [#"spec.mappings[destination=userPassword]: {"destination":"userPassword","value":"••••••"} → (absent)"#,
+                #"spec.mappings[destination=mail].value: "m@x" → "n@x""#])
+    }
+
+    @Test func collectionJobsAreDiffedByNameAndTheirOrderShows() {
+        let e = { (j: String, f: String) in #"{"job":"\#(j)","onFailure":"\#(f)"}"# }
+        let collection = { (items: [String]) in #"{"metadata":{"name":"a"},"spec":{"jobs":[\#(items.joined(separator: ","))]}}"# }
+        let base = [e("users", "abort"), e("groups", "continue"), e("partner", "continue")]
+        #expect(fields(collection(base), collection([e("first", "abort")] + base)) == [#"spec.jobs[job=first]: (absent) → {"job":"first","onFailure":"abort"}"#])
+        #expect(fields(collection(base), collection([base[0], base[2]])) == [#"spec.jobs[job=groups]: {"job":"groups","onFailure":"continue"} → (absent)"#])
+        #expect(fields(collection(base), collection([base[1], base[0], base[2]])) == [#"spec.jobs (order): ["users","groups","partner"] → ["groups","users","partner"]"#])
+    }
+
+    @Test func otherListsAreDiffedByContent() {
+        let s = { (items: String) in #"{"metadata":{"name":"a"},"spec":{"triggers":[\#(items)]}}"# }
+        #expect(fields(s(#"{"cron":"@daily"},{"every":"1h"}"#), s(#"{"every":"1h"}"#)) == [#"spec.triggers[0]: {"cron":"@daily"} → (absent)"#])
+        #expect(fields(s(#"{"cron":"@daily"},{"every":"1h"}"#), s(#"{"every":"1h"},{"cron":"@daily"}"#)).isEmpty)
+        // Edited in place: field by field.
+        #expect(fields(s(#"{"cron":"@daily"}"#), s(#"{"cron":"@hourly"}"#)) == [#"spec.triggers[0].cron: "@daily" → "@hourly""#])
     }
 
     @Test func markdownCanListOnlyTheFirstChanges() {

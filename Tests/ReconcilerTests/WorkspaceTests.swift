@@ -99,7 +99,7 @@ let baseFiles: [String: String] = [
         #expect(planned.parsedFiles == 1)
         #expect(planned.plan.changes.map(\.key) == [ObjectKey(.jobCollectionTemplate, "t"), ObjectKey(.jobCollection, "c")])
         #expect(planned.plan.changes[1].fields == [
-            FieldChange(path: "spec.jobs[0].onFailure", old: .string("abort"), new: .string("continue")),
+            FieldChange(path: "spec.jobs[job=a].onFailure", old: .string("abort"), new: .string("continue")),
         ])
     }
 
