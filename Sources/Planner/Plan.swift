@@ -22,8 +22,18 @@ public struct Change: Sendable, Equatable {
     public let action: Action
     /// The defining file (the new one, or for a delete the old one).
     public let file: String
-    /// For an update, every changed field.
+    /// For an update, every changed field (a create's are `newFields`).
     public let fields: [FieldChange]
+    /// For a create: the new object's canonical JSON, listed by `newFields` when shown.
+    var createdSpec: String?
+
+    /// For a create, every field of the new object (secret literals masked), worked out when
+    /// asked: a first apply of 50,000 jobs need not list them.
+    public var newFields: [FieldChange] {
+        guard let createdSpec else { return [] }
+        let fields = Plan.createdFields(createdSpec)
+        return key.kind == .job ? Plan.maskingSecrets(fields, old: "{}", new: createdSpec) : fields
+    }
     /// For a created or changed schedule, its next fire times (see `withUpcomingFires`).
     public var nextFires: [UpcomingFire] = []
 
@@ -44,6 +54,9 @@ public struct Plan: Sendable, Equatable {
     /// What `appliedRevision` is: the stored state (plan, apply), or a pull request's base (diff).
     public enum Baseline: Sendable { case applied, base }
     public var baseline: Baseline = .applied
+    /// Whether renderings list a created object's fields (plans and diffs do; `apply` does not,
+    /// as a first apply creates everything).
+    public var listsNewFields = true
     /// Sorted by kind (dependencies first), then name.
     public let changes: [Change]
 
@@ -67,7 +80,9 @@ public struct Plan: Sendable, Equatable {
         var changes: [Change] = []
         for (key, record) in desired.objects {
             guard let old = applied[key] else {
-                changes.append(Change(key: key, action: .create, file: record.file))
+                var change = Change(key: key, action: .create, file: record.file)
+                change.createdSpec = record.spec
+                changes.append(change)
                 continue
             }
             guard old.hash != record.hash || old.spec != record.spec else { continue }
@@ -134,6 +149,31 @@ public struct Plan: Sendable, Equatable {
             guard let (destination, whole) = mapping(field.path), names.contains(destination.lowercased()) else { return field }
             return FieldChange(path: field.path, old: hide(field.old, whole: whole), new: hide(field.new, whole: whole))
         }
+    }
+
+    /// The fields of a new object, as a reviewer reads them: each leaf, each keyed list item
+    /// whole (`spec.mappings[destination=mail]`), and other lists whole.
+    public static func createdFields(_ spec: String) -> [FieldChange] {
+        var out: [FieldChange] = []
+        func walk(_ value: JSONValue, _ path: String) {
+            switch value {
+            case .object(let fields):
+                for key in fields.keys.sorted() { walk(fields[key]!, path.isEmpty ? key : "\(path).\(key)") }
+            case .array(let items):
+                if let key = identityKey[path], items.allSatisfy({ if case .object(let f) = $0, case .string? = f[key] { true } else { false } }) {
+                    for item in items {
+                        guard case .object(let f) = item, case .string(let name)? = f[key] else { continue }
+                        out.append(FieldChange(path: "\(path)[\(key)=\(name)]", old: nil, new: item))
+                    }
+                } else {
+                    out.append(FieldChange(path: path, old: nil, new: value))
+                }
+            default:
+                out.append(FieldChange(path: path, old: nil, new: value))
+            }
+        }
+        if let root = JSONValue.parse(spec) { walk(root, "") }
+        return out
     }
 
     /// Every leaf path whose value differs between two canonical JSON documents.

@@ -23,6 +23,15 @@ extension Plan {
         return revision.count == 40 ? String(revision.prefix(7)) : revision
     }
 
+    /// The fields a rendering lists for `change`: an update's changes, a create's fields.
+    func shownFields(_ change: Change) -> [FieldChange] {
+        switch change.action {
+        case .update: change.fields
+        case .create: listsNewFields ? change.newFields : []
+        case .delete: []
+        }
+    }
+
     static func value(_ value: JSONValue?) -> String {
         value.map(\.description) ?? "(absent)"
     }
@@ -47,6 +56,9 @@ extension Plan {
             case .create:
                 lines.append(paint("+ \(change.key)", "32") + "  (\(change.file))")
                 lines += Self.fireLines(change)
+                for field in shownFields(change) where field.path != "metadata.name" {
+                    lines.append("    + \(field.path): \(Self.value(field.new))")
+                }
             case .delete:
                 lines.append(paint("- \(change.key)", "31") + "  (was \(change.file))")
             case .update:
@@ -77,7 +89,7 @@ extension Plan {
         out += "| Action | Kind | Name | File | Fields |\n|---|---|---|---|---|\n"
         let shown = changes.prefix(limit ?? changes.count)
         for change in shown {
-            let fields = change.fields.map { "`\(cell($0.path))`" }.joined(separator: ", ")
+            let fields = change.action == .update ? change.fields.map { "`\(cell($0.path))`" }.joined(separator: ", ") : ""
             out += "| \(change.action.rawValue) | \(change.key.kind.rawValue) | `\(change.key.name)` | "
                 + "`\(cell(change.file))` | \(fields) |\n"
         }
@@ -94,12 +106,13 @@ extension Plan {
             out += "\n… and \(changes.count - shown.count) more changes, not listed here "
                 + "(`syncwright diff \(Self.short(appliedRevision)) \(Self.short(revision))` lists them all).\n"
         }
-        let updates = shown.filter { $0.action == .update }
+        let updates = shown.map { ($0, shownFields($0)) }.filter { $0.0.action == .update || !$0.1.isEmpty }
         if !updates.isEmpty {
             out += "\n<details><summary>Field changes</summary>\n\n"
-            for change in updates {
-                out += "#### \(change.key.kind.rawValue) `\(change.key.name)`\n\n| Field | Old | New |\n|---|---|---|\n"
-                for field in change.fields {
+            for (change, fields) in updates {
+                out += "#### \(change.key.kind.rawValue) `\(change.key.name)`\(change.action == .create ? " (new)" : "")\n\n"
+                    + "| Field | Old | New |\n|---|---|---|\n"
+                for field in fields where !(change.action == .create && field.path == "metadata.name") {
                     out += "| `\(cell(field.path))` | `\(cell(Self.value(field.old)))` | `\(cell(Self.value(field.new)))` |\n"
                 }
                 out += "\n"
@@ -150,7 +163,7 @@ extension Plan {
             changes: changes.map { change in
                 JSONPlan.Item(kind: change.key.kind.rawValue, name: change.key.name, action: change.action.rawValue,
                               file: change.file,
-                              fields: change.fields.map { .init(path: $0.path, old: $0.old ?? .null, new: $0.new ?? .null) },
+                              fields: shownFields(change).map { .init(path: $0.path, old: $0.old ?? .null, new: $0.new ?? .null) },
                               nextFires: change.key.kind == .schedule && change.action != .delete ? change.nextFires : nil)
             },
             summary: .init(create: count(.create), update: count(.update), delete: count(.delete)))

@@ -23,7 +23,8 @@ extension Syncwright {
                 let claim = try workspace.claim(for: "apply")
                 defer { claim.release() }
                 try workspace.fetch()
-                let plan = try workspace.apply(ref: ref)
+                var plan = try workspace.apply(ref: ref)
+                plan.listsNewFields = false // `plan` and `diff` list them; a first apply creates everything
                 let short = String(plan.revision.prefix(7))
                 if plan.appliedRevision == plan.revision {
                     print("Nothing to apply: revision \(short) is already applied.")

@@ -99,6 +99,23 @@ func record(_ kind: Kind, _ name: String, _ spec: String, file: String = "f.yaml
         #expect(fields(s(#"{"cron":"@daily"}"#), s(#"{"cron":"@hourly"}"#)) == [#"spec.triggers[0].cron: "@daily" → "@hourly""#])
     }
 
+    @Test func aNewObjectListsItsFieldsWithSecretsMasked() {
+        let spec = #"{"metadata":{"name":"a"},"spec":{"create":true,"mappings":[{"destination":"cn","key":true,"source":"x"},{"destination":"userPassword","value":"Initial-1"}],"source":{"connection":"hr"}}}"#
+        let plan = Plan.make(desired: DesiredState(objects: [ObjectKey(.job, "a"): record(.job, "a", spec)], scope: .full),
+                             applied: [:], revision: "r", appliedRevision: nil)
+        #expect(plan.changes[0].fields.isEmpty)
+        #expect(plan.changes[0].newFields.map(\.path) == ["metadata.name", "spec.create", "spec.mappings[destination=cn]",
+                                                       "spec.mappings[destination=userPassword]", "spec.source.connection"])
+        let text = plan.text(colour: false)
+        #expect(text.contains("+ Job a  (f.yaml)\n    + spec.create: true\n    + spec.mappings[destination=cn]: "), "\(text)")
+        #expect(text.contains(#"+ spec.mappings[destination=userPassword]: {"destination":"userPassword","value":"••••••"}"#))
+        for rendered in [text, plan.markdown(), plan.json()] { #expect(!rendered.contains("Initial-1")) }
+        #expect(plan.markdown().contains("#### Job `a` (new)"))
+        var applying = plan
+        applying.listsNewFields = false
+        #expect(applying.text(colour: false).contains("+ Job a  (f.yaml)\n\nPlan:"))
+    }
+
     @Test func markdownCanListOnlyTheFirstChanges() {
         let desired = DesiredState(objects: Dictionary(uniqueKeysWithValues: (0..<5).map {
             (ObjectKey(.job, "j\($0)"), record(.job, "j\($0)", job))
