@@ -25,9 +25,12 @@ extension Syncwright {
                                                                valueName: "dir"))
         var directory: String?
 
+        @Option(help: ArgumentHelp("With --format markdown: the URL of the head's files, so that each problem of an invalid head links to its line (e.g. https://github.com/org/config/blob/<sha>/).", valueName: "url"))
+        var linkBase: String?
+
         func run() throws {
             var changed = false
-            try Output.run(invalid: .head(markdown: format == .markdown)) {
+            try Output.run(invalid: .head(markdown: format == .markdown, linkBase: linkBase)) {
                 let plan = try Offline.diff(base: base, head: head,
                                             in: directory ?? FileManager.default.currentDirectoryPath)
                 print(plan.rendered(as: format, colour: Output.colour), terminator: "")

@@ -11,7 +11,8 @@ extension Syncwright {
             discussion: """
                 Fetches, then compares the manifests at --ref (default: the configured branch's tip) with \
                 the stored state. After the first apply only the files changed since the applied revision \
-                are read. Exit codes: 0 nothing would change, 2 something would, 1 error.
+                are read. Exit codes: 0 nothing would change, 2 something would, 1 error (an invalid \
+                revision included; with --format markdown its problems are also printed as a comment).
                 """)
 
         @Option(help: "The branch, tag or commit to plan.")
@@ -20,11 +21,16 @@ extension Syncwright {
         @Option(help: "text, markdown (for a pull-request comment) or json.")
         var format: PlanFormat = .text
 
+        @Option(help: ArgumentHelp("With --format markdown: the URL of the revision's files, so that each problem of an invalid revision links to its line (e.g. https://github.com/org/config/blob/<sha>/).", valueName: "url"))
+        var linkBase: String?
+
         @OptionGroup var options: HomeOptions
 
         func run() throws {
             var changed = false
-            try Output.run {
+            // An invalid revision is reported as a pull request's head: with --format markdown,
+            // as a comment too.
+            try Output.run(invalid: .head(markdown: format == .markdown, linkBase: linkBase)) {
                 let workspace = try options.workspace()
                 try workspace.fetch()
                 let plan = try workspace.plan(ref: ref).plan

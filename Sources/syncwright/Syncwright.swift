@@ -133,9 +133,10 @@ enum Output {
         case nothingApplied
         /// validate: the revision or folder is just reported.
         case checked
-        /// diff: the pull request's head is invalid; with `markdown`, the problems are also
-        /// written on stdout as a comment a bot can post.
-        case head(markdown: Bool)
+        /// diff, plan: the pull request's head is invalid; with `markdown`, the problems are
+        /// also written on stdout as a comment a bot can post, each location a link when
+        /// `linkBase` (the files' URL at that revision) is given.
+        case head(markdown: Bool, linkBase: String? = nil)
     }
 
     /// `run(_:)`, saying what an invalid revision means for this command.
@@ -152,14 +153,18 @@ enum Output {
             case .checked:
                 let what = revision.hasPrefix("/") || revision.hasPrefix(".") || revision.count != 40 ? "the folder \(revision)" : "revision \(revision)"
                 standardError("error: \(what) has \(problems)")
-            case .head(let markdown):
+            case let .head(markdown, linkBase):
                 standardError("error: the head revision \(revision) has \(problems)")
                 if markdown {
                     var out = "### Syncwright: the manifests at `\(revision.prefix(7))` are invalid\n\n"
                     out += "\(problems.prefix(1).uppercased() + problems.dropFirst()); nothing can be planned until they are fixed.\n\n"
                     for problem in error.problems {
                         let location = "\(problem.location.file):\(problem.location.line):\(problem.location.column)"
-                        out += "- `\(location)`\(problem.field.isEmpty ? "" : " `\(problem.field)`"): \(problem.message)\n"
+                        // A link to the line, where the files' URL is known (e.g. …/blob/<sha>/).
+                        let shown = linkBase.map { base in
+                            "[`\(location)`](\(base.hasSuffix("/") ? base : base + "/")\(problem.location.file)#L\(problem.location.line))"
+                        } ?? "`\(location)`"
+                        out += "- \(shown)\(problem.field.isEmpty ? "" : " `\(problem.field)`"): \(problem.message)\n"
                     }
                     print(out, terminator: "")
                 }

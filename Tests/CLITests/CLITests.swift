@@ -163,6 +163,30 @@ import Testing
         #expect(unknownRef.stderr == "error: ref 'release-9' names no branch, tag or commit in \(fixture.originURL)\n")
     }
 
+    @Test func anInvalidHeadGetsAMarkdownCommentWithLinksToItsLines() throws {
+        let fixture = try examplesFixture()
+        try fixture.git(["checkout", "-q", "-b", "broken"])
+        let job = fixture.workTree + "/jobs/hr-groups-to-corp.yaml"
+        let text = try String(contentsOfFile: job, encoding: .utf8)
+        try text.replacingOccurrences(of: "resolve: { job: hr-users-to-corp, by: login }", with: "resolve: { job: hr-users, by: login }")
+            .write(toFile: job, atomically: true, encoding: .utf8)
+        try fixture.commit("a typo", push: false)
+        let base = "https://git.example/config/blob/abc123/"
+        let diff = try syncwright(["diff", "main", "HEAD", "--format", "markdown", "--link-base", base], in: fixture.workTree)
+        #expect(diff.status == 1)
+        #expect(diff.stdout.contains("1 problem; nothing can be planned until they are fixed."), "\(diff.stdout)")
+        #expect(diff.stdout.contains("- [`jobs/hr-groups-to-corp.yaml:23:23`](\(base)jobs/hr-groups-to-corp.yaml#L23) "
+                                     + "`spec.mappings[2].resolve.job`: no Job named 'hr-users' exists"), "\(diff.stdout)")
+        #expect(diff.stderr.contains("jobs/hr-groups-to-corp.yaml:23:23: spec.mappings[2].resolve.job: no Job named 'hr-users' exists"))
+        // plan says the same of a revision it was asked to plan.
+        try fixture.git(["push", "-q", "origin", "broken"])
+        let folder = try TemporaryFolder()
+        let home = try TestHome(fixture, in: folder, apply: false)
+        let plan = try syncwright(["plan", "--ref", "broken", "--format", "markdown"] + home.arguments)
+        #expect(plan.status == 1)
+        #expect(plan.stdout.contains("- `jobs/hr-groups-to-corp.yaml:23:23` `spec.mappings[2].resolve.job`: no Job named 'hr-users' exists"), "\(plan.stdout)")
+    }
+
     @Test func diffBetweenTwoCommitsInAnyClone() throws {
         let fixture = try examplesFixture()
         try fixture.git(["checkout", "-q", "-b", "feature"])
