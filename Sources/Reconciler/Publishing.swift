@@ -80,6 +80,10 @@ extension Workspace {
 
     /// The outbox's page for an applied plan.
     func applyPublication(_ plan: Plan, commit: ObjectID, at date: Date) -> Publication {
+        // The page records what changed; a new object's fields are in the repository itself
+        // (a first apply creates everything).
+        var plan = plan
+        plan.listsNewFields = false
         let info = try? repository.commitInfo(commit)
         let committer = try? repository.committer(of: commit)
         let change = AppliedChange(

@@ -11,8 +11,8 @@ extension Syncwright {
             discussion: """
                 Fetches, then compares the manifests at --ref (default: the configured branch's tip) with \
                 the stored state. After the first apply only the files changed since the applied revision \
-                are read. Exit codes: 0 nothing would change, 2 something would, 1 error (an invalid \
-                revision included; with --format markdown its problems are also printed as a comment).
+                are read. Exit codes: 0 nothing would change, 2 something would, 1 error. An invalid \
+                revision is an error; with --format markdown its problems are also printed as a comment.
                 """)
 
         @Option(help: "The branch, tag or commit to plan.")
