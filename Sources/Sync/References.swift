@@ -19,6 +19,15 @@ public struct ReferenceTargets: Sendable {
     private let foldsCase: Bool
     private var folded: [String: String] = [:]
     private var foldedAmbiguous: Set<String> = []
+    /// For DN values: each spelling added, with its name, so that a value spelled the same
+    /// (the common case: both jobs read one directory) is found without parsing it.
+    private var names: [String: String] = [:]
+
+    /// `value` as the key it is stored under: a DN's name, a spelling seen before without parsing.
+    private func storedKey(_ value: String) -> String {
+        guard valuesAreDNs else { return value }
+        return names[value] ?? DistinguishedName.normalize(value)
+    }
 
     init(source: String, valuesAreDNs: Bool, foldsCase: Bool) {
         self.source = source
@@ -30,7 +39,9 @@ public struct ReferenceTargets: Sendable {
     public var count: Int { dns.count }
 
     mutating func add(_ value: String, dn: String) {
-        let value = valuesAreDNs ? DistinguishedName.normalize(value) : value
+        let spelling = value
+        let value = storedKey(value)
+        if valuesAreDNs { names[spelling] = value }
         if ambiguous.contains(value) { return }
         if let other = dns.updateValue(dn, forKey: value), DistinguishedName.normalize(other) != DistinguishedName.normalize(dn) {
             dns[value] = nil
@@ -48,7 +59,7 @@ public struct ReferenceTargets: Sendable {
 
     /// Marks a value as naming no one object (its rows failed, or it is held twice).
     mutating func markAmbiguous(_ value: String) {
-        let value = valuesAreDNs ? DistinguishedName.normalize(value) : value
+        let value = storedKey(value)
         dns[value] = nil
         ambiguous.insert(value)
     }
@@ -56,7 +67,7 @@ public struct ReferenceTargets: Sendable {
     public enum Lookup: Equatable { case found(String), missing, ambiguous }
 
     public func lookup(_ value: String) -> Lookup {
-        let value = valuesAreDNs ? DistinguishedName.normalize(value) : value
+        let value = storedKey(value)
         if let dn = dns[value] { return .found(dn) }
         if ambiguous.contains(value) { return .ambiguous }
         if foldsCase {

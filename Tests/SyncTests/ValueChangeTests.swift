@@ -54,3 +54,27 @@ import Testing
         #expect(JobEngine.modifications(of: "mail", from: [], to: ["a"], asDNs: false) == [Modification(.replace, "mail", ["a"])])
     }
 }
+
+/// Where references lead: DN values are names, however spelled; a value two objects hold names none.
+@Suite struct ReferenceTargetsTests {
+    @Test func dnValuesMatchAsNamesAndRepeatsAreAmbiguous() {
+        var targets = ReferenceTargets(source: "job users (by source DN)", valuesAreDNs: true, foldsCase: false)
+        targets.add("uid=a,ou=People,dc=corp", dn: "uid=a,ou=People,dc=partner")
+        targets.add("uid=b,ou=People,dc=corp", dn: "uid=b,ou=People,dc=partner")
+        targets.add("uid=b , ou=People,dc=corp", dn: "uid=b2,ou=People,dc=partner") // the same name, another object
+        #expect(targets.lookup("uid=a,ou=People,dc=corp") == .found("uid=a,ou=People,dc=partner"))
+        #expect(targets.lookup("UID=a, ou=People,dc=corp") == .found("uid=a,ou=People,dc=partner"))
+        #expect(targets.lookup("uid=b,ou=People,dc=corp") == .ambiguous)
+        #expect(targets.lookup("uid=c,ou=People,dc=corp") == .missing)
+    }
+
+    @Test func attributeValuesFallBackToCaseWhenThatNamesOneObject() {
+        var targets = ReferenceTargets(source: "attribute mail", valuesAreDNs: false, foldsCase: true)
+        targets.add("Ann@x", dn: "uid=ann")
+        targets.add("bob@x", dn: "uid=bob")
+        targets.add("BOB@x", dn: "uid=bob2")
+        #expect(targets.lookup("ann@x") == .found("uid=ann"))
+        #expect(targets.lookup("bob@x") == .found("uid=bob"))
+        #expect(targets.lookup("Bob@x") == .ambiguous)
+    }
+}
