@@ -45,6 +45,40 @@ public struct Change: Sendable, Equatable {
     }
 }
 
+/// A data file (a connection's `repoPath`) that the revision changes, by rows: a row is matched
+/// by the key of the job that reads it (its DN in LDIF), and `changed` counts matched rows whose
+/// fields differ. Without a key, rows are matched whole, so an edit counts as one added and one
+/// removed.
+public struct DataFileChange: Sendable, Equatable, Codable {
+    public let path: String
+    /// Rows at the revision.
+    public let rows: Int
+    public let added: Int
+    public let removed: Int
+    public let changed: Int
+    /// The columns rows were matched by (`dn` for LDIF); nil when matched whole.
+    public let key: [String]?
+    /// Why the rows could not be counted (the file does not parse at one of the revisions).
+    public let problem: String?
+
+    public init(path: String, rows: Int, added: Int, removed: Int, changed: Int, key: [String]?, problem: String? = nil) {
+        self.path = path
+        self.rows = rows
+        self.added = added
+        self.removed = removed
+        self.changed = changed
+        self.key = key
+        self.problem = problem
+    }
+
+    /// `data/hr.csv: 1,204 rows (+12 −3 ~40)`.
+    public var summary: String {
+        if let problem { return "\(path): changed; its rows could not be counted: \(problem)" }
+        func n(_ value: Int) -> String { value.formatted(.number.grouping(.automatic).locale(Locale(identifier: "en_US"))) }
+        return "\(path): \(n(rows)) row\(rows == 1 ? "" : "s") (+\(n(added)) −\(n(removed)) ~\(n(changed)))"
+    }
+}
+
 /// The difference between a desired state and the applied one.
 public struct Plan: Sendable, Equatable {
     /// The manifest revision planned (full sha), or a label such as a folder path.
@@ -59,6 +93,8 @@ public struct Plan: Sendable, Equatable {
     public var listsNewFields = true
     /// Sorted by kind (dependencies first), then name.
     public let changes: [Change]
+    /// Data files the revision changes, by path.
+    public var dataFiles: [DataFileChange] = []
 
     public init(revision: String, appliedRevision: String?, changes: [Change]) {
         self.revision = revision
@@ -66,7 +102,8 @@ public struct Plan: Sendable, Equatable {
         self.changes = changes.sorted { $0.key < $1.key }
     }
 
-    public var isEmpty: Bool { changes.isEmpty }
+    /// Nothing changes: no object, no data file.
+    public var isEmpty: Bool { changes.isEmpty && dataFiles.isEmpty }
 
     public func count(_ action: Action) -> Int { changes.filter { $0.action == action }.count }
 

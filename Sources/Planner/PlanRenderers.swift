@@ -16,6 +16,7 @@ extension Plan {
 
     var summaryLine: String {
         "\(count(.create)) to create, \(count(.update)) to update, \(count(.delete)) to delete"
+            + (dataFiles.isEmpty ? "" : "; \(dataFiles.count) data file\(dataFiles.count == 1 ? "" : "s") changed")
     }
 
     static func short(_ revision: String?) -> String {
@@ -69,6 +70,11 @@ extension Plan {
                 lines += Self.fireLines(change)
             }
         }
+        if !dataFiles.isEmpty {
+            if !changes.isEmpty { lines.append("") }
+            lines.append("Data files:")
+            lines += dataFiles.map { paint("~ \($0.summary)", "33") }
+        }
         lines += ["", "Plan: \(summaryLine)."]
         return lines.joined(separator: "\n") + "\n"
     }
@@ -86,8 +92,11 @@ extension Plan {
                 : "No changes: the base (`\(Self.short(appliedRevision))`) and this revision define the same objects.\n")
         }
         out += "**\(summaryLine)** (\(baseline == .applied ? "applied now" : "base"): `\(Self.short(appliedRevision))`)\n\n"
-        out += "| Action | Kind | Name | File | Fields |\n|---|---|---|---|---|\n"
+        if !dataFiles.isEmpty {
+            out += "**Data files**\n\n" + dataFiles.map { "- `\(cell($0.path))`: \($0.summary.dropFirst($0.path.count + 2))\n" }.joined() + "\n"
+        }
         let shown = changes.prefix(limit ?? changes.count)
+        if !shown.isEmpty { out += "| Action | Kind | Name | File | Fields |\n|---|---|---|---|---|\n" }
         for change in shown {
             let fields = change.action == .update ? change.fields.map { "`\(cell($0.path))`" }.joined(separator: ", ") : ""
             out += "| \(change.action.rawValue) | \(change.key.kind.rawValue) | `\(change.key.name)` | "
@@ -145,14 +154,16 @@ extension Plan {
         let revision: String
         let appliedRevision: String?
         let changes: [Item]
+        let dataFiles: [DataFileChange]
         let summary: Summary
 
         func encode(to encoder: Encoder) throws {
-            enum Keys: String, CodingKey { case revision, appliedRevision, changes, summary }
+            enum Keys: String, CodingKey { case revision, appliedRevision, changes, dataFiles, summary }
             var c = encoder.container(keyedBy: Keys.self)
             try c.encode(revision, forKey: .revision)
             try c.encode(appliedRevision, forKey: .appliedRevision) // null, not absent, when none
             try c.encode(changes, forKey: .changes)
+            try c.encode(dataFiles, forKey: .dataFiles)
             try c.encode(summary, forKey: .summary)
         }
     }
@@ -166,6 +177,7 @@ extension Plan {
                               fields: shownFields(change).map { .init(path: $0.path, old: $0.old ?? .null, new: $0.new ?? .null) },
                               nextFires: change.key.kind == .schedule && change.action != .delete ? change.nextFires : nil)
             },
+            dataFiles: dataFiles,
             summary: .init(create: count(.create), update: count(.update), delete: count(.delete)))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]

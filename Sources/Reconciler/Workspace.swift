@@ -16,7 +16,7 @@ public struct PlannedRevision: Sendable {
         /// Every manifest was read.
         case full
     }
-    public let plan: Plan
+    public internal(set) var plan: Plan
     let desired: DesiredState
     let commit: ObjectID
     public let mode: Mode
@@ -88,6 +88,41 @@ public final class Workspace: Sendable {
     /// applied revision is `ref` itself nothing is parsed at all. A path-scoped check that finds a
     /// problem repeats the full check, so every error is reported with its exact position.
     public func plan(ref: String?) throws -> PlannedRevision {
+        var planned = try manifestPlan(ref: ref)
+        if let applied = try store.appliedRevision(), let base = ObjectID(hex: applied.revision), base != planned.commit {
+            planned.plan.dataFiles = try dataFileChanges(planned, base: base)
+        }
+        return planned
+    }
+
+    /// The manifests a planned revision holds, over the applied state.
+    func manifests(at planned: PlannedRevision) -> ManifestLookup {
+        var lookup = ManifestLookup(store: store)
+        lookup.revised = planned.desired.objects
+        lookup.deleted = Set(planned.plan.changes.filter { $0.action == .delete }.map(\.key))
+        return lookup
+    }
+
+    /// The data files that differ from `base` to the planned revision, with their row counts
+    /// (nothing is read when no changed path can be one).
+    func dataFileChanges(_ planned: PlannedRevision, base: ObjectID) throws -> [DataFileChange] {
+        let changed: Set<String>
+        do {
+            changed = Set(try repository.changedPaths(from: base, to: planned.commit).filter { $0.status != .deleted }.map(\.path))
+        } catch {
+            return [] // the applied revision is no longer in the repository
+        }
+        guard changed.contains(where: { !ManifestParser.isManifestPath($0) }) else { return [] }
+        let lookup = manifests(at: planned)
+        var connections: [String: ConnectionSpec] = [:], jobs: [String: JobSpec] = [:]
+        for name in try lookup.names(of: .connection) { connections[name] = try lookup.connection(name) }
+        for name in try lookup.names(of: .job) { jobs[name] = try lookup.job(name) }
+        return try DataFiles.changes(in: repository, base: base, head: planned.commit, changed: changed,
+                                     connections: connections, jobs: jobs)
+    }
+
+    /// Plans the manifests of `ref` (not its data files).
+    func manifestPlan(ref: String?) throws -> PlannedRevision {
         let commit = try resolve(ref)
         let applied = try store.appliedRevision()
         guard let applied, let appliedCommit = ObjectID(hex: applied.revision) else {
@@ -147,7 +182,7 @@ public final class Workspace: Sendable {
     /// Schedules that changed get fire times counted from `now`, in the same transaction.
     @discardableResult
     public func apply(ref: String?, at now: Date = Date()) throws -> Plan {
-        let planned = try plan(ref: ref)
+        let planned = try manifestPlan(ref: ref)
         let plan = planned.plan
         if plan.appliedRevision == planned.commit.hex { return plan }
         let deleted = plan.changes.filter { $0.action == .delete }.map(\.key)
@@ -213,6 +248,19 @@ public enum Offline {
             var plan = Plan.make(desired: headState, applied: baseState.objects, revision: headCommit.hex,
                                  appliedRevision: baseCommit.hex).withUpcomingFires(desired: headState, after: Date())
             plan.baseline = .base
+            var connections: [String: ConnectionSpec] = [:], jobs: [String: JobSpec] = [:]
+            for (key, record) in headState.objects where key.kind == .connection || key.kind == .job {
+                switch try Canonical.decode(kind: key.kind, json: record.spec).1 {
+                case .connection(let spec): connections[key.name] = spec
+                case .job(let spec): jobs[key.name] = spec
+                default: break
+                }
+            }
+            let changed = Set(try repository.changedPaths(from: baseCommit, to: headCommit).filter { $0.status != .deleted }.map(\.path))
+            if changed.contains(where: { !ManifestParser.isManifestPath($0) }) {
+                plan.dataFiles = try DataFiles.changes(in: repository, base: baseCommit, head: headCommit, changed: changed,
+                                                       connections: connections, jobs: jobs)
+            }
             return plan
         } catch {
             throw ReconcilerError.wrap(error)

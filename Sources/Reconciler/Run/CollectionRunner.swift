@@ -63,13 +63,15 @@ struct RunProgress {
     var logs: [String: [String]] = [:]
     /// Requests raised by jobs under a workflow.
     var raised: [ApprovalRequest] = []
-    var connections = RunConnections()
+    var connections: RunConnections
     /// Whether the run is recorded as in progress yet (it is before its first job writes).
     var begun = false
     /// Why the run stopped early (at a safe point), if it did.
     var stopped: StopReason?
     /// The job whose failure, with `onFailure: abort`, ended the run.
     var abortedBy: String?
+
+    init(_ manifests: ManifestLookup) { connections = RunConnections(manifests) }
 
     /// Why `job` does not run, when an earlier stop or abort says so.
     func notRun(_ job: String) -> RunReport.Job? {
@@ -110,7 +112,7 @@ extension Workspace {
             trigger: approved != nil ? .approval : scheduled == nil ? trigger : .schedule,
             revision: applied.revision, startedAt: started, preview: preview, previewLines: previewLines,
             scheduled: scheduled, control: control, approved: approved, progress: progress)
-        var run = RunProgress()
+        var run = RunProgress(ManifestLookup(store: store))
         timer.lap("setup")
         for entry in entries {
             if run.stopped == nil, !preview, let reason = control?.check() { run.stopped = reason }
@@ -175,12 +177,12 @@ extension Workspace {
     func warnings(for jobs: [String], cache: inout RunConnections) throws -> [String]? {
         var names: [String] = []
         for job in jobs {
-            guard let j = try? cache.job(job, load: jobSpec) else { continue }
+            guard let j = try? cache.job(job) else { continue }
             for connection in [j.source.connection, j.destination.connection] where !names.contains(connection) {
                 names.append(connection)
             }
         }
-        let insecure = names.filter { (try? cache.connection($0, load: connection))?.insecureSkipVerify == true }
+        let insecure = names.filter { (try? cache.connection($0))?.insecureSkipVerify == true }
         guard !insecure.isEmpty else { return nil }
         return insecure.map { "connection \($0): TLS certificate verification is off (insecureSkipVerify), so the server's identity is not checked" }
     }

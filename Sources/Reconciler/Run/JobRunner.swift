@@ -44,7 +44,7 @@ extension Workspace {
         }
         // Whether this job's destination was opened by an earlier job of this run: then it is
         // opened again once it is locked (another job may have written it since).
-        let destinationWasOpen = run.connections.isOpen(try run.connections.job(entry.job, load: jobSpec).destination.connection)
+        let destinationWasOpen = run.connections.isOpen(try run.connections.job(entry.job).destination.connection)
         var opened = try prepare(job: entry.job, revision: context.revision, directories: &run.connections)
         try resolveReferences(&opened, revision: context.revision, directories: &run.connections)
         if let workflow = opened.spec.workflow, context.approved == nil, !context.preview,

@@ -9,24 +9,64 @@ import Scheduling
 import StateStore
 import Sync
 
+/// Where a run reads its jobs and connections: the applied state (a run), or a revision's
+/// manifests over it (`plan --preview`: what the revision changes, adds or deletes, and the
+/// applied state for the rest).
+struct ManifestLookup {
+    let store: any StateStore
+    /// A revision's objects that differ from the applied ones (all of them before a first apply).
+    var revised: [ObjectKey: ObjectRecord] = [:]
+    /// Applied objects the revision deletes.
+    var deleted: Set<ObjectKey> = []
+
+    func spec(_ key: ObjectKey) throws -> Spec? {
+        if deleted.contains(key) { return nil }
+        if let record = revised[key] { return try Canonical.decode(kind: key.kind, json: record.spec).1 }
+        return try store.manifest(key)?.spec
+    }
+
+    /// The names of every object of `kind`.
+    func names(of kind: Kind) throws -> [String] {
+        var names = Set(try store.hashes(of: kind).keys)
+        for key in revised.keys where key.kind == kind { names.insert(key.name) }
+        for key in deleted where key.kind == kind { names.remove(key.name) }
+        return names.sorted()
+    }
+
+    func job(_ name: String) throws -> JobSpec {
+        guard case .job(let job)? = try spec(ObjectKey(.job, name)) else { throw ReconcilerError.notApplied(ObjectKey(.job, name)) }
+        return job
+    }
+
+    func connection(_ name: String) throws -> ConnectionSpec {
+        guard case .connection(let connection)? = try spec(ObjectKey(.connection, name)) else {
+            throw ReconcilerError.notApplied(ObjectKey(.connection, name))
+        }
+        return connection
+    }
+}
+
 /// The directories opened during one run, by connection name, and the specs read for it (each
-/// decoded from the store once). One directory per connection for the whole run: a later job
-/// reads what an earlier one wrote, and in a preview what it would have written.
+/// decoded once). One directory per connection for the whole run: a later job reads what an
+/// earlier one wrote, and in a preview what it would have written.
 struct RunConnections {
+    let manifests: ManifestLookup
     private var open: [String: Directory] = [:]
     private var jobs: [String: JobSpec] = [:]
     private var connections: [String: ConnectionSpec] = [:]
 
-    mutating func job(_ name: String, load: (String) throws -> JobSpec) throws -> JobSpec {
+    init(_ manifests: ManifestLookup) { self.manifests = manifests }
+
+    mutating func job(_ name: String) throws -> JobSpec {
         if let known = jobs[name] { return known }
-        let spec = try load(name)
+        let spec = try manifests.job(name)
         jobs[name] = spec
         return spec
     }
 
-    mutating func connection(_ name: String, load: (String) throws -> ConnectionSpec) throws -> ConnectionSpec {
+    mutating func connection(_ name: String) throws -> ConnectionSpec {
         if let known = connections[name] { return known }
-        let spec = try load(name)
+        let spec = try manifests.connection(name)
         connections[name] = spec
         return spec
     }
@@ -58,9 +98,9 @@ extension Workspace {
 
     /// The job's engine and its two directories, opened from the stored connections.
     func prepare(job name: String, revision: String, directories: inout RunConnections) throws -> OpenedJob {
-        let job = try directories.job(name, load: jobSpec)
-        let sourceConnection = try directories.connection(job.source.connection, load: connection)
-        let destinationConnection = try directories.connection(job.destination.connection, load: connection)
+        let job = try directories.job(name)
+        let sourceConnection = try directories.connection(job.source.connection)
+        let destinationConnection = try directories.connection(job.destination.connection)
         let secrets = Self.defaultSecretAttributes.union(
             [job.secretAttributes, sourceConnection.secretAttributes, destinationConnection.secretAttributes]
                 .flatMap { $0 ?? [] }.map { AttributeName($0) })
@@ -105,20 +145,6 @@ extension Workspace {
         }
     }
 
-    func jobSpec(_ name: String) throws -> JobSpec {
-        guard let spec = try store.manifest(ObjectKey(.job, name))?.spec, case .job(let job) = spec else {
-            throw ReconcilerError.notApplied(ObjectKey(.job, name))
-        }
-        return job
-    }
-
-    func connection(_ name: String) throws -> ConnectionSpec {
-        guard let spec = try store.manifest(ObjectKey(.connection, name))?.spec, case .connection(let connection) = spec else {
-            throw ReconcilerError.notApplied(ObjectKey(.connection, name))
-        }
-        return connection
-    }
-
     func open(_ name: String, _ spec: ConnectionSpec, revision: String, asDestination: Bool,
                       multiValue: [AttributeName: String]) throws -> Directory {
         let what = "connection \(name)"
@@ -133,9 +159,9 @@ extension Workspace {
         }
         let location: FileLocation
         if let repoPath = spec.repoPath {
-            guard let commit = ObjectID(hex: revision) else { throw ReconcilerError.connection(name: name, problem: "the applied revision \(revision) is no commit id") }
+            guard let commit = ObjectID(hex: revision) else { throw ReconcilerError.connection(name: name, problem: "the revision \(revision) is no commit id") }
             guard let data = try repository.file(at: commit, path: repoPath) else {
-                throw ReconcilerError.connection(name: name, problem: "\(repoPath) does not exist at the applied revision \(commit.short)")
+                throw ReconcilerError.connection(name: name, problem: "\(repoPath) does not exist at revision \(commit.short)")
             }
             location = .contents(data, label: "\(repoPath)@\(commit.short)")
         } else if let path = spec.path {
