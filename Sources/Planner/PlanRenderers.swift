@@ -19,7 +19,7 @@ extension Plan {
             + (dataFiles.isEmpty ? "" : "; \(dataFiles.count) data file\(dataFiles.count == 1 ? "" : "s") changed")
     }
 
-    static func short(_ revision: String?) -> String {
+    public static func short(_ revision: String?) -> String {
         guard let revision else { return "nothing" }
         return revision.count == 40 ? String(revision.prefix(7)) : revision
     }
@@ -156,19 +156,22 @@ extension Plan {
         let changes: [Item]
         let dataFiles: [DataFileChange]
         let summary: Summary
+        let preview: (any Encodable)?
 
         func encode(to encoder: Encoder) throws {
-            enum Keys: String, CodingKey { case revision, appliedRevision, changes, dataFiles, summary }
+            enum Keys: String, CodingKey { case revision, appliedRevision, changes, dataFiles, summary, preview }
             var c = encoder.container(keyedBy: Keys.self)
             try c.encode(revision, forKey: .revision)
             try c.encode(appliedRevision, forKey: .appliedRevision) // null, not absent, when none
             try c.encode(changes, forKey: .changes)
             try c.encode(dataFiles, forKey: .dataFiles)
             try c.encode(summary, forKey: .summary)
+            if let preview { try c.encode(preview, forKey: .preview) }
         }
     }
 
-    public func json() -> String {
+    /// The plan as JSON (docs/plan-json.md); with `preview`, that too, under `preview`.
+    public func json(preview: (any Encodable)? = nil) -> String {
         let document = JSONPlan(
             revision: revision, appliedRevision: appliedRevision,
             changes: changes.map { change in
@@ -178,7 +181,7 @@ extension Plan {
                               nextFires: change.key.kind == .schedule && change.action != .delete ? change.nextFires : nil)
             },
             dataFiles: dataFiles,
-            summary: .init(create: count(.create), update: count(.update), delete: count(.delete)))
+            summary: .init(create: count(.create), update: count(.update), delete: count(.delete)), preview: preview)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         return ((try? encoder.encode(document)).flatMap { String(data: $0, encoding: .utf8) } ?? "{}") + "\n"

@@ -67,6 +67,19 @@ extension JobEngine {
         }
     }
 
+    /// The lines a preview shows for one change: the log lines, and under a create each attribute
+    /// it writes (`    + title: Engineer`), secrets masked.
+    public func previewLines(for change: ObjectChange) -> [String] {
+        var lines = logLines(for: change)
+        guard change.action == .create, case .entry(let entry) = change.payload else { return lines }
+        for index in 0..<entry.nameCount {
+            let name = entry.name(at: index)
+            guard entry.firstValue(at: index) != nil else { continue }
+            lines.append("    + \(name): \(show(name, entry.values(at: index).map { Value(Data($0)) }))")
+        }
+        return lines
+    }
+
     /// Applies `set` to `destination`, object by object. A failing object is counted and logged, and
     /// the job goes on. A guard violation applies nothing. `shouldStop` is asked between objects.
     ///

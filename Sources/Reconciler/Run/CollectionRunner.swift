@@ -30,6 +30,8 @@ public struct JobPreview: Sendable, Codable {
     public var needsApprovalFrom: [String]?
     /// Reference values that would name no object, and be left out (nil when none).
     public var unresolved: Int?
+    /// True when `error` is a guard that would trip (`deleteThreshold`, the empty-source guard).
+    public var guardTripped: Bool?
 }
 
 /// A finished run (or preview).

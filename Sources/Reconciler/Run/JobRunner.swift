@@ -101,7 +101,7 @@ extension Workspace {
                          _ run: inout RunProgress) -> RunReport.Job {
         let lines = set.failures.map { "! \($0.object) \($0.reason)" }
             + set.notes.prefix(context.previewLines).map { "? \($0.object) \($0.reason)" }
-            + set.changes.prefix(context.previewLines).flatMap { opened.engine.logLines(for: $0) }
+            + set.changes.prefix(context.previewLines).flatMap { opened.engine.previewLines(for: $0) }
         var preview = JobPreview(
             job: entry.job, read: set.read, create: set.count(.create), update: set.count(.update),
             rename: set.count(.rename), delete: set.count(.delete), unchanged: set.unchanged,
@@ -111,6 +111,7 @@ extension Workspace {
             preview.needsApprovalFrom = workflow.approvers
         }
         if set.unresolved > 0 { preview.unresolved = set.unresolved }
+        if set.guardViolation != nil { preview.guardTripped = true }
         run.previews.append(preview)
         var stats = JobStatistics()
         stats.read = set.read
