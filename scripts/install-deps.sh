@@ -3,7 +3,7 @@
 # Idempotent: does nothing (and needs no network) when everything is already installed.
 set -euo pipefail
 
-packages=(libgit2-dev libldap-dev libsqlite3-dev slapd ldap-utils pkg-config git sqlite3 openssl python3-ldap)
+packages=(libgit2-dev libldap-dev libsqlite3-dev slapd ldap-utils pkg-config git sqlite3 openssl python3-ldap python3-yaml python3-jsonschema)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -17,7 +17,8 @@ if ((${#missing[@]} > 0)); then
 fi
 
 # Independent oracles the tests compare with: cronsim (PyPI) for cron, python-ldap (Debian's
-# python3-ldap, for /usr/bin/python3) for DNs and LDIF.
+# python3-ldap, for /usr/bin/python3) for DNs and LDIF, jsonschema and PyYAML (Debian's) for
+# `syncwright schema`.
 if ! python3 -c "import cronsim" 2>/dev/null; then
   echo "Installing cronsim (PyPI)"
   python3 -m pip install --quiet --disable-pip-version-check cronsim 2>/dev/null \

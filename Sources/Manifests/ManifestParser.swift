@@ -16,7 +16,20 @@ public enum ManifestParser {
     /// of references and names: slower, for the files a later check found a problem in.
     public static func parse(file: String, contents: Data,
                              locatingEveryField: Bool = false) -> (manifests: [Manifest], problems: [ManifestProblem]) {
-        let context = ReadContext(file: file, trackAll: locatingEveryField)
+        parse(contents, ReadContext(file: file, trackAll: locatingEveryField))
+    }
+
+    /// What the parser accepts, as it reads `contents`: per place (`Job:spec.mappings[]`, `:`
+    /// for the document itself), the keys it reads there. Tests hold `ManifestSchema` to it.
+    public static func acceptedFields(contents: Data) -> [String: Set<String>] {
+        let context = ReadContext(file: "schema-check.yaml")
+        context.accepted = [:]
+        _ = parse(contents, context)
+        return context.accepted ?? [:]
+    }
+
+    private static func parse(_ contents: Data, _ context: ReadContext) -> (manifests: [Manifest], problems: [ManifestProblem]) {
+        let file = context.file
         guard let text = String(data: contents, encoding: .utf8) else {
             return ([], [ManifestProblem(SourceLocation(file: file, line: 1, column: 1), field: "",
                                          "the file is not valid UTF-8")])
@@ -108,6 +121,7 @@ public enum ManifestParser {
                          "unsupported apiVersion '\(version)' (expected \(apiVersion))")
         }
         let kindText = top.string("kind", required: true)
+        context.kind = kindText ?? ""
         var kind: Kind?
         if let kindText {
             kind = Kind(rawValue: kindText)

@@ -8,6 +8,11 @@ final class ReadContext {
     /// Keep every field's position, not only the tracked keys' (for locating a problem found
     /// after parsing, in the few files that have one).
     let trackAll: Bool
+    /// When recording (tests holding the schema to the parser): per place (`Job:spec.mappings[]`),
+    /// the keys read there, i.e. accepted.
+    var accepted: [String: Set<String>]?
+    /// The kind of the document being read, for `accepted`.
+    var kind = ""
 
     init(file: String, trackAll: Bool = false) {
         self.file = file
@@ -208,6 +213,15 @@ struct MapReader {
 
     /// Reports every key that was never read. Call once, after reading the known fields.
     func finish() {
+        if context.accepted != nil {
+            var place = ""
+            var inIndex = false
+            for character in path {
+                if character == "[" { inIndex = true; place.append("[") } else if character == "]" { inIndex = false; place.append("]") }
+                else if !inIndex { place.append(character) }
+            }
+            context.accepted![context.kind + ":" + place, default: []].formUnion(read)
+        }
         let known = read.sorted()
         for entry in entries where !read.contains(entry.key) {
             context.fail(entry.keyNode, child(entry.key),

@@ -285,3 +285,9 @@ struct PhaseClock {
         return out
     }
 }
+
+/// The manifests' JSON Schema, for editors (`syncwright schema`).
+public enum ManifestsSchema {
+    public static func json() -> String { ManifestSchema.json() }
+    public static var id: String { ManifestSchema.id }
+}
