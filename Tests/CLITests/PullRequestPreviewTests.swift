@@ -249,3 +249,59 @@ struct PreviewedPullRequest {
         #expect(!small.contains("left out"))
     }
 }
+
+/// The generic CI recipe of docs/pull-requests.md, run as written: in a checkout, against slapd.
+@Suite struct DocumentedCIRecipeTests {
+    static func recipe() throws -> String {
+        let doc = try String(contentsOfFile: packageRoot + "/docs/pull-requests.md", encoding: .utf8)
+        let section = try #require(doc.range(of: "### Generic CI")).upperBound
+        let start = try #require(doc.range(of: "```sh\n", range: section..<doc.endIndex)).upperBound
+        let end = try #require(doc.range(of: "\n```", range: start..<doc.endIndex)).lowerBound
+        return String(doc[start..<end])
+    }
+
+    /// Runs the recipe in `world`'s checkout for base..head; its exit status and the comment it posted.
+    static func runRecipe(_ world: GroupsWorld, base: String, head: String) throws -> (Int32, String) {
+        let folder = try TemporaryFolder()
+        try recipe().write(toFile: folder.sub("preview.sh"), atomically: true, encoding: .utf8)
+        let stub = folder.sub("bin")
+        try FileManager.default.createDirectory(atPath: stub, withIntermediateDirectories: true)
+        try "#!/bin/sh\ncp \"$1\" \"\(folder.sub("posted.md"))\"\n".write(toFile: stub + "/post-comment", atomically: true, encoding: .utf8)
+        chmod(stub + "/post-comment", 0o755)
+        let path = [URL(fileURLWithPath: binary).deletingLastPathComponent().path, stub,
+                    ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"].joined(separator: ":")
+        let result = try runProcess("/bin/bash", [folder.sub("preview.sh")], in: world.home.fixture.workTree, environment: [
+            "PATH": path, "BASE_SHA": base, "HEAD_SHA": head, "LINK_BASE": "https://git.example/config/blob/\(head)/", "NO_COLOR": "1",
+        ])
+        let posted = (try? String(contentsOfFile: folder.sub("posted.md"), encoding: .utf8)) ?? ""
+        #expect(!posted.isEmpty, "nothing posted: \(result.stdout)\(result.stderr)")
+        return (result.status, posted)
+    }
+
+    @Test func theGenericRecipePostsThePreviewAndFailsOnlyOnAProblem() throws {
+        let world = try GroupsWorld()
+        #expect(try world.home.run("directory").0.status == 0)
+        let fixture = world.home.fixture
+        let base = try fixture.git(["rev-parse", "HEAD"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        try fixture.write(["data/hr.csv": GroupsWorld.hr + "5,eadams,Eve,Adams,2\n"])
+        let head = try fixture.commit("Eve joins").trimmingCharacters(in: .whitespacesAndNewlines)
+        let before = try world.server.search("dc=corp,dc=example")
+        let (status, comment) = try Self.runRecipe(world, base: base, head: head)
+        #expect(status == 0, "\(comment)")
+        #expect(comment.contains("**4 jobs: +1 ~0 −0 objects** · manifests: 0 to create, 0 to update, 0 to delete, 1 data file changed"), "\(comment)")
+        #expect(comment.contains("it reads corp as it is now: a preview does not see what users would write there"))
+        #expect(comment.contains("| ✏️ | `users` | data file data/hr.csv changed | 1 |"), "\(comment)")
+        #expect(comment.contains("+ uid=eadams,\(GroupsWorld.people)"))
+        #expect(comment.contains("`data/hr.csv`: 5 rows (+1 −0 ~0)"))
+        #expect(try world.server.search("dc=corp,dc=example") == before, "the recipe wrote to the directory")
+
+        // An invalid head: the comment lists its problems, linked, and the check fails.
+        try fixture.write(["jobs.yaml": try String(contentsOfFile: fixture.workTree + "/jobs.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "  delete: true\n---", with: "  delet: true\n---")])
+        let bad = try fixture.commit("typo").trimmingCharacters(in: .whitespacesAndNewlines)
+        let (failed, problems) = try Self.runRecipe(world, base: base, head: bad)
+        #expect(failed == 1)
+        #expect(problems.contains("are invalid"), "\(problems)")
+        #expect(problems.contains("https://git.example/config/blob/\(bad)/jobs.yaml#L"), "\(problems)")
+    }
+}
