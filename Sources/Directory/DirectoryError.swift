@@ -14,6 +14,8 @@ public enum DirectoryError: Error, Sendable, Equatable, CustomStringConvertible 
     case busy(connection: String, file: String, problem: String)
     /// A directory server failed or refused: connecting, binding, searching.
     case server(connection: String, problem: String)
+    /// A search's base does not exist on the server (LDAP's noSuchObject).
+    case noSuchBase(connection: String, base: String, problem: String)
     /// One object's change failed: its DN when known, and why. The job goes on with the others.
     case object(dn: String?, problem: String)
     /// A job asked for something this kind of directory cannot do.
@@ -21,7 +23,8 @@ public enum DirectoryError: Error, Sendable, Equatable, CustomStringConvertible 
 
     public var description: String {
         switch self {
-        case let .file(connection, _, problem), let .busy(connection, _, problem), let .server(connection, problem):
+        case let .file(connection, _, problem), let .busy(connection, _, problem), let .server(connection, problem),
+             let .noSuchBase(connection, _, problem):
             return "\(connection): \(problem)"
         case let .malformed(connection, line, problem):
             return "\(connection): line \(line): \(problem)"

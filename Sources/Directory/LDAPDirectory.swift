@@ -181,8 +181,11 @@ public final class LDAPDirectory: Directory {
                     if let diagnostic { ldap_memfree(diagnostic) }
                     defer { if let serverControls { ldap_controls_free(serverControls) } }
                     guard code == LDAP_SUCCESS, result == LDAP_SUCCESS else {
-                        throw DirectoryError.server(connection: what, problem: "searching \(base) failed: "
-                            + LDAPResult.describe(code == LDAP_SUCCESS ? result : code, text))
+                        let problem = "searching \(base) failed: " + LDAPResult.describe(code == LDAP_SUCCESS ? result : code, text)
+                        if code == LDAP_SUCCESS, result == LDAP_NO_SUCH_OBJECT {
+                            throw DirectoryError.noSuchBase(connection: what, base: base, problem: problem)
+                        }
+                        throw DirectoryError.server(connection: what, problem: problem)
                     }
                     var next: UnsafeMutablePointer<berval>?
                     if let found = ldap_control_find(LDAP_CONTROL_PAGEDRESULTS, serverControls, nil) {

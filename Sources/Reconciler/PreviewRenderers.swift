@@ -8,8 +8,10 @@ extension RevisionPreview {
         var out = "\(t.jobs) job\(t.jobs == 1 ? "" : "s"): +\(t.create) ~\(t.update) −\(t.delete) objects"
         let guards = jobs.filter { $0.preview.guardTripped == true }.count
         let failing = failing.count - guards
+        let notRun = jobs.filter { $0.notRun == true }.count
         if guards > 0 { out += "; \(guards) guard\(guards == 1 ? "" : "s") would trip" }
         if failing > 0 { out += "; \(failing) job\(failing == 1 ? "" : "s") would fail" }
+        if notRun > 0 { out += "; \(notRun) job\(notRun == 1 ? "" : "s") would not run" }
         return out
     }
 
@@ -18,10 +20,17 @@ extension RevisionPreview {
             + "\(p.unchanged) unchanged, \(p.skipped) skipped, \(p.failed) failed"
     }
 
-    /// Notes under a job: what would fail, references left out, a workflow.
-    private static func notes(_ p: JobPreview) -> [String] {
+    /// Notes under a job: what would fail or not run, references left out, a workflow.
+    private static func notes(_ job: Job) -> [String] {
+        let p = job.preview
         var out: [String] = []
-        if let error = p.error { out.append(p.guardTripped == true ? "guard would trip: \(error)" : "would fail: \(error)") }
+        if let error = p.error {
+            if job.notRun == true {
+                out.append("would not run: " + (error.hasPrefix("not run: ") ? String(error.dropFirst("not run: ".count)) : error))
+            } else {
+                out.append(p.guardTripped == true ? "guard would trip: \(error)" : "would fail: \(error)")
+            }
+        }
         if let unresolved = p.unresolved {
             out.append("\(unresolved) reference value\(unresolved == 1 ? "" : "s") would name no object and be left out")
         }
@@ -39,8 +48,13 @@ extension RevisionPreview {
         }
         for job in jobs {
             let p = job.preview
-            out += "\n\(p.job)\(job.collection.map { " (\($0))" } ?? "") [\(job.because)]: \(Self.counts(p))\n"
-            for note in Self.notes(p) + [job.caveat].compactMap({ $0 }) { out += "  \(note)\n" }
+            let title = "\n\(p.job)\(job.collection.map { " (\($0))" } ?? "") [\(job.because)]: "
+            if job.notRun == true {
+                out += title + (Self.notes(job).first ?? "would not run") + "\n"
+                continue
+            }
+            out += title + Self.counts(p) + "\n"
+            for note in Self.notes(job) { out += "  \(note)\n" }
             for line in p.lines { out += "  \(line)\n" }
             if p.moreChanges > 0 { out += "  … and \(p.moreChanges) more change\(p.moreChanges == 1 ? "" : "s")\n" }
         }
@@ -80,7 +94,7 @@ extension RevisionPreview {
                     + "| | Job | Why | Create | Update | Rename | Delete | Unchanged | Failed |\n|---|---|---|--:|--:|--:|--:|--:|--:|\n"
             }
             let p = job.preview
-            let mark = p.error != nil ? "❌" : p.create + p.update + p.rename + p.delete > 0 ? "✏️" : "✅"
+            let mark = job.notRun == true ? "⏭️" : p.error != nil ? "❌" : p.create + p.update + p.rename + p.delete > 0 ? "✏️" : "✅"
             tables += "| \(mark) | `\(cell(p.job))` | \(cell(job.because)) | \(p.create) | \(p.update) | \(p.rename) | "
                 + "\(p.delete) | \(p.unchanged) | \(p.failed) |\n"
             if index == jobs.count - 1 || jobs[index + 1].collection != job.collection { tables += "\n" }
@@ -89,9 +103,9 @@ extension RevisionPreview {
         if unchangedJobs > 0 { tables += "\(unchangedJobs) unchanged job\(unchangedJobs == 1 ? "" : "s") not previewed.\n\n" }
 
         var details: [String] = []
-        for job in jobs where !job.preview.lines.isEmpty || !Self.notes(job.preview).isEmpty || job.caveat != nil {
+        for job in jobs where !job.preview.lines.isEmpty || !Self.notes(job).isEmpty {
             let p = job.preview
-            let body = (Self.notes(p) + [job.caveat].compactMap { $0 }).map { "- \($0)\n" }.joined()
+            let body = Self.notes(job).map { "- \($0)\n" }.joined()
             var block = "<details><summary><code>\(Self.html(p.job))</code>: +\(p.create) ~\(p.update + p.rename) −\(p.delete)</summary>\n\n" + body
             if !p.lines.isEmpty {
                 var fence = "```"

@@ -13,9 +13,9 @@ public struct RevisionPreview: Sendable, Encodable {
         /// `data file data/hr.csv changed`, or `--all`.
         public let because: String
         public let preview: JobPreview
-        /// Set when the job reads a server that an earlier job of the preview would change: a
-        /// server is read as it is, so those changes are not seen.
-        public var caveat: String?
+        /// True when the job would not run: an earlier job of its collection would fail, and its
+        /// `onFailure` is abort (`preview.error` says which).
+        public var notRun: Bool?
     }
     /// The revision previewed (full sha).
     public let revision: String
@@ -40,13 +40,14 @@ public struct RevisionPreview: Sendable, Encodable {
 
     /// Jobs that would change something in their destination.
     public var changes: Bool { jobs.contains { $0.preview.error == nil && $0.preview.create + $0.preview.update + $0.preview.rename + $0.preview.delete > 0 } }
-    /// Jobs that would fail (a guard would trip, or the job could not run).
-    public var failing: [Job] { jobs.filter { $0.preview.error != nil } }
+    /// Jobs that would fail (a guard would trip, or the job could not run); not those that would
+    /// not run because an earlier one fails.
+    public var failing: [Job] { jobs.filter { $0.preview.error != nil && $0.notRun != true } }
 
     /// `plan --preview --format json`'s `preview` (docs/plan-json.md).
     public func encode(to encoder: Encoder) throws {
         enum Keys: String, CodingKey { case revision, readOnly, limit, summary, jobs, unchangedJobs }
-        struct Summary: Encodable { let jobs, create, update, delete, guardsTripped, failing: Int }
+        struct Summary: Encodable { let jobs, create, update, delete, guardsTripped, failing, notRun: Int }
         var c = encoder.container(keyedBy: Keys.self)
         try c.encode(revision, forKey: .revision)
         try c.encode(true, forKey: .readOnly)
@@ -54,7 +55,7 @@ public struct RevisionPreview: Sendable, Encodable {
         let t = totals
         try c.encode(Summary(jobs: t.jobs, create: t.create, update: t.update, delete: t.delete,
                              guardsTripped: jobs.filter { $0.preview.guardTripped == true }.count,
-                             failing: failing.count), forKey: .summary)
+                             failing: failing.count, notRun: jobs.filter { $0.notRun == true }.count), forKey: .summary)
         try c.encode(jobs, forKey: .jobs)
         try c.encode(unchangedJobs, forKey: .unchangedJobs)
     }
@@ -106,7 +107,7 @@ extension Workspace {
                 revision: planned.commit.hex, startedAt: Date(), preview: true, previewLines: limit,
                 scheduled: nil, control: nil, approved: nil, progress: progress)
             var run = RunProgress(lookup)
-            var serversChanged: [String: String] = [:] // ldap connection → the earlier job that would change it
+            run.connections.previewing = true
             for entry in group.entries {
                 let job: RunReport.Job
                 if let skipped = run.notRun(entry.job) {
@@ -119,15 +120,7 @@ extension Workspace {
                     ?? JobPreview(job: entry.job, read: 0, create: 0, update: 0, rename: 0, delete: 0, unchanged: 0,
                                   skipped: 0, failed: 0, lines: [], moreChanges: 0, error: job.error)
                 var shown = RevisionPreview.Job(collection: group.collection, because: because[entry.job]!, preview: preview)
-                if let spec = try? lookup.job(entry.job) {
-                    if let writer = serversChanged[spec.source.connection] {
-                        shown.caveat = "it reads \(spec.source.connection) as it is now: a preview does not see what \(writer) would write there"
-                    }
-                    if (try? lookup.connection(spec.destination.connection).type) == .ldap,
-                       preview.create + preview.update + preview.rename + preview.delete > 0 {
-                        serversChanged[spec.destination.connection] = serversChanged[spec.destination.connection] ?? entry.job
-                    }
-                }
+                if job.status == .notRun { shown.notRun = true }
                 jobs.append(shown)
             }
         }

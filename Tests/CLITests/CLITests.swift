@@ -220,14 +220,15 @@ import Testing
         let root = try syncwright(["--help"])
         #expect(root.status == 0)
         for command in ["init", "validate", "plan", "apply", "diff", "run", "reconcile", "history", "status", "requests",
-                        "approve", "deny"] {
+                        "approve", "deny", "schema"] {
             #expect(root.stdout.contains(command))
             let help = try syncwright([command, "--help"])
             #expect(help.status == 0, "\(command)")
             #expect(help.stdout.contains("USAGE: syncwright \(command)"))
         }
         let planHelp = try syncwright(["plan", "--help"]).stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
-        #expect(planHelp.contains("Exit codes: 0 nothing would change, 2 something would, 1 error."))
+        #expect(planHelp.contains("Exit codes: 0 nothing would change, 2 something would, 1 error (with --preview: also when a job would fail or a guard would trip"))
+        #expect(planHelp.contains("Nothing is written to any directory or to the state."))
         let unknown = try syncwright(["plan", "--format", "yaml"])
         #expect(unknown.status == 1)
         let runHelp = try syncwright(["run", "--help"]).stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")

@@ -139,6 +139,36 @@ struct PreviewedPullRequest {
         #expect(settled.stdout.contains("Preview: 2 jobs: +0 ~0 −0 objects."), "\(settled.stdout)")
     }
 
+    /// Four LDAP jobs chained, corp then partner: a pull request that adds, renames and removes
+    /// people previews in each job exactly what the run then writes, though the later jobs read
+    /// a corp directory the preview never wrote.
+    @Test func aChainOverLDAPPreviewsEveryJobExactly() throws {
+        let world = try GroupsWorld()
+        #expect(try world.home.run("directory").0.status == 0)
+        let pr = PreviewedPullRequest(home: world.home, collection: "directory")
+        let before = try world.server.search("dc=corp,dc=example") + world.server.search("dc=partner,dc=example")
+        let hr = GroupsWorld.hr.replacingOccurrences(of: "3,cnguyen,Chi,Nguyen,1\n", with: "")
+            .replacingOccurrences(of: "1,ajohnson,Alice,Johnson,", with: "1,ajones,Alice,Jones,") + "5,eadams,Eve,Adams,2\n"
+        let teams = GroupsWorld.teams.replacingOccurrences(of: "ajohnson", with: "ajones") + "new-hires,eadams,1\n"
+        let (status, document) = try pr.propose(["data/hr.csv": hr, "data/teams.csv": teams], "Alice marries, Eve joins, Chi leaves")
+        #expect(status == 2)
+        #expect(try world.server.search("dc=corp,dc=example") + world.server.search("dc=partner,dc=example") == before,
+                "plan --preview wrote to slapd")
+        let previewed = PreviewedPullRequest.jobs(document)
+        #expect(Set(previewed.keys) == ["users", "groups", "users-to-partner", "groups-to-partner"])
+        #expect(previewed["users-to-partner"]?.because == "reads corp, which users would change")
+        // Partner sees corp as the run will leave it: Eve created, Alice renamed, Chi deleted.
+        let partnerLines = (previewed["users-to-partner"]?.preview["lines"] as? [String]) ?? []
+        #expect(partnerLines.contains("+ \(world.partner("eadams"))"), "\(partnerLines)")
+        #expect(partnerLines.contains("- \(world.partner("cnguyen"))"), "\(partnerLines)")
+        #expect(partnerLines.contains("> \(world.partner("ajohnson")) → \(world.partner("ajones"))"), "\(partnerLines)")
+        #expect(previewed["groups-to-partner"]?.preview["create"] as? Int == 1, "new-hires reaches partner")
+        try pr.applyAndRunMatching(document)
+        #expect(try world.values("cn=new-hires,\(GroupsWorld.partnerGroups)", "member") == [world.partner("eadams")])
+        let settled = try syncwright(["plan", "--preview", "--all"] + world.home.args)
+        #expect(settled.status == 0, "\(settled.stdout)")
+    }
+
     /// Two file jobs chained: the second reads what the first writes, so a new row in the data
     /// file shows as a create in both, though the first's LDIF file is not written.
     @Test func chainedJobsSeeEachOthersChangesAndTheLDIFFilesStayAsTheyAre() throws {
@@ -288,8 +318,10 @@ struct PreviewedPullRequest {
         let before = try world.server.search("dc=corp,dc=example")
         let (status, comment) = try Self.runRecipe(world, base: base, head: head)
         #expect(status == 0, "\(comment)")
-        #expect(comment.contains("**4 jobs: +1 ~0 −0 objects** · manifests: 0 to create, 0 to update, 0 to delete, 1 data file changed"), "\(comment)")
-        #expect(comment.contains("it reads corp as it is now: a preview does not see what users would write there"))
+        // Chained over LDAP: the new user is copied to partner too, though corp does not hold her yet.
+        #expect(comment.contains("**4 jobs: +2 ~0 −0 objects** · manifests: 0 to create, 0 to update, 0 to delete, 1 data file changed"), "\(comment)")
+        #expect(comment.contains("| ✏️ | `users-to-partner` | reads corp, which users would change | 1 | 0 |"), "\(comment)")
+        #expect(comment.contains("+ uid=eadams,\(GroupsWorld.partnerPeople)"), "\(comment)")
         #expect(comment.contains("| ✏️ | `users` | data file data/hr.csv changed | 1 |"), "\(comment)")
         #expect(comment.contains("+ uid=eadams,\(GroupsWorld.people)"))
         #expect(comment.contains("`data/hr.csv`: 5 rows (+1 −0 ~0)"))

@@ -72,7 +72,7 @@ let baseFiles: [String: String] = [
             try edit()
             let head = try fixture.commit(name)
             try workspace.fetch()
-            let scoped = try workspace.plan(ref: nil)
+            let scoped = try workspace.manifestPlan(ref: nil)
             #expect(scoped.mode == .pathScoped, "\(name)")
             let applied = try workspace.store.appliedRevision()?.revision
             let full = try workspace.fullPlan(commit: try #require(ObjectID(hex: head)), appliedRevision: applied)

@@ -115,6 +115,7 @@ extension Workspace {
             revision: applied.revision, startedAt: started, preview: preview, previewLines: previewLines,
             scheduled: scheduled, control: control, approved: approved, progress: progress)
         var run = RunProgress(ManifestLookup(store: store))
+        run.connections.previewing = preview
         timer.lap("setup")
         for entry in entries {
             if run.stopped == nil, !preview, let reason = control?.check() { run.stopped = reason }

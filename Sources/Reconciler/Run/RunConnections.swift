@@ -51,6 +51,9 @@ struct ManifestLookup {
 /// earlier one wrote, and in a preview what it would have written.
 struct RunConnections {
     let manifests: ManifestLookup
+    /// For a preview: a server is opened under a `StagedDirectory`, so that what a job would
+    /// write there is seen by the later jobs, and nothing reaches the server.
+    var previewing = false
     private var open: [String: Directory] = [:]
     private var jobs: [String: JobSpec] = [:]
     private var connections: [String: ConnectionSpec] = [:]
@@ -73,7 +76,8 @@ struct RunConnections {
 
     mutating func get(_ connection: String, _ make: () throws -> Directory) throws -> Directory {
         if let directory = open[connection] { return directory }
-        let directory = try make()
+        var directory = try make()
+        if previewing && !directory.traits.stagesChanges { directory = StagedDirectory(over: directory) }
         open[connection] = directory
         return directory
     }
