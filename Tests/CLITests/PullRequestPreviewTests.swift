@@ -67,10 +67,11 @@ struct PreviewedPullRequest {
     @Test func eachPreviewListsWhatTheRunThenWritesToSlapd() throws {
         let world = try GroupsWorld()
         let home = world.home
-        // Only corp: the partner jobs go. The groups job is proposed below; users is in step first.
-        let documents = try String(contentsOfFile: home.fixture.workTree + "/jobs.yaml", encoding: .utf8)
-            .components(separatedBy: "---\n").filter { !$0.contains("metadata: { name: users-to-partner }") && !$0.contains("metadata: { name: groups-to-partner }") }
-        try home.fixture.write(["jobs.yaml": documents.joined(separator: "---\n").replacingOccurrences(
+        // Only corp and only users: the partner jobs go, and the groups job is proposed below.
+        let documents = try String(contentsOfFile: home.fixture.workTree + "/jobs.yaml", encoding: .utf8).components(separatedBy: "---\n")
+        let groupsJob = try #require(documents.first { $0.contains("metadata: { name: groups }") })
+        let corpOnly = documents.filter { !$0.contains("metadata: { name: users-to-partner }") && !$0.contains("metadata: { name: groups-to-partner }") }
+        try home.fixture.write(["jobs.yaml": corpOnly.filter { $0 != groupsJob }.joined(separator: "---\n").replacingOccurrences(
             of: "jobs: [ { job: users }, { job: groups, onFailure: continue }, { job: users-to-partner }, { job: groups-to-partner } ]",
             with: "jobs: [ { job: users } ]")])
         try home.fixture.commit("only users")
@@ -81,15 +82,15 @@ struct PreviewedPullRequest {
         let pr = PreviewedPullRequest(home: home, collection: "directory")
         func snapshot() throws -> String { try world.server.search("dc=corp,dc=example") }
 
-        // 1. A pull request that adds a job to the collection.
-        let jobs = try String(contentsOfFile: home.fixture.workTree + "/jobs.yaml", encoding: .utf8)
+        // 1. A pull request that adds a job, and lists it in the collection.
         let before = try snapshot()
-        var (status, document) = try pr.propose(["jobs.yaml": jobs.replacingOccurrences(
-            of: "jobs: [ { job: users } ]", with: "jobs: [ { job: users }, { job: groups, onFailure: continue } ]")], "add groups")
+        var (status, document) = try pr.propose(["jobs.yaml": corpOnly.joined(separator: "---\n").replacingOccurrences(
+            of: "jobs: [ { job: users }, { job: groups, onFailure: continue }, { job: users-to-partner }, { job: groups-to-partner } ]",
+            with: "jobs: [ { job: users }, { job: groups, onFailure: continue } ]")], "add groups")
         #expect(status == 2)
         var previewed = PreviewedPullRequest.jobs(document)
         #expect(Set(previewed.keys) == ["groups"], "\(previewed.keys)")
-        #expect(previewed["groups"]?.because == "added to collection directory")
+        #expect(previewed["groups"]?.because == "new")
         #expect(previewed["groups"]?.preview["create"] as? Int == 3)
         #expect(try snapshot() == before, "plan --preview wrote to the directory")
         try pr.applyAndRunMatching(document)
@@ -174,7 +175,8 @@ struct PreviewedPullRequest {
     @Test func chainedJobsSeeEachOthersChangesAndTheLDIFFilesStayAsTheyAre() throws {
         let folder = try TemporaryFolder()
         let corp = folder.sub("corp.ldif"), partner = folder.sub("partner.ldif")
-        let fixture = try Fixtures.csvToLDIF(csv: "id,login\n1,ajohnson\n2,bsmith\n", out: corp, job: "users")
+        let fixture = try Fixtures.csvToLDIF(csv: "id,login\n1,ajohnson\n2,bsmith\n", out: corp, job: "users",
+                                             extraMappings: [#"{ destination: userPassword, value: "pw-{{login}}" }"#])
         try fixture.write([
             "partner.yaml": """
                 apiVersion: syncwright.dev/v1
@@ -209,6 +211,12 @@ struct PreviewedPullRequest {
         #expect(status == 2)
         let previewed = PreviewedPullRequest.jobs(document)
         #expect(previewed["users"]?.because == "data file data/in.csv changed")
+        // A secret is masked wherever the preview shows it.
+        #expect(((previewed["users"]?.preview["lines"] as? [String]) ?? []).contains("    + userPassword: ••••••"))
+        let text = try syncwright(["plan", "--preview"] + home.args).stdout
+        let markdown = try syncwright(["plan", "--preview", "--format", "markdown"] + home.args).stdout
+        #expect(text.contains("userPassword: ••••••") && markdown.contains("userPassword: ••••••"))
+        #expect(!text.contains("pw-cchen") && !markdown.contains("pw-cchen"))
         #expect(previewed["to-partner"]?.because == "reads dst, which users would change")
         #expect(previewed["to-partner"]?.preview["lines"] as? [String] == [
             "+ uid=cchen,ou=People,dc=partner", "    + objectClass: inetOrgPerson", "    + employeeNumber: 3",
@@ -224,6 +232,36 @@ struct PreviewedPullRequest {
             """, partner])
         #expect(oracle.stdout == "uid=ajohnson,ou=People,dc=partner\nuid=bsmith,ou=People,dc=partner\nuid=cchen,ou=People,dc=partner\n",
                 "\(oracle.stdout)\(oracle.stderr)")
+    }
+
+    /// A job that exists already but is newly listed in a collection is previewed there.
+    @Test func aJobNewlyListedInACollectionIsPreviewed() throws {
+        let folder = try TemporaryFolder()
+        let fixture = try Fixtures.csvToLDIF(csv: "id,login\n1,ajohnson\n2,bsmith\n", out: folder.sub("out.ldif"), job: "users")
+        try fixture.write(["other.yaml": """
+            apiVersion: syncwright.dev/v1
+            kind: Job
+            metadata: { name: others }
+            spec:
+              source: { connection: src }
+              destination: { connection: dst, objectClass: [inetOrgPerson], container: "ou=Others,dc=corp", rdn: uid }
+              mappings:
+                - { source: id, destination: employeeNumber, key: true }
+                - { source: login, destination: uid }
+
+            """])
+        try fixture.commit("others, in no collection")
+        let home = try Home(fixture)
+        #expect(try syncwright(["apply"] + home.args).status == 0)
+        #expect(try home.run("c").0.status == 0)
+        let (status, document) = try PreviewedPullRequest(home: home, collection: "c")
+            .propose(["collection.yaml": Fixtures.collection("c", jobs: ["users", "others"])], "run others too")
+        #expect(status == 2)
+        let previewed = PreviewedPullRequest.jobs(document)
+        #expect(Set(previewed.keys) == ["others"])
+        #expect(previewed["others"]?.because == "added to collection c")
+        #expect(previewed["others"]?.preview["create"] as? Int == 2)
+        #expect((document["preview"] as? [String: Any])?["unchangedJobs"] as? Int == 1)
     }
 
     /// A pull-request comment: summary first, guards before the tables, details per job, and
