@@ -60,4 +60,14 @@ step git --git-dir config.git show reports:README.md
 git --git-dir config.git show reports:README.md
 step head -n 13 home/directories/corp.ldif
 head -n 13 home/directories/corp.ldif
+
+# A pull request: Bob joins the engineering team. Reviewed by what it does to the directories.
+git -C config pull -q --ff-only "$work/config.git" main   # the Approval that syncwright approve pushed
+git -C config checkout -q -b bob-joins-engineering
+sed -i 's/^engineering,Everyone who builds the product,ajohnson;dmüller$/engineering,Everyone who builds the product,ajohnson;dmüller;bsmith/' config/data/hr-groups.csv
+git -C config commit -q -am "Bob joins engineering"
+git -C config push -q "$work/config.git" bob-joins-engineering
+git -C config checkout -q main
+step syncwright plan --ref bob-joins-engineering --preview --home home   "# a pull request, previewed: read-only"
+"$bin" plan --ref bob-joins-engineering --preview --home home || [[ $? == 2 ]]   # exit 2: it would change something
 printf '\nThe demo lives in %s: edit %s/config, commit, push to config.git, then plan again.\n' "$work" "$work"

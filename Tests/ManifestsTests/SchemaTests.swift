@@ -183,6 +183,13 @@ let schemaLevelCases: Set<String> = [
         #expect(onlySchema.isEmpty && onlyParser.isEmpty, "only in the schema: \(onlySchema); only in the parser: \(onlyParser)")
     }
 
+    @Test func theExamplesSchemaIsWhatSyncwrightSchemaPrints() throws {
+        let saved = try String(contentsOfFile: packageRoot + "/examples/schema.json", encoding: .utf8)
+        #expect(saved == ManifestSchema.json(), "examples/schema.json is out of date: run syncwright schema > examples/schema.json")
+        let settings = try String(contentsOfFile: packageRoot + "/examples/.vscode/settings.json", encoding: .utf8)
+        #expect(settings.contains("\"./schema.json\""))
+    }
+
     @Test func everyExampleAndTheKitchenSinkPassTheSchema() throws {
         var files = ["kitchen-sink": kitchenSink]
         let examples = packageRoot + "/examples"
