@@ -15,32 +15,18 @@ plan --preview at most 1.2× run --preview.
 
 Usage: bench/preview_bench.py [--rows 1000000] [--runs 3] [--work DIR] [--binary PATH]
 """
-import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
 
-from benchlib import GIT_ENV, ROOT, measure
-from sync_bench import config, write_csv
+from benchlib import GIT_ENV, measure
+from sync_bench import config, prepare
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--work", default="/tmp/syncwright-preview-bench")
-    parser.add_argument("--binary", default=os.path.join(ROOT, ".build/release/syncwright"))
-    args = parser.parse_args()
-    if not os.path.exists(args.binary):
-        sys.exit(f"build the release binary first: swift build -c release --product syncwright ({args.binary})")
-    shutil.rmtree(args.work, ignore_errors=True)
-    os.makedirs(args.work)
-    csv = os.path.join(args.work, "hr.csv")
-    ldif = os.path.join(args.work, "corp.ldif")
-    write_csv(csv, args.rows)
+    args, csv, ldif = prepare(__doc__, "/tmp/syncwright-preview-bench")
     repo = os.path.join(args.work, "config")
     config(repo, csv, ldif)
 

@@ -75,11 +75,13 @@ spec: {{ jobs: [ {{ job: hr-to-corp }} ] }}
 
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def prepare(description, work):
+    """The options every benchmark on this data takes; a fresh work folder with the CSV written.
+    Returns (args, csv path, ldif path)."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--work", default="/tmp/syncwright-sync-bench")
+    parser.add_argument("--work", default=work)
     parser.add_argument("--binary", default=os.path.join(ROOT, ".build/release/syncwright"))
     args = parser.parse_args()
     if not os.path.exists(args.binary):
@@ -87,8 +89,12 @@ def main():
     shutil.rmtree(args.work, ignore_errors=True)
     os.makedirs(args.work)
     csv = os.path.join(args.work, "hr.csv")
-    ldif = os.path.join(args.work, "corp.ldif")
     write_csv(csv, args.rows)
+    return args, csv, os.path.join(args.work, "corp.ldif")
+
+
+def main():
+    args, csv, ldif = prepare(__doc__, "/tmp/syncwright-sync-bench")
     changed = frozenset(random.Random(7).sample(range(args.rows), args.rows // 100))
     csv_changed = os.path.join(args.work, "hr-changed.csv")
     write_csv(csv_changed, args.rows, changed)
