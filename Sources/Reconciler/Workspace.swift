@@ -22,6 +22,8 @@ public struct PlannedRevision: Sendable {
     public let mode: Mode
     /// How many manifest files were parsed.
     public let parsedFiles: Int
+    /// The paths that differ from the applied revision, when planning worked them out.
+    var changedPaths: [PathChange]?
 }
 
 /// One stored collection, as `status` shows it.
@@ -106,12 +108,13 @@ public final class Workspace: Sendable {
     /// The data files that differ from `base` to the planned revision, with their row counts
     /// (nothing is read when no changed path can be one).
     func dataFileChanges(_ planned: PlannedRevision, base: ObjectID) throws -> [DataFileChange] {
-        let changed: Set<String>
+        let paths: [PathChange]
         do {
-            changed = Set(try repository.changedPaths(from: base, to: planned.commit).filter { $0.status != .deleted }.map(\.path))
+            paths = try planned.changedPaths ?? repository.changedPaths(from: base, to: planned.commit)
         } catch {
             return [] // the applied revision is no longer in the repository
         }
+        let changed = Set(paths.filter { $0.status != .deleted }.map(\.path))
         guard changed.contains(where: { !ManifestParser.isManifestPath($0) }) else { return [] }
         let lookup = manifests(at: planned)
         var connections: [String: ConnectionSpec] = [:], jobs: [String: JobSpec] = [:]
@@ -159,7 +162,8 @@ public final class Workspace: Sendable {
                                                        "parsedFiles": "\(toRead.count)"])
         return PlannedRevision(plan: Plan.make(desired: desired, applied: stored, revision: commit.hex,
                                                appliedRevision: applied.revision).withUpcomingFires(desired: desired, after: Date()),
-                               desired: desired, commit: commit, mode: .pathScoped, parsedFiles: toRead.count)
+                               desired: desired, commit: commit, mode: .pathScoped, parsedFiles: toRead.count,
+                               changedPaths: changes)
     }
 
     func fullPlan(commit: ObjectID, appliedRevision: String?) throws -> PlannedRevision {
