@@ -141,7 +141,7 @@ func schemaErrors(_ files: [String: String]) throws -> [String: [String]] {
     let request = try JSONSerialization.data(withJSONObject: ["schema": schemaPath, "files": files])
     let requestPath = folder.sub("request.json")
     try request.write(to: URL(fileURLWithPath: requestPath))
-    let result = try runProcess("/bin/sh", ["-c", "python3 \(packageRoot)/Tests/Oracles/schema_check.py < \(requestPath)"])
+    let result = try runProcess("/bin/sh", ["-c", "/usr/bin/python3 \(packageRoot)/Tests/Oracles/schema_check.py < \(requestPath)"])
     #expect(result.status == 0, "\(result.stderr)")
     return (try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8))) as? [String: [String]] ?? [:]
 }

@@ -1,5 +1,6 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Checks YAML documents against a JSON Schema with Python's jsonschema (an independent validator).
+Run with /usr/bin/python3: Debian's python3-jsonschema and python3-yaml (scripts/install-deps.sh).
 
 Reads {"schema": <path>, "files": {"<name>": "<yaml text>", ...}} as JSON on stdin and prints
 {"<name>": ["<error>", ...], ...}: the errors of every document of each file ([] when valid).
