@@ -25,6 +25,13 @@ let package = Package(
             pkgConfig: "ldap",
             providers: [.apt(["libldap-dev"])]
         ),
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        // Sending notifications: mail over SMTP and webhooks over HTTP, both through libcurl.
+        .target(name: "Notify", dependencies: ["CCurl"]),
         // Threads, parallel maps and task signals: the one place work leaves the caller's thread.
         .target(name: "Concurrency"),
         .target(name: "GitKit", dependencies: ["CGit2"]),
@@ -44,7 +51,7 @@ let package = Package(
         .target(name: "Sync", dependencies: ["Concurrency", "Directory", "Manifests"]),
         .target(name: "Reports", dependencies: ["GitKit"]),
         .target(name: "Reconciler", dependencies: [
-            "Concurrency", "GitKit", "Manifests", "StateStore", "Planner", "Scheduling", "Sync", "Directory", "Reports",
+            "Concurrency", "GitKit", "Manifests", "StateStore", "Planner", "Scheduling", "Sync", "Directory", "Reports", "Notify",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
         ]),
@@ -62,6 +69,7 @@ let package = Package(
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "Manifests", "TestSupport"]),
         .testTarget(name: "PlannerTests", dependencies: ["Planner", "Manifests"]),
         .testTarget(name: "ConcurrencyTests", dependencies: ["Concurrency"]),
+        .testTarget(name: "NotifyTests", dependencies: ["Notify", "TestSupport"]),
         .testTarget(name: "DirectoryTests", dependencies: ["Directory", "TestSupport"]),
         .testTarget(name: "SyncTests", dependencies: ["Sync", "Directory", "Manifests", "TestSupport"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "GitKit", "TestSupport"]),

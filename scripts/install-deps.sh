@@ -3,7 +3,7 @@
 # Idempotent: does nothing (and needs no network) when everything is already installed.
 set -euo pipefail
 
-packages=(libgit2-dev libldap-dev libsqlite3-dev slapd ldap-utils pkg-config git sqlite3 openssl python3-ldap python3-yaml python3-jsonschema)
+packages=(libgit2-dev libldap-dev libcurl4-openssl-dev libsqlite3-dev slapd ldap-utils pkg-config git sqlite3 openssl python3-ldap python3-yaml python3-jsonschema python3-aiosmtpd)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -6,35 +6,16 @@ import Foundation
 public final class RangedLDAP: @unchecked Sendable {
     public let url: String
     public let folder: TemporaryFolder
-    private let process: Process
+    private let server: FakeServer
 
     public init(entries: [String: [String: [String]]], cap: Int) throws {
         folder = try TemporaryFolder("syncwright-ranged")
         try JSONSerialization.data(withJSONObject: entries).write(to: URL(fileURLWithPath: folder.sub("entries.json")))
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", (packageRoot as NSString).appendingPathComponent("Tests/Fakes/ranged_ldap.py"),
-                             "--entries", folder.sub("entries.json"), "--cap", "\(cap)",
-                             "--port-file", folder.sub("port"), "--log", folder.sub("searches.log")]
-        process.standardOutput = FileHandle.nullDevice
-        FileManager.default.createFile(atPath: folder.sub("stderr"), contents: nil)
-        process.standardError = FileHandle(forWritingAtPath: folder.sub("stderr"))
-        try process.run()
-        self.process = process
-        // The fake binds port 0 and writes the port it got: no race for a free port.
-        let deadline = Date().addingTimeInterval(20)
-        var port: String?
-        while Date() < deadline, process.isRunning {
-            port = try? String(contentsOfFile: folder.sub("port"), encoding: .utf8)
-            if port != nil { break }
-            usleep(50_000)
-        }
-        guard let port else {
-            let said = (try? String(contentsOfFile: folder.sub("stderr"), encoding: .utf8)) ?? ""
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            throw ProcessFailure(description: "the ranged LDAP fake did not start: \(said.suffix(1_000))")
-        }
-        url = "ldap://127.0.0.1:\(port)"
+        // ldaptor is installed with pip, for the python3 on the PATH.
+        server = try FakeServer(script: "ranged_ldap.py", arguments: ["--entries", folder.sub("entries.json"), "--cap", "\(cap)",
+                                                                     "--log", folder.sub("searches.log")],
+                                folder: folder, python: ["/usr/bin/env", "python3"])
+        url = "ldap://127.0.0.1:\(server.port)"
     }
 
     /// The attribute lists of the searches answered so far, in order.
@@ -45,11 +26,5 @@ public final class RangedLDAP: @unchecked Sendable {
         }
     }
 
-    deinit { stop() }
-
-    public func stop() {
-        guard process.isRunning else { return }
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-    }
+    public func stop() { server.stop() }
 }
