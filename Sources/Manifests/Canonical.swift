@@ -48,6 +48,7 @@ public enum Canonical {
         let data: Data?
         switch spec {
         case .connection(let s): data = try? encoder.encode(Document(metadata: metadata, spec: s))
+        case .notificationChannel(let s): data = try? encoder.encode(Document(metadata: metadata, spec: s))
         case .job(let s): data = try? encoder.encode(Document(metadata: metadata, spec: s))
         case .jobCollectionTemplate(let s): data = try? encoder.encode(Document(metadata: metadata, spec: s))
         case .jobCollection(let s): data = try? encoder.encode(Document(metadata: metadata, spec: s))
@@ -67,6 +68,9 @@ public enum Canonical {
         case .connection:
             let d = try decoder.decode(Document<ConnectionSpec>.self, from: data)
             return (d.metadata, .connection(d.spec))
+        case .notificationChannel:
+            let d = try decoder.decode(Document<NotificationChannelSpec>.self, from: data)
+            return (d.metadata, .notificationChannel(d.spec))
         case .job:
             let d = try decoder.decode(Document<JobSpec>.self, from: data)
             return (d.metadata, .job(d.spec))

@@ -158,6 +158,7 @@ private struct Builder {
             }
         }
         try checkJobReferences(manifests)
+        try checkNotificationChannels(manifests)
         // Path-scoped: applied objects in unchanged files must not lose what they refer to.
         var affectedCollections: [ObjectKey: Manifest] = [:]
         if let changed {
@@ -293,6 +294,29 @@ private struct Builder {
                         "job '\(name)' matches rows by \(other.mappings.filter(\.key).count) keys, so one value cannot name a row; "
                         + "add by: (one of its source columns) or from: dn"))
                 }
+            }
+        }
+    }
+
+    /// A collection's recipients are mailed through an smtp channel it lists, and an smtp channel
+    /// it lists has recipients to mail.
+    mutating func checkNotificationChannels(_ manifests: [Manifest]) throws {
+        for manifest in manifests where parsed[manifest.key] == manifest {
+            guard case .jobCollection(let collection) = manifest.spec, let notifications = collection.notifications else { continue }
+            var types: [NotificationChannelType] = []
+            for name in notifications.channels ?? [] {
+                let key = ObjectKey(.notificationChannel, name)
+                let channel: Manifest? = if let parsed = parsed[key] { parsed }
+                    else if try heldFile(key) != nil { try appliedManifest(key) } else { nil }
+                if let channel, case .notificationChannel(let spec) = channel.spec { types.append(spec.type) }
+            }
+            let field = "spec.notifications.recipients"
+            if !notifications.recipients.isEmpty, !types.isEmpty, !types.contains(.smtp) {
+                problems.append(ManifestProblem(manifest.location(of: "spec.notifications.channels"), field: field,
+                    "recipients are mailed through an smtp channel, and none of the channels listed is one: list one, or leave recipients out"))
+            } else if notifications.recipients.isEmpty, types.contains(.smtp) {
+                problems.append(ManifestProblem(manifest.location(of: "spec.notifications.channels"), field: field,
+                    "an smtp channel is listed, so name the recipients to mail"))
             }
         }
     }

@@ -173,6 +173,7 @@ public enum ManifestParser {
     private static func decodeSpec(_ kind: Kind, _ r: inout MapReader) -> Spec? {
         switch kind {
         case .connection: return decodeConnection(&r).map(Spec.connection)
+        case .notificationChannel: return decodeChannel(&r).map(Spec.notificationChannel)
         case .job: return decodeJob(&r).map(Spec.job)
         case .jobCollectionTemplate:
             let template = r.string("template")
@@ -204,17 +205,7 @@ public enum ManifestParser {
         let maxOutstanding = r.int("maxOutstanding", in: 1...1_024)
         let timeout = r.duration("timeout", example: "30s or 2m")
         let maxValuesPerRequest = r.int("maxValuesPerRequest", in: 1...1_000_000)
-        var password: SecretReference?
-        if var p = r.map("passwordFrom") {
-            let env = p.string("env")
-            let file = p.string("file")
-            p.finish()
-            if (env == nil) == (file == nil) {
-                context.fail(p.node, "spec.passwordFrom", "give exactly one of env or file")
-            } else {
-                password = SecretReference(env: env, file: file)
-            }
-        }
+        let password = secretReference(&r, "passwordFrom")
         guard let type else { return nil }
         switch type {
         case .csv, .ldif:
@@ -270,6 +261,78 @@ public enum ManifestParser {
                               bindDN: bindDN, passwordFrom: password, delimiter: delimiter, secretAttributes: secrets,
                               startTLS: startTLS, caFile: caFile, insecureSkipVerify: insecureSkipVerify, pageSize: pageSize,
                               maxOutstanding: maxOutstanding, timeout: timeout, maxValuesPerRequest: maxValuesPerRequest)
+    }
+
+    /// A secret named by reference (`{ env }` or `{ file }`), never written in a manifest.
+    private static func secretReference(_ r: inout MapReader, _ key: String) -> SecretReference? {
+        guard var p = r.map(key) else { return nil }
+        let env = p.string("env")
+        let file = p.string("file")
+        p.finish()
+        if (env == nil) == (file == nil) {
+            r.context.fail(p.node, "spec.\(key)", "give exactly one of env or file")
+            return nil
+        }
+        return SecretReference(env: env, file: file)
+    }
+
+    // MARK: NotificationChannel
+
+    private static func decodeChannel(_ r: inout MapReader) -> NotificationChannelSpec? {
+        let context = r.context
+        let type = r.enumeration("type", NotificationChannelType.self, required: true)
+        let host = r.string("host")
+        let port = r.int("port", in: 1...65_535)
+        let tls = r.enumeration("tls", MailSecurity.self)
+        let username = r.string("username")
+        let password = secretReference(&r, "passwordFrom")
+        let from = r.string("from")
+        let url = secretReference(&r, "urlFrom")
+        let format = r.enumeration("format", WebhookFormat.self)
+        let caFile = r.string("caFile")
+        let insecureSkipVerify = r.bool("insecureSkipVerify")
+        let timeout = r.duration("timeout", example: "30s or 2m")
+        guard let type else { return nil }
+        switch type {
+        case .smtp:
+            if host == nil { r.missing("host") }
+            if let from {
+                let address = Workflow.email(of: from)
+                let parts = address.split(separator: "@", omittingEmptySubsequences: false)
+                if parts.count != 2 || parts[0].isEmpty || parts[1].isEmpty || address.contains(" ") {
+                    context.fail(r.value("from"), "spec.from", "'\(from)' is not an email address (write sync@corp.example or Syncwright <sync@corp.example>)")
+                }
+            } else {
+                r.missing("from")
+            }
+            for field in ["urlFrom", "format"] where r.has(field) {
+                context.fail(r.value(field), "spec.\(field)", "only a webhook channel has \(field)")
+            }
+            if username == nil && r.has("passwordFrom") {
+                context.fail(r.value("passwordFrom"), "spec.username", "passwordFrom needs username")
+            }
+            if username != nil && !r.has("passwordFrom") {
+                context.fail(r.value("username"), "spec.passwordFrom", "username needs passwordFrom (env or file)")
+            }
+            if tls == MailSecurity.none && username != nil {
+                context.fail(r.value("username"), "spec.username", "a password is never sent without TLS: use tls: starttls or implicit")
+            }
+            if tls == MailSecurity.none && (caFile != nil || insecureSkipVerify != nil) {
+                context.fail(r.value(caFile != nil ? "caFile" : "insecureSkipVerify"), "spec.tls", "tls: none has no certificate to check")
+            }
+        case .webhook:
+            if !r.has("urlFrom") { r.missing("urlFrom") }
+            for field in ["host", "port", "tls", "username", "passwordFrom", "from"] where r.has(field) {
+                context.fail(r.value(field), "spec.\(field)", "only an smtp channel has \(field)")
+            }
+        }
+        if insecureSkipVerify == true && caFile != nil {
+            context.fail(r.value("insecureSkipVerify"), "spec.insecureSkipVerify",
+                         "give caFile to trust a private CA, or insecureSkipVerify to trust anything, not both")
+        }
+        return NotificationChannelSpec(type: type, host: host, port: port, tls: tls, username: username, passwordFrom: password,
+                                       from: from, urlFrom: url, format: format, caFile: caFile,
+                                       insecureSkipVerify: insecureSkipVerify, timeout: timeout)
     }
 
     /// `secretAttributes`: attribute names whose values are masked in logs, reports and previews.
@@ -496,24 +559,36 @@ public enum ManifestParser {
         var notifications: Notifications?
         if var n = r.map("notifications") {
             var triggers: [NotificationTrigger] = []
-            for (item, path) in n.list("when", required: true) ?? [] {
+            for (item, path) in n.list("when") ?? [] {
                 if case .scalar(let s) = item, let trigger = NotificationTrigger(rawValue: s.string) {
-                    triggers.append(trigger)
+                    if !triggers.contains(trigger) { triggers.append(trigger) }
                 } else {
                     let allowed = NotificationTrigger.allCases.map(\.rawValue).joined(separator: ", ")
                     context.fail(item, path, "\(shape(item)) is not one of \(allowed)")
                 }
             }
-            let recipients = n.stringList("recipients", required: true) ?? []
-            for (index, recipient) in recipients.enumerated() where !recipient.contains("@") {
-                context.fail(n.value("recipients"), "spec.notifications.recipients[\(index)]",
-                             "'\(recipient)' is not an email address")
+            if n.has("when") && triggers.isEmpty && !context.problems.contains(where: { $0.field.hasPrefix("spec.notifications.when") }) {
+                context.fail(n.value("when"), "spec.notifications.when", "name at least one trigger, or leave when out for jobFails and recovered")
             }
-            if n.has("recipients") && recipients.isEmpty {
-                context.fail(n.value("recipients"), "spec.notifications.recipients", "name at least one recipient")
+            let recipients = n.stringList("recipients") ?? []
+            for (index, recipient) in recipients.enumerated() {
+                let address = Workflow.email(of: recipient)
+                let parts = address.split(separator: "@", omittingEmptySubsequences: false)
+                if parts.count != 2 || parts[0].isEmpty || parts[1].isEmpty || address.contains(" ") {
+                    context.fail(n.value("recipients"), "spec.notifications.recipients[\(index)]",
+                                 "'\(recipient)' is not an email address")
+                }
+            }
+            let channels = n.stringList("channels") ?? []
+            let repeatAfter = n.duration("repeatAfter", example: "1h or 30m")
+            if !n.has("channels") {
+                n.missing("channels")
+            } else if channels.isEmpty {
+                context.fail(n.value("channels"), "spec.notifications.channels", "name at least one NotificationChannel")
             }
             n.finish()
-            notifications = Notifications(when: triggers, recipients: recipients)
+            notifications = Notifications(when: n.has("when") ? triggers : NotificationTrigger.defaults, recipients: recipients,
+                                          channels: channels, repeatAfter: repeatAfter)
         }
         guard let jobs else { return nil }
         return JobCollectionSpec(template: template, jobs: jobs, notifications: notifications)

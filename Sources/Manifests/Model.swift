@@ -6,6 +6,8 @@ public let apiVersion = "syncwright.dev/v1"
 /// What a manifest document is.
 public enum Kind: String, CaseIterable, Codable, Sendable, Comparable {
     case connection = "Connection"
+    /// Where notifications go: a mail server or a webhook.
+    case notificationChannel = "NotificationChannel"
     case job = "Job"
     case jobCollectionTemplate = "JobCollectionTemplate"
     case jobCollection = "JobCollection"
@@ -304,12 +306,75 @@ public struct CollectionEntry: Codable, Sendable, Equatable {
 }
 
 public enum NotificationTrigger: String, Codable, Sendable, CaseIterable {
-    case always, recordsUpdated, errors, jobFails
+    case always, recordsUpdated, errors, jobFails, recovered
+    /// On when `notifications` lists no `when`.
+    public static let defaults: [NotificationTrigger] = [.jobFails, .recovered]
 }
 
 public struct Notifications: Codable, Sendable, Equatable {
+    /// The triggers (`defaults` when none are written).
     public var when: [NotificationTrigger]
+    /// Email addresses, mailed through the smtp channel listed in `channels`.
     public var recipients: [String]
+    /// NotificationChannel names.
+    public var channels: [String]?
+    /// How long an identical notification is held back after one was sent (default 1h).
+    public var repeatAfter: String?
+
+    public init(when: [NotificationTrigger], recipients: [String], channels: [String]? = nil, repeatAfter: String? = nil) {
+        self.when = when
+        self.recipients = recipients
+        self.channels = channels
+        self.repeatAfter = repeatAfter
+    }
+}
+
+public enum NotificationChannelType: String, Codable, Sendable, CaseIterable { case smtp, webhook }
+
+/// How a mail server is reached: STARTTLS (required), TLS from the start, or none (a relay on
+/// the same machine; then no password is sent).
+public enum MailSecurity: String, Codable, Sendable, CaseIterable { case starttls, implicit, none }
+
+/// What a webhook receives: Syncwright's JSON, or a Slack or Teams message.
+public enum WebhookFormat: String, Codable, Sendable, CaseIterable { case json, slack, teams }
+
+/// A place notifications are sent: a mail server, or a webhook whose URL is a secret.
+public struct NotificationChannelSpec: Codable, Sendable, Equatable {
+    public var type: NotificationChannelType
+    public var host: String?
+    public var port: Int?
+    public var tls: MailSecurity?
+    public var username: String?
+    public var passwordFrom: SecretReference?
+    public var from: String?
+    public var urlFrom: SecretReference?
+    public var format: WebhookFormat?
+    public var caFile: String?
+    public var insecureSkipVerify: Bool?
+    public var timeout: String?
+
+    public init(type: NotificationChannelType, host: String? = nil, port: Int? = nil, tls: MailSecurity? = nil,
+                username: String? = nil, passwordFrom: SecretReference? = nil, from: String? = nil,
+                urlFrom: SecretReference? = nil, format: WebhookFormat? = nil, caFile: String? = nil,
+                insecureSkipVerify: Bool? = nil, timeout: String? = nil) {
+        self.type = type
+        self.host = host
+        self.port = port
+        self.tls = tls
+        self.username = username
+        self.passwordFrom = passwordFrom
+        self.from = from
+        self.urlFrom = urlFrom
+        self.format = format
+        self.caFile = caFile
+        self.insecureSkipVerify = insecureSkipVerify
+        self.timeout = timeout
+    }
+
+    /// The port, by default the one of its TLS mode (587, 465, 25).
+    public var effectivePort: Int {
+        port ?? [MailSecurity.starttls: 587, .implicit: 465, MailSecurity.none: 25][tls ?? .starttls] ?? 587
+    }
 }
 
 public struct JobCollectionSpec: Codable, Sendable, Equatable {
@@ -406,6 +471,7 @@ public struct ApprovalSpec: Codable, Sendable, Equatable {
 /// The spec of any kind.
 public enum Spec: Sendable, Equatable {
     case connection(ConnectionSpec)
+    case notificationChannel(NotificationChannelSpec)
     case job(JobSpec)
     case jobCollectionTemplate(JobCollectionTemplateSpec)
     case jobCollection(JobCollectionSpec)
@@ -416,6 +482,7 @@ public enum Spec: Sendable, Equatable {
     public var kind: Kind {
         switch self {
         case .connection: .connection
+        case .notificationChannel: .notificationChannel
         case .job: .job
         case .jobCollectionTemplate: .jobCollectionTemplate
         case .jobCollection: .jobCollection
@@ -519,12 +586,15 @@ extension Spec {
         case .jobCollection(let c):
             let base = c.template.map { [Reference(field: "spec.template",
                                                   target: .object(ObjectKey(.jobCollectionTemplate, $0)))] } ?? []
-            return base + jobRefs(c.jobs)
+            let channels = (c.notifications?.channels ?? []).enumerated().map { index, name in
+                Reference(field: "spec.notifications.channels[\(index)]", target: .object(ObjectKey(.notificationChannel, name)))
+            }
+            return base + jobRefs(c.jobs) + channels
         case .schedule(let s):
             return s.targets.enumerated().map { index, name in
                 Reference(field: "spec.targets[\(index)]", target: .object(ObjectKey(.jobCollection, name)))
             }
-        case .policy, .approval:
+        case .policy, .approval, .notificationChannel:
             return []
         }
     }

@@ -78,7 +78,7 @@ struct MapReader {
     /// other problem is reported while parsing, with the node's own position. Keeping only these
     /// saves building a path string for every field of every document; a check that needs
     /// another field's position parses that file again with `trackAll`.
-    static let trackedKeys: Set<String> = ["name", "connection", "template", "job", "jobs", "targets", "repoPath"]
+    static let trackedKeys: Set<String> = ["name", "connection", "template", "job", "jobs", "targets", "repoPath", "channels"]
 
     func child(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
 

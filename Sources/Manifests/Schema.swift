@@ -85,6 +85,7 @@ public enum ManifestSchema {
         ], required: ["job"]))
         return [
             Kind.connection.rawValue: connection(),
+            Kind.notificationChannel.rawValue: channel(),
             Kind.job.rawValue: job(),
             Kind.jobCollectionTemplate.rawValue: object("Jobs shared by the collections that name this template.", [
                 "template": string("A template this one builds on."),
@@ -93,10 +94,12 @@ public enum ManifestSchema {
             Kind.jobCollection.rawValue: object("Jobs run in order, as one run with one report.", [
                 "template": string("A JobCollectionTemplate whose jobs come first."),
                 "jobs": entries,
-                "notifications": object("Who is told of a run.", [
-                    "when": list("The triggers.", of: choice("A trigger.", NotificationTrigger.self)),
-                    "recipients": list("Email addresses.", of: string("An email address.", pattern: "@"), minItems: 1),
-                ], required: ["when", "recipients"]),
+                "notifications": object("Who is told of a run, through which channels.", [
+                    "when": list("The triggers (default: jobFails and recovered).", of: choice("A trigger.", NotificationTrigger.self), minItems: 1),
+                    "recipients": list("Email addresses, mailed through the smtp channel listed.", of: string("An email address.", pattern: "@")),
+                    "channels": list("NotificationChannel names.", of: string("A NotificationChannel's name.", minLength: 1), minItems: 1),
+                    "repeatAfter": duration("How long an identical notification is held back after one was sent (default 1h)."),
+                ], required: ["channels"]),
             ], extra: ["anyOf": [["required": ["jobs"]], ["required": ["template"]]]]),
             Kind.schedule.rawValue: schedule(),
             Kind.policy.rawValue: object("Rules over the manifests.", [
@@ -145,6 +148,34 @@ public enum ManifestSchema {
              "then": ["required": ["url", "baseDN"], "allOf": [absent(fileOnly), ["dependentRequired": ["bindDN": ["passwordFrom"]]]]],
              "else": ["allOf": [absent(ldapOnly), exactlyOne(["path", "repoPath"])]]],
             ["if": ["properties": ["type": ["const": "ldif"]]], "then": absent(["delimiter"])],
+            ["not": ["required": ["caFile", "insecureSkipVerify"], "properties": ["insecureSkipVerify": ["const": true]]]],
+        ]])
+    }
+
+    static func channel() -> Node {
+        let secret = { (what: String) in
+            object(what, ["env": string("An environment variable."), "file": string("A file.")], extra: exactlyOne(["env", "file"]))
+        }
+        let mailOnly = ["host", "port", "tls", "username", "passwordFrom", "from"]
+        func absent(_ fields: [String]) -> Node { ["properties": Dictionary(uniqueKeysWithValues: fields.map { ($0, false) as (String, Any) })] }
+        return object("Where notifications go: a mail server (smtp) or a webhook.", [
+            "type": choice("smtp or webhook.", NotificationChannelType.self),
+            "host": string("The mail server."),
+            "port": int("Its port (default 587, 465 for implicit, 25 for none).", 1...65_535),
+            "tls": choice("starttls (the default, required), implicit, or none (a relay on this machine; no password).", MailSecurity.self),
+            "username": string("The AUTH user; needs passwordFrom."),
+            "passwordFrom": secret("Where the AUTH password is read."),
+            "from": string("The sender: sync@corp.example or Syncwright <sync@corp.example>.", pattern: "@"),
+            "urlFrom": secret("Where the webhook's URL is read (it holds a token)."),
+            "format": choice("json (the default), slack or teams.", WebhookFormat.self),
+            "caFile": string("A PEM file of the CA certificates to trust."),
+            "insecureSkipVerify": bool("Trust any certificate (warned about in every report)."),
+            "timeout": duration("How long one delivery may take, e.g. 30s."),
+        ], required: ["type"], extra: ["allOf": [
+            ["if": ["properties": ["type": ["const": "smtp"]]],
+             "then": ["required": ["host", "from"], "allOf": [absent(["urlFrom", "format"]),
+                                                             ["dependentRequired": ["username": ["passwordFrom"], "passwordFrom": ["username"]]]]],
+             "else": ["required": ["urlFrom"], "allOf": [absent(mailOnly)]]],
             ["not": ["required": ["caFile", "insecureSkipVerify"], "properties": ["insecureSkipVerify": ["const": true]]]],
         ]])
     }

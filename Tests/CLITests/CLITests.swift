@@ -14,11 +14,11 @@ import Testing
         let firstPlan = try syncwright(["plan"] + home)
         #expect(firstPlan.status == 2)
         #expect(firstPlan.stdout.contains("+ JobCollection nightly-directory-sync  (collections/nightly-directory-sync.yaml)"))
-        #expect(firstPlan.stdout.contains("Plan: 18 to create, 0 to update, 0 to delete."))
+        #expect(firstPlan.stdout.contains("Plan: 20 to create, 0 to update, 0 to delete."))
 
         let apply = try syncwright(["apply"] + home)
         #expect(apply.status == 0, "\(apply.stderr)")
-        #expect(apply.stdout.contains("18 created, 0 updated, 0 deleted."))
+        #expect(apply.stdout.contains("20 created, 0 updated, 0 deleted."))
 
         let unchanged = try syncwright(["plan"] + home)
         #expect(unchanged.status == 0)
@@ -121,7 +121,7 @@ import Testing
         let examples = (packageRoot as NSString).appendingPathComponent("examples")
         let ok = try syncwright(["validate", "--path", examples])
         #expect(ok.status == 0)
-        #expect(ok.stdout == "Valid: 18 objects in \(examples) (6 Connection, 7 Job, 1 JobCollectionTemplate, "
+        #expect(ok.stdout == "Valid: 20 objects in \(examples) (6 Connection, 2 NotificationChannel, 7 Job, 1 JobCollectionTemplate, "
                 + "2 JobCollection, 1 Schedule, 1 Policy).\n")
 
         let folder = try TemporaryFolder()

@@ -42,6 +42,11 @@ func problems(_ files: [String: String]) -> [String] {
     return ManifestError(found).problems.map(\.description)
 }
 
+let mailChannel = header + "kind: NotificationChannel\nmetadata: { name: mail }\n"
+    + "spec: { type: smtp, host: mail.corp.example, from: sync@corp.example }\n"
+let webhookChannel = header + "kind: NotificationChannel\nmetadata: { name: teams }\n"
+    + "spec: { type: webhook, urlFrom: { env: TEAMS_URL }, format: teams }\n"
+
 let badCases: [BadCase] = [
     BadCase(name: "YAML syntax: unclosed flow mapping",
             files: ["a.yaml": header + "kind: Job\nmetadata: { name: x\n"],
@@ -61,7 +66,7 @@ let badCases: [BadCase] = [
     BadCase(name: "unknown kind",
             files: ["a.yaml": header + "kind: Jobb\nmetadata: { name: x }\nspec: {}\n"],
             expected: ["a.yaml:2:7: kind: unknown kind 'Jobb' (expected one of: Approval, Connection, Job, JobCollection, "
-                       + "JobCollectionTemplate, Policy, Schedule)"]),
+                       + "JobCollectionTemplate, NotificationChannel, Policy, Schedule)"]),
     BadCase(name: "approval: a deny without a reason",
             files: ["a.yaml": header + "kind: Approval\nmetadata: { name: a1 }\nspec: { request: req-1, decision: deny }\n"],
             expected: ["a.yaml:4:7: spec.reason: a deny needs a reason"]),
@@ -208,8 +213,38 @@ let badCases: [BadCase] = [
                        "t.yaml:9:19: spec.template: template cycle: b → a → b"]),
     BadCase(name: "notification trigger unknown",
             files: ["j.yaml": goodJob, "c2.yaml": header + "kind: JobCollection\nmetadata: { name: nightly }\n"
-                        + "spec:\n  jobs: [ { job: j1 } ]\n  notifications: { when: [failure], recipients: [ops@corp.example] }\n"],
-            expected: ["c2.yaml:6:27: spec.notifications.when[0]: 'failure' is not one of always, recordsUpdated, errors, jobFails"]),
+                        + "spec:\n  jobs: [ { job: j1 } ]\n  notifications: { when: [failure], recipients: [ops@corp.example], channels: [mail] }\n",
+                    "n.yaml": mailChannel],
+            expected: ["c2.yaml:6:27: spec.notifications.when[0]: 'failure' is not one of always, recordsUpdated, errors, jobFails, recovered"]),
+    BadCase(name: "notifications: no channels, a dangling channel, recipients with only a webhook, an smtp channel with no recipients",
+            files: ["j.yaml": goodJob, "n.yaml": mailChannel + "---\n" + webhookChannel,
+                    "c2.yaml": header + "kind: JobCollection\nmetadata: { name: a }\nspec:\n  jobs: [ { job: j1 } ]\n"
+                        + "  notifications: { recipients: [ops@corp.example] }\n"
+                        + "---\n" + header + "kind: JobCollection\nmetadata: { name: b }\nspec:\n  jobs: [ { job: j1 } ]\n"
+                        + "  notifications: { channels: [mial] }\n"
+                        + "---\n" + header + "kind: JobCollection\nmetadata: { name: c }\nspec:\n  jobs: [ { job: j1 } ]\n"
+                        + "  notifications: { recipients: [ops@corp.example], channels: [teams] }\n"
+                        + "---\n" + header + "kind: JobCollection\nmetadata: { name: d }\nspec:\n  jobs: [ { job: j1 } ]\n"
+                        + "  notifications: { when: [errors], channels: [mail, teams], repeatAfter: 2h }\n"
+                        + "---\n" + header + "kind: JobCollection\nmetadata: { name: e }\nspec:\n  jobs: [ { job: j1 } ]\n"
+                        + "  notifications: { channels: [teams], repeatAfter: soon }\n"],
+            expected: ["c2.yaml:6:18: spec.notifications.channels: required field is missing",
+                       "c2.yaml:13:31: spec.notifications.channels[0]: no NotificationChannel named 'mial' exists (did you mean 'mail'?)",
+                       "c2.yaml:20:62: spec.notifications.recipients: recipients are mailed through an smtp channel, and none of the channels listed is one: list one, or leave recipients out",
+                       "c2.yaml:27:46: spec.notifications.recipients: an smtp channel is listed, so name the recipients to mail",
+                       "c2.yaml:34:52: spec.notifications.repeatAfter: 'soon' is not a duration like 1h or 30m"]),
+    BadCase(name: "notification channels: smtp and webhook fields mixed, a password without TLS, a bad sender",
+            files: ["n.yaml": header + "kind: NotificationChannel\nmetadata: { name: m }\n"
+                        + "spec: { type: smtp, tls: none, username: sync, passwordFrom: { env: P }, from: nobody, urlFrom: { env: U } }\n"
+                        + "---\n" + header + "kind: NotificationChannel\nmetadata: { name: w }\n"
+                        + "spec: { type: webhook, host: mail.corp.example, format: discord }\n"],
+            expected: ["n.yaml:4:7: spec.host: required field is missing",
+                       "n.yaml:4:42: spec.username: a password is never sent without TLS: use tls: starttls or implicit",
+                       "n.yaml:4:80: spec.from: 'nobody' is not an email address (write sync@corp.example or Syncwright <sync@corp.example>)",
+                       "n.yaml:4:97: spec.urlFrom: only a webhook channel has urlFrom",
+                       "n.yaml:9:7: spec.urlFrom: required field is missing",
+                       "n.yaml:9:30: spec.host: only an smtp channel has host",
+                       "n.yaml:9:57: spec.format: 'discord' is not one of json, slack, teams"]),
     BadCase(name: "invalid cron: hour out of range",
             files: ["s.yaml": header + "kind: Schedule\nmetadata: { name: s }\n"
                         + "spec:\n  targets: []\n  triggers:\n    - cron: \"0 25 * * *\"\n"],

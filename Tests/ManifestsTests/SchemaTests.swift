@@ -34,6 +34,26 @@ let kitchenSink = """
     spec: { type: ldif, path: out.ldif }
     ---
     apiVersion: syncwright.dev/v1
+    kind: NotificationChannel
+    metadata: { name: mail }
+    spec:
+      type: smtp
+      host: mail.corp.example
+      port: 587
+      tls: starttls
+      username: sync
+      passwordFrom: { file: /run/secrets/smtp }
+      from: Syncwright <sync@corp.example>
+      caFile: /etc/ssl/corp-ca.pem
+      insecureSkipVerify: false
+      timeout: 30s
+    ---
+    apiVersion: syncwright.dev/v1
+    kind: NotificationChannel
+    metadata: { name: teams }
+    spec: { type: webhook, urlFrom: { env: TEAMS_URL }, format: teams, timeout: 10s }
+    ---
+    apiVersion: syncwright.dev/v1
     kind: Job
     metadata: { name: users }
     spec:
@@ -72,7 +92,7 @@ let kitchenSink = """
     spec:
       template: derived
       jobs: [ { job: users, onFailure: abort } ]
-      notifications: { when: [jobFails], recipients: [team@corp.example] }
+      notifications: { when: [jobFails, recovered], recipients: [team@corp.example], channels: [mail, teams], repeatAfter: 1h }
     ---
     apiVersion: syncwright.dev/v1
     kind: Schedule
@@ -162,7 +182,8 @@ let schemaLevelCases: Set<String> = [
     "ldap bindDN without passwordFrom", "passwordFrom with both env and file",
     "ldap startTLS on an ldaps URL, and a page size of 0", "ldap caFile and insecureSkipVerify together, and a zero timeout",
     "ldap settings on a file connection", "repoPath escaping the repository", "bad onFailure",
-    "notification trigger unknown", "trigger with two kinds and a bad interval", "bad timestamp and duration",
+    "notification trigger unknown", "trigger with two kinds and a bad interval",
+    "notification channels: smtp and webhook fields mixed, a password without TLS, a bad sender", "bad timestamp and duration",
     "resolve: its shapes, and the fields that go with it", "maxValuesPerRequest is for ldap connections",
     "missedRuns, startingDeadline and for without from",
 ]
