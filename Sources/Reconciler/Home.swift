@@ -56,6 +56,11 @@ public struct HomeConfig: Codable, Sendable, Equatable {
     /// How long a job waits for a file destination that another job is writing (a duration,
     /// default 10m); then it fails, and writes nothing.
     public var destinationLockTimeout: String?
+    /// A URL template for links to a run's page on the reports branch, in notifications: `{path}`
+    /// becomes the page's path there (e.g. `https://git.corp.example/config/src/branch/reports/{path}`).
+    public var reportLinks: String?
+    /// How long a notification is retried before it is given up on as undelivered (default 1d).
+    public var notificationLimit: String?
 
     public init(remote: String, branch: String = "main", reportsBranch: String = "reports",
                 credentials: Credentials? = nil, author: Author? = nil, jobLogLines: Int? = nil) {
@@ -97,6 +102,12 @@ public struct HomeConfig: Codable, Sendable, Equatable {
         if let maxConcurrentRuns, maxConcurrentRuns < 1 {
             return "maxConcurrentRuns: \(maxConcurrentRuns) must be at least 1"
         }
+        if let limit = notificationLimit, DurationText(limit) == nil {
+            return "notificationLimit: '\(limit)' is not a duration like 1d or 12h"
+        }
+        if let links = reportLinks, !links.contains("{path}") {
+            return "reportLinks: '\(links)' has no {path}, where a run's page goes"
+        }
         if let author, author.name.isEmpty || author.email.isEmpty || author.email.contains(where: { "<>\n".contains($0) }) {
             return "author: give a name and an email address without angle brackets"
         }
@@ -117,6 +128,7 @@ public struct HomeConfig: Codable, Sendable, Equatable {
                                     "sshKey": .fields(["privateKey": .value, "publicKey": .value, "passphraseFrom": secret])]),
             "author": .fields(["name": .value, "email": .value]),
             "jobLogLines": .value, "maxConcurrentRuns": .value, "destinationLockTimeout": .value,
+            "reportLinks": .value, "notificationLimit": .value,
         ]
     }()
 

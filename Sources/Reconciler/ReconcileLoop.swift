@@ -28,6 +28,8 @@ public struct PassSummary: Sendable {
     /// Requests that expired in this pass (past their time, with no decision).
     public var expired = 0
     public var published: PublishOutcome?
+    /// What sending the due notifications did.
+    public var notified: DeliveryPass?
     public var milliseconds = 0
     /// When the loop wakes next (the earlier of the next fire time and the next fetch).
     public var nextWake: Date?
@@ -142,12 +144,13 @@ public final class ReconcileLoop: @unchecked Sendable {
                 onPass(followUp)
             }
         }
-        if let published = try? await offload({ [workspace] in try workspace.publishPending() }) {
-            if !published.published.isEmpty || published.problem != nil {
-                var last = PassSummary()
-                last.published = published
-                onPass(last)
-            }
+        let published = try? await offload({ [workspace] in try workspace.publishPending() })
+        let notified = try? await offload({ [workspace] in try workspace.deliverNotifications() })
+        if (published.map { !$0.published.isEmpty || $0.problem != nil } ?? false) || (notified.map { $0 != DeliveryPass() } ?? false) {
+            var last = PassSummary()
+            last.published = published
+            last.notified = notified
+            onPass(last)
         }
     }
 
@@ -206,6 +209,10 @@ public final class ReconcileLoop: @unchecked Sendable {
         }
         summary.published = try? await offload({ [workspace] in try workspace.publishPending() })
         phases.lap("publish")
+        // Off the runs' path: what this pass's runs queued is sent at the next pass (or, with
+        // --once, after them); what failed before is retried when due.
+        summary.notified = try? await offload({ [workspace] in try workspace.deliverNotifications() })
+        phases.lap("notify")
         summary.milliseconds = Int((DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1_000_000)
         return (summary, runs)
     }

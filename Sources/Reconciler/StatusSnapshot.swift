@@ -52,6 +52,20 @@ public struct StatusSnapshot: Encodable, Sendable {
     public let unpublishedReports: Int
     @ExplicitNull public var lastPublishError: String?
     @ExplicitNull public var rejected: Rejected?
+    /// Notifications not delivered: given up on, or waiting to be tried again; newest first.
+    public var notifications: [Notification] = []
+
+    public struct Notification: Encodable, Sendable {
+        public let runId: String
+        public let collection: String
+        /// `mail to … through …` or `webhook …`.
+        public let to: String
+        /// `undelivered` (given up on) or `pending` (tried again at `nextAttempt`).
+        public let status: String
+        public let attempts: Int
+        @ExplicitNull public var lastError: String?
+        @ExplicitNull public var nextAttempt: Date?
+    }
 }
 
 /// An optional that a JSON document writes as `null` when absent, instead of leaving its key out.
@@ -87,9 +101,15 @@ extension Workspace {
             StatusSnapshot.Rejected(revision: $0.revision, rejectedAt: $0.rejectedAt, problems: $0.problems, page: $0.page,
                                     running: $0.running)
         }
-        return StatusSnapshot(
+        var snapshot = StatusSnapshot(
             appliedRevision: applied?.revision, appliedAt: applied?.appliedAt, collections: collections, schedules: schedules,
             requests: try requests(statuses: [.pending, .approved]), unpublishedReports: queued.count,
             lastPublishError: queued.compactMap(\.lastError).last, rejected: rejected)
+        snapshot.notifications = try store.troubledNotifications(limit: 20).map {
+            StatusSnapshot.Notification(runId: $0.runId, collection: $0.collection, to: $0.destination, status: $0.status.rawValue,
+                                        attempts: $0.attempts, lastError: $0.lastError,
+                                        nextAttempt: $0.status == .pending ? $0.nextAttemptAt : nil)
+        }
+        return snapshot
     }
 }

@@ -141,6 +141,13 @@ public enum ReportPages {
                                                       ReportFile(path: String(path.dropLast(3)) + ".json", text: json + "\n")])
     }
 
+    /// The table row saying whom the run notified, or why no one ("" without notifications).
+    static func notifiedRow(_ report: RunReport) -> String {
+        guard let n = report.notifications else { return "" }
+        let what = n.queued.isEmpty ? (n.reason ?? "no one") : n.queued.joined(separator: "; ") + (n.reason.map { " (\($0))" } ?? "")
+        return "| Notified | \(what.replacingOccurrences(of: "|", with: "\\|")) |\n"
+    }
+
     /// `summary.md`: the run's facts, a table of its jobs, then its errors. `logged` names the jobs
     /// that have a log file next to it.
     public static func summary(_ report: RunReport, logs logged: Set<String>) -> String {
@@ -157,7 +164,7 @@ public enum ReportPages {
             | Started | \(RunReport.timestamp(report.startedAt)) |
             | Finished | \(RunReport.timestamp(report.finishedAt)) |
             | Duration | \(String(format: "%.3f", seconds)) s |
-
+            \(notifiedRow(report))
             ## Jobs
 
             | Job | Status | Read | Created | Updated | Deleted | Unchanged | Skipped | Failed | Duration | Log |

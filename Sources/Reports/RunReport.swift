@@ -146,6 +146,23 @@ public struct RunReport: Codable, Sendable, Equatable {
     public var notes: [String]?
     /// For a run with trigger `approval`: the request it carries out.
     public var request: String?
+    /// Whom the run notified, or why no one (absent when its collection has no notifications).
+    public var notifications: Notified?
+
+    /// What a run's notifications came to when it was recorded; their delivery follows.
+    public struct Notified: Codable, Sendable, Equatable {
+        /// The triggers that held (`jobFails`, `recovered`, …); empty when none did.
+        public var triggers: [String]
+        /// Queued to be sent: `mail to ops@corp.example through corp-mail`, `webhook teams`.
+        public var queued: [String]
+        /// Why nothing was queued, or why some were held back.
+        public var reason: String?
+        public init(triggers: [String], queued: [String], reason: String?) {
+            self.triggers = triggers
+            self.queued = queued
+            self.reason = reason
+        }
+    }
 
     public init(runId: String, collection: String, trigger: RunTrigger, revision: String, status: RunStatus,
                 startedAt: Date, finishedAt: Date, jobs: [Job]) {

@@ -40,6 +40,13 @@ public struct RunCounters: Sendable, Equatable {
     }
 }
 
+extension RunLedger {
+    /// `record` of a run that notifies no one.
+    public func record(_ run: RunReport, logs: [String: String], page: Publication?, requests: [Publishable<ApprovalRequest>]) throws {
+        try record(run, logs: logs, page: page, requests: requests, notifications: [])
+    }
+}
+
 /// Runs: those under way, and those finished with their report and each job's log.
 public protocol RunLedger: Sendable {
     /// Records that a run has started, before it writes anything.
@@ -50,9 +57,11 @@ public protocol RunLedger: Sendable {
     func runsInProgress() throws -> [RunInProgress]
     /// Forgets a run in progress that recorded nothing (a run that failed before its first write).
     func forgetRunInProgress(_ id: String) throws
-    /// Records a finished run (ending it as in progress), its jobs' logs (by job name), its page
-    /// and the requests it raised or carried out, in one transaction: a crash after this loses no report.
-    func record(_ run: RunReport, logs: [String: String], page: Publication?, requests: [Publishable<ApprovalRequest>]) throws
+    /// Records a finished run (ending it as in progress), its jobs' logs (by job name), its page,
+    /// the requests it raised or carried out and its notifications, in one transaction: a crash
+    /// after this loses no report and no notification.
+    func record(_ run: RunReport, logs: [String: String], page: Publication?, requests: [Publishable<ApprovalRequest>],
+                notifications: [QueuedNotification]) throws
     /// Run reports, newest first, optionally of one collection.
     func runReports(collection: String?, limit: Int) throws -> [RunReport]
     /// One run's report, or nil. A run id may be given by a unique prefix.

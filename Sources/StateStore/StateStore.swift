@@ -12,7 +12,7 @@ import Reports
 /// - a report page handed to a write is queued in the outbox in that same transaction;
 /// - a stored value that is not understood (a status a newer version wrote, or damage) is an
 ///   error naming the row, never read as something else.
-public protocol StateStore: AppliedObjects, RunLedger, ReportOutbox, ScheduleLedger, WorkflowLedger, RunQueue, Sendable {
+public protocol StateStore: AppliedObjects, RunLedger, ReportOutbox, NotificationOutbox, ScheduleLedger, WorkflowLedger, RunQueue, Sendable {
     /// Where the store lives, for messages (a file path, or a connection without its password).
     var location: String { get }
     /// Lets the backend tidy up while the reconciler is idle (SQLite: a passive checkpoint of

@@ -78,6 +78,7 @@ extension Syncwright {
                 }
                 if !preview {
                     Output.publish(workspace, toStandardOutput: format == .text)
+                    Output.deliver(workspace)
                 }
                 succeeded = preview ? outcome.previews.allSatisfy { $0.error == nil } && outcome.report.status != .failed
                                     : [.succeeded, .awaitingApproval].contains(outcome.report.status)

@@ -40,6 +40,12 @@ extension Syncwright {
                             + "\(workspace.home.config.reportsBranch)"
                             + (status.lastPublishError.map { " (last attempt: \($0))" } ?? "") + ".")
                     }
+                    for n in status.notifications {
+                        print(n.status == "undelivered"
+                            ? "UNDELIVERED: notification of run \(n.runId) (\(n.to)), given up after \(n.attempts) attempt\(n.attempts == 1 ? "" : "s"): \(n.lastError ?? "no reason recorded")."
+                            : "Notification of run \(n.runId) (\(n.to)) not delivered yet after \(n.attempts) attempt\(n.attempts == 1 ? "" : "s")"
+                                + (n.lastError.map { ": \($0)" } ?? "") + (n.nextAttempt.map { "; next attempt \(RunReport.timestamp($0))" } ?? "") + ".")
+                    }
                     print("")
                     if status.collections.isEmpty {
                         print("No collections.")

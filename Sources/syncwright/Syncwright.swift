@@ -104,6 +104,21 @@ enum Output {
         }
     }
 
+    /// Sends the notifications that are due; a failure is a warning (they stay queued and are
+    /// retried), never an error of the command.
+    static func deliver(_ workspace: Workspace) {
+        do {
+            let pass = try workspace.deliverNotifications()
+            for problem in pass.problems { standardError("warning: notification not delivered: \(problem)") }
+            if pass.retrying > 0 {
+                standardError("warning: \(pass.retrying) notification\(pass.retrying == 1 ? " is" : "s are") queued and will be sent again "
+                    + "by the next run or reconcile (`syncwright status` lists them)")
+            }
+        } catch {
+            standardError("warning: notifications were not sent: \(error); they stay queued")
+        }
+    }
+
     /// Says what publishing did: on stdout (or stderr, to keep a JSON stdout clean), and a warning on
     /// stderr when reports are still queued.
     static func published(_ outcome: PublishOutcome, branch: String, toStandardOutput: Bool = true) {

@@ -144,10 +144,13 @@ extension Workspace {
                 executed.executedRunId = context.runId
                 requests.append(executed)
             }
+            // Decided and queued with the run, in its transaction: a crash loses neither.
+            let (notifications, notified) = try self.notifications(for: report, collection: collection, at: report.finishedAt)
+            report.notifications = notified
             let publication = ReportPages.publication(for: report, logs: run.logs)
             timer.lap("render")
             try store.record(report, logs: run.logs.mapValues { $0.joined(separator: "\n") }, page: publication,
-                             requests: requests.map(Self.publishable))
+                             requests: requests.map(Self.publishable), notifications: notifications)
             timer.lap("record")
             logger.debug("run bookkeeping", metadata: timer.lapMetadata.mapValues { .string($0) })
             logger.info("run finished", metadata: [

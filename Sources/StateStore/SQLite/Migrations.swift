@@ -158,6 +158,29 @@ enum Migrations {
                 CREATE INDEX runRequests_by_status ON runRequests(status, requestedAt);
                 """)
         }
+        migrator.registerMigration("v9: notifications") { db in
+            try db.execute(sql: """
+                CREATE TABLE notifications (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    runId TEXT NOT NULL,
+                    collection TEXT NOT NULL,
+                    channel TEXT NOT NULL,
+                    recipient TEXT,
+                    dedupeKey TEXT NOT NULL,
+                    status TEXT NOT NULL,            -- pending | delivered | suppressed | undelivered
+                    message TEXT NOT NULL,           -- JSON: subject, text, html, payload, key
+                    createdAt DOUBLE NOT NULL,
+                    nextAttemptAt DOUBLE,
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    lastError TEXT,
+                    finishedAt DOUBLE
+                );
+                CREATE INDEX notifications_due ON notifications(status, nextAttemptAt);
+                CREATE INDEX notifications_by_key ON notifications(dedupeKey, createdAt);
+                CREATE INDEX notifications_by_run ON notifications(runId);
+                CREATE INDEX notifications_by_collection ON notifications(collection, id);
+                """)
+        }
         return migrator
     }
 }

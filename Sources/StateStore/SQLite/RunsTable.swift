@@ -37,9 +37,10 @@ struct RunRow: OftenWritten {
 
 extension SQLiteStateStore {
     public func record(_ run: RunReport, logs: [String: String], page: Publication?,
-                       requests: [Publishable<ApprovalRequest>]) throws {
+                       requests: [Publishable<ApprovalRequest>], notifications: [QueuedNotification]) throws {
         // Encoded before the transaction, so that the write lock is held for the writes only.
         let row = RunRow(run), pageJSON = page?.json(), requests = Self.encoded(requests)
+        let notificationRows = try notifications.map(NotificationRow.init)
         try write("recording run \(run.runId)") { db in
             try Self.save(db, requests, at: run.finishedAt)
             try db.cachedStatement(sql: "DELETE FROM runsInProgress WHERE id = ?").execute(arguments: [run.runId])
@@ -49,6 +50,7 @@ extension SQLiteStateStore {
                               log: logs[job.name] ?? "").insertCached(db)
             }
             if let pageJSON { try Self.enqueue(db, json: pageJSON, kind: .run, subject: run.runId, at: run.finishedAt) }
+            for notification in notificationRows { try notification.insertCached(db) }
         }
     }
 

@@ -1,0 +1,274 @@
+import Foundation
+import Manifests
+import Notify
+import Reports
+import StateStore
+
+/// What a delivery pass did.
+public struct DeliveryPass: Sendable, Equatable {
+    public var delivered = 0
+    /// Attempts that failed and will be made again.
+    public var retrying = 0
+    /// Notifications given up on in this pass (too old, or refused for good).
+    public var undelivered = 0
+    /// One sentence per failed attempt: the destination and why.
+    public var problems: [String] = []
+}
+
+extension Workspace {
+    /// The default `repeatAfter`: an identical notification is held back for an hour.
+    static let defaultRepeatAfter: TimeInterval = 3_600
+
+    /// What a recorded run notifies, decided when it is recorded: the triggers that hold, then
+    /// per channel (and mail recipient) a message, queued, or held back as a repeat: when the
+    /// collection's last notification sent was the same one (same triggers, status and failing
+    /// jobs), within `repeatAfter`. `recovered` is never held back, and anything sent in between
+    /// (a recovery) makes the next failure news again.
+    func notifications(for report: RunReport, collection spec: JobCollectionSpec, at now: Date) throws
+        -> (queued: [QueuedNotification], notified: RunReport.Notified?) {
+        guard let settings = spec.notifications else { return ([], nil) }
+        let triggers = try firedTriggers(report, wanted: settings.when)
+        guard !triggers.isEmpty else {
+            return ([], RunReport.Notified(triggers: [], queued: [], reason: "no trigger held (when: "
+                                           + settings.when.map(\.rawValue).joined(separator: ", ") + ")"))
+        }
+        let failing = report.jobs.filter { $0.status == .failed || $0.stats.failed > 0 }.map(\.name).sorted()
+        let dedupeKey = Canonical.hash([report.collection, triggers.map(\.rawValue).sorted().joined(separator: ","),
+                                        report.status.rawValue, failing.joined(separator: ",")].joined(separator: "\u{1F}"))
+        let window = settings.repeatAfter.flatMap { DurationText($0).map { TimeInterval($0.seconds) } } ?? Self.defaultRepeatAfter
+        var heldBack = false
+        if !triggers.contains(.recovered), let last = try store.lastSent(collection: report.collection), last.dedupeKey == dedupeKey,
+           now.timeIntervalSince(last.at) < window {
+            heldBack = true
+        }
+        let suppressed = heldBack ? 0 : try store.suppressedSinceLastSent(collection: report.collection)
+        var queued: [QueuedNotification] = []
+        var destinations: [String] = []
+        for name in settings.channels ?? [] {
+            guard case .notificationChannel(let channel)? = try store.manifest(ObjectKey(.notificationChannel, name))?.spec else {
+                continue // validation keeps a collection's channels applied
+            }
+            let recipients: [String?] = channel.type == .smtp ? settings.recipients : [nil]
+            for recipient in recipients {
+                let message = NotificationContent.message(for: report, triggers: triggers, suppressed: suppressed,
+                                                          link: reportLink(report), channel: channel, channelName: name,
+                                                          recipient: recipient)
+                let notification = QueuedNotification(
+                    runId: report.runId, collection: report.collection, channel: name, recipient: recipient, dedupeKey: dedupeKey,
+                    status: heldBack ? .suppressed : .pending, message: message, createdAt: now, nextAttemptAt: heldBack ? nil : now)
+                queued.append(notification)
+                destinations.append(notification.destination)
+            }
+        }
+        let reason = heldBack ? "held back: the same notification was sent less than \(settings.repeatAfter ?? "1h") ago (repeatAfter)" : nil
+        return (queued, RunReport.Notified(triggers: triggers.map(\.rawValue), queued: heldBack ? [] : destinations, reason: reason))
+    }
+
+    /// The triggers among `wanted` that hold for this run. `recovered`: it succeeded, and the
+    /// collection's run before it did not.
+    func firedTriggers(_ report: RunReport, wanted: [NotificationTrigger]) throws -> [NotificationTrigger] {
+        var out: [NotificationTrigger] = []
+        for trigger in wanted {
+            let holds: Bool
+            switch trigger {
+            case .always: holds = true
+            case .recordsUpdated: holds = report.jobs.contains { $0.stats.created + $0.stats.updated + $0.stats.deleted > 0 }
+            case .errors: holds = report.jobs.contains { $0.stats.failed > 0 }
+            case .jobFails: holds = report.jobs.contains { $0.status == .failed }
+            case .recovered:
+                guard report.status == .succeeded else { holds = false; break }
+                let previous = try store.runReports(collection: report.collection, limit: 2).first { $0.runId != report.runId }
+                holds = previous.map { [.failed, .partial, .aborted, .interrupted].contains($0.status) } ?? false
+            }
+            if holds { out.append(trigger) }
+        }
+        return out
+    }
+
+    /// The run's summary page on the reports branch, through `reportLinks`.
+    func reportLink(_ report: RunReport) -> String? {
+        home.config.reportLinks.map { $0.replacingOccurrences(of: "{path}", with: "\(ReportPages.folder(of: report))/summary.md") }
+    }
+
+    /// Sends the notifications that are due, oldest first. A failure is retried with backoff
+    /// (30 s, doubling, at most an hour) until the message is older than `notificationLimit`
+    /// (default a day), or refused for good; then it is recorded as undelivered, which `status`
+    /// shows. Never throws for a delivery: each outcome is recorded.
+    @discardableResult
+    public func deliverNotifications(at now: Date = Date(), limit: Int = 200) throws -> DeliveryPass {
+        var pass = DeliveryPass()
+        let maxAge = TimeInterval(home.config.notificationLimit.flatMap { DurationText($0)?.seconds } ?? 86_400)
+        for notification in try store.dueNotifications(at: now, limit: limit) {
+            guard let id = notification.id else { continue }
+            do {
+                try send(notification)
+                try store.markDelivered(id, at: Date())
+                pass.delivered += 1
+                logger.info("notification delivered", metadata: ["run": "\(notification.runId)", "to": "\(notification.destination)"])
+            } catch {
+                let reason = (error as? DeliveryError)?.description ?? Self.describe(error)
+                let permanent = (error as? DeliveryError)?.permanent ?? false
+                let backoff = min(3_600, 30 * pow(2, Double(min(notification.attempts, 10))))
+                let next = now.addingTimeInterval(backoff)
+                let giveUp = permanent || next.timeIntervalSince(notification.createdAt) > maxAge
+                try store.markFailed(id, error: reason, next: giveUp ? nil : next, at: now)
+                pass.problems.append("\(notification.destination) (run \(notification.runId)): \(reason)")
+                if giveUp { pass.undelivered += 1 } else { pass.retrying += 1 }
+                logger.warning("notification not delivered", metadata: [
+                    "run": "\(notification.runId)", "to": "\(notification.destination)", "error": "\(reason)",
+                    "next": "\(giveUp ? "never" : RunReport.timestamp(next))"])
+            }
+        }
+        return pass
+    }
+
+    /// Sends one notification through its channel, as the channel is applied now.
+    func send(_ notification: QueuedNotification) throws {
+        guard case .notificationChannel(let channel)? = try store.manifest(ObjectKey(.notificationChannel, notification.channel))?.spec else {
+            throw DeliveryError("the channel \(notification.channel) is no longer applied", permanent: true)
+        }
+        let tls = TLSSettings(caFile: channel.caFile, insecureSkipVerify: channel.insecureSkipVerify ?? false)
+        let timeout = channel.timeout.flatMap { DurationText($0)?.seconds } ?? 30
+        switch channel.type {
+        case .smtp:
+            guard let host = channel.host, let from = channel.from, let recipient = notification.recipient else {
+                throw DeliveryError("the channel \(notification.channel) names no host, sender or recipient", permanent: true)
+            }
+            let password = try channel.passwordFrom?.resolve("the password of channel \(notification.channel)")
+            let security = SMTPSettings.Security(rawValue: (channel.tls ?? .starttls).rawValue) ?? .starttls
+            try Mailer.send(Mail(from: from, to: [recipient], subject: notification.message.subject, text: notification.message.text,
+                                 html: notification.message.html, messageID: notification.message.key, date: notification.createdAt),
+                            via: SMTPSettings(host: host, port: channel.effectivePort, security: security, tls: tls,
+                                              username: channel.username, password: password, timeoutSeconds: timeout))
+        case .webhook:
+            guard let urlFrom = channel.urlFrom, let payload = notification.message.payload else {
+                throw DeliveryError("the channel \(notification.channel) names no URL", permanent: true)
+            }
+            let url = try urlFrom.resolve("the URL of channel \(notification.channel)").trimmingCharacters(in: .whitespacesAndNewlines)
+            try Webhook.post(Data(payload.utf8), idempotencyKey: notification.message.key,
+                             to: WebhookSettings(url: url, tls: tls, timeoutSeconds: timeout))
+        }
+    }
+
+    /// Notifications not delivered (given up on, or waiting after a failed attempt), newest first.
+    public func troubledNotifications(limit: Int = 20) throws -> [QueuedNotification] {
+        try store.troubledNotifications(limit: limit)
+    }
+}
+
+/// What a notification says: the subject, a summary per job, the first failures, a link.
+enum NotificationContent {
+    static func subject(_ report: RunReport, _ triggers: [NotificationTrigger]) -> String {
+        let failed = report.jobs.filter { $0.status == .failed }.count
+        let objectsFailed = report.jobs.reduce(0) { $0 + $1.stats.failed }
+        let changed = report.jobs.reduce(0) { $0 + $1.stats.created + $1.stats.updated + $1.stats.deleted }
+        var details: [String] = []
+        if triggers.contains(.recovered) { details.append("recovered") }
+        if failed > 0 { details.append("\(failed) job\(failed == 1 ? "" : "s") failed") }
+        if objectsFailed > 0 { details.append("\(objectsFailed) object\(objectsFailed == 1 ? "" : "s") failed") }
+        if failed == 0 && objectsFailed == 0 { details.append("\(changed) object\(changed == 1 ? "" : "s") changed") }
+        return "[Syncwright] \(report.collection): \(report.status.rawValue), " + details.joined(separator: ", ")
+    }
+
+    /// Lines of plain text: the facts, a table of jobs, the first failures.
+    static func text(_ report: RunReport, _ triggers: [NotificationTrigger], suppressed: Int, link: String?) -> String {
+        var lines = ["Run \(report.runId) of \(report.collection): \(report.status.rawValue)",
+                     "Trigger: \(report.trigger.rawValue); revision \(report.revision.prefix(7)); notified for: \(triggers.map(\.rawValue).joined(separator: ", "))"]
+        if suppressed > 0 {
+            lines.append("\(suppressed) earlier notification\(suppressed == 1 ? " was" : "s were") held back as repeats since the last one sent.")
+        }
+        lines.append("")
+        lines.append("job: status, read / created / updated / deleted / unchanged / failed")
+        for job in report.jobs {
+            let s = job.stats
+            lines.append("  \(job.name): \(job.status.rawValue), \(s.read) / \(s.created) / \(s.updated) / \(s.deleted) / \(s.unchanged) / \(s.failed)")
+        }
+        let errors = errorLines(report)
+        if !errors.isEmpty { lines += ["", "Errors:"] + errors.map { "  \($0)" } }
+        if let link { lines += ["", "Report: \(link)"] }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Each job's error, then its first failures with a count of the rest.
+    static func errorLines(_ report: RunReport) -> [String] {
+        var out: [String] = []
+        for job in report.jobs {
+            if let error = job.error { out.append("\(job.name): \(error)") }
+            for failure in job.failures ?? [] { out.append("\(job.name): \(failure.object): \(failure.reason)") }
+            let rest = job.stats.failed - (job.failures?.count ?? 0)
+            if rest > 0 { out.append("\(job.name): \(rest) more failed (`syncwright logs \(report.runId) \(job.name)` lists them)") }
+        }
+        return out
+    }
+
+    static func html(_ report: RunReport, _ triggers: [NotificationTrigger], suppressed: Int, link: String?) -> String {
+        func e(_ text: String) -> String {
+            text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+                .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+        }
+        var out = "<p>Run <code>\(e(report.runId))</code> of <b>\(e(report.collection))</b>: <b>\(e(report.status.rawValue))</b><br>"
+            + "Trigger: \(e(report.trigger.rawValue)); revision <code>\(e(String(report.revision.prefix(7))))</code>; "
+            + "notified for: \(e(triggers.map(\.rawValue).joined(separator: ", ")))</p>\n"
+        if suppressed > 0 {
+            out += "<p>\(suppressed) earlier notification\(suppressed == 1 ? " was" : "s were") held back as repeats since the last one sent.</p>\n"
+        }
+        out += "<table border=\"1\" cellpadding=\"4\" cellspacing=\"0\"><tr><th>Job</th><th>Status</th><th>Read</th><th>Created</th>"
+            + "<th>Updated</th><th>Deleted</th><th>Unchanged</th><th>Failed</th></tr>\n"
+        for job in report.jobs {
+            let s = job.stats
+            out += "<tr><td>\(e(job.name))</td><td>\(e(job.status.rawValue))</td><td>\(s.read)</td><td>\(s.created)</td>"
+                + "<td>\(s.updated)</td><td>\(s.deleted)</td><td>\(s.unchanged)</td><td>\(s.failed)</td></tr>\n"
+        }
+        out += "</table>\n"
+        let errors = errorLines(report)
+        if !errors.isEmpty { out += "<p>Errors:</p>\n<ul>\n" + errors.map { "<li>\(e($0))</li>\n" }.joined() + "</ul>\n" }
+        if let link { out += "<p><a href=\"\(e(link))\">The run's report</a></p>\n" }
+        return out
+    }
+
+    static func message(for report: RunReport, triggers: [NotificationTrigger], suppressed: Int, link: String?,
+                        channel: NotificationChannelSpec, channelName: String, recipient: String?) -> NotificationMessage {
+        let subject = subject(report, triggers)
+        let text = text(report, triggers, suppressed: suppressed, link: link)
+        let key = "\(report.runId).\(Canonical.hash((recipient ?? channelName).lowercased()).prefix(12))@syncwright"
+        var payload: String?
+        if channel.type == .webhook {
+            payload = webhookPayload(report, triggers, suppressed: suppressed, link: link, subject: subject, text: text,
+                                     format: channel.format ?? .json)
+        }
+        return NotificationMessage(subject: subject, text: text, html: html(report, triggers, suppressed: suppressed, link: link),
+                                   payload: payload, key: key)
+    }
+
+    /// The JSON body: Syncwright's own (docs/notifications.md), or a Slack or Teams message.
+    static func webhookPayload(_ report: RunReport, _ triggers: [NotificationTrigger], suppressed: Int, link: String?,
+                               subject: String, text: String, format: WebhookFormat) -> String {
+        let object: [String: Any]
+        switch format {
+        case .json:
+            var body: [String: Any] = [
+                "version": 1, "runId": report.runId, "collection": report.collection, "status": report.status.rawValue,
+                "trigger": report.trigger.rawValue, "revision": report.revision, "triggers": triggers.map(\.rawValue),
+                "startedAt": RunReport.timestamp(report.startedAt), "finishedAt": RunReport.timestamp(report.finishedAt),
+                "subject": subject, "suppressedBefore": suppressed, "errors": errorLines(report),
+                "jobs": report.jobs.map { job -> [String: Any] in
+                    var entry: [String: Any] = ["name": job.name, "status": job.status.rawValue, "read": job.stats.read,
+                                                "created": job.stats.created, "updated": job.stats.updated,
+                                                "deleted": job.stats.deleted, "unchanged": job.stats.unchanged,
+                                                "failed": job.stats.failed]
+                    if let error = job.error { entry["error"] = error }
+                    return entry
+                },
+            ]
+            if let link { body["link"] = link }
+            object = body
+        case .slack:
+            object = ["text": "*\(subject)*\n```\n\(text)```"]
+        case .teams:
+            object = ["@type": "MessageCard", "@context": "https://schema.org/extensions", "summary": subject, "title": subject,
+                      "text": text.replacingOccurrences(of: "\n", with: "<br>")]
+        }
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+}
