@@ -150,6 +150,41 @@ extension Workspace {
         }
     }
 
+    /// Sends a test message through each channel of `collection` now (not queued), and says, per
+    /// destination, whether it was delivered or why not.
+    public func testNotifications(collection name: String, at now: Date = Date()) throws -> [(to: String, problem: String?)] {
+        let collection = try storedCollection(name)
+        guard let settings = collection.notifications else {
+            throw ReconcilerError.notificationsMissing(collection: name)
+        }
+        var out: [(String, String?)] = []
+        for channelName in settings.channels ?? [] {
+            guard case .notificationChannel(let channel)? = try store.manifest(ObjectKey(.notificationChannel, channelName))?.spec else {
+                out.append(("channel \(channelName)", "it is not applied"))
+                continue
+            }
+            for recipient in channel.type == .smtp ? settings.recipients.map(Optional.some) : [nil] {
+                let subject = "[Syncwright] \(name): test message"
+                let text = "A test of the notifications of collection \(name), sent by `syncwright notify test` at "
+                    + "\(RunReport.timestamp(now)) through channel \(channelName).\n"
+                let key = "test-\(Int(now.timeIntervalSince1970)).\(Canonical.hash((recipient ?? channelName).lowercased()).prefix(12))@syncwright"
+                let payload: String? = channel.type == .webhook ? NotificationContent.testPayload(collection: name, subject: subject,
+                                                                                                   text: text, format: channel.format ?? .json) : nil
+                let notification = QueuedNotification(
+                    runId: "test", collection: name, channel: channelName, recipient: recipient, dedupeKey: "test", status: .pending,
+                    message: NotificationMessage(subject: subject, text: text, html: "<p>\(text)</p>", payload: payload, key: key),
+                    createdAt: now, nextAttemptAt: now)
+                do {
+                    try send(notification)
+                    out.append((notification.destination, nil))
+                } catch {
+                    out.append((notification.destination, (error as? DeliveryError)?.description ?? Self.describe(error)))
+                }
+            }
+        }
+        return out
+    }
+
     /// Notifications not delivered (given up on, or waiting after a failed attempt), newest first.
     public func troubledNotifications(limit: Int = 20) throws -> [QueuedNotification] {
         try store.troubledNotifications(limit: limit)
@@ -238,6 +273,17 @@ enum NotificationContent {
         }
         return NotificationMessage(subject: subject, text: text, html: html(report, triggers, suppressed: suppressed, link: link),
                                    payload: payload, key: key)
+    }
+
+    /// A test message's webhook body.
+    static func testPayload(collection: String, subject: String, text: String, format: WebhookFormat) -> String {
+        let object: [String: Any] = switch format {
+        case .json: ["version": 1, "test": true, "collection": collection, "subject": subject, "text": text]
+        case .slack: ["text": "*\(subject)*\n\(text)"]
+        case .teams: ["@type": "MessageCard", "@context": "https://schema.org/extensions", "summary": subject, "title": subject, "text": text]
+        }
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
     }
 
     /// The JSON body: Syncwright's own (docs/notifications.md), or a Slack or Teams message.

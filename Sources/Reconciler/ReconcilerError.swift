@@ -38,6 +38,8 @@ public enum ReconcilerError: Error, Sendable, CustomStringConvertible {
     // What is applied
     /// Nothing is applied yet.
     case nothingApplied
+    /// `notify test` of a collection that has no notifications.
+    case notificationsMissing(collection: String)
     /// A job or connection that a stored object names is not applied.
     case notApplied(ObjectKey)
     /// No such collection is applied (`orRun`: nor has one of that name run); with the applied names.
@@ -110,6 +112,8 @@ public enum ReconcilerError: Error, Sendable, CustomStringConvertible {
             return "the base revision \(ref) (\(commit)) is itself invalid, so there is nothing to compare with: \(problem)"
         case .nothingApplied:
             return "nothing is applied yet: run `syncwright apply` first"
+        case .notificationsMissing(let collection):
+            return "collection \(collection) has no notifications: add notifications: { channels: [...] } to it"
         case .notApplied(let key):
             return "\(key.kind.rawValue.lowercased()) \(key.name) is not applied"
         case let .unknownCollection(name, applied, orRun):

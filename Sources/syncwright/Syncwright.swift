@@ -17,7 +17,7 @@ struct Syncwright: AsyncParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [Init.self, Validate.self, Plan.self, Apply.self, Diff.self, Run.self, Reconcile.self, History.self,
-                      Status.self, Logs.self, Requests.self, Approve.self, Deny.self, Schema.self]
+                      Status.self, Logs.self, Requests.self, Approve.self, Deny.self, Notify.self, Schema.self]
     )
 
     /// Like the default entry point, but usage errors exit 1 (not 64): every command exits 1 on errors.

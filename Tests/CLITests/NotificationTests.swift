@@ -205,3 +205,59 @@ func parsedMail(_ raw: String) throws -> [String: Any] {
         #expect(try syncwright(["run", "c"] + world.home.args, env: env).status == 0)
     }
 }
+
+@Suite struct NotificationTriggerTests {
+    /// `recordsUpdated` holds when objects were written, `errors` when objects failed, `always`
+    /// every time; a channel that skips certificate checks is warned about in the report.
+    @Test func eachTriggerHoldsWhenTheReportSays() throws {
+        let world = try NotifyingWorld(when: "[recordsUpdated, errors]", repeatAfter: "1s")
+        var (result, report) = try world.run()
+        #expect(result.status == 0)
+        #expect((report["notifications"] as? [String: Any])?["triggers"] as? [String] == ["recordsUpdated"])
+        (result, report) = try world.run()
+        #expect((report["notifications"] as? [String: Any])?["triggers"] as? [String] == [], "nothing written, nothing failed")
+        // Two rows for one login: the second object cannot be created (its DN is taken).
+        try world.data(NotifyingWorld.good + "3,ajohnson,9999\n")
+        (result, report) = try world.run()
+        #expect(result.status == 3, "partial: \(result.stderr)")
+        #expect((report["notifications"] as? [String: Any])?["triggers"] as? [String] == ["errors"])
+        let subjects = try world.mail.messages().compactMap { try parsedMail($0.raw)["subject"] as? String }
+        #expect(subjects == ["[Syncwright] c: succeeded, 2 objects changed", "[Syncwright] c: succeeded, 2 objects changed",
+                             "[Syncwright] c: partial, 1 object failed", "[Syncwright] c: partial, 1 object failed"], "\(subjects)")
+        let text = try world.mail.messages().last.map { try parsedMail($0.raw) }?["parts"] as? [[String: String]]
+        #expect(text?.first?["text"]?.contains("Errors:\n  users: uid=ajohnson,ou=People,dc=corp: ") == true, "\(text ?? [])")
+    }
+
+    @Test func aChannelThatSkipsCertificateChecksIsWarnedAboutInEveryReport() throws {
+        let world = try NotifyingWorld(when: "[always]")
+        try world.home.fixture.write(["channels.yaml": try String(contentsOfFile: world.home.fixture.workTree + "/channels.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "format: json, caFile: \(world.hook.tls!.caFile)", with: "format: json, insecureSkipVerify: true")])
+        try world.home.fixture.commit("skip checks")
+        #expect(try syncwright(["apply"] + world.home.args).status == 0)
+        let (result, report) = try world.run()
+        #expect(result.status == 0)
+        #expect(report["warnings"] as? [String] == ["notification channel hook: TLS certificate verification is off (insecureSkipVerify), so the server's identity is not checked"])
+        #expect(try world.hook.posts().count == 1)
+    }
+}
+
+@Suite struct NotifyTestCommandTests {
+    @Test func notifyTestSaysPerDestinationWhatHappened() throws {
+        let world = try NotifyingWorld()
+        let ok = try syncwright(["notify", "test", "c"] + world.home.args, env: world.env)
+        #expect(ok.status == 0, "\(ok.stderr)")
+        #expect(ok.stdout == "delivered: mail to ops@corp.example through mail\ndelivered: mail to Second Line <second@corp.example> through mail\n"
+                + "delivered: webhook hook\n")
+        #expect(try parsedMail(try world.mail.messages()[0].raw)["subject"] as? String == "[Syncwright] c: test message")
+        #expect(try world.hook.posts().count == 1)
+        // Without the webhook's URL in the environment: that one says why, and the command fails.
+        let missing = try syncwright(["notify", "test", "c"] + world.home.args, env: ["SMTP_PASSWORD": MailServer.password])
+        #expect(missing.status == 1)
+        #expect(missing.stdout.contains("not delivered: webhook hook: the URL of channel hook is read from the environment variable HOOK_URL, which is not set"),
+                "\(missing.stdout)")
+        let unknown = try syncwright(["notify", "test", "nope"] + world.home.args)
+        #expect(unknown.status == 1 && unknown.stderr.contains("no collection named 'nope' is applied"))
+        // No row is queued and no run recorded by a test.
+        #expect(try syncwright(["history"] + world.home.args).stdout.contains("No runs"))
+    }
+}

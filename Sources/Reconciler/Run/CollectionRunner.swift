@@ -131,6 +131,12 @@ extension Workspace {
                                status: RunStatus.of(run.jobs.map(\.status), aborted: run.abortedBy != nil, stopped: run.stopped),
                                startedAt: started, finishedAt: clock.now(), jobs: run.jobs)
         report.warnings = try warnings(for: collection.jobs.map(\.job), cache: &run.connections)
+        for name in collection.notifications?.channels ?? [] {
+            guard case .notificationChannel(let channel)? = try? store.manifest(ObjectKey(.notificationChannel, name))?.spec,
+                  channel.insecureSkipVerify == true else { continue }
+            report.warnings = (report.warnings ?? []) + ["notification channel \(name): TLS certificate verification is off "
+                + "(insecureSkipVerify), so the server's identity is not checked"]
+        }
         report.reason = run.stopped
         report.schedule = scheduled?.schedule
         report.scheduledFor = scheduled?.scheduledFor
