@@ -95,6 +95,9 @@ func parsedMail(_ raw: String) throws -> [String: Any] {
 @Suite struct NotificationTests {
     @Test func aFailureIsToldOnceThroughEachChannelRepeatsAreHeldBackAndTheRecoveryCountsThem() throws {
         let world = try NotifyingWorld()
+        let config = world.home.home.file("config.yaml")
+        try (try String(contentsOfFile: config, encoding: .utf8) + "reportLinks: https://git.example/config/src/branch/reports/{path}\n")
+            .write(toFile: config, atomically: true, encoding: .utf8)
         // A good first run: nothing to tell (jobFails, errors and recovered do not hold).
         var (result, report) = try world.run()
         #expect(result.status == 0, "\(result.stderr)")
@@ -122,6 +125,7 @@ func parsedMail(_ raw: String) throws -> [String: Any] {
         #expect(parts.first?["text"]?.contains("users: failed, 0 / 0 / 0 / 0 / 0 / 0") == true, "\(parts)")
         #expect(parts.first?["text"]?.contains("Errors:\n  users: ") == true, "\(parts)")
         #expect(parts.last?["text"]?.contains("<td>users</td><td>failed</td>") == true)
+        #expect(parts.first?["text"]?.contains("Report: https://git.example/config/src/branch/reports/runs/c/\(runId)/summary.md") == true)
         let posts = try world.hook.posts()
         try #require(posts.count == 1)
         let body = try #require(try JSONSerialization.jsonObject(with: Data((posts[0]["body"] as? String ?? "").utf8)) as? [String: Any])
