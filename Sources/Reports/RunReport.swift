@@ -65,6 +65,21 @@ public enum StopReason: String, Codable, Sendable {
 /// What started a run.
 public enum RunTrigger: String, Codable, Sendable { case manual, schedule, approval }
 
+/// The run ids this process has made, so that none is made twice. Only the latest second's are
+/// kept once there are many: an id of an earlier second cannot be made again by `makeID` now.
+final class IssuedIDs: @unchecked Sendable {
+    static let shared = IssuedIDs()
+    private let lock = NSLock()
+    private var ids: Set<String> = []
+
+    func claim(_ id: String, prefix: String) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        if ids.count > 20_000 { ids = ids.filter { $0.hasPrefix(prefix) } }
+        return ids.insert(id).inserted
+    }
+}
+
 /// One run of a collection: the document `history --format json` lists and reports publish.
 public struct RunReport: Codable, Sendable, Equatable {
     public struct Statistics: Codable, Sendable, Equatable {
@@ -222,9 +237,15 @@ public struct RunReport: Codable, Sendable, Equatable {
         try decoder.decode(RunReport.self, from: Data(json.utf8))
     }
 
-    /// `YYYYMMDDTHHMMSSZ-<4 hex>`: sorts by time.
-    public static func makeID(at date: Date) -> String {
-        "\(compactTimestamp(date))-\(String(format: "%04x", UInt16.random(in: 0...UInt16.max)))"
+    /// `YYYYMMDDTHHMMSSZ-<4 hex>`: sorts by time. Never one this process has made before, nor
+    /// one `taken` says is in use: a reconciler starts hundreds of runs in the same second, and
+    /// 4 random hex digits alone would repeat (1,000 at once almost surely do).
+    public static func makeID(at date: Date, unless taken: (String) -> Bool = { _ in false }) -> String {
+        let prefix = compactTimestamp(date)
+        while true {
+            let id = "\(prefix)-\(String(format: "%04x", UInt16.random(in: 0...UInt16.max)))"
+            if IssuedIDs.shared.claim(id, prefix: prefix), !taken(id) { return id }
+        }
     }
 
     /// `YYYYMMDDTHHMMSSZ` in UTC: the time part of run ids and apply page names.

@@ -1,3 +1,4 @@
+import Foundation
 import Reports
 import Testing
 
@@ -30,5 +31,20 @@ import Testing
         for (jobs, aborted, expected) in Self.table {
             #expect(RunStatus.of(jobs, aborted: aborted) == expected, "\(jobs) aborted: \(aborted)")
         }
+    }
+}
+
+/// A reconciler starts hundreds of runs in one second: their ids must still differ. (With 4 random
+/// hex digits alone, 1,000 ids in one second repeat almost surely; a repeat lost a run's record.)
+@Suite struct RunIDTests {
+    @Test func idsMadeInTheSameSecondNeverRepeat() {
+        let date = Date(timeIntervalSince1970: 1_796_000_000)
+        let ids = (0..<5_000).map { _ in RunReport.makeID(at: date) }
+        #expect(Set(ids).count == ids.count)
+        #expect(ids.allSatisfy { $0.hasPrefix(RunReport.compactTimestamp(date) + "-") && $0.count == 21 })
+        // One the store already holds is not made again.
+        let held = Set((0..<65_000).map { String(format: "%@-%04x", RunReport.compactTimestamp(date.addingTimeInterval(1)), $0) })
+        let fresh = RunReport.makeID(at: date.addingTimeInterval(1)) { held.contains($0) }
+        #expect(!held.contains(fresh))
     }
 }

@@ -105,7 +105,7 @@ extension Workspace {
             throw ReconcilerError.jobLeftCollection(job: approved.job, request: approved.id, collection: name)
         }
         let started = clock.now()
-        let runId = chosen ?? RunReport.makeID(at: started)
+        let runId = chosen ?? RunReport.makeID(at: started) { (try? store.runReport(id: $0))??.runId == $0 }
         // Timed from here, as it always was: the figures (`bench/reconcile_bench.py`) leave out
         // reading the applied revision and the collection, and making the run id.
         var timer = RunTimer()
