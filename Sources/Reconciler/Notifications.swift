@@ -64,6 +64,43 @@ extension Workspace {
         return (queued, RunReport.Notified(triggers: triggers.map(\.rawValue), queued: heldBack ? [] : destinations, reason: reason))
     }
 
+    /// Notifications of workflow requests whose status changes (or that are new), through the
+    /// channels of their collection: a request raised is told to the job's approvers, with what
+    /// the job would change and how to approve; one approved, denied, expired or executed is told
+    /// to the requester (when that is an email address) and the approvers, but not to the one who
+    /// decided. Never held back. Queued in the transaction that stores the requests.
+    func notifications(forRequests requests: [ApprovalRequest], at now: Date) throws -> [QueuedNotification] {
+        var out: [QueuedNotification] = []
+        for request in requests {
+            if let stored = try store.request(request.id), stored.status == request.status { continue }
+            guard case .jobCollection(let collection)? = try store.manifest(ObjectKey(.jobCollection, request.collection))?.spec,
+                  let settings = collection.notifications else { continue }
+            let decider = request.decidedBy.map { Workflow.email(of: $0).lowercased() }
+            var seen: Set<String> = []
+            let recipients = (request.status == .pending ? request.approvers : [request.requestedBy] + request.approvers).filter { who in
+                let address = Workflow.email(of: who).lowercased()
+                return NotificationContent.isAddress(address) && address != decider && seen.insert(address).inserted
+            }
+            let subject = NotificationContent.requestSubject(request)
+            let text = NotificationContent.requestText(request)
+            for name in settings.channels ?? [] {
+                guard case .notificationChannel(let channel)? = try store.manifest(ObjectKey(.notificationChannel, name))?.spec else { continue }
+                for recipient in channel.type == .smtp ? recipients.map(Optional.some) : [nil] {
+                    let key = "\(request.id).\(request.status.rawValue).\(Canonical.hash((recipient ?? name).lowercased()).prefix(12))@syncwright"
+                    let payload = channel.type == .webhook
+                        ? NotificationContent.requestPayload(request, subject: subject, text: text, format: channel.format ?? .json) : nil
+                    out.append(QueuedNotification(
+                        runId: request.id, collection: request.collection, channel: name, recipient: recipient,
+                        dedupeKey: "request:\(request.id):\(request.status.rawValue)", status: .pending,
+                        message: NotificationMessage(subject: subject, text: text, html: NotificationContent.htmlParagraphs(text),
+                                                     payload: payload, key: key),
+                        createdAt: now, nextAttemptAt: now))
+                }
+            }
+        }
+        return out
+    }
+
     /// The triggers among `wanted` that hold for this run. `recovered`: it succeeded, and the
     /// collection's run before it did not.
     func firedTriggers(_ report: RunReport, wanted: [NotificationTrigger]) throws -> [NotificationTrigger] {
@@ -98,7 +135,17 @@ extension Workspace {
     public func deliverNotifications(at now: Date = Date(), limit: Int = 200) throws -> DeliveryPass {
         var pass = DeliveryPass()
         let maxAge = TimeInterval(home.config.notificationLimit.flatMap { DurationText($0)?.seconds } ?? 86_400)
-        for notification in try store.dueNotifications(at: now, limit: limit) {
+        // In batches, until none is due: one that fails is put off (its next attempt is later),
+        // so each batch is new work.
+        while true {
+            let batch = try store.dueNotifications(at: now, limit: limit)
+            try deliver(batch, at: now, maxAge: maxAge, into: &pass)
+            if batch.count < limit { return pass }
+        }
+    }
+
+    private func deliver(_ batch: [QueuedNotification], at now: Date, maxAge: TimeInterval, into pass: inout DeliveryPass) throws {
+        for notification in batch {
             guard let id = notification.id else { continue }
             do {
                 try send(notification)
@@ -119,7 +166,6 @@ extension Workspace {
                     "next": "\(giveUp ? "never" : RunReport.timestamp(next))"])
             }
         }
-        return pass
     }
 
     /// Sends one notification through its channel, as the channel is applied now.
@@ -193,6 +239,86 @@ extension Workspace {
 
 /// What a notification says: the subject, a summary per job, the first failures, a link.
 enum NotificationContent {
+    static func isAddress(_ text: String) -> Bool {
+        let parts = text.split(separator: "@", omittingEmptySubsequences: false)
+        return parts.count == 2 && !parts[0].isEmpty && !parts[1].isEmpty && !text.contains(" ")
+    }
+
+    static func requestSubject(_ r: ApprovalRequest) -> String {
+        switch r.status {
+        case .pending: "[Syncwright] approval needed: job \(r.job) of \(r.collection) (request \(r.id))"
+        case .approved: "[Syncwright] request \(r.id) approved: job \(r.job) runs at the reconciler's next pass"
+        case .denied: "[Syncwright] request \(r.id) denied: job \(r.job) does not run"
+        case .expired: "[Syncwright] request \(r.id) expired: job \(r.job) does not run"
+        case .executed: "[Syncwright] request \(r.id) executed: job \(r.job) ran" + (r.executedRunId.map { " in run \($0)" } ?? "")
+        }
+    }
+
+    /// The request's facts; for a pending one, what the job would change and how to decide.
+    static func requestText(_ r: ApprovalRequest) -> String {
+        let p = r.preview
+        var lines = ["Request \(r.id): job \(r.job) of collection \(r.collection) is \(r.status.rawValue).",
+                     "Raised by run \(r.runId) (\(r.trigger.rawValue), by \(r.requestedBy)) at \(RunReport.timestamp(r.requestedAt)); "
+                        + "approvers: \(r.approvers.joined(separator: ", ")).",
+                     "",
+                     "What the job would do (a dry run when the request was raised): read \(p.read); \(p.create) to create, "
+                        + "\(p.update) to update, \(p.rename) to rename, \(p.delete) to delete, \(p.unchanged) unchanged, \(p.failed) failed."]
+        if let error = p.error { lines.append("It would fail: \(error)") }
+        lines += p.changes.map { "  \($0)" }
+        if p.moreChanges > 0 { lines.append("  … and \(p.moreChanges) more changes") }
+        switch r.status {
+        case .pending:
+            lines += ["", "It expires at \(RunReport.timestamp(r.expiresAt)) without a decision. To approve, either run",
+                      "  syncwright approve \(r.id) --reason \"…\"",
+                      "or merge a pull request that adds approvals/approve-\(r.id).yaml:",
+                      "  apiVersion: syncwright.dev/v1",
+                      "  kind: Approval",
+                      "  metadata: { name: approve-\(r.id) }",
+                      "  spec: { request: \(r.id), decision: approve, reason: \"…\" }",
+                      "To deny: syncwright deny \(r.id) --reason \"…\" (or decision: deny, with a reason)."]
+        case .approved, .denied:
+            lines += ["", "Decided by \(r.decidedBy ?? "an approver")" + (r.decidedAt.map { " at \(RunReport.timestamp($0))" } ?? "")
+                        + (r.reason.map { ": \($0)" } ?? "") + "."]
+        case .expired:
+            lines += ["", r.note.map { "Why: \($0)." } ?? "It expired."]
+        case .executed:
+            lines += ["", "Decided by \(r.decidedBy ?? "an approver")" + (r.reason.map { ": \($0)" } ?? "") + "; "
+                        + "see `syncwright history` for the run\(r.executedRunId.map { " \($0)" } ?? "")."]
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func htmlParagraphs(_ text: String) -> String {
+        let escaped = text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;")
+        return "<pre style=\"font-family: inherit; white-space: pre-wrap\">\(escaped)</pre>\n"
+    }
+
+    static func requestPayload(_ r: ApprovalRequest, subject: String, text: String, format: WebhookFormat) -> String {
+        let object: [String: Any]
+        switch format {
+        case .json:
+            var request: [String: Any] = ["id": r.id, "job": r.job, "collection": r.collection, "status": r.status.rawValue,
+                                          "runId": r.runId, "requestedBy": r.requestedBy, "approvers": r.approvers,
+                                          "expiresAt": RunReport.timestamp(r.expiresAt),
+                                          "preview": ["read": r.preview.read, "create": r.preview.create, "update": r.preview.update,
+                                                      "rename": r.preview.rename, "delete": r.preview.delete,
+                                                      "unchanged": r.preview.unchanged, "failed": r.preview.failed]]
+            if let decidedBy = r.decidedBy { request["decidedBy"] = decidedBy }
+            if let reason = r.reason { request["reason"] = reason }
+            if let note = r.note { request["note"] = note }
+            if let run = r.executedRunId { request["executedRunId"] = run }
+            object = ["version": 1, "event": "request.\(r.status.rawValue)", "subject": subject, "request": request]
+        case .slack:
+            object = ["text": "*\(subject)*\n```\n\(text)```"]
+        case .teams:
+            object = ["@type": "MessageCard", "@context": "https://schema.org/extensions", "summary": subject, "title": subject,
+                      "text": text.replacingOccurrences(of: "\n", with: "<br>")]
+        }
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+
     static func subject(_ report: RunReport, _ triggers: [NotificationTrigger]) -> String {
         let failed = report.jobs.filter { $0.status == .failed }.count
         let objectsFailed = report.jobs.reduce(0) { $0 + $1.stats.failed }

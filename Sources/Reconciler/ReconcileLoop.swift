@@ -144,8 +144,9 @@ public final class ReconcileLoop: @unchecked Sendable {
                 onPass(followUp)
             }
         }
-        let published = try? await offload({ [workspace] in try workspace.publishPending() })
+        // Notifications first: publishing many reports can take a while, and people are waiting.
         let notified = try? await offload({ [workspace] in try workspace.deliverNotifications() })
+        let published = try? await offload({ [workspace] in try workspace.publishPending() })
         if (published.map { !$0.published.isEmpty || $0.problem != nil } ?? false) || (notified.map { $0 != DeliveryPass() } ?? false) {
             var last = PassSummary()
             last.published = published
@@ -207,12 +208,13 @@ public final class ReconcileLoop: @unchecked Sendable {
             summary.problem = [summary.problem, "workflow requests failed: \(error)"].compactMap { $0 }.joined(separator: "; ")
             logger.error("workflow requests failed", metadata: ["error": "\(error)"])
         }
-        summary.published = try? await offload({ [workspace] in try workspace.publishPending() })
-        phases.lap("publish")
         // Off the runs' path: what this pass's runs queued is sent at the next pass (or, with
-        // --once, after them); what failed before is retried when due.
+        // --once, after them); what failed before is retried when due. Before publishing, which
+        // can take a while when many reports wait.
         summary.notified = try? await offload({ [workspace] in try workspace.deliverNotifications() })
         phases.lap("notify")
+        summary.published = try? await offload({ [workspace] in try workspace.publishPending() })
+        phases.lap("publish")
         summary.milliseconds = Int((DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1_000_000)
         return (summary, runs)
     }

@@ -80,7 +80,7 @@ extension Workspace {
     public func expireRequests(at now: Date) throws -> Int {
         let expired = try expiredRequests(at: now)
         if !expired.isEmpty {
-            try store.save(requests: expired.map(Self.publishable), at: now)
+            try store.save(requests: expired.map(Self.publishable), at: now, notifications: try notifications(forRequests: expired, at: now))
             for request in expired { logger.info("request expired", metadata: ["request": "\(request.id)", "job": "\(request.job)"]) }
         }
         return expired.count

@@ -196,10 +196,12 @@ public final class Workspace: Sendable {
         let requests = try requestChanges(for: plan, desired: planned.desired, commit: planned.commit, at: now)
         let revision = AppliedRevision(revision: planned.commit.hex, appliedAt: now, created: plan.count(.create),
                                        updated: plan.count(.update), deleted: plan.count(.delete))
-        try store.apply(RevisionUpdate(desired: planned.desired, deleted: deleted, revision: revision,
-                                       page: applyPublication(plan, commit: planned.commit, at: now),
-                                       schedules: scheduleUpdate(for: plan, desired: planned.desired, at: now),
-                                       requests: requests.map(Self.publishable)))
+        var update = RevisionUpdate(desired: planned.desired, deleted: deleted, revision: revision,
+                                    page: applyPublication(plan, commit: planned.commit, at: now),
+                                    schedules: scheduleUpdate(for: plan, desired: planned.desired, at: now),
+                                    requests: requests.map(Self.publishable))
+        update.notifications = try notifications(forRequests: requests, at: now)
+        try store.apply(update)
         logger.info("applied", metadata: ["revision": "\(planned.commit.hex)", "create": "\(plan.count(.create))",
                                           "update": "\(plan.count(.update))", "delete": "\(plan.count(.delete))"])
         return plan

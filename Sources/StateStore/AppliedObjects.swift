@@ -43,6 +43,8 @@ public struct RevisionUpdate: Sendable {
     public var schedules: ScheduleStateUpdate?
     /// Workflow requests it ends (a changed job expires its pending requests).
     public var requests: [Publishable<ApprovalRequest>]
+    /// Notifications of those requests, queued in the same transaction.
+    public var notifications: [QueuedNotification] = []
 
     public init(desired: DesiredState, deleted: [ObjectKey], revision: AppliedRevision, page: Publication? = nil,
                 schedules: ScheduleStateUpdate? = nil, requests: [Publishable<ApprovalRequest>] = []) {

@@ -24,7 +24,7 @@ public struct StoredRejection: Codable, Sendable, Equatable {
 /// Workflow requests, and revisions the reconciler refused.
 public protocol WorkflowLedger: Sendable {
     /// Saves requests (new, or a new status) and queues their pages.
-    func save(requests: [Publishable<ApprovalRequest>], at date: Date) throws
+    func save(requests: [Publishable<ApprovalRequest>], at date: Date, notifications: [QueuedNotification]) throws
     /// Requests, oldest first; only those in `statuses` when given.
     func requests(statuses: Set<ApprovalRequest.Status>?) throws -> [ApprovalRequest]
     /// One request, or nil.
@@ -37,6 +37,9 @@ public protocol WorkflowLedger: Sendable {
 }
 
 extension WorkflowLedger {
-    public func save(requests: [Publishable<ApprovalRequest>]) throws { try save(requests: requests, at: Date()) }
+    public func save(requests: [Publishable<ApprovalRequest>]) throws { try save(requests: requests, at: Date(), notifications: []) }
+    public func save(requests: [Publishable<ApprovalRequest>], at date: Date) throws {
+        try save(requests: requests, at: date, notifications: [])
+    }
     public func requests() throws -> [ApprovalRequest] { try requests(statuses: nil) }
 }

@@ -16,12 +16,16 @@ struct NotifyingWorld {
     /// No `login` column: the job fails as a whole before it writes anything.
     static let broken = "id,name,pin\n1,ajohnson,1234\n"
 
-    init(when: String = "[jobFails, errors, recovered]", repeatAfter: String = "1h") throws {
+    init(when: String = "[jobFails, errors, recovered]", repeatAfter: String = "1h", workflow: Bool = false) throws {
         mail = try MailServer()
         hook = try WebhookReceiver(tls: true)
         folder = try TemporaryFolder()
         let fixture = try Fixtures.csvToLDIF(csv: Self.good, out: folder.sub("out.ldif"), job: "users",
                                              extraMappings: [#"{ destination: userPassword, value: "pw-{{pin}}" }"#])
+        if workflow {
+            try fixture.write(["job.yaml": try String(contentsOfFile: fixture.workTree + "/job.yaml", encoding: .utf8)
+                + "  workflow: { approvers: [ops@corp.example, \"Second Line <second@corp.example>\"], expiresAfter: 7d }\n"])
+        }
         try fixture.write([
             "channels.yaml": """
                 apiVersion: syncwright.dev/v1
@@ -263,5 +267,62 @@ func parsedMail(_ raw: String) throws -> [String: Any] {
         #expect(unknown.status == 1 && unknown.stderr.contains("no collection named 'nope' is applied"))
         // No row is queued and no run recorded by a test.
         #expect(try syncwright(["history"] + world.home.args).stdout.contains("No runs"))
+    }
+}
+
+@Suite struct WorkflowNotificationTests {
+    /// Raised: the approvers are told what the job would do and how to approve. Approved: the
+    /// other approver is told (not the one who decided). Executed: both are.
+    @Test func approversAreToldOfARequestAndEveryoneOfItsOutcome() throws {
+        let world = try NotifyingWorld(when: "[jobFails]", workflow: true)
+        let (result, report) = try world.run()
+        #expect(result.status == 0, "\(result.stderr)")
+        let request = try #require((report["jobs"] as? [[String: Any]])?.first?["request"] as? String)
+        var mails = try world.mail.messages()
+        try #require(mails.count == 2, "one per approver")
+        #expect(mails.map { $0.envelope["to"] as? [String] ?? [] } == [["ops@corp.example"], ["second@corp.example"]])
+        let raised = try parsedMail(mails[0].raw)
+        #expect(raised["subject"] as? String == "[Syncwright] approval needed: job users of c (request \(request))")
+        let text = ((raised["parts"] as? [[String: String]])?.first?["text"]) ?? ""
+        #expect(text.contains("read 2; 2 to create, 0 to update, 0 to rename, 0 to delete"), "\(text)")
+        #expect(text.contains("  syncwright approve \(request) --reason"), "\(text)")
+        #expect(text.contains("  spec: { request: \(request), decision: approve, reason: \"…\" }"), "\(text)")
+        let events = try world.hook.posts().compactMap { try JSONSerialization.jsonObject(with: Data(($0["body"] as? String ?? "").utf8)) as? [String: Any] }
+        #expect(events.map { $0["event"] as? String } == ["request.pending"])
+
+        // Ops approves (a commit by Ops, pushed); the apply that takes it tells the other approver.
+        let approve = try syncwright(["approve", request, "--author", "Ops <ops@corp.example>", "--reason", "checked"] + world.home.args,
+                                     env: world.env)
+        #expect(approve.status == 0, "\(approve.stderr)")
+        let applied = try syncwright(["apply"] + world.home.args, env: world.env)
+        #expect(applied.status == 0, "\(applied.stderr)")
+        let reconcile = try syncwright(["reconcile", "--once"] + world.home.args, env: world.env)
+        #expect(reconcile.status == 0, "\(reconcile.stderr)")
+        mails = try world.mail.messages()
+        let subjects = try mails.dropFirst(2).map { (try parsedMail($0.raw)["subject"] as? String ?? "", $0.envelope["to"] as? [String] ?? []) }
+        // The requester (the identity `run` recorded, when it is an address) and the other
+        // approver; not Ops, who decided.
+        let requester = try #require(text.split(separator: "\n").first { $0.hasPrefix("Raised by run ") }
+            .flatMap { line in line.range(of: ", by ").map { String(line[$0.upperBound...].prefix { $0 != ")" }) } })
+        let told = NotificationContentAddress.of(requester).map { [[$0], ["second@corp.example"]] } ?? [["second@corp.example"]]
+        let approved = subjects.filter { $0.0 == "[Syncwright] request \(request) approved: job users runs at the reconciler's next pass" }
+        let executed = subjects.filter { $0.0.hasPrefix("[Syncwright] request \(request) executed: job users ran in run ") }
+        #expect(approved.map(\.1) == told, "\(subjects)")
+        #expect(executed.map(\.1) == told, "\(subjects)")
+        #expect(approved.count + executed.count == subjects.count)
+        let allEvents = try world.hook.posts().compactMap { try JSONSerialization.jsonObject(with: Data(($0["body"] as? String ?? "").utf8)) as? [String: Any] }
+        #expect(allEvents.map { $0["event"] as? String } == ["request.pending", "request.approved", "request.executed"])
+    }
+}
+
+/// The address in `Name <a@b>` or `a@b`, if the text is one.
+enum NotificationContentAddress {
+    static func of(_ text: String) -> String? {
+        var address = text
+        if let open = text.lastIndex(of: "<"), let close = text.lastIndex(of: ">"), open < close {
+            address = String(text[text.index(after: open)..<close])
+        }
+        let parts = address.split(separator: "@", omittingEmptySubsequences: false)
+        return parts.count == 2 && !parts[0].isEmpty && !parts[1].isEmpty && !address.contains(" ") ? address : nil
     }
 }

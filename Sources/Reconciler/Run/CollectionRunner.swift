@@ -151,7 +151,8 @@ extension Workspace {
                 requests.append(executed)
             }
             // Decided and queued with the run, in its transaction: a crash loses neither.
-            let (notifications, notified) = try self.notifications(for: report, collection: collection, at: report.finishedAt)
+            var (notifications, notified) = try self.notifications(for: report, collection: collection, at: report.finishedAt)
+            notifications += try self.notifications(forRequests: requests, at: report.finishedAt)
             report.notifications = notified
             let publication = ReportPages.publication(for: report, logs: run.logs)
             timer.lap("render")

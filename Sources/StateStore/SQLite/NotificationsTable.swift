@@ -97,7 +97,8 @@ extension SQLiteStateStore {
     public func lastSent(collection: String) throws -> (dedupeKey: String, at: Date)? {
         try read("the last notification of \(collection)") { db in
             try Row.fetchOne(db, sql: """
-                SELECT dedupeKey, createdAt FROM notifications WHERE collection = ? AND status != 'suppressed' ORDER BY id DESC LIMIT 1
+                SELECT dedupeKey, createdAt FROM notifications
+                WHERE collection = ? AND status != 'suppressed' AND dedupeKey NOT LIKE 'request:%' ORDER BY id DESC LIMIT 1
                 """, arguments: [collection]).map { ($0["dedupeKey"], Date(timeIntervalSince1970: $0["createdAt"])) }
         }
     }
@@ -106,7 +107,8 @@ extension SQLiteStateStore {
         try read("the notifications held back") { db in
             try Int.fetchOne(db, sql: """
                 SELECT COUNT(DISTINCT runId) FROM notifications WHERE collection = ? AND status = 'suppressed'
-                  AND id > COALESCE((SELECT MAX(id) FROM notifications WHERE collection = ? AND status != 'suppressed'), 0)
+                  AND id > COALESCE((SELECT MAX(id) FROM notifications WHERE collection = ? AND status != 'suppressed'
+                                                                         AND dedupeKey NOT LIKE 'request:%'), 0)
                 """, arguments: [collection, collection]) ?? 0
         }
     }

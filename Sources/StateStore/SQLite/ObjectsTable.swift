@@ -116,8 +116,10 @@ extension SQLiteStateStore {
 
     public func apply(_ update: RevisionUpdate) throws {
         let pageJSON = update.page?.json(), requests = Self.encoded(update.requests)
+        let notifications = try update.notifications.map(NotificationRow.init)
         try write("storing revision \(update.revision.revision)") { db in
             try Self.save(db, requests, at: update.revision.appliedAt)
+            for row in notifications { try row.insertCached(db) }
             if update.desired.scope == .full {
                 try ObjectRow.deleteAll(db)
                 try RefRow.deleteAll(db)

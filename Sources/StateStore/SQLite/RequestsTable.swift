@@ -35,10 +35,13 @@ extension SQLiteStateStore {
         }
     }
 
-    public func save(requests: [Publishable<ApprovalRequest>], at date: Date = Date()) throws {
+    public func save(requests: [Publishable<ApprovalRequest>], at date: Date, notifications: [QueuedNotification]) throws {
         guard !requests.isEmpty else { return }
-        let encoded = Self.encoded(requests)
-        try write("saving workflow requests") { db in try Self.save(db, encoded, at: date) }
+        let encoded = Self.encoded(requests), rows = try notifications.map(NotificationRow.init)
+        try write("saving workflow requests") { db in
+            try Self.save(db, encoded, at: date)
+            for row in rows { try row.insertCached(db) }
+        }
     }
 
     public func requests(statuses: Set<ApprovalRequest.Status>? = nil) throws -> [ApprovalRequest] {
