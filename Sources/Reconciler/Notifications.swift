@@ -295,28 +295,18 @@ enum NotificationContent {
     }
 
     static func requestPayload(_ r: ApprovalRequest, subject: String, text: String, format: WebhookFormat) -> String {
-        let object: [String: Any]
-        switch format {
-        case .json:
-            var request: [String: Any] = ["id": r.id, "job": r.job, "collection": r.collection, "status": r.status.rawValue,
-                                          "runId": r.runId, "requestedBy": r.requestedBy, "approvers": r.approvers,
-                                          "expiresAt": RunReport.timestamp(r.expiresAt),
-                                          "preview": ["read": r.preview.read, "create": r.preview.create, "update": r.preview.update,
-                                                      "rename": r.preview.rename, "delete": r.preview.delete,
-                                                      "unchanged": r.preview.unchanged, "failed": r.preview.failed]]
-            if let decidedBy = r.decidedBy { request["decidedBy"] = decidedBy }
-            if let reason = r.reason { request["reason"] = reason }
-            if let note = r.note { request["note"] = note }
-            if let run = r.executedRunId { request["executedRunId"] = run }
-            object = ["version": 1, "event": "request.\(r.status.rawValue)", "subject": subject, "request": request]
-        case .slack:
-            object = ["text": "*\(subject)*\n```\n\(text)```"]
-        case .teams:
-            object = ["@type": "MessageCard", "@context": "https://schema.org/extensions", "summary": subject, "title": subject,
-                      "text": text.replacingOccurrences(of: "\n", with: "<br>")]
-        }
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
-        return String(decoding: data, as: UTF8.self)
+        if let chat = chatMessage(subject: subject, text: text, format: format) { return json(chat) }
+        var request: [String: Any] = ["id": r.id, "job": r.job, "collection": r.collection, "status": r.status.rawValue,
+                                      "runId": r.runId, "requestedBy": r.requestedBy, "approvers": r.approvers,
+                                      "expiresAt": RunReport.timestamp(r.expiresAt),
+                                      "preview": ["read": r.preview.read, "create": r.preview.create, "update": r.preview.update,
+                                                  "rename": r.preview.rename, "delete": r.preview.delete,
+                                                  "unchanged": r.preview.unchanged, "failed": r.preview.failed]]
+        if let decidedBy = r.decidedBy { request["decidedBy"] = decidedBy }
+        if let reason = r.reason { request["reason"] = reason }
+        if let note = r.note { request["note"] = note }
+        if let run = r.executedRunId { request["executedRunId"] = run }
+        return json(["version": 1, "event": "request.\(r.status.rawValue)", "subject": subject, "request": request])
     }
 
     static func subject(_ report: RunReport, _ triggers: [NotificationTrigger]) -> String {
@@ -401,46 +391,47 @@ enum NotificationContent {
                                    payload: payload, key: key)
     }
 
-    /// A test message's webhook body.
-    static func testPayload(collection: String, subject: String, text: String, format: WebhookFormat) -> String {
-        let object: [String: Any] = switch format {
-        case .json: ["version": 1, "test": true, "collection": collection, "subject": subject, "text": text]
-        case .slack: ["text": "*\(subject)*\n\(text)"]
-        case .teams: ["@type": "MessageCard", "@context": "https://schema.org/extensions", "summary": subject, "title": subject, "text": text]
+    /// A Slack or Teams message of `subject` and `text`; nil for `json`, whose body is Syncwright's own.
+    static func chatMessage(subject: String, text: String, format: WebhookFormat) -> [String: Any]? {
+        switch format {
+        case .json: nil
+        case .slack: ["text": "*\(subject)*\n```\n\(text)```"]
+        case .teams: ["@type": "MessageCard", "@context": "https://schema.org/extensions", "summary": subject, "title": subject,
+                      "text": text.replacingOccurrences(of: "\n", with: "<br>")]
         }
+    }
+
+    /// Compact JSON with sorted keys: stable, so that a repeat sends the same bytes.
+    static func json(_ object: [String: Any]) -> String {
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
         return String(decoding: data, as: UTF8.self)
+    }
+
+    /// A test message's webhook body.
+    static func testPayload(collection: String, subject: String, text: String, format: WebhookFormat) -> String {
+        json(chatMessage(subject: subject, text: text, format: format)
+             ?? ["version": 1, "test": true, "collection": collection, "subject": subject, "text": text])
     }
 
     /// The JSON body: Syncwright's own (docs/notifications.md), or a Slack or Teams message.
     static func webhookPayload(_ report: RunReport, _ triggers: [NotificationTrigger], suppressed: Int, link: String?,
                                subject: String, text: String, format: WebhookFormat) -> String {
-        let object: [String: Any]
-        switch format {
-        case .json:
-            var body: [String: Any] = [
-                "version": 1, "runId": report.runId, "collection": report.collection, "status": report.status.rawValue,
-                "trigger": report.trigger.rawValue, "revision": report.revision, "triggers": triggers.map(\.rawValue),
-                "startedAt": RunReport.timestamp(report.startedAt), "finishedAt": RunReport.timestamp(report.finishedAt),
-                "subject": subject, "suppressedBefore": suppressed, "errors": errorLines(report),
-                "jobs": report.jobs.map { job -> [String: Any] in
-                    var entry: [String: Any] = ["name": job.name, "status": job.status.rawValue, "read": job.stats.read,
-                                                "created": job.stats.created, "updated": job.stats.updated,
-                                                "deleted": job.stats.deleted, "unchanged": job.stats.unchanged,
-                                                "failed": job.stats.failed]
-                    if let error = job.error { entry["error"] = error }
-                    return entry
-                },
-            ]
-            if let link { body["link"] = link }
-            object = body
-        case .slack:
-            object = ["text": "*\(subject)*\n```\n\(text)```"]
-        case .teams:
-            object = ["@type": "MessageCard", "@context": "https://schema.org/extensions", "summary": subject, "title": subject,
-                      "text": text.replacingOccurrences(of: "\n", with: "<br>")]
-        }
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
-        return String(decoding: data, as: UTF8.self)
+        if let chat = chatMessage(subject: subject, text: text, format: format) { return json(chat) }
+        var body: [String: Any] = [
+            "version": 1, "runId": report.runId, "collection": report.collection, "status": report.status.rawValue,
+            "trigger": report.trigger.rawValue, "revision": report.revision, "triggers": triggers.map(\.rawValue),
+            "startedAt": RunReport.timestamp(report.startedAt), "finishedAt": RunReport.timestamp(report.finishedAt),
+            "subject": subject, "suppressedBefore": suppressed, "errors": errorLines(report),
+            "jobs": report.jobs.map { job -> [String: Any] in
+                var entry: [String: Any] = ["name": job.name, "status": job.status.rawValue, "read": job.stats.read,
+                                            "created": job.stats.created, "updated": job.stats.updated,
+                                            "deleted": job.stats.deleted, "unchanged": job.stats.unchanged,
+                                            "failed": job.stats.failed]
+                if let error = job.error { entry["error"] = error }
+                return entry
+            },
+        ]
+        if let link { body["link"] = link }
+        return json(body)
     }
 }
