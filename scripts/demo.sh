@@ -35,7 +35,7 @@ step syncwright plan --home home
 "$bin" plan --home home
 step syncwright run nightly-directory-sync --preview --home home
 "$bin" run nightly-directory-sync --preview --home home
-step syncwright run nightly-directory-sync --home home
+step syncwright run nightly-directory-sync --home home   "# the contractors job raises a request; its notification (corp-mail, teams-directory) cannot reach a server here: it is queued, with a warning"
 "$bin" run nightly-directory-sync --home home
 step syncwright requests --home home   "# the contractors job is under a workflow: it waits for security@corp.example"
 "$bin" requests --home home
@@ -46,7 +46,7 @@ step syncwright run nightly-directory-sync --home home   "# again: unchanged, an
 "$bin" run nightly-directory-sync --home home
 step syncwright history --home home
 "$bin" history --home home
-step syncwright status --home home
+step syncwright status --home home   "# lists the notifications not delivered yet"
 "$bin" status --home home
 step syncwright reconcile --once --home home   "# applies the Approval, fires schedules/nightly.yaml (atStartup), then runs the approved job"
 "$bin" reconcile --once --home home
