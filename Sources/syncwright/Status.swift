@@ -41,9 +41,11 @@ extension Syncwright {
                             + (status.lastPublishError.map { " (last attempt: \($0))" } ?? "") + ".")
                     }
                     for n in status.notifications {
+                        // A workflow request's notifications carry its id where a run's carry the run's.
+                        let about = n.runId.hasPrefix("req-") ? "request \(n.runId)" : "run \(n.runId)"
                         print(n.status == "undelivered"
-                            ? "UNDELIVERED: notification of run \(n.runId) (\(n.to)), given up after \(n.attempts) attempt\(n.attempts == 1 ? "" : "s"): \(n.lastError ?? "no reason recorded")."
-                            : "Notification of run \(n.runId) (\(n.to)) not delivered yet after \(n.attempts) attempt\(n.attempts == 1 ? "" : "s")"
+                            ? "UNDELIVERED: notification of \(about) (\(n.to)), given up after \(n.attempts) attempt\(n.attempts == 1 ? "" : "s"): \(n.lastError ?? "no reason recorded")."
+                            : "Notification of \(about) (\(n.to)) not delivered yet after \(n.attempts) attempt\(n.attempts == 1 ? "" : "s")"
                                 + (n.lastError.map { ": \($0)" } ?? "") + (n.nextAttempt.map { "; next attempt \(RunReport.timestamp($0))" } ?? "") + ".")
                     }
                     print("")
