@@ -41,7 +41,17 @@ extension Workspace {
            now.timeIntervalSince(last.at) < window {
             heldBack = true
         }
-        let suppressed = heldBack ? 0 : try store.suppressedSinceLastSent(collection: report.collection)
+        let reason = "held back: the same notification was sent less than \(settings.repeatAfter ?? "1h") ago (repeatAfter)"
+        if heldBack {
+            // One row for the run is all the count of repeats needs; nothing is rendered or sent.
+            let row = QueuedNotification(
+                runId: report.runId, collection: report.collection, channel: settings.channels?.first ?? "", recipient: nil,
+                dedupeKey: dedupeKey, status: .suppressed,
+                message: NotificationMessage(subject: NotificationContent.subject(report, triggers), text: "", html: "", payload: nil, key: ""),
+                createdAt: now, nextAttemptAt: nil)
+            return ([row], RunReport.Notified(triggers: triggers.map(\.rawValue), queued: [], reason: reason))
+        }
+        let suppressed = try store.suppressedSinceLastSent(collection: report.collection)
         var queued: [QueuedNotification] = []
         var destinations: [String] = []
         for name in settings.channels ?? [] {
@@ -55,13 +65,12 @@ extension Workspace {
                                                           recipient: recipient)
                 let notification = QueuedNotification(
                     runId: report.runId, collection: report.collection, channel: name, recipient: recipient, dedupeKey: dedupeKey,
-                    status: heldBack ? .suppressed : .pending, message: message, createdAt: now, nextAttemptAt: heldBack ? nil : now)
+                    status: .pending, message: message, createdAt: now, nextAttemptAt: now)
                 queued.append(notification)
                 destinations.append(notification.destination)
             }
         }
-        let reason = heldBack ? "held back: the same notification was sent less than \(settings.repeatAfter ?? "1h") ago (repeatAfter)" : nil
-        return (queued, RunReport.Notified(triggers: triggers.map(\.rawValue), queued: heldBack ? [] : destinations, reason: reason))
+        return (queued, RunReport.Notified(triggers: triggers.map(\.rawValue), queued: destinations, reason: nil))
     }
 
     /// Notifications of workflow requests whose status changes (or that are new), through the
