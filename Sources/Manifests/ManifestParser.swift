@@ -297,9 +297,7 @@ public enum ManifestParser {
         case .smtp:
             if host == nil { r.missing("host") }
             if let from {
-                let address = Workflow.email(of: from)
-                let parts = address.split(separator: "@", omittingEmptySubsequences: false)
-                if parts.count != 2 || parts[0].isEmpty || parts[1].isEmpty || address.contains(" ") {
+                if !Workflow.isEmail(from) {
                     context.fail(r.value("from"), "spec.from", "'\(from)' is not an email address (write sync@corp.example or Syncwright <sync@corp.example>)")
                 }
             } else {
@@ -427,9 +425,7 @@ public enum ManifestParser {
                     context.fail(item, itemPath, "expected a string, found \(shape(item))")
                     continue
                 }
-                let email = Workflow.email(of: scalar.string)
-                let parts = email.split(separator: "@", omittingEmptySubsequences: false)
-                if parts.count != 2 || parts[0].isEmpty || parts[1].isEmpty || email.contains(" ") {
+                if !Workflow.isEmail(scalar.string) {
                     context.fail(item, itemPath, "'\(scalar.string)' is not an email address "
                                  + "(write bob@corp.example or Bob <bob@corp.example>)")
                 }
@@ -572,9 +568,7 @@ public enum ManifestParser {
             }
             let recipients = n.stringList("recipients") ?? []
             for (index, recipient) in recipients.enumerated() {
-                let address = Workflow.email(of: recipient)
-                let parts = address.split(separator: "@", omittingEmptySubsequences: false)
-                if parts.count != 2 || parts[0].isEmpty || parts[1].isEmpty || address.contains(" ") {
+                if !Workflow.isEmail(recipient) {
                     context.fail(n.value("recipients"), "spec.notifications.recipients[\(index)]",
                                  "'\(recipient)' is not an email address")
                 }

@@ -249,6 +249,14 @@ public struct Workflow: Codable, Sendable, Equatable {
         }
         return address.trimmingCharacters(in: .whitespaces).lowercased()
     }
+
+    /// Whether `text` (`bob@corp.example` or `Bob <bob@corp.example>`) holds an email address:
+    /// one `@` with something on each side, and no space.
+    public static func isEmail(_ text: String) -> Bool {
+        let address = email(of: text)
+        let parts = address.split(separator: "@", omittingEmptySubsequences: false)
+        return parts.count == 2 && !parts[0].isEmpty && !parts[1].isEmpty && !address.contains(" ")
+    }
 }
 
 public struct JobSpec: Codable, Sendable, Equatable {

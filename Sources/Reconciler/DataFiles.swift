@@ -6,16 +6,19 @@ import Planner
 
 /// Row counts of the data files (connections' `repoPath`) a revision changes.
 enum DataFiles {
-    /// The data files among `changed` (paths that differ from `base` to `head`; every data file
-    /// when there is no base), read at both revisions and matched row by row.
-    ///
-    /// `connections` and `jobs` are the specs at `head`: a file is a connection's `repoPath`, and
-    /// its rows are matched by the key columns of the first job (by name) that reads it.
-    static func changes(in repository: GitRepository, base: ObjectID?, head: ObjectID, changed: Set<String>?,
-                        connections: [String: ConnectionSpec], jobs: [String: JobSpec]) throws -> [DataFileChange] {
+    /// The data files among `paths` (what differs from `base` to `head`), read at both revisions
+    /// and matched row by row. `specs` gives the connections and jobs at `head`, and is asked only
+    /// when a changed path can be a data file (not a manifest): a file is a connection's
+    /// `repoPath`, and its rows are matched by the key columns of the first job (by name) that
+    /// reads it.
+    static func changes(in repository: GitRepository, base: ObjectID, head: ObjectID, paths: [PathChange],
+                        specs: () throws -> (connections: [String: ConnectionSpec], jobs: [String: JobSpec])) throws -> [DataFileChange] {
+        let changed = Set(paths.filter { $0.status != .deleted }.map(\.path))
+        guard changed.contains(where: { !ManifestParser.isManifestPath($0) }) else { return [] }
+        let (connections, jobs) = try specs()
         var files: [String: (name: String, spec: ConnectionSpec)] = [:]
         for (name, spec) in connections.sorted(by: { $0.key < $1.key }) {
-            guard let path = spec.repoPath, spec.type != .ldap, changed?.contains(path) ?? true, files[path] == nil else { continue }
+            guard let path = spec.repoPath, spec.type != .ldap, changed.contains(path), files[path] == nil else { continue }
             files[path] = (name, spec)
         }
         return try files.keys.sorted().map { path in
@@ -25,7 +28,7 @@ enum DataFiles {
             let new: [String: [Int]], old: [String: [Int]]
             do {
                 new = try rows(of: path, at: head, spec, key: key, repository)
-                old = try base.map { try rows(of: path, at: $0, spec, key: key, repository) } ?? [:]
+                old = try rows(of: path, at: base, spec, key: key, repository)
             } catch {
                 return DataFileChange(path: path, rows: 0, added: 0, removed: 0, changed: 0, key: label,
                                       problem: Workspace.describe(error))

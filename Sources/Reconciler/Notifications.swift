@@ -88,7 +88,7 @@ extension Workspace {
             var seen: Set<String> = []
             let recipients = (request.status == .pending ? request.approvers : [request.requestedBy] + request.approvers).filter { who in
                 let address = Workflow.email(of: who).lowercased()
-                return NotificationContent.isAddress(address) && address != decider && seen.insert(address).inserted
+                return Workflow.isEmail(who) && address != decider && seen.insert(address).inserted
             }
             let subject = NotificationContent.requestSubject(request)
             let text = NotificationContent.requestText(request)
@@ -248,11 +248,6 @@ extension Workspace {
 
 /// What a notification says: the subject, a summary per job, the first failures, a link.
 enum NotificationContent {
-    static func isAddress(_ text: String) -> Bool {
-        let parts = text.split(separator: "@", omittingEmptySubsequences: false)
-        return parts.count == 2 && !parts[0].isEmpty && !parts[1].isEmpty && !text.contains(" ")
-    }
-
     static func requestSubject(_ r: ApprovalRequest) -> String {
         switch r.status {
         case .pending: "[Syncwright] approval needed: job \(r.job) of \(r.collection) (request \(r.id))"

@@ -15,11 +15,6 @@ extension RevisionPreview {
         return out
     }
 
-    private static func counts(_ p: JobPreview) -> String {
-        "read \(p.read); \(p.create) to create, \(p.update) to update, \(p.rename) to rename, \(p.delete) to delete, "
-            + "\(p.unchanged) unchanged, \(p.skipped) skipped, \(p.failed) failed"
-    }
-
     /// Notes under a job: what would fail or not run, references left out, a workflow.
     private static func notes(_ job: Job) -> [String] {
         let p = job.preview
@@ -53,7 +48,7 @@ extension RevisionPreview {
                 out += title + (Self.notes(job).first ?? "would not run") + "\n"
                 continue
             }
-            out += title + Self.counts(p) + "\n"
+            out += title + p.counts + "\n"
             for note in Self.notes(job) { out += "  \(note)\n" }
             for line in p.lines { out += "  \(line)\n" }
             if p.moreChanges > 0 { out += "  … and \(p.moreChanges) more change\(p.moreChanges == 1 ? "" : "s")\n" }

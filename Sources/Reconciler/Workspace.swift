@@ -114,14 +114,13 @@ public final class Workspace: Sendable {
         } catch {
             return [] // the applied revision is no longer in the repository
         }
-        let changed = Set(paths.filter { $0.status != .deleted }.map(\.path))
-        guard changed.contains(where: { !ManifestParser.isManifestPath($0) }) else { return [] }
-        let lookup = manifests(at: planned)
-        var connections: [String: ConnectionSpec] = [:], jobs: [String: JobSpec] = [:]
-        for name in try lookup.names(of: .connection) { connections[name] = try lookup.connection(name) }
-        for name in try lookup.names(of: .job) { jobs[name] = try lookup.job(name) }
-        return try DataFiles.changes(in: repository, base: base, head: planned.commit, changed: changed,
-                                     connections: connections, jobs: jobs)
+        return try DataFiles.changes(in: repository, base: base, head: planned.commit, paths: paths) {
+            let lookup = manifests(at: planned)
+            var connections: [String: ConnectionSpec] = [:], jobs: [String: JobSpec] = [:]
+            for name in try lookup.names(of: .connection) { connections[name] = try lookup.connection(name) }
+            for name in try lookup.names(of: .job) { jobs[name] = try lookup.job(name) }
+            return (connections, jobs)
+        }
     }
 
     /// Plans the manifests of `ref` (not its data files).
@@ -254,18 +253,17 @@ public enum Offline {
             var plan = Plan.make(desired: headState, applied: baseState.objects, revision: headCommit.hex,
                                  appliedRevision: baseCommit.hex).withUpcomingFires(desired: headState, after: Date())
             plan.baseline = .base
-            var connections: [String: ConnectionSpec] = [:], jobs: [String: JobSpec] = [:]
-            for (key, record) in headState.objects where key.kind == .connection || key.kind == .job {
-                switch try Canonical.decode(kind: key.kind, json: record.spec).1 {
-                case .connection(let spec): connections[key.name] = spec
-                case .job(let spec): jobs[key.name] = spec
-                default: break
+            plan.dataFiles = try DataFiles.changes(in: repository, base: baseCommit, head: headCommit,
+                                                   paths: try repository.changedPaths(from: baseCommit, to: headCommit)) {
+                var connections: [String: ConnectionSpec] = [:], jobs: [String: JobSpec] = [:]
+                for (key, record) in headState.objects where key.kind == .connection || key.kind == .job {
+                    switch try Canonical.decode(kind: key.kind, json: record.spec).1 {
+                    case .connection(let spec): connections[key.name] = spec
+                    case .job(let spec): jobs[key.name] = spec
+                    default: break
+                    }
                 }
-            }
-            let changed = Set(try repository.changedPaths(from: baseCommit, to: headCommit).filter { $0.status != .deleted }.map(\.path))
-            if changed.contains(where: { !ManifestParser.isManifestPath($0) }) {
-                plan.dataFiles = try DataFiles.changes(in: repository, base: baseCommit, head: headCommit, changed: changed,
-                                                       connections: connections, jobs: jobs)
+                return (connections, jobs)
             }
             return plan
         } catch {

@@ -278,8 +278,7 @@ enum RunText {
                 out += "\(job.name): \(job.status.rawValue)\(job.error.map { ": \($0)" } ?? "")\n"
                 continue
             }
-            out += "\(p.job): read \(p.read); \(p.create) to create, \(p.update) to update, \(p.rename) to rename, "
-                + "\(p.delete) to delete, \(p.unchanged) unchanged, \(p.skipped) skipped, \(p.failed) failed\n"
+            out += "\(p.job): \(p.counts)\n"
             if let error = p.error { out += "  would fail: \(error)\n" }
             if let unresolved = p.unresolved {
                 out += "  \(unresolved) reference value\(unresolved == 1 ? "" : "s") would name no object and be left out\n"

@@ -32,6 +32,12 @@ public struct JobPreview: Sendable, Codable {
     public var unresolved: Int?
     /// True when `error` is a guard that would trip (`deleteThreshold`, the empty-source guard).
     public var guardTripped: Bool?
+
+    /// `read 5; 1 to create, 1 to update, 0 to rename, 0 to delete, 3 unchanged, 0 skipped, 0 failed`.
+    public var counts: String {
+        "read \(read); \(create) to create, \(update) to update, \(rename) to rename, \(delete) to delete, "
+            + "\(unchanged) unchanged, \(skipped) skipped, \(failed) failed"
+    }
 }
 
 /// A finished run (or preview).
