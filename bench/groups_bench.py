@@ -35,6 +35,7 @@ import subprocess
 import tempfile
 import time
 
+import benchlib
 from benchlib import ROOT, commit_and_clone
 
 SUFFIXES = ["dc=corp,dc=example", "dc=load,dc=example"]
@@ -42,24 +43,13 @@ PASSWORD = "sync-secret"
 
 
 def start_slapd(folder, accesslog=True):
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    writers = " ".join(f'by dn.exact="cn=sync,{s}" write' for s in SUFFIXES)
+    """slapd with the groups' settings: sorted member values, and (unless told not to) an
+    accesslog of every write, which the benchmark reads to count the values sent."""
     os.makedirs(f"{folder}/log")
-    conf = f"""include /etc/ldap/schema/core.schema
-include /etc/ldap/schema/cosine.schema
-include /etc/ldap/schema/inetorgperson.schema
-include /etc/ldap/schema/nis.schema
-modulepath /usr/lib/ldap
-moduleload back_mdb
-moduleload accesslog
-pidfile {folder}/slapd.pid
-access to attrs=userPassword by self write {writers} by anonymous auth by * none
-access to * {writers} by * read
-sizelimit size.soft=1000 size.hard=1000 size.prtotal=unlimited
-sortvals member
+    return benchlib.start_slapd(
+        folder, SUFFIXES, PASSWORD, maxsize=17179869184, indexes="uid,employeeNumber,cn", ous=("People", "Groups"),
+        log=f"{folder}/slapd.log", global_extra="moduleload accesslog\n",
+        first_databases=f"""sortvals member
 
 database mdb
 maxsize 17179869184
@@ -69,42 +59,7 @@ rootpw root-secret
 directory {folder}/log
 dbnosync
 index reqStart eq
-"""
-    for i, suffix in enumerate(SUFFIXES):
-        os.makedirs(f"{folder}/db{i}")
-        conf += f"""
-database mdb
-maxsize 17179869184
-suffix "{suffix}"
-rootdn "cn=admin,{suffix}"
-rootpw root-secret
-directory {folder}/db{i}
-dbnosync
-index objectClass eq
-index uid,employeeNumber,cn eq
-""" + ("overlay accesslog\nlogdb cn=accesslog\nlogops writes\n" if accesslog else "")
-    with open(f"{folder}/slapd.conf", "w") as f:
-        f.write(conf)
-    proc = subprocess.Popen(["/usr/sbin/slapd", "-f", f"{folder}/slapd.conf", "-h", f"ldap://127.0.0.1:{port}/", "-d", "0"],
-                            stdout=subprocess.DEVNULL, stderr=open(f"{folder}/slapd.log", "w"))
-    url = f"ldap://127.0.0.1:{port}"
-    for _ in range(300):
-        if subprocess.run(["ldapwhoami", "-x", "-H", url, "-D", f"cn=admin,{SUFFIXES[0]}", "-w", "root-secret"],
-                          capture_output=True).returncode == 0:
-            break
-        time.sleep(0.05)
-    else:
-        raise SystemExit(f"slapd did not start: {open(f'{folder}/slapd.log').read()[-2000:]}")
-    for suffix in SUFFIXES:
-        name = suffix.split(",")[0].split("=")[1]
-        ldif = (f"dn: {suffix}\nobjectClass: dcObject\nobjectClass: organization\ndc: {name}\no: {name}\n\n"
-                f"dn: ou=People,{suffix}\nobjectClass: organizationalUnit\nou: People\n\n"
-                f"dn: ou=Groups,{suffix}\nobjectClass: organizationalUnit\nou: Groups\n\n"
-                f"dn: cn=sync,{suffix}\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\ncn: sync\n"
-                f"userPassword: {PASSWORD}\n")
-        subprocess.run(["ldapadd", "-x", "-H", url, "-D", f"cn=admin,{suffix}", "-w", "root-secret"],
-                       input=ldif.encode(), check=True, capture_output=True)
-    return proc, url
+""", database_extra="overlay accesslog\nlogdb cn=accesslog\nlogops writes\n" if accesslog else "")
 
 
 def memberships(users, groups, changed=False):

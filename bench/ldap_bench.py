@@ -16,72 +16,20 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import tempfile
 import time
 
+import benchlib
 from benchlib import GIT_ENV, ROOT
 
 SUFFIXES = ["dc=corp,dc=example", "dc=load,dc=example", "dc=par,dc=example"]
 PASSWORD = "sync-secret"
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_slapd(folder, nosync):
-    port = free_port()
-    writers = " ".join(f'by dn.exact="cn=sync,{s}" write' for s in SUFFIXES)
-    conf = f"""include /etc/ldap/schema/core.schema
-include /etc/ldap/schema/cosine.schema
-include /etc/ldap/schema/inetorgperson.schema
-include /etc/ldap/schema/nis.schema
-modulepath /usr/lib/ldap
-moduleload back_mdb
-pidfile {folder}/slapd.pid
-access to attrs=userPassword by self write {writers} by anonymous auth by * none
-access to * {writers} by * read
-# As Active Directory does: a page is capped, a paged search as a whole is not. (OpenLDAP's
-# default caps the whole paged search at the hard size limit, 500.)
-sizelimit size.soft=1000 size.hard=1000 size.prtotal=unlimited
-"""
-    for i, suffix in enumerate(SUFFIXES):
-        os.makedirs(f"{folder}/db{i}")
-        conf += f"""
-database mdb
-maxsize 4294967296
-suffix "{suffix}"
-rootdn "cn=admin,{suffix}"
-rootpw root-secret
-directory {folder}/db{i}
-{"dbnosync" if nosync else ""}
-index objectClass eq
-index uid,employeeNumber eq
-"""
-    with open(f"{folder}/slapd.conf", "w") as f:
-        f.write(conf)
-    proc = subprocess.Popen(["/usr/sbin/slapd", "-f", f"{folder}/slapd.conf", "-h", f"ldap://127.0.0.1:{port}/", "-d", "0"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"ldap://127.0.0.1:{port}"
-    for _ in range(300):
-        if subprocess.run(["ldapwhoami", "-x", "-H", url, "-D", f"cn=admin,{SUFFIXES[0]}", "-w", "root-secret"],
-                          capture_output=True).returncode == 0:
-            break
-        time.sleep(0.05)
-    for suffix in SUFFIXES:
-        name = suffix.split(",")[0].split("=")[1]
-        ldif = (f"dn: {suffix}\nobjectClass: dcObject\nobjectClass: organization\ndc: {name}\no: {name}\n\n"
-                f"dn: ou=People,{suffix}\nobjectClass: organizationalUnit\nou: People\n\n"
-                f"dn: cn=sync,{suffix}\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\ncn: sync\n"
-                f"userPassword: {PASSWORD}\n")
-        subprocess.run(["ldapadd", "-x", "-H", url, "-D", f"cn=admin,{suffix}", "-w", "root-secret"],
-                       input=ldif.encode(), check=True, capture_output=True)
-    return proc, url
+    return benchlib.start_slapd(folder, SUFFIXES, PASSWORD, maxsize=4294967296, indexes="uid,employeeNumber", nosync=nosync)
 
 
 def rows(n, changed=frozenset()):
