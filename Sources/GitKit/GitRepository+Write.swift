@@ -139,6 +139,22 @@ extension GitRepository {
         }
     }
 
+    /// Whether `tree` has an entry (of any type) at `path`; reads no blob.
+    public func contains(_ tree: ObjectID, path: String) throws(GitError) -> Bool {
+        try locked { () throws(GitError) -> Bool in
+            var oid = tree.oid
+            var root: OpaquePointer?
+            try check(git_tree_lookup(&root, handle, &oid), "reading tree \(tree.short)")
+            defer { git_tree_free(root) }
+            var entry: OpaquePointer?
+            let code = git_tree_entry_bypath(&entry, root, path)
+            if code == GIT_ENOTFOUND.rawValue { return false }
+            try check(code, "looking up \(path)")
+            git_tree_entry_free(entry)
+            return true
+        }
+    }
+
     /// The subtree at `path` ("" for the root), or nil when there is none. The caller frees it.
     private func lookupFolder(_ tree: ObjectID, _ path: String) throws(GitError) -> OpaquePointer? {
         var id = tree.oid

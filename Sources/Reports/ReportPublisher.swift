@@ -116,6 +116,7 @@ public struct ReportPublisher: Sendable {
         // branch's newest commits; their messages are looked up first, since reading the files
         // means reading the largest folders of the tree.
         let recent = Set(try tip.map { (tip) throws(GitError) in try repository.recentMessages(from: tip, limit: Self.recentWindow) } ?? [])
+        var index = try ReadmeIndex(repository, tree: baseTree)
         for publication in publications {
             // Already on the branch, file for file (a publisher killed after its push reached
             // the remote, before it noted so): published once, never again. Its commit is the
@@ -125,8 +126,8 @@ public struct ReportPublisher: Sendable {
                 commits.append(tip)
                 continue
             }
-            let readme = try self.readme(of: baseTree, adding: publication.files)
-            let files = publication.files.map { ($0.path, Data($0.text.utf8)) } + [("README.md", Data(readme.utf8))]
+            try index.add(publication.files, on: baseTree, repository)
+            let files = publication.files.map { ($0.path, Data($0.text.utf8)) } + [("README.md", Data(index.readme.utf8))]
             let tree = try repository.updatedTree(base: baseTree, writing: files)
             let commit = try repository.createCommit(tree: tree, parents: parent.map { [$0] } ?? [],
                                                      message: publication.message, author: author, time: time)
@@ -151,16 +152,21 @@ public struct ReportPublisher: Sendable {
         return true
     }
 
-    /// README.md for `tree` with `files` added: read from the branch's own folders, so that it
-    /// counts what every reconciler publishing here has added. Run ids sort by time, so each
-    /// collection's newest run is its folder's last entry. Computed before the files are added,
-    /// so the new tree is written once.
-    func readme(of tree: ObjectID?, adding files: [ReportFile]) throws(GitError) -> String {
+    /// What README.md summarises, read from a tree once and then kept up to date publication by
+    /// publication, so that a batch of N reports reads the branch's folders once, not N times.
+    struct ReadmeIndex {
         var rows: [String: ReportPages.CollectionRow] = [:]
         var latestApply: String?
         var latestRejected: (name: String, facts: ReportPages.Rejection?)?
         var requests: [String: ReportPages.PendingRequest] = [:]
-        if let tree {
+        /// The rejection the README shows: one newer than the latest apply stands.
+        var standing: ReportPages.Rejection?
+
+        /// Read from the branch's own folders, so that it counts what every reconciler
+        /// publishing here has added. Run ids sort by time, so each collection's newest run is its
+        /// folder's last entry.
+        init(_ repository: GitRepository, tree: ObjectID?) throws(GitError) {
+            guard let tree else { return }
             for name in try repository.entryNames(in: tree, folder: "requests") where name.hasSuffix(".json") {
                 if let request = try repository.blob(in: tree, path: "requests/\(name)").flatMap(ReportPages.PendingRequest.decode) {
                     requests[request.id] = request
@@ -175,7 +181,7 @@ public struct ReportPublisher: Sendable {
                 for id in last {
                     let report = try repository.blob(in: tree, path: "runs/\(collection)/\(id)/report.json")
                         .flatMap(ReportPages.RunHeader.decode)
-                    if row.latestRunID.isEmpty || Self.isLater(report, id, than: row) {
+                    if row.latestRunID.isEmpty || ReportPublisher.isLater(report, id, than: row) {
                         row.latestRunID = id
                         row.latest = report
                     }
@@ -186,57 +192,67 @@ public struct ReportPublisher: Sendable {
             if let name = try repository.entryNames(in: tree, folder: "rejected").filter({ $0.hasSuffix(".json") }).max() {
                 latestRejected = (name, try repository.blob(in: tree, path: "rejected/\(name)").flatMap(ReportPages.Rejection.decode))
             }
+            // A rejection newer than the latest apply stands: the branch's tip is not what runs.
+            // The names' timestamps tell (to the second); within one second the README as it was
+            // does.
+            if let rejected = latestRejected {
+                let stamp = "YYYYMMDDTHHMMSSZ".count
+                let rejectedAt = rejected.name.prefix(stamp), appliedAt = latestApply?.prefix(stamp) ?? ""
+                if rejectedAt != appliedAt {
+                    standing = rejectedAt > appliedAt ? rejected.facts : nil
+                } else {
+                    let before = try repository.blob(in: tree, path: "README.md")
+                    standing = before.map { String(decoding: $0, as: UTF8.self).contains("> **Rejected:**") } == true ? rejected.facts : nil
+                }
+            }
         }
-        var addsApply = false, addsRejection = false
-        for file in files {
-            let parts = file.path.split(separator: "/").map(String.init)
-            if parts.count == 2, parts[0] == "applies" { addsApply = true }
-            if parts.count == 2, parts[0] == "rejected" { addsRejection = true }
-            if parts.count == 2, parts[0] == "applies", parts[1] > (latestApply ?? "") { latestApply = parts[1] }
-            if parts.count == 2, parts[0] == "rejected", parts[1].hasSuffix(".json"), parts[1] > (latestRejected?.name ?? "") {
-                latestRejected = (parts[1], ReportPages.Rejection.decode(Data(file.text.utf8)))
+
+        /// Takes in one publication's `files`, about to be written on `tree` (which holds
+        /// everything taken in before).
+        mutating func add(_ files: [ReportFile], on tree: ObjectID?, _ repository: GitRepository) throws(GitError) {
+            var addsApply = false, addsRejection = false
+            for file in files {
+                let parts = file.path.split(separator: "/").map(String.init)
+                if parts.count == 2, parts[0] == "applies" {
+                    addsApply = true
+                    if parts[1] > (latestApply ?? "") { latestApply = parts[1] }
+                }
+                if parts.count == 2, parts[0] == "rejected" {
+                    addsRejection = true
+                    if parts[1].hasSuffix(".json"), parts[1] > (latestRejected?.name ?? "") {
+                        latestRejected = (parts[1], ReportPages.Rejection.decode(Data(file.text.utf8)))
+                    }
+                }
+                if parts.count == 2, parts[0] == "requests", parts[1].hasSuffix(".json"),
+                   let request = ReportPages.PendingRequest.decode(Data(file.text.utf8)) {
+                    requests[request.id] = request
+                }
+                guard parts.count == 4, parts[0] == "runs", parts[3] == "report.json" else { continue }
+                let (collection, id) = (parts[1], parts[2])
+                let exists = try tree.map { (tree) throws(GitError) -> Bool in try repository.contains(tree, path: file.path) } ?? false
+                var row = rows[collection] ?? .init(collection: collection, timesRun: 0, latest: nil, latestRunID: "")
+                if !exists { row.timesRun += 1 }
+                let report = ReportPages.RunHeader.decode(Data(file.text.utf8))
+                if row.latestRunID.isEmpty || ReportPublisher.isLater(report, id, than: row) {
+                    row.latestRunID = id
+                    row.latest = report
+                }
+                rows[collection] = row
             }
-            if parts.count == 2, parts[0] == "requests", parts[1].hasSuffix(".json"),
-               let request = ReportPages.PendingRequest.decode(Data(file.text.utf8)) {
-                requests[request.id] = request
+            // What this publication adds is newest.
+            if addsApply {
+                standing = nil
+            } else if addsRejection {
+                standing = latestRejected?.facts
             }
-            guard parts.count == 4, parts[0] == "runs", parts[3] == "report.json" else { continue }
-            let (collection, id) = (parts[1], parts[2])
-            let exists = try tree.map { (tree) throws(GitError) -> Bool in
-                try repository.blob(in: tree, path: file.path) != nil
-            } ?? false
-            var row = rows[collection] ?? .init(collection: collection, timesRun: 0, latest: nil, latestRunID: "")
-            if !exists { row.timesRun += 1 }
-            let report = ReportPages.RunHeader.decode(Data(file.text.utf8))
-            if row.latestRunID.isEmpty || Self.isLater(report, id, than: row) {
-                row.latestRunID = id
-                row.latest = report
-            }
-            rows[collection] = row
         }
-        // Pending, and approved but not yet run. Request ids sort by time.
-        let open = requests.keys.sorted().compactMap { requests[$0] }.filter { $0.status == "pending" || $0.status == "approved" }
-        // A rejection newer than the latest apply stands: the branch's tip is not what runs. What
-        // this publication adds is newest; else the names' timestamps tell (to the second), and
-        // within one second the README as it was does.
-        let standing: ReportPages.Rejection?
-        if addsApply {
-            standing = nil
-        } else if addsRejection {
-            standing = latestRejected?.facts
-        } else if let rejected = latestRejected {
-            let stamp = "YYYYMMDDTHHMMSSZ".count
-            let rejectedAt = rejected.name.prefix(stamp), appliedAt = latestApply?.prefix(stamp) ?? ""
-            if rejectedAt != appliedAt {
-                standing = rejectedAt > appliedAt ? rejected.facts : nil
-            } else {
-                let before = try tree.flatMap { (tree) throws(GitError) in try repository.blob(in: tree, path: "README.md") }
-                standing = before.map { String(decoding: $0, as: UTF8.self).contains("> **Rejected:**") } == true ? rejected.facts : nil
-            }
-        } else {
-            standing = nil
+
+        /// README.md as it stands.
+        var readme: String {
+            // Pending, and approved but not yet run. Request ids sort by time.
+            let open = requests.keys.sorted().compactMap { requests[$0] }.filter { $0.status == "pending" || $0.status == "approved" }
+            return ReportPages.readme(rows: rows.keys.sorted().compactMap { rows[$0] }, latestApply: latestApply,
+                                      pendingRequests: open, rejection: standing)
         }
-        return ReportPages.readme(rows: rows.keys.sorted().compactMap { rows[$0] }, latestApply: latestApply,
-                                  pendingRequests: open, rejection: standing)
     }
 }
