@@ -19,48 +19,57 @@ extension Workspace {
     /// The default `repeatAfter`: an identical notification is held back for an hour.
     static let defaultRepeatAfter: TimeInterval = 3_600
 
-    /// What a recorded run notifies, decided when it is recorded: the triggers that hold, then
-    /// per channel (and mail recipient) a message, queued, or held back as a repeat: when the
-    /// collection's last notification sent was the same one (same triggers, status and failing
-    /// jobs), within `repeatAfter`. `recovered` is never held back, and anything sent in between
-    /// (a recovery) makes the next failure news again.
-    func notifications(for report: RunReport, collection spec: JobCollectionSpec, at now: Date) throws
-        -> (queued: [QueuedNotification], notified: RunReport.Notified?) {
-        guard let settings = spec.notifications else { return ([], nil) }
+    /// The channel `name` as applied at `revision` (nil when none is): read from the store once
+    /// per revision, as every run of it asks. A run records what its revision's channels say;
+    /// sending reads the channel as applied then.
+    func channel(_ name: String, revision: String) throws -> NotificationChannelSpec? {
+        let cached = channels.get()
+        if cached.revision == revision, let spec = cached.specs[name] { return spec }
+        let spec: NotificationChannelSpec?
+        if case .notificationChannel(let channel)? = try store.manifest(ObjectKey(.notificationChannel, name))?.spec {
+            spec = channel
+        } else {
+            spec = nil
+        }
+        channels.update { cache in
+            if cache.revision != revision { cache = (revision, [:]) }
+            cache.specs[name] = .some(spec)
+        }
+        return spec
+    }
+
+    /// What a recorded run notifies, decided when it is recorded on the collection's
+    /// notification `state`: the triggers that hold, then per channel (and mail recipient) a
+    /// message to queue; or nothing, held back as a repeat, when the last notification sent was
+    /// the same one (same triggers, status and failing jobs) within `repeatAfter`. `recovered` is
+    /// never held back, and anything sent in between (a recovery) makes the next failure news
+    /// again. `change` is what recording the run does to the state.
+    func notifications(for report: RunReport, collection spec: JobCollectionSpec, state: NotificationState?, at now: Date) throws
+        -> (queued: [QueuedNotification], notified: RunReport.Notified?, change: NotificationStateChange?) {
+        guard let settings = spec.notifications else { return ([], nil, nil) }
         let triggers = try firedTriggers(report, wanted: settings.when)
         guard !triggers.isEmpty else {
             return ([], RunReport.Notified(triggers: [], queued: [], reason: "no trigger held (when: "
-                                           + settings.when.map(\.rawValue).joined(separator: ", ") + ")"))
+                                           + settings.when.map(\.rawValue).joined(separator: ", ") + ")"), nil)
         }
         let failing = report.jobs.filter { $0.status == .failed || $0.stats.failed > 0 }.map(\.name).sorted()
         let dedupeKey = Canonical.hash([report.collection, triggers.map(\.rawValue).sorted().joined(separator: ","),
                                         report.status.rawValue, failing.joined(separator: ",")].joined(separator: "\u{1F}"))
         let window = settings.repeatAfter.flatMap { DurationText($0).map { TimeInterval($0.seconds) } } ?? Self.defaultRepeatAfter
-        var heldBack = false
-        if !triggers.contains(.recovered), let last = try store.lastSent(collection: report.collection), last.dedupeKey == dedupeKey,
-           now.timeIntervalSince(last.at) < window {
-            heldBack = true
+        if !triggers.contains(.recovered), let state, state.dedupeKey == dedupeKey, now.timeIntervalSince(state.sentAt) < window {
+            let reason = "held back: the same notification was sent less than \(settings.repeatAfter ?? "1h") ago (repeatAfter)"
+            return ([], RunReport.Notified(triggers: triggers.map(\.rawValue), queued: [], reason: reason),
+                    NotificationStateChange(collection: report.collection, decidedOn: state, change: .heldBack))
         }
-        let reason = "held back: the same notification was sent less than \(settings.repeatAfter ?? "1h") ago (repeatAfter)"
-        if heldBack {
-            // One row for the run is all the count of repeats needs; nothing is rendered or sent.
-            let row = QueuedNotification(
-                runId: report.runId, collection: report.collection, channel: settings.channels?.first ?? "", recipient: nil,
-                dedupeKey: dedupeKey, status: .suppressed,
-                message: NotificationMessage(subject: NotificationContent.subject(report, triggers), text: "", html: "", payload: nil, key: ""),
-                createdAt: now, nextAttemptAt: nil)
-            return ([row], RunReport.Notified(triggers: triggers.map(\.rawValue), queued: [], reason: reason))
-        }
-        let suppressed = try store.suppressedSinceLastSent(collection: report.collection)
         var queued: [QueuedNotification] = []
         var destinations: [String] = []
         for name in settings.channels ?? [] {
-            guard case .notificationChannel(let channel)? = try store.manifest(ObjectKey(.notificationChannel, name))?.spec else {
+            guard let channel = try channel(name, revision: report.revision) else {
                 continue // validation keeps a collection's channels applied
             }
             let recipients: [String?] = channel.type == .smtp ? settings.recipients : [nil]
             for recipient in recipients {
-                let message = NotificationContent.message(for: report, triggers: triggers, suppressed: suppressed,
+                let message = NotificationContent.message(for: report, triggers: triggers, suppressed: state?.heldBack ?? 0,
                                                           link: reportLink(report), channel: channel, channelName: name,
                                                           recipient: recipient)
                 let notification = QueuedNotification(
@@ -70,7 +79,23 @@ extension Workspace {
                 destinations.append(notification.destination)
             }
         }
-        return (queued, RunReport.Notified(triggers: triggers.map(\.rawValue), queued: destinations, reason: nil))
+        return (queued, RunReport.Notified(triggers: triggers.map(\.rawValue), queued: destinations, reason: nil),
+                NotificationStateChange(collection: report.collection, decidedOn: state, change: .sent(dedupeKey: dedupeKey, at: now)))
+    }
+
+    /// The collection's notification state as this process last saw it: all collections' are
+    /// read at once on first use, then kept up to date by the runs this process records. A
+    /// change by another process is caught when the run is recorded (`notificationStateMoved`).
+    func notificationState(_ collection: String) throws -> NotificationState? {
+        if let states = notificationStates.get() { return states[collection] }
+        let states = try store.notificationStates()
+        notificationStates.update { cached in cached = cached ?? states }
+        return notificationStates.get()?[collection]
+    }
+
+    /// Notes a collection's notification state, as recorded (or found to be).
+    func noteNotificationState(_ collection: String, _ state: NotificationState?) {
+        notificationStates.update { cached in cached?[collection] = state }
     }
 
     /// Notifications of workflow requests whose status changes (or that are new), through the

@@ -1,3 +1,4 @@
+import Concurrency
 import Foundation
 import GitKit
 import Logging
@@ -41,6 +42,11 @@ public final class Workspace: Sendable {
     let repository: GitRepository
     let store: any StateStore
     let logger: Logger
+    /// Notification channels as applied at one revision, read once for all the runs of that
+    /// revision (see `channel(_:revision:)`).
+    let channels = Locked<(revision: String, specs: [String: NotificationChannelSpec?])>(("", [:]))
+    /// Each collection's notification state, once read (see `notificationState(_:)`).
+    let notificationStates = Locked<[String: NotificationState]?>(nil)
 
     public init(home: Home, logger: Logger) throws {
         self.home = home

@@ -117,7 +117,7 @@ public struct ReportPublisher: Sendable {
         // means reading the largest folders of the tree.
         let recent = Set(try tip.map { (tip) throws(GitError) in try repository.recentMessages(from: tip, limit: Self.recentWindow) } ?? [])
         var index = try ReadmeIndex(repository, tree: baseTree)
-        for publication in publications {
+        for (position, publication) in publications.enumerated() {
             // Already on the branch, file for file (a publisher killed after its push reached
             // the remote, before it noted so): published once, never again. Its commit is the
             // tip that holds it.
@@ -127,7 +127,13 @@ public struct ReportPublisher: Sendable {
                 continue
             }
             try index.add(publication.files, on: baseTree, repository)
-            let files = publication.files.map { ($0.path, Data($0.text.utf8)) } + [("README.md", Data(index.readme.utf8))]
+            // README.md is brought up to date by the batch's last commit (and by the branch's
+            // first): a batch of a thousand reports would otherwise write a thousand READMEs of a
+            // thousand rows each, and the commits between keep the README they had.
+            var files = publication.files.map { ($0.path, Data($0.text.utf8)) }
+            if position == publications.count - 1 || baseTree == nil {
+                files.append(("README.md", Data(index.readme.utf8)))
+            }
             let tree = try repository.updatedTree(base: baseTree, writing: files)
             let commit = try repository.createCommit(tree: tree, parents: parent.map { [$0] } ?? [],
                                                      message: publication.message, author: author, time: time)

@@ -20,14 +20,66 @@ public struct NotificationMessage: Codable, Sendable, Equatable {
     }
 }
 
-/// One notification: queued with its run, then delivered, held back as a repeat, or given up on.
+/// Where a collection's notifications stand: the last one sent, and how many runs were held
+/// back as its repeats since. Changed only with the run that changes it, in its transaction.
+public struct NotificationState: Sendable, Equatable {
+    /// The dedupe key of the last notification sent.
+    public var dedupeKey: String
+    public var sentAt: Date
+    /// Runs held back as repeats since.
+    public var heldBack: Int
+    /// Counts every change: a decision made on an older version is refused.
+    public var version: Int64
+
+    public init(dedupeKey: String, sentAt: Date, heldBack: Int, version: Int64) {
+        self.dedupeKey = dedupeKey
+        self.sentAt = sentAt
+        self.heldBack = heldBack
+        self.version = version
+    }
+}
+
+/// What recording a run does to its collection's `NotificationState`.
+public struct NotificationStateChange: Sendable, Equatable {
+    public enum Change: Sendable, Equatable {
+        /// The run's notification repeats the last one sent: held back, and counted.
+        case heldBack
+        /// The run's notifications were queued to be sent, under this dedupe key.
+        case sent(dedupeKey: String, at: Date)
+    }
+    public var collection: String
+    /// The state the run decided on (nil: none yet). When the stored state is no longer this one
+    /// (another process recorded a run of the collection meanwhile), nothing is recorded and
+    /// `record` throws `StateError.notificationStateMoved` with the state as it is.
+    public var decidedOn: NotificationState?
+    public var change: Change
+
+    public init(collection: String, decidedOn: NotificationState?, change: Change) {
+        self.collection = collection
+        self.decidedOn = decidedOn
+        self.change = change
+    }
+
+    /// The state after the change.
+    public var result: NotificationState {
+        switch change {
+        case .heldBack:
+            var state = decidedOn ?? NotificationState(dedupeKey: "", sentAt: .distantPast, heldBack: 0, version: 0)
+            state.heldBack += 1
+            state.version += 1
+            return state
+        case .sent(let key, let at):
+            return NotificationState(dedupeKey: key, sentAt: at, heldBack: 0, version: (decidedOn?.version ?? 0) + 1)
+        }
+    }
+}
+
+/// One notification: queued with its run, then delivered or given up on.
 public struct QueuedNotification: Sendable, Equatable {
     public enum Status: String, Codable, Sendable, CaseIterable {
         /// Waiting to be sent (again, after a failed attempt, at `nextAttemptAt`).
         case pending
         case delivered
-        /// Held back: the same notification was sent within the collection's `repeatAfter`.
-        case suppressed
         /// Given up on: older than the delivery limit, or refused for good (`lastError` says why).
         case undelivered
     }
@@ -80,11 +132,8 @@ public protocol NotificationOutbox: Sendable {
     func markDelivered(_ id: Int64, at date: Date) throws
     /// Records a failed attempt: tried again at `next`, or (nil) given up on as undelivered.
     func markFailed(_ id: Int64, error: String, next: Date?, at date: Date) throws
-    /// The dedupe key and time of the collection's last notification queued to be sent (not held
-    /// back), if any.
-    func lastSent(collection: String) throws -> (dedupeKey: String, at: Date)?
-    /// How many of `collection`'s notifications were held back since its last one sent.
-    func suppressedSinceLastSent(collection: String) throws -> Int
+    /// Every collection's notification state (those that never sent one have none), in one read.
+    func notificationStates() throws -> [String: NotificationState]
     /// The notifications of a run, in the order queued.
     func notifications(ofRun runId: String) throws -> [QueuedNotification]
     /// Notifications not delivered: given up on, or pending after a failed attempt; newest first.

@@ -43,7 +43,7 @@ public struct RunCounters: Sendable, Equatable {
 extension RunLedger {
     /// `record` of a run that notifies no one.
     public func record(_ run: RunReport, logs: [String: String], page: Publication?, requests: [Publishable<ApprovalRequest>]) throws {
-        try record(run, logs: logs, page: page, requests: requests, notifications: [])
+        try record(run, logs: logs, page: page, requests: requests, notifications: [], notificationState: nil)
     }
 }
 
@@ -60,12 +60,16 @@ public protocol RunLedger: Sendable {
     /// Records a finished run (ending it as in progress), its jobs' logs (by job name), its page,
     /// the requests it raised or carried out and its notifications, in one transaction: a crash
     /// after this loses no report and no notification.
+    /// `notificationState` changes the collection's notification state, when the run decided
+    /// on the one stored; else nothing is recorded (see `NotificationStateChange`).
     func record(_ run: RunReport, logs: [String: String], page: Publication?, requests: [Publishable<ApprovalRequest>],
-                notifications: [QueuedNotification]) throws
+                notifications: [QueuedNotification], notificationState: NotificationStateChange?) throws
     /// Run reports, newest first, optionally of one collection.
     func runReports(collection: String?, limit: Int) throws -> [RunReport]
     /// One run's report, or nil. A run id may be given by a unique prefix.
     func runReport(id: String) throws -> RunReport?
+    /// Whether a run, recorded or in progress, has exactly this id.
+    func runIDTaken(_ id: String) throws -> Bool
     /// The stored log of one job in one run.
     func jobLog(run: String, job: String) throws -> String?
     /// Times run, last run and last outcome of every collection that has run.

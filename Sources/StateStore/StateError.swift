@@ -10,6 +10,9 @@ public enum StateError: Error, Sendable, Equatable, CustomStringConvertible {
     case writeFailed(location: String, what: String, reason: String)
     /// A stored row does not read as what it should be: a status a newer syncwright wrote, or damage.
     case unreadable(location: String, what: String, reason: String)
+    /// A run was not recorded: it decided its notifications on a state of its collection's
+    /// notifications that another process changed meanwhile. Decide again on `current`.
+    case notificationStateMoved(collection: String, current: NotificationState?)
 
     public var description: String {
         switch self {
@@ -22,6 +25,8 @@ public enum StateError: Error, Sendable, Equatable, CustomStringConvertible {
         case let .unreadable(location, what, reason):
             return "\(what) in the state store \(location) cannot be read (\(reason)); was it written by a newer "
                 + "syncwright? Upgrade, or restore the store from a backup"
+        case let .notificationStateMoved(collection, _):
+            return "the notifications of collection \(collection) changed while its run was being recorded; nothing was recorded"
         }
     }
 }

@@ -36,7 +36,33 @@ import Testing
         let error = #expect(throws: StateError.self) { try SQLiteStateStore(path: path) }
         #expect(error?.description.contains("made by a newer syncwright") == true)
         let still = try runProcess("/usr/bin/sqlite3", [path, "SELECT count(*) FROM grdb_migrations"])
-        #expect(still.stdout == "10\n")
+        #expect(still.stdout == "11\n")
+    }
+
+    /// A store from before v10, which kept a row per run held back, keeps its dedupe: each
+    /// collection's last notification sent, and the runs held back since, become its state.
+    @Test func aStoreWithHeldBackRowsBecomesOneStatePerCollection() throws {
+        let folder = try TemporaryFolder()
+        let path = folder.sub("state.sqlite")
+        _ = try SQLiteStateStore(path: path)
+        let row = { (id: Int, run: String, collection: String, key: String, status: String, at: Int) in
+            "INSERT INTO notifications (id, runId, collection, channel, dedupeKey, status, message, createdAt) "
+                + "VALUES (\(id), '\(run)', '\(collection)', 'hook', '\(key)', '\(status)', '{}', \(at));"
+        }
+        let asV9 = "DELETE FROM grdb_migrations WHERE identifier LIKE 'v10:%'; DROP TABLE notificationState; "
+            + "CREATE INDEX notifications_by_key ON notifications(dedupeKey, createdAt); "
+            + row(1, "r1", "a", "k1", "delivered", 100) + row(2, "r2", "a", "k1", "suppressed", 200)
+            + row(3, "r2", "a", "k1", "suppressed", 200) + row(4, "r3", "a", "k1", "suppressed", 300)
+            + row(5, "q1", "a", "request:q1:pending", "pending", 350)
+            + row(6, "r4", "b", "k9", "delivered", 100) + row(7, "r5", "b", "k8", "pending", 400)
+        let written = try runProcess("/usr/bin/sqlite3", [path, asV9])
+        try #require(written.status == 0, "\(written.stderr)")
+        let store = try SQLiteStateStore(path: path)
+        let states = try store.notificationStates()
+        #expect(states["a"] == NotificationState(dedupeKey: "k1", sentAt: at(100), heldBack: 2, version: 1), "two runs held back, not three rows")
+        #expect(states["b"] == NotificationState(dedupeKey: "k8", sentAt: at(400), heldBack: 0, version: 1))
+        let left = try runProcess("/usr/bin/sqlite3", [path, "SELECT id FROM notifications ORDER BY id"])
+        #expect(left.stdout == "1\n5\n6\n7\n", "the held-back rows are gone; every message is kept")
     }
 
     /// A stored value the code does not know is an error naming the row, never read as something else.

@@ -111,7 +111,7 @@ extension Workspace {
             throw ReconcilerError.jobLeftCollection(job: approved.job, request: approved.id, collection: name)
         }
         let started = clock.now()
-        let runId = chosen ?? RunReport.makeID(at: started) { (try? store.runReport(id: $0))??.runId == $0 }
+        let runId = chosen ?? RunReport.makeID(at: started) { (try? store.runIDTaken($0)) ?? false }
         // Timed from here, as it always was: the figures (`bench/reconcile_bench.py`) leave out
         // reading the applied revision and the collection, and making the run id.
         var timer = RunTimer()
@@ -138,8 +138,7 @@ extension Workspace {
                                startedAt: started, finishedAt: clock.now(), jobs: run.jobs)
         report.warnings = try warnings(for: collection.jobs.map(\.job), cache: &run.connections)
         for name in collection.notifications?.channels ?? [] {
-            guard case .notificationChannel(let channel)? = try? store.manifest(ObjectKey(.notificationChannel, name))?.spec,
-                  channel.insecureSkipVerify == true else { continue }
+            guard let channel = try? self.channel(name, revision: applied.revision), channel.insecureSkipVerify == true else { continue }
             report.warnings = (report.warnings ?? []) + ["notification channel \(name): TLS certificate verification is off "
                 + "(insecureSkipVerify), so the server's identity is not checked"]
         }
@@ -156,14 +155,28 @@ extension Workspace {
                 executed.executedRunId = context.runId
                 requests.append(executed)
             }
-            // Decided and queued with the run, in its transaction: a crash loses neither.
-            var (notifications, notified) = try self.notifications(for: report, collection: collection, at: report.finishedAt)
-            notifications += try self.notifications(forRequests: requests, at: report.finishedAt)
-            report.notifications = notified
-            let publication = ReportPages.publication(for: report, logs: run.logs)
-            timer.lap("render")
-            try store.record(report, logs: run.logs.mapValues { $0.joined(separator: "\n") }, page: publication,
-                             requests: requests.map(Self.publishable), notifications: notifications)
+            // Decided and queued with the run, in its transaction: a crash loses neither. Decided
+            // on the collection's notification state as last seen; when another process changed
+            // it meanwhile, nothing is recorded, and the run decides again on the state as it is.
+            let requestNotifications = try self.notifications(forRequests: requests, at: report.finishedAt)
+            var state = collection.notifications == nil ? nil : try notificationState(name)
+            for attempt in 1... {
+                let (notifications, notified, change) = try self.notifications(for: report, collection: collection, state: state,
+                                                                               at: report.finishedAt)
+                report.notifications = notified
+                let publication = ReportPages.publication(for: report, logs: run.logs)
+                timer.lap("render")
+                do {
+                    try store.record(report, logs: run.logs.mapValues { $0.joined(separator: "\n") }, page: publication,
+                                     requests: requests.map(Self.publishable), notifications: notifications + requestNotifications,
+                                     notificationState: change)
+                    if let change { noteNotificationState(name, change.result) }
+                    break
+                } catch StateError.notificationStateMoved(_, let current) where attempt < 5 {
+                    noteNotificationState(name, current)
+                    state = current
+                }
+            }
             timer.lap("record")
             logger.debug("run bookkeeping", metadata: timer.lapMetadata.mapValues { .string($0) })
             logger.info("run finished", metadata: [

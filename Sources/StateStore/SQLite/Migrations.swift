@@ -181,6 +181,28 @@ enum Migrations {
                 CREATE INDEX notifications_by_collection ON notifications(collection, id);
                 """)
         }
+        migrator.registerMigration("v10: notification state per collection") { db in
+            // Runs held back as repeats are counted in one row per collection, not a row each;
+            // that row is all a run's decision reads. No query looks rows up by dedupe key.
+            try db.execute(sql: """
+                CREATE TABLE notificationState (
+                    collection TEXT PRIMARY KEY,
+                    dedupeKey TEXT NOT NULL,         -- of the last notification sent
+                    sentAt DOUBLE NOT NULL,
+                    heldBack INTEGER NOT NULL,       -- runs held back as its repeats since
+                    version INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                INSERT INTO notificationState (collection, dedupeKey, sentAt, heldBack, version)
+                    SELECT n.collection, n.dedupeKey, n.createdAt,
+                           (SELECT COUNT(DISTINCT s.runId) FROM notifications s
+                             WHERE s.collection = n.collection AND s.status = 'suppressed' AND s.id > n.id), 1
+                    FROM notifications n
+                    WHERE n.id IN (SELECT MAX(id) FROM notifications
+                                   WHERE status != 'suppressed' AND dedupeKey NOT LIKE 'request:%' GROUP BY collection);
+                DELETE FROM notifications WHERE status = 'suppressed';
+                DROP INDEX notifications_by_key;
+                """)
+        }
         return migrator
     }
 }

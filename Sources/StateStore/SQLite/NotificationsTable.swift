@@ -94,23 +94,34 @@ extension SQLiteStateStore {
         }
     }
 
-    public func lastSent(collection: String) throws -> (dedupeKey: String, at: Date)? {
-        try read("the last notification of \(collection)") { db in
-            try Row.fetchOne(db, sql: """
-                SELECT dedupeKey, createdAt FROM notifications
-                WHERE collection = ? AND status != 'suppressed' AND dedupeKey NOT LIKE 'request:%' ORDER BY id DESC LIMIT 1
-                """, arguments: [collection]).map { ($0["dedupeKey"], Date(timeIntervalSince1970: $0["createdAt"])) }
+    public func notificationStates() throws -> [String: NotificationState] {
+        try read("the notification states") { db in
+            var out: [String: NotificationState] = [:]
+            let rows = try Row.fetchCursor(db, sql: "SELECT * FROM notificationState")
+            while let row = try rows.next() { out[row["collection"]] = Self.state(row) }
+            return out
         }
     }
 
-    public func suppressedSinceLastSent(collection: String) throws -> Int {
-        try read("the notifications held back") { db in
-            try Int.fetchOne(db, sql: """
-                SELECT COUNT(DISTINCT runId) FROM notifications WHERE collection = ? AND status = 'suppressed'
-                  AND id > COALESCE((SELECT MAX(id) FROM notifications WHERE collection = ? AND status != 'suppressed'
-                                                                         AND dedupeKey NOT LIKE 'request:%'), 0)
-                """, arguments: [collection, collection]) ?? 0
+    static func state(_ row: Row) -> NotificationState {
+        NotificationState(dedupeKey: row["dedupeKey"], sentAt: Date(timeIntervalSince1970: row["sentAt"]),
+                          heldBack: row["heldBack"], version: row["version"])
+    }
+
+    /// Applies `change` in the run's transaction, or throws `notificationStateMoved` (before
+    /// anything is written) when the stored state is not the one the run decided on.
+    static func apply(_ change: NotificationStateChange, _ db: Database, path: String) throws {
+        let current = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM notificationState WHERE collection = ?"),
+                                       arguments: [change.collection]).map(state)
+        guard current == change.decidedOn else {
+            throw StateError.notificationStateMoved(collection: change.collection, current: current)
         }
+        let next = change.result
+        try db.cachedStatement(sql: """
+            INSERT INTO notificationState (collection, dedupeKey, sentAt, heldBack, version) VALUES (?, ?, ?, ?, ?)
+            ON CONFLICT (collection) DO UPDATE SET dedupeKey = excluded.dedupeKey, sentAt = excluded.sentAt,
+                heldBack = excluded.heldBack, version = excluded.version
+            """).execute(arguments: [change.collection, next.dedupeKey, next.sentAt.timeIntervalSince1970, next.heldBack, next.version])
     }
 
     public func notifications(ofRun runId: String) throws -> [QueuedNotification] {

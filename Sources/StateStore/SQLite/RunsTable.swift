@@ -37,11 +37,13 @@ struct RunRow: OftenWritten {
 
 extension SQLiteStateStore {
     public func record(_ run: RunReport, logs: [String: String], page: Publication?,
-                       requests: [Publishable<ApprovalRequest>], notifications: [QueuedNotification]) throws {
+                       requests: [Publishable<ApprovalRequest>], notifications: [QueuedNotification],
+                       notificationState change: NotificationStateChange?) throws {
         // Encoded before the transaction, so that the write lock is held for the writes only.
         let row = RunRow(run), pageJSON = page?.json(), requests = Self.encoded(requests)
         let notificationRows = try notifications.map(NotificationRow.init)
         try write("recording run \(run.runId)") { db in
+            if let change { try Self.apply(change, db, path: path) }
             try Self.save(db, requests, at: run.finishedAt)
             try db.cachedStatement(sql: "DELETE FROM runsInProgress WHERE id = ?").execute(arguments: [run.runId])
             try row.insertCached(db)
@@ -66,11 +68,19 @@ extension SQLiteStateStore {
     public func runReport(id: String) throws -> RunReport? {
         let row = try read("run \(id)") { db -> RunRow? in
             if let exact = try RunRow.fetchOne(db, key: id) { return exact }
-            let pattern = id.replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_") + "%"
-            let matches = try RunRow.filter(sql: "id LIKE ? ESCAPE '\\'", arguments: [pattern]).limit(2).fetchAll(db)
+            // A range over the key, so that the lookup is indexed: ids are ASCII, below U+FFFF.
+            let matches = try RunRow.filter(Column("id") >= id && Column("id") < id + "\u{FFFF}").limit(2).fetchAll(db)
             return matches.count == 1 ? matches[0] : nil
         }
         return try row.map(decoded)
+    }
+
+    public func runIDTaken(_ id: String) throws -> Bool {
+        try read("whether run id \(id) is taken") { db in
+            try Bool.fetchOne(db.cachedStatement(sql: """
+                SELECT EXISTS (SELECT 1 FROM runs WHERE id = ?) OR EXISTS (SELECT 1 FROM runsInProgress WHERE id = ?)
+                """), arguments: [id, id]) ?? false
+        }
     }
 
     private func decoded(_ row: RunRow) throws(StateError) -> RunReport {

@@ -56,6 +56,8 @@ public final class SQLiteStateStore: StateStore {
     func write(_ what: @autoclosure () -> String, _ body: (Database) throws -> Void) throws(StateError) {
         do {
             try queue.write(body)
+        } catch let error as StateError {
+            throw error
         } catch {
             throw .writeFailed(location: path, what: what(), reason: Self.reason(error))
         }
