@@ -5,7 +5,7 @@ Two config repositories, the same but for notifications: N collections, each one
 (its CSV lacks a mapped column) and a schedule that fires at start-up. In "notifying", each
 collection notifies a webhook (a local receiver, Tests/Fakes/webhook_server.py) on jobFails,
 with repeatAfter 1h. Each round runs `syncwright reconcile --once` on both homes, alternately:
-N runs start at once and fail.
+N runs start at once and fail. The homes take turns going first.
 
 Each round also publishes the rounds' reports to the reports branch, the same for both homes;
 at 1,000 collections that takes minutes (building 1,000 report commits), so the figures in
@@ -99,7 +99,10 @@ def main():
         results = {side: {"runs": [], "command": []} for side in homes}
         sent = []
         for round_ in range(args.rounds):
-            for side, home in homes.items():
+            # Which home goes first alternates: the one that goes second starts while the disk
+            # still writes back what the first published.
+            order = list(homes.items()) if round_ % 2 == 0 else list(reversed(homes.items()))
+            for side, home in order:
                 before = received()
                 with sqlite3.connect(os.path.join(home, "state.sqlite")) as db:
                     known = db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]

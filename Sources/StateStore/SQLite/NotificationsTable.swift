@@ -109,19 +109,26 @@ extension SQLiteStateStore {
     }
 
     /// Applies `change` in the run's transaction, or throws `notificationStateMoved` (before
-    /// anything is written) when the stored state is not the one the run decided on.
+    /// anything is written) when the stored state is not the one the run decided on. One
+    /// statement, whose count of changed rows is the check.
     static func apply(_ change: NotificationStateChange, _ db: Database, path: String) throws {
-        let current = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM notificationState WHERE collection = ?"),
-                                       arguments: [change.collection]).map(state)
-        guard current == change.decidedOn else {
+        let next = change.result
+        if let decided = change.decidedOn {
+            try db.cachedStatement(sql: """
+                UPDATE notificationState SET dedupeKey = ?, sentAt = ?, heldBack = ?, version = ? WHERE collection = ? AND version = ?
+                """).execute(arguments: [next.dedupeKey, next.sentAt.timeIntervalSince1970, next.heldBack, next.version,
+                                         change.collection, decided.version])
+        } else {
+            try db.cachedStatement(sql: """
+                INSERT INTO notificationState (collection, dedupeKey, sentAt, heldBack, version) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (collection) DO NOTHING
+                """).execute(arguments: [change.collection, next.dedupeKey, next.sentAt.timeIntervalSince1970, next.heldBack, next.version])
+        }
+        guard db.changesCount == 1 else {
+            let current = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM notificationState WHERE collection = ?"),
+                                           arguments: [change.collection]).map(state)
             throw StateError.notificationStateMoved(collection: change.collection, current: current)
         }
-        let next = change.result
-        try db.cachedStatement(sql: """
-            INSERT INTO notificationState (collection, dedupeKey, sentAt, heldBack, version) VALUES (?, ?, ?, ?, ?)
-            ON CONFLICT (collection) DO UPDATE SET dedupeKey = excluded.dedupeKey, sentAt = excluded.sentAt,
-                heldBack = excluded.heldBack, version = excluded.version
-            """).execute(arguments: [change.collection, next.dedupeKey, next.sentAt.timeIntervalSince1970, next.heldBack, next.version])
     }
 
     public func notifications(ofRun runId: String) throws -> [QueuedNotification] {
