@@ -61,6 +61,9 @@ public struct DesiredState: Sendable, Equatable {
     /// collections whose templates changed (path-scoped).
     public var objects: [ObjectKey: ObjectRecord]
     public var scope: BuildScope
+    /// The policies checked over `objects` (and, when a policy changed, over the applied objects
+    /// it matches); set by the caller, which can read the files to locate what it finds.
+    public var policies: PolicyReview?
 
     public init(objects: [ObjectKey: ObjectRecord], scope: BuildScope) {
         self.objects = objects

@@ -16,7 +16,24 @@ public struct ExpressionError: Error, Sendable, Equatable, CustomStringConvertib
 /// Fields are multi-valued: a comparison holds when **any** value matches, and `!=` holds when
 /// no value equals. A missing field has no values. Comparisons are exact (case-sensitive).
 public indirect enum FilterExpression: Sendable, Equatable {
-    public enum Comparison: String, Sendable { case equals = "==", notEquals = "!=", contains, startsWith }
+    public enum Comparison: String, Sendable {
+        case equals = "==", notEquals = "!=", contains, startsWith
+        /// Numeric: a value that reads as a number compares with the operand (a number).
+        case lessThan = "<", atMost = "<=", greaterThan = ">", atLeast = ">="
+
+        var isNumeric: Bool { [.lessThan, .atMost, .greaterThan, .atLeast].contains(self) }
+
+        /// Whether `value` (a number) compares with `operand` as this comparison says.
+        public func holds(_ value: Double, _ operand: Double) -> Bool {
+            switch self {
+            case .lessThan: value < operand
+            case .atMost: value <= operand
+            case .greaterThan: value > operand
+            case .atLeast: value >= operand
+            default: false
+            }
+        }
+    }
     case compare(field: String, Comparison, String)
     case oneOf(field: String, [String])
     case exists(field: String)
@@ -37,6 +54,30 @@ public indirect enum FilterExpression: Sendable, Equatable {
         }
         walk(self)
         return out
+    }
+
+    /// Whether the expression holds for an object whose field `name` has `values(name)` (none:
+    /// absent). The same rules as on entries: any value may match; `!=` holds when none equals;
+    /// numeric comparisons hold when any value reads as a number that compares.
+    public func holds(_ values: (String) -> [String]) -> Bool {
+        switch self {
+        case .compare(let field, let comparison, let operand):
+            let found = values(field)
+            switch comparison {
+            case .equals: return found.contains(operand)
+            case .notEquals: return !found.contains(operand)
+            case .contains: return found.contains { $0.contains(operand) }
+            case .startsWith: return found.contains { $0.hasPrefix(operand) }
+            case .lessThan, .atMost, .greaterThan, .atLeast:
+                guard let number = Double(operand) else { return false }
+                return found.contains { Double($0).map { comparison.holds($0, number) } ?? false }
+            }
+        case .oneOf(let field, let list): return values(field).contains { list.contains($0) }
+        case .exists(let field): return !values(field).isEmpty
+        case .not(let inner): return !inner.holds(values)
+        case .and(let a, let b): return a.holds(values) && b.holds(values)
+        case .or(let a, let b): return a.holds(values) || b.holds(values)
+        }
     }
 
     public static func parse(_ text: String) throws(ExpressionError) -> FilterExpression {
@@ -199,20 +240,52 @@ struct ExpressionLexer {
             index = start
         }
         let field = try identifier("a field name, '!', '(' or exists(field)")
-        if take("==") { return .compare(field: field, .equals, try stringLiteral()) }
-        if take("!=") { return .compare(field: field, .notEquals, try stringLiteral()) }
+        if take("==") { return .compare(field: field, .equals, try operand()) }
+        if take("!=") { return .compare(field: field, .notEquals, try operand()) }
+        // Two-character operators first: `<=` is not `<` followed by `=`.
+        let numeric: FilterExpression.Comparison? = take("<=") ? .atMost : take(">=") ? .atLeast
+            : take("<") ? .lessThan : take(">") ? .greaterThan : nil
+        if let comparison = numeric {
+            skipSpaces()
+            let start = index
+            let value = try operand()
+            guard Double(value) != nil else {
+                index = start
+                throw error("\(comparison.rawValue) compares numbers: write a number after it")
+            }
+            return .compare(field: field, comparison, value)
+        }
         if take("contains") { return .compare(field: field, .contains, try stringLiteral()) }
         if take("startsWith") { return .compare(field: field, .startsWith, try stringLiteral()) }
         if take("in") {
             guard take("[") else { throw error("expected '[' after in") }
-            var values = [try stringLiteral()]
-            while take(",") { values.append(try stringLiteral()) }
+            var values = [try operand()]
+            while take(",") { values.append(try operand()) }
             guard take("]") else { throw error("expected ',' or ']'") }
             return .oneOf(field: field, values)
         }
         skipSpaces()
-        throw error(atEnd ? "expected ==, !=, contains, startsWith or in after '\(field)'"
-                          : "expected ==, !=, contains, startsWith or in after '\(field)', found '\(rest.prefix(8))'")
+        throw error(atEnd ? "expected ==, !=, <, <=, >, >=, contains, startsWith or in after '\(field)'"
+                          : "expected ==, !=, <, <=, >, >=, contains, startsWith or in after '\(field)', found '\(rest.prefix(8))'")
+    }
+
+    /// A quoted string, or a bare `true`, `false` or number, which stands for its text
+    /// (`enabled == true` is `enabled == "true"`).
+    mutating func operand() throws(ExpressionError) -> String {
+        skipSpaces()
+        guard index < chars.count, chars[index] != "\"", chars[index] != "'" else { return try stringLiteral() }
+        if take("true") { return "true" }
+        if take("false") { return "false" }
+        let start = index
+        if index < chars.count, chars[index] == "-" { index += 1 }
+        while index < chars.count, Self.isDigit(chars[index]) || chars[index] == "." { index += 1 }
+        var text = String.UnicodeScalarView()
+        text.append(contentsOf: chars[start..<index])
+        guard index > start, Double(String(text)) != nil else {
+            index = start
+            throw error("expected a quoted string, true, false or a number")
+        }
+        return String(text)
     }
 }
 

@@ -689,16 +689,54 @@ public enum ManifestParser {
     private static func decodePolicy(_ r: inout MapReader) -> PolicySpec? {
         let context = r.context
         var rules: [PolicyRule] = []
+        var names: Set<String> = []
         for (item, path) in r.list("rules", required: true) ?? [] {
             guard var p = MapReader(item, path: path, context: context) else { continue }
             let name = p.string("name", required: true)
+            if let name, !names.insert(name).inserted {
+                context.fail(p.value("name"), "\(path).name", "another rule of this policy is named '\(name)'")
+            }
             let description = p.string("description")
+            let present = p.has("match")
+            let match = decodePolicyMatch(p.map("match"), path: "\(path).match", context: context)
+            if !present {
+                context.fail(p.node, "\(path).match", "required field is missing: which objects the rule checks, e.g. match: { kinds: [Job] }")
+            }
             let expression = p.string("expression", required: true)
+            if let expression {
+                do { _ = try FilterExpression.parse(expression) } catch {
+                    context.fail(p.value("expression"), "\(path).expression", error.description)
+                }
+            }
+            let message = p.string("message")
+            let enforcement = p.enumeration("enforcement", PolicyEnforcement.self)
             p.finish()
-            if let name, let expression {
-                rules.append(PolicyRule(name: name, description: description, expression: expression))
+            if let name, let expression, let match {
+                rules.append(PolicyRule(name: name, description: description, match: match, expression: expression,
+                                        message: message, enforcement: enforcement ?? .deny))
             }
         }
         return PolicySpec(rules: rules)
+    }
+
+    private static func decodePolicyMatch(_ reader: MapReader?, path: String, context: ReadContext) -> PolicyMatch? {
+        guard var m = reader else { return nil }
+        var kinds: [Kind] = []
+        for (item, itemPath) in m.list("kinds", required: true) ?? [] {
+            guard case .scalar(let scalar) = item, let kind = Kind(rawValue: scalar.string) else {
+                context.fail(item, itemPath, "\(shape(item)) is not a kind (one of: \(Kind.allCases.map(\.rawValue).joined(separator: ", ")))")
+                continue
+            }
+            kinds.append(kind)
+        }
+        if m.has("kinds"), kinds.isEmpty, context.problems.last?.field.hasPrefix("\(path).kinds") != true {
+            context.fail(m.value("kinds"), "\(path).kinds", "must name at least one kind")
+        }
+        let names = m.string("names")
+        if let names, names.isEmpty { context.fail(m.value("names"), "\(path).names", "must not be empty") }
+        let connection = m.string("connection")
+        m.finish()
+        guard !kinds.isEmpty else { return nil }
+        return PolicyMatch(kinds: kinds, names: names, connection: connection)
     }
 }

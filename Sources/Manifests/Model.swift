@@ -443,15 +443,67 @@ public struct ScheduleSpec: Codable, Sendable, Equatable {
 
 // MARK: Policy
 
-/// A rule kept with the manifests. Stored and planned now; checked in a later release.
+/// What a rule does when an object breaks it.
+public enum PolicyEnforcement: String, Codable, Sendable, CaseIterable {
+    /// The revision is refused: `validate`, `plan` and `apply` fail.
+    case deny
+    /// The plan and the apply page show it; the revision is applied.
+    case warn
+}
+
+/// Which objects a rule checks: of these kinds, and (when given) named like `names` and using
+/// `connection`.
+public struct PolicyMatch: Codable, Sendable, Equatable {
+    public var kinds: [Kind]
+    /// A shell-style pattern (`*`, `?`, `[a-z]`) over `metadata.name`.
+    public var names: String?
+    /// A Connection of this name, or a Job whose source or destination it is.
+    public var connection: String?
+
+    public init(kinds: [Kind], names: String? = nil, connection: String? = nil) {
+        self.kinds = kinds
+        self.names = names
+        self.connection = connection
+    }
+}
+
+/// A rule over the manifests of a revision: every object it matches must satisfy `expression`.
 public struct PolicyRule: Codable, Sendable, Equatable {
     public var name: String
     public var description: String?
+    public var match: PolicyMatch
+    /// A filter expression over the object's fields (`spec.delete == false || exists(spec.workflow)`).
     public var expression: String
+    /// What a violation says; the description, or the expression, when not given.
+    public var message: String?
+    public var enforcement: PolicyEnforcement
+
+    public init(name: String, description: String? = nil, match: PolicyMatch, expression: String, message: String? = nil,
+                enforcement: PolicyEnforcement = .deny) {
+        self.name = name
+        self.description = description
+        self.match = match
+        self.expression = expression
+        self.message = message
+        self.enforcement = enforcement
+    }
+
+    /// Rules stored before `match` and `enforcement` existed read as matching nothing, until a
+    /// revision that says what they match is applied.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        description = try c.decodeIfPresent(String.self, forKey: .description)
+        match = try c.decodeIfPresent(PolicyMatch.self, forKey: .match) ?? PolicyMatch(kinds: [])
+        expression = try c.decode(String.self, forKey: .expression)
+        message = try c.decodeIfPresent(String.self, forKey: .message)
+        enforcement = try c.decodeIfPresent(PolicyEnforcement.self, forKey: .enforcement) ?? .deny
+    }
 }
 
 public struct PolicySpec: Codable, Sendable, Equatable {
     public var rules: [PolicyRule]
+    public init(rules: [PolicyRule]) { self.rules = rules }
 }
 
 // MARK: Approval

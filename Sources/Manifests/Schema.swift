@@ -102,12 +102,21 @@ public enum ManifestSchema {
                 ], required: ["channels"]),
             ], extra: ["anyOf": [["required": ["jobs"]], ["required": ["template"]]]]),
             Kind.schedule.rawValue: schedule(),
-            Kind.policy.rawValue: object("Rules over the manifests.", [
-                "rules": list("The rules.", of: object("A rule.", [
-                    "name": string("The rule's name.", minLength: 1),
+            Kind.policy.rawValue: object("Rules over the manifests of each revision (docs/policies.md).", [
+                "rules": list("The rules.", of: object("A rule: every object it matches must satisfy its expression.", [
+                    "name": string("The rule's name, unique in the policy.", minLength: 1),
                     "description": string("What it is for."),
-                    "expression": string("The rule's expression.", minLength: 1),
-                ], required: ["name", "expression"])),
+                    "match": object("Which objects the rule checks.", [
+                        "kinds": list("Kinds of manifests.", of: ["type": "string", "enum": Kind.allCases.map(\.rawValue),
+                                                                   "description": "A kind."], minItems: 1),
+                        "names": string("A shell-style pattern over metadata.name (*, ?, [a-z]).", minLength: 1),
+                        "connection": string("Only this Connection, and Jobs that read or write it.", minLength: 1),
+                    ], required: ["kinds"]),
+                    "expression": string("A filter expression over the object's fields, e.g. spec.delete == false || exists(spec.workflow).",
+                                         minLength: 1),
+                    "message": string("What a violation says (default: the description)."),
+                    "enforcement": choice("deny (the default) refuses the revision; warn shows it in the plan.", PolicyEnforcement.self),
+                ], required: ["name", "match", "expression"])),
             ], required: ["rules"]),
             Kind.approval.rawValue: object("A decision on a workflow request, merged like any change.", [
                 "request": string("The request id (syncwright requests), e.g. req-20261127-093000-ab12.", pattern: namePattern),

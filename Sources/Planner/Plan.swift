@@ -95,6 +95,10 @@ public struct Plan: Sendable, Equatable {
     public let changes: [Change]
     /// Data files the revision changes, by path.
     public var dataFiles: [DataFileChange] = []
+    /// The revision's policies over the objects planned (every object, or a path-scoped plan's):
+    /// each rule's tally and its `warn` violations (a `deny` violation refuses the revision
+    /// before there is a plan).
+    public var policies: PolicyReview?
 
     public init(revision: String, appliedRevision: String?, changes: [Change]) {
         self.revision = revision
@@ -130,7 +134,9 @@ public struct Plan: Sendable, Equatable {
         for (key, record) in applied where desired.objects[key] == nil {
             changes.append(Change(key: key, action: .delete, file: record.file))
         }
-        return Plan(revision: revision, appliedRevision: appliedRevision, changes: changes)
+        var plan = Plan(revision: revision, appliedRevision: appliedRevision, changes: changes)
+        plan.policies = desired.policies
+        return plan
     }
 
     /// What a masked value shows.

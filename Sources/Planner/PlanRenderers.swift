@@ -50,6 +50,7 @@ extension Plan {
         if isEmpty {
             lines.append(baseline == .applied ? "No changes. The applied state matches this revision."
                                               : "No changes. The base and this revision define the same objects.")
+            if !policyLines(paint).isEmpty { lines += [""] + policyLines(paint) }
             return lines.joined(separator: "\n") + "\n"
         }
         for change in changes {
@@ -75,8 +76,42 @@ extension Plan {
             lines.append("Data files:")
             lines += dataFiles.map { paint("~ \($0.summary)", "33") }
         }
+        let policy = policyLines(paint)
+        if !policy.isEmpty { lines += [""] + policy }
         lines += ["", "Plan: \(summaryLine)."]
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// "Policies: 3 rules checked over 12 objects: 2 held, 1 warned." and each warning; nothing
+    /// when no rule matched an object.
+    func policyLines(_ paint: (String, String) -> String) -> [String] {
+        guard let policies, policies.rules.contains(where: { $0.checked > 0 }) else { return [] }
+        let rules = policies.rules.filter { $0.checked > 0 }
+        let objects = Set(policies.findings.map { "\($0.kind):\($0.name)" }).count
+        let warned = rules.filter { $0.violations > 0 && $0.enforcement == .warn }.count
+        let denied = rules.filter { $0.violations > 0 && $0.enforcement == .deny }.count
+        var summary = "Policies: \(rules.count) rule\(rules.count == 1 ? "" : "s") checked: \(rules.count - warned - denied) held"
+        if warned > 0 { summary += ", \(warned) warned about \(objects) object\(objects == 1 ? "" : "s")" }
+        if denied > 0 { summary += ", \(denied) refused" }
+        return [summary + "."] + policies.findings.map { finding in
+            paint("  \(finding.enforcement == .warn ? "⚠" : "✗") \(finding.problem.description)", finding.enforcement == .warn ? "33" : "31")
+        }
+    }
+
+    /// The policies as a Markdown section: a ✅/⚠️/❌ row per rule, then each finding.
+    func policyMarkdown(_ cell: (String) -> String) -> String {
+        guard let policies, policies.rules.contains(where: { $0.checked > 0 }) else { return "" }
+        var out = "\n**Policies**\n\n| | Policy | Rule | Enforcement | Objects checked | Violations |\n|---|---|---|---|---|---|\n"
+        for rule in policies.rules where rule.checked > 0 {
+            let mark = rule.violations == 0 ? "✅" : rule.enforcement == .warn ? "⚠️" : "❌"
+            out += "| \(mark) | `\(cell(rule.policy))` | `\(cell(rule.rule))` | \(rule.enforcement.rawValue) | \(rule.checked) | \(rule.violations) |\n"
+        }
+        if !policies.findings.isEmpty { out += "\n" }
+        for finding in policies.findings {
+            out += "- \(finding.enforcement == .warn ? "⚠️" : "❌") `\(cell(finding.location.description))` "
+                + "\(finding.kind.rawValue) `\(cell(finding.name))`, `\(cell(finding.field))`: \(cell(finding.sentence))\n"
+        }
+        return out
     }
 
     /// The plan as Markdown. With `limit`, only the first `limit` changes are listed, followed by
@@ -90,6 +125,7 @@ extension Plan {
             return out + (baseline == .applied
                 ? "No changes: the applied state (`\(Self.short(appliedRevision))`) matches this revision.\n"
                 : "No changes: the base (`\(Self.short(appliedRevision))`) and this revision define the same objects.\n")
+                + policyMarkdown(cell)
         }
         out += "**\(summaryLine)** (\(baseline == .applied ? "applied now" : "base"): `\(Self.short(appliedRevision))`)\n\n"
         if !dataFiles.isEmpty {
@@ -128,7 +164,7 @@ extension Plan {
             }
             out += "</details>\n"
         }
-        return out
+        return out + policyMarkdown(cell)
     }
 
     struct JSONPlan: Encodable {
@@ -156,16 +192,18 @@ extension Plan {
         let changes: [Item]
         let dataFiles: [DataFileChange]
         let summary: Summary
+        let policies: PolicyReview
         let preview: (any Encodable)?
 
         func encode(to encoder: Encoder) throws {
-            enum Keys: String, CodingKey { case revision, appliedRevision, changes, dataFiles, summary, preview }
+            enum Keys: String, CodingKey { case revision, appliedRevision, changes, dataFiles, summary, policies, preview }
             var c = encoder.container(keyedBy: Keys.self)
             try c.encode(revision, forKey: .revision)
             try c.encode(appliedRevision, forKey: .appliedRevision) // null, not absent, when none
             try c.encode(changes, forKey: .changes)
             try c.encode(dataFiles, forKey: .dataFiles)
             try c.encode(summary, forKey: .summary)
+            try c.encode(policies, forKey: .policies)
             if let preview { try c.encode(preview, forKey: .preview) }
         }
     }
@@ -181,7 +219,9 @@ extension Plan {
                               nextFires: change.key.kind == .schedule && change.action != .delete ? change.nextFires : nil)
             },
             dataFiles: dataFiles,
-            summary: .init(create: count(.create), update: count(.update), delete: count(.delete)), preview: preview)
+            summary: .init(create: count(.create), update: count(.update), delete: count(.delete)),
+            policies: PolicyReview(rules: (policies?.rules ?? []).filter { $0.checked > 0 }, findings: policies?.findings ?? []),
+            preview: preview)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         return ((try? encoder.encode(document)).flatMap { String(data: $0, encoding: .utf8) } ?? "{}") + "\n"

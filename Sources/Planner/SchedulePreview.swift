@@ -30,6 +30,11 @@ extension Plan {
                 UpcomingFire(local: compiled.wallText($0), utc: FireDecision.stamp($0))
             }
         }
-        return Plan(revision: revision, appliedRevision: appliedRevision, changes: changes)
+        var plan = Plan(revision: revision, appliedRevision: appliedRevision, changes: changes)
+        plan.baseline = baseline
+        plan.listsNewFields = listsNewFields
+        plan.dataFiles = dataFiles
+        plan.policies = policies
+        return plan
     }
 }

@@ -114,9 +114,15 @@ extension ManifestSource {
             all += error.problems
         }
         if all.isEmpty { all += sourceFieldProblems(manifests) }
-        guard all.isEmpty, let state else {
+        guard all.isEmpty, var state else {
             throw ReconcilerError.invalidManifests(revision: revision, ManifestError(all))
         }
+        // Policies last: they read the objects as they will be applied (templates expanded).
+        let policies = fullPolicyReview(state)
+        guard policies.denied.isEmpty else {
+            throw ReconcilerError.invalidManifests(revision: revision, ManifestError(policies.denied.map(\.problem)))
+        }
+        state.policies = policies
         return state
     }
 }

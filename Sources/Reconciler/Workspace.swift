@@ -84,10 +84,12 @@ public final class Workspace: Sendable {
     }
 
     /// Validates every manifest at `ref`.
-    public func validate(ref: String?) throws -> (revision: ObjectID, objects: [ObjectKey]) {
+    /// Returns the objects, and the violations of `warn` policy rules (a `deny` one throws).
+    public func validate(ref: String?) throws -> (revision: ObjectID, objects: [ObjectKey], warnings: [PolicyFinding]) {
         let commit = try resolve(ref)
         let source = try CommitSource(repository: repository, commit: commit, listAllPaths: true)
-        return (commit, Array(try source.fullDesiredState().objects.keys))
+        let state = try source.fullDesiredState()
+        return (commit, Array(state.objects.keys), state.policies?.warnings ?? [])
     }
 
     /// Plans `ref` against the stored state.
@@ -153,11 +155,14 @@ public final class Workspace: Sendable {
         let source = try CommitSource(repository: repository, commit: commit, listAllPaths: false)
         let toRead = changes.filter { $0.status != .deleted && ManifestParser.isManifestPath($0.path) }.map(\.path)
         let (manifests, problems) = ManifestParser.parse(files: try source.manifestFiles(toRead))
-        let desired: DesiredState
+        var desired: DesiredState
         do {
             guard problems.isEmpty else { throw ManifestError(problems) }
             desired = try DesiredState.build(manifests: manifests, scope: .changed(changedPaths),
                                              applied: store.catalog, fileExists: source.exists)
+            let policies = try scopedPolicyReview(desired, changedFiles: changedPaths, source: source)
+            guard policies.denied.isEmpty else { throw ManifestError(policies.denied.map(\.problem)) }
+            desired.policies = policies
         } catch is ManifestError {
             logger.debug("path-scoped check found problems; repeating the full check for exact positions")
             return try fullPlan(commit: commit, appliedRevision: applied.revision)
@@ -225,8 +230,10 @@ public final class Workspace: Sendable {
 /// Validation and diffs that need no home.
 public enum Offline {
     /// Validates a plain folder.
-    public static func validate(folder: String) throws -> [ObjectKey] {
-        Array(try FolderSource(root: folder).fullDesiredState().objects.keys)
+    /// The objects, and the violations of `warn` policy rules (a `deny` one throws).
+    public static func validate(folder: String) throws -> (objects: [ObjectKey], warnings: [PolicyFinding]) {
+        let state = try FolderSource(root: folder).fullDesiredState()
+        return (Array(state.objects.keys), state.policies?.warnings ?? [])
     }
 
     private static func commit(_ ref: String, in repository: GitRepository) throws -> ObjectID {

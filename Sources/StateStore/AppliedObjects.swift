@@ -65,6 +65,8 @@ public protocol AppliedObjects: Sendable {
     func allRecords() throws -> [ObjectKey: ObjectRecord]
     /// The applied records that a path-scoped plan compares: those for `keys`, and those defined in `files`.
     func records(for keys: some Collection<ObjectKey>, inFiles files: Set<String>) throws -> [ObjectKey: ObjectRecord]
+    /// The applied records of one kind (canonical JSON, file), sorted by name.
+    func records(of kind: Kind) throws -> [ObjectRecord]
     /// The applied objects of one kind, decoded, sorted by name.
     func manifests(of kind: Kind) throws -> [AppliedManifest]
     /// One applied object, decoded; nil when not applied.

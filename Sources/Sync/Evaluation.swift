@@ -42,6 +42,11 @@ indirect enum CompiledFilter: Sendable {
             case .equals: return any(name) { $0.elementsEqual(operand) }
             case .notEquals: return !any(name) { $0.elementsEqual(operand) }
             case .startsWith: return any(name) { $0.starts(with: operand) }
+            case .lessThan, .atMost, .greaterThan, .atLeast:
+                guard let number = Double(String(decoding: operand, as: UTF8.self)) else { return false }
+                return any(name) { value in
+                    Double(String(decoding: value, as: UTF8.self)).map { comparison.holds($0, number) } ?? false
+                }
             case .contains:
                 return any(name) { value in
                     guard !operand.isEmpty else { return true }

@@ -31,6 +31,8 @@ extension FilterExpression {
             switch comparison {
             case .equals: return "(\(field)=\(v))"
             case .notEquals: return nil
+            // Servers order values by each attribute's own rule, often as text: never sent.
+            case .lessThan, .atMost, .greaterThan, .atLeast: return nil
             case .contains: return "(\(field)=*\(v)*)"
             case .startsWith: return "(\(field)=\(v)*)"
             }

@@ -134,7 +134,16 @@ let badCases: [BadCase] = [
     BadCase(name: "filter with a missing operand",
             files: ["j.yaml": goodJob.replacingOccurrences(of: "source: { connection: src }",
                                                            with: "source: { connection: src, filter: 'status == && x' }")],
-            expected: ["j.yaml:5:38: spec.source.filter: column 11: expected a quoted string"]),
+            expected: ["j.yaml:5:38: spec.source.filter: column 11: expected a quoted string, true, false or a number"]),
+    BadCase(name: "policy rule without match",
+            files: ["p.yaml": header + "kind: Policy\nmetadata: { name: p }\nspec:\n  rules:\n    - { name: r, expression: 'x == 1' }\n"],
+            expected: ["p.yaml:6:7: spec.rules[0].match: required field is missing: which objects the rule checks, "
+                       + "e.g. match: { kinds: [Job] }"]),
+    BadCase(name: "policy rule matching an unknown kind",
+            files: ["p.yaml": header + "kind: Policy\nmetadata: { name: p }\nspec:\n  rules:\n"
+                        + "    - { name: r, match: { kinds: [Jobs] }, expression: 'x == 1' }\n"],
+            expected: ["p.yaml:6:35: spec.rules[0].match.kinds[0]: 'Jobs' is not a kind (one of: Connection, NotificationChannel, Job, "
+                       + "JobCollectionTemplate, JobCollection, Schedule, Policy, Approval)"]),
     BadCase(name: "delete threshold out of range",
             files: ["j.yaml": goodJob + "  deleteThreshold: { percent: 150 }\n"],
             expected: ["j.yaml:9:31: spec.deleteThreshold.percent: 150 is out of range 0-100"]),

@@ -116,7 +116,12 @@ let kitchenSink = """
     metadata: { name: protect }
     spec:
       rules:
-        - { name: r, description: d, expression: "true" }
+        - name: r
+          description: d
+          match: { kinds: [Job, Connection], names: "hr-*", connection: src }
+          expression: 'spec.delete == false || exists(spec.workflow)'
+          message: m
+          enforcement: warn
     ---
     apiVersion: syncwright.dev/v1
     kind: Approval

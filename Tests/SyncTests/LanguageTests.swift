@@ -34,7 +34,7 @@ let person = Entry(dn: "uid=a", attributes: [
 
     @Test(arguments: [
         ("status ==", "column 10: expected a quoted string"),
-        ("status = \"a\"", "column 8: expected ==, !=, contains, startsWith or in after 'status', found '= \"a\"'"),
+        ("status = \"a\"", "column 8: expected ==, !=, <, <=, >, >=, contains, startsWith or in after 'status', found '= \"a\"'"),
         ("(status == \"a\"", "column 15: expected ')'"),
         ("status == \"a", "column 11: the string is never closed with \""),
         ("status in \"a\"", "column 11: expected '[' after in"),

@@ -81,6 +81,12 @@ extension SQLiteStateStore {
         }
     }
 
+    public func records(of kind: Kind) throws -> [ObjectRecord] {
+        try read("the applied \(kind.rawValue) objects") { db in
+            try ObjectRow.filter(Column("kind") == kind.rawValue).order(Column("name")).fetchAll(db).map(\.record)
+        }
+    }
+
     public func manifests(of kind: Kind) throws -> [AppliedManifest] {
         let rows = try read("the applied \(kind.rawValue) objects") { db in
             try ObjectRow.filter(Column("kind") == kind.rawValue).order(Column("name")).fetchAll(db)

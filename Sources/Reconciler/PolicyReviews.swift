@@ -1,0 +1,86 @@
+import Foundation
+import Manifests
+import StateStore
+
+extension ManifestSource {
+    /// Every policy of a fully built revision over every object of it, with each finding located
+    /// at its field.
+    func fullPolicyReview(_ state: DesiredState) -> PolicyReview {
+        let policies = state.objects.values.filter { $0.key.kind == .policy }.compactMap(PolicyReviews.policy)
+        let subjects = state.objects.values.map { PolicyCheck.Subject(key: $0.key, file: $0.file, json: $0.spec) }
+        var review = PolicyCheck.review(policies: policies, subjects: subjects)
+        review.findings = located(review.findings)
+        return review
+    }
+
+    /// The findings with the line and column of their field: each file with one is parsed again
+    /// with every field's position. A field written nowhere (a default) points at the nearest
+    /// field on its path that is written, else at the document.
+    func located(_ findings: [PolicyFinding]) -> [PolicyFinding] {
+        guard !findings.isEmpty else { return [] }
+        var manifests: [String: [ObjectKey: Manifest]] = [:]
+        for file in Set(findings.map(\.file)) {
+            guard let data = contents(file) else { continue }
+            let (parsed, _) = ManifestParser.parse(file: file, contents: data, locatingEveryField: true)
+            manifests[file] = Dictionary(parsed.map { ($0.key, $0) }) { a, _ in a }
+        }
+        return findings.map { finding -> PolicyFinding in
+            guard let manifest = manifests[finding.file]?[ObjectKey(finding.kind, finding.name)] else { return finding }
+            var located = finding
+            let location = PolicyReviews.location(of: finding.field, in: manifest)
+            located.line = location.line
+            located.column = location.column
+            return located
+        }.sorted { ($0.file, $0.line ?? 0, $0.column ?? 0, $0.policy, $0.rule) < ($1.file, $1.line ?? 0, $1.column ?? 0, $1.policy, $1.rule) }
+    }
+}
+
+enum PolicyReviews {
+    /// A stored or built Policy record, decoded.
+    static func policy(_ record: ObjectRecord) -> (name: String, spec: PolicySpec)? {
+        guard let (_, spec) = try? Canonical.decode(kind: .policy, json: record.spec), case .policy(let policy) = spec else { return nil }
+        return (record.key.name, policy)
+    }
+
+    /// Where `field` (a dotted path, lists looked through) is written in `manifest`: the field
+    /// itself, the first list item that has it, or the nearest written field above it.
+    static func location(of field: String, in manifest: Manifest) -> SourceLocation {
+        let parts = field.split(separator: ".").map(String.init)
+        for length in stride(from: parts.count, through: 1, by: -1) {
+            let wanted = parts.prefix(length)
+            // Parser paths carry list indices (`spec.mappings[2].destination`): compare without them.
+            let matches = manifest.fieldLocations.filter { key, _ in
+                key.split(separator: ".").map { $0.split(separator: "[").first.map(String.init) ?? "" } == Array(wanted)
+            }
+            if let first = matches.min(by: { ($0.value.line, $0.value.column) < ($1.value.line, $1.value.column) }) {
+                return first.value
+            }
+        }
+        return manifest.location
+    }
+}
+
+extension Workspace {
+    /// The policies over what a path-scoped plan changes: the revision's policies (changed ones,
+    /// and the applied ones whose files did not change) over the changed objects; and, when a
+    /// policy changed, over every applied object of the kinds it matches too.
+    func scopedPolicyReview(_ desired: DesiredState, changedFiles: Set<String>, source: some ManifestSource) throws -> PolicyReview {
+        let changedPolicies = desired.objects.values.filter { $0.key.kind == .policy }
+        var policies = changedPolicies.compactMap(PolicyReviews.policy)
+        for record in try store.records(of: .policy)
+        where desired.objects[record.key] == nil && !changedFiles.contains(record.file) {
+            if let policy = PolicyReviews.policy(record) { policies.append(policy) }
+        }
+        guard !policies.isEmpty else { return PolicyReview() }
+        var subjects = desired.objects.values.map { PolicyCheck.Subject(key: $0.key, file: $0.file, json: $0.spec) }
+        let kinds = Set(changedPolicies.compactMap(PolicyReviews.policy).flatMap { $0.spec.rules.flatMap(\.match.kinds) })
+        for kind in kinds.sorted() {
+            for record in try store.records(of: kind) where desired.objects[record.key] == nil && !changedFiles.contains(record.file) {
+                subjects.append(PolicyCheck.Subject(key: record.key, file: record.file, json: record.spec))
+            }
+        }
+        var review = PolicyCheck.review(policies: policies, subjects: subjects)
+        review.findings = source.located(review.findings)
+        return review
+    }
+}
