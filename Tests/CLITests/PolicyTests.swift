@@ -167,7 +167,8 @@ import Testing
         let applied = try syncwright(["apply"] + home.arguments)
         #expect(applied.status == 0, "\(applied.stderr)")
         let pages = try fixture.git(["ls-tree", "-r", "--name-only", "reports"], in: fixture.originPath)
-        let page = try #require(pages.split(separator: "\n").filter { $0.hasPrefix("applies/") }.sorted().last)
+        let head = try fixture.git(["rev-parse", "--short=7", "HEAD"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        let page = try #require(pages.split(separator: "\n").first { $0.hasPrefix("applies/") && $0.contains(head) }, "\(pages)")
         let shown = try fixture.git(["show", "reports:\(page)"], in: fixture.originPath)
         #expect(shown.contains("| ⚠️ | `house` | `small-pages` | warn | 1 | 1 |"), "\(shown)")
     }
