@@ -690,7 +690,10 @@ public enum ManifestParser {
         let context = r.context
         var rules: [PolicyRule] = []
         var names: Set<String> = []
-        for (item, path) in r.list("rules", required: true) ?? [] {
+        if !r.has("rules") && !r.has("limits") && !r.has("protect") {
+            context.fail(r.node, "spec", "a policy needs rules (over the manifests), limits or protect (over what runs write)")
+        }
+        for (item, path) in r.list("rules") ?? [] {
             guard var p = MapReader(item, path: path, context: context) else { continue }
             let name = p.string("name", required: true)
             if let name, !names.insert(name).inserted {
@@ -716,7 +719,68 @@ public enum ManifestParser {
                                         message: message, enforcement: enforcement ?? .deny))
             }
         }
-        return PolicySpec(rules: rules)
+        var limits: [DeleteLimit] = []
+        var protect: [Protection] = []
+        for (item, path) in r.list("limits") ?? [] {
+            guard var l = MapReader(item, path: path, context: context) else { continue }
+            let name = l.string("name", required: true)
+            if let name, !names.insert(name).inserted {
+                context.fail(l.value("name"), "\(path).name", "another rule of this policy is named '\(name)'")
+            }
+            let description = l.string("description")
+            let match = decodeRunMatch(l.map("match"), path: "\(path).match", context: context)
+            let maxDeletes = l.int("maxDeletes", in: 0...Int(Int32.max))
+            let maxPercent = l.int("maxDeletePercent", in: 0...100)
+            if !l.has("maxDeletes") && !l.has("maxDeletePercent") {
+                context.fail(item, path, "a limit needs maxDeletes, maxDeletePercent or both")
+            }
+            let per = l.enumeration("per", LimitScope.self)
+            l.finish()
+            if let name {
+                limits.append(DeleteLimit(name: name, description: description, match: match, maxDeletes: maxDeletes,
+                                          maxDeletePercent: maxPercent, per: per ?? .job))
+            }
+        }
+        for (item, path) in r.list("protect") ?? [] {
+            guard var p = MapReader(item, path: path, context: context) else { continue }
+            let name = p.string("name", required: true)
+            if let name, !names.insert(name).inserted {
+                context.fail(p.value("name"), "\(path).name", "another rule of this policy is named '\(name)'")
+            }
+            let description = p.string("description")
+            let match = decodeRunMatch(p.map("match"), path: "\(path).match", context: context)
+            let attributes = p.stringList("neverWrite") ?? []
+            var containers: [String] = []
+            for (dnItem, dnPath) in p.list("neverDeleteUnder") ?? [] {
+                guard case .scalar(let scalar) = dnItem, !isNull(dnItem) else {
+                    context.fail(dnItem, dnPath, "expected a DN, found \(shape(dnItem))")
+                    continue
+                }
+                guard scalar.string.contains("=") else {
+                    context.fail(dnItem, dnPath, "'\(scalar.string)' is not a DN (write e.g. ou=Service Accounts,dc=corp,dc=example)")
+                    continue
+                }
+                containers.append(scalar.string)
+            }
+            if attributes.isEmpty && containers.isEmpty {
+                context.fail(item, path, "a protection needs neverWrite (attributes), neverDeleteUnder (DNs) or both")
+            }
+            p.finish()
+            if let name {
+                protect.append(Protection(name: name, description: description, match: match, neverWrite: attributes,
+                                          neverDeleteUnder: containers))
+            }
+        }
+        return PolicySpec(rules: rules, limits: limits, protect: protect)
+    }
+
+    private static func decodeRunMatch(_ reader: MapReader?, path: String, context: ReadContext) -> RunMatch? {
+        guard var m = reader else { return nil }
+        let connection = m.string("connection")
+        let jobs = m.string("jobs")
+        if let jobs, jobs.isEmpty { context.fail(m.value("jobs"), "\(path).jobs", "must not be empty") }
+        m.finish()
+        return RunMatch(connection: connection, jobs: jobs)
     }
 
     private static func decodePolicyMatch(_ reader: MapReader?, path: String, context: ReadContext) -> PolicyMatch? {

@@ -501,9 +501,87 @@ public struct PolicyRule: Codable, Sendable, Equatable {
     }
 }
 
+/// Which jobs a run-time limit or protection applies to: those writing `connection`, named like
+/// `jobs`; every job when neither is given.
+public struct RunMatch: Codable, Sendable, Equatable {
+    public var connection: String?
+    /// A shell-style pattern over the job's name.
+    public var jobs: String?
+    public init(connection: String? = nil, jobs: String? = nil) {
+        self.connection = connection
+        self.jobs = jobs
+    }
+}
+
+/// What a delete limit counts over.
+public enum LimitScope: String, Codable, Sendable, CaseIterable {
+    /// Each job on its own.
+    case job
+    /// Every job of one collection run that the limit applies to, together.
+    case run
+}
+
+/// At most so many deletes (or so large a share of the objects managed) before a job writes.
+public struct DeleteLimit: Codable, Sendable, Equatable {
+    public var name: String
+    public var description: String?
+    public var match: RunMatch?
+    public var maxDeletes: Int?
+    /// Of the destination objects the job (or the run's jobs) manage.
+    public var maxDeletePercent: Int?
+    public var per: LimitScope
+
+    public init(name: String, description: String? = nil, match: RunMatch? = nil, maxDeletes: Int? = nil,
+                maxDeletePercent: Int? = nil, per: LimitScope = .job) {
+        self.name = name
+        self.description = description
+        self.match = match
+        self.maxDeletes = maxDeletes
+        self.maxDeletePercent = maxDeletePercent
+        self.per = per
+    }
+}
+
+/// What no job may do to a destination: write these attributes, or delete under these DNs.
+public struct Protection: Codable, Sendable, Equatable {
+    public var name: String
+    public var description: String?
+    public var match: RunMatch?
+    /// Attributes never set, changed or removed (compared without case).
+    public var neverWrite: [String]
+    /// Containers (DNs) under which nothing is deleted; the container itself included.
+    public var neverDeleteUnder: [String]
+
+    public init(name: String, description: String? = nil, match: RunMatch? = nil, neverWrite: [String] = [],
+                neverDeleteUnder: [String] = []) {
+        self.name = name
+        self.description = description
+        self.match = match
+        self.neverWrite = neverWrite
+        self.neverDeleteUnder = neverDeleteUnder
+    }
+}
+
 public struct PolicySpec: Codable, Sendable, Equatable {
+    /// Checked over the manifests of each revision.
     public var rules: [PolicyRule]
-    public init(rules: [PolicyRule]) { self.rules = rules }
+    /// Checked over what each run is about to write, before it writes.
+    public var limits: [DeleteLimit]
+    public var protect: [Protection]
+
+    public init(rules: [PolicyRule] = [], limits: [DeleteLimit] = [], protect: [Protection] = []) {
+        self.rules = rules
+        self.limits = limits
+        self.protect = protect
+    }
+
+    /// Policies stored before limits and protections existed read with none.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        rules = try c.decodeIfPresent([PolicyRule].self, forKey: .rules) ?? []
+        limits = try c.decodeIfPresent([DeleteLimit].self, forKey: .limits) ?? []
+        protect = try c.decodeIfPresent([Protection].self, forKey: .protect) ?? []
+    }
 }
 
 // MARK: Approval
@@ -654,7 +732,18 @@ extension Spec {
             return s.targets.enumerated().map { index, name in
                 Reference(field: "spec.targets[\(index)]", target: .object(ObjectKey(.jobCollection, name)))
             }
-        case .policy, .approval, .notificationChannel:
+        case .policy(let p):
+            let rules = p.rules.enumerated().compactMap { index, rule in
+                rule.match.connection.map { Reference(field: "spec.rules[\(index)].match.connection", target: .object(ObjectKey(.connection, $0))) }
+            }
+            let limits = p.limits.enumerated().compactMap { index, limit in
+                limit.match?.connection.map { Reference(field: "spec.limits[\(index)].match.connection", target: .object(ObjectKey(.connection, $0))) }
+            }
+            let protect = p.protect.enumerated().compactMap { index, protection in
+                protection.match?.connection.map { Reference(field: "spec.protect[\(index)].match.connection", target: .object(ObjectKey(.connection, $0))) }
+            }
+            return rules + limits + protect
+        case .approval, .notificationChannel:
             return []
         }
     }

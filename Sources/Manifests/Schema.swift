@@ -56,6 +56,14 @@ public enum ManifestSchema {
     static var attributeNames: Node { list("Attribute names whose values are masked in logs, reports and previews.",
                                      of: string("An attribute name.", pattern: "^[A-Za-z0-9;-]+$")) }
 
+    /// Which jobs a run-time limit or protection applies to.
+    static var runMatch: Node {
+        object("Which jobs it applies to (every job when not given).", [
+            "connection": string("Jobs writing this Connection.", minLength: 1),
+            "jobs": string("Jobs whose name matches this shell-style pattern.", minLength: 1),
+        ])
+    }
+
     static func document() -> Node {
         var node = object("A Syncwright manifest: one YAML document of a config repository.", [
             "apiVersion": ["const": apiVersion, "description": "Always \(apiVersion)."],
@@ -117,7 +125,23 @@ public enum ManifestSchema {
                     "message": string("What a violation says (default: the description)."),
                     "enforcement": choice("deny (the default) refuses the revision; warn shows it in the plan.", PolicyEnforcement.self),
                 ], required: ["name", "match", "expression"])),
-            ], required: ["rules"]),
+                "limits": list("Delete limits, checked over what each run is about to write.", of: object("A delete limit.", [
+                    "name": string("The limit's name, unique in the policy.", minLength: 1),
+                    "description": string("What it is for."),
+                    "match": runMatch,
+                    "maxDeletes": int("At most this many deletes.", 0...Int(Int32.max)),
+                    "maxDeletePercent": int("At most this share of the objects managed, in percent.", 0...100),
+                    "per": choice("job (default): each job on its own; run: the jobs of one collection run together.", LimitScope.self),
+                ], required: ["name"], extra: ["anyOf": [["required": ["maxDeletes"]], ["required": ["maxDeletePercent"]]]])),
+                "protect": list("What no job may write, checked over what each run is about to write.", of: object("A protection.", [
+                    "name": string("The protection's name, unique in the policy.", minLength: 1),
+                    "description": string("What it is for."),
+                    "match": runMatch,
+                    "neverWrite": list("Attributes never set, changed or removed.", of: string("An attribute name.", minLength: 1)),
+                    "neverDeleteUnder": list("Containers under which nothing is deleted or moved away.",
+                                             of: string("A DN, e.g. ou=Service Accounts,dc=corp,dc=example.", pattern: "=")),
+                ], required: ["name"], extra: ["anyOf": [["required": ["neverWrite"]], ["required": ["neverDeleteUnder"]]]])),
+            ], extra: ["anyOf": [["required": ["rules"]], ["required": ["limits"]], ["required": ["protect"]]]]),
             Kind.approval.rawValue: object("A decision on a workflow request, merged like any change.", [
                 "request": string("The request id (syncwright requests), e.g. req-20261127-093000-ab12.", pattern: namePattern),
                 "decision": choice("approve or deny.", ApprovalDecision.self),

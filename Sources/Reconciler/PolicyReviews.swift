@@ -1,6 +1,7 @@
 import Foundation
 import Manifests
 import StateStore
+import Sync
 
 extension ManifestSource {
     /// Every policy of a fully built revision over every object of it, with each finding located
@@ -82,5 +83,21 @@ extension Workspace {
         var review = PolicyCheck.review(policies: policies, subjects: subjects)
         review.findings = source.located(review.findings)
         return review
+    }
+}
+
+extension Workspace {
+    /// The limits and protections of the policies a run sees: read once per applied revision
+    /// for runs of it; a preview over a revision not applied yet reads its own.
+    func runPolicies(_ manifests: ManifestLookup, revision: String) throws -> RunPolicies {
+        let applied = manifests.revised.isEmpty && manifests.deleted.isEmpty
+        if applied, let cached = policyCache.get(), cached.revision == revision { return cached.policies }
+        var policies: [(name: String, spec: PolicySpec)] = []
+        for name in try manifests.names(of: .policy) {
+            if case .policy(let spec)? = try manifests.spec(ObjectKey(.policy, name)) { policies.append((name, spec)) }
+        }
+        let loaded = RunPolicies(policies)
+        if applied { policyCache.set((revision, loaded)) }
+        return loaded
     }
 }

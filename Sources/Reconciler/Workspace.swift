@@ -5,6 +5,7 @@ import Logging
 import Manifests
 import Planner
 import StateStore
+import Sync
 
 /// A plan together with what applying it stores.
 public struct PlannedRevision: Sendable {
@@ -45,6 +46,8 @@ public final class Workspace: Sendable {
     /// Notification channels as applied at one revision, read once for all the runs of that
     /// revision (see `channel(_:revision:)`).
     let channels = Locked<(revision: String, specs: [String: NotificationChannelSpec?])>(("", [:]))
+    /// The run-time policies of the applied revision (see `runPolicies(_:revision:)`).
+    let policyCache = Locked<(revision: String, policies: RunPolicies)?>(nil)
     /// Each collection's notification state, once read (see `notificationState(_:)`).
     let notificationStates = Locked<[String: NotificationState]?>(nil)
 

@@ -139,6 +139,28 @@ let badCases: [BadCase] = [
             files: ["p.yaml": header + "kind: Policy\nmetadata: { name: p }\nspec:\n  rules:\n    - { name: r, expression: 'x == 1' }\n"],
             expected: ["p.yaml:6:7: spec.rules[0].match: required field is missing: which objects the rule checks, "
                        + "e.g. match: { kinds: [Job] }"]),
+    BadCase(name: "policy with nothing in it",
+            files: ["p.yaml": header + "kind: Policy\nmetadata: { name: p }\nspec: { }\n"],
+            expected: ["p.yaml:4:7: spec: a policy needs rules (over the manifests), limits or protect (over what runs write)"]),
+    BadCase(name: "limit without a maximum",
+            files: ["p.yaml": header + "kind: Policy\nmetadata: { name: p }\nspec:\n  limits:\n    - { name: l, per: run }\n"],
+            expected: ["p.yaml:6:7: spec.limits[0]: a limit needs maxDeletes, maxDeletePercent or both"]),
+    BadCase(name: "limit over 100 percent, counted per something unknown",
+            files: ["p.yaml": header + "kind: Policy\nmetadata: { name: p }\nspec:\n  limits:\n"
+                        + "    - { name: l, maxDeletePercent: 150, per: week }\n"],
+            expected: ["p.yaml:6:36: spec.limits[0].maxDeletePercent: 150 is out of range 0-100",
+                       "p.yaml:6:46: spec.limits[0].per: 'week' is not one of job, run"]),
+    BadCase(name: "protection with nothing protected, and one with a container that is no DN",
+            files: ["p.yaml": header + "kind: Policy\nmetadata: { name: p }\nspec:\n  protect:\n"
+                        + "    - { name: a }\n    - { name: b, neverDeleteUnder: [Service Accounts] }\n"],
+            expected: ["p.yaml:6:7: spec.protect[0]: a protection needs neverWrite (attributes), neverDeleteUnder (DNs) or both",
+                       "p.yaml:7:7: spec.protect[1]: a protection needs neverWrite (attributes), neverDeleteUnder (DNs) or both",
+                       "p.yaml:7:37: spec.protect[1].neverDeleteUnder[0]: 'Service Accounts' is not a DN (write e.g. ou=Service Accounts,dc=corp,dc=example)"]),
+    BadCase(name: "limit naming a connection that does not exist",
+            files: ["c.yaml": goodConnections,
+                    "p.yaml": header + "kind: Policy\nmetadata: { name: p }\nspec:\n  limits:\n"
+                        + "    - { name: l, match: { connection: corp-ldpa }, maxDeletes: 1 }\n"],
+            expected: ["p.yaml:6:39: spec.limits[0].match.connection: no Connection named 'corp-ldpa' exists"]),
     BadCase(name: "policy rule matching an unknown kind",
             files: ["p.yaml": header + "kind: Policy\nmetadata: { name: p }\nspec:\n  rules:\n"
                         + "    - { name: r, match: { kinds: [Jobs] }, expression: 'x == 1' }\n"],

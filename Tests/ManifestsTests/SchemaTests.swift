@@ -122,6 +122,10 @@ let kitchenSink = """
           expression: 'spec.delete == false || exists(spec.workflow)'
           message: m
           enforcement: warn
+      limits:
+        - { name: l, description: d, match: { connection: src, jobs: "hr-*" }, maxDeletes: 5, maxDeletePercent: 5, per: run }
+      protect:
+        - { name: p, description: d, match: { connection: src }, neverWrite: [adminCount], neverDeleteUnder: ["ou=Service,dc=x"] }
     ---
     apiVersion: syncwright.dev/v1
     kind: Approval

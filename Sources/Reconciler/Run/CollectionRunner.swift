@@ -78,6 +78,8 @@ struct RunProgress {
     var stopped: StopReason?
     /// The job whose failure, with `onFailure: abort`, ended the run.
     var abortedBy: String?
+    /// What the run's jobs so far add up to under `per: run` delete limits (`policy/limit`).
+    var limitTallies: [String: RunPolicies.Tally] = [:]
 
     init(_ manifests: ManifestLookup) { connections = RunConnections(manifests) }
 

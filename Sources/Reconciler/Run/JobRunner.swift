@@ -72,7 +72,7 @@ extension Workspace {
                 run.connections.evict(opened.spec.destination.connection)
             }
         }
-        let set = try opened.engine.plan(source: opened.source, destination: opened.destination, progress: context.progress)
+        let set = try plan(entry, opened, context, &run)
         logger.debug("job planned", metadata: [
             "job": "\(entry.job)", "destinationMs": "\(String(format: "%.1f", set.timings.destinationMs))",
             "sourceWaitMs": "\(String(format: "%.1f", set.timings.sourceWaitMs))",
@@ -80,11 +80,25 @@ extension Workspace {
         return context.preview ? preview(entry, set, opened, context, &run) : write(entry, consume set, opened, context, &run)
     }
 
+    /// What the job would do; with the run-time policies checked over it, before anything is
+    /// written: like a guard, a violation stops the job with nothing written.
+    private func plan(_ entry: CollectionEntry, _ opened: OpenedJob, _ context: RunContext,
+                      _ run: inout RunProgress) throws -> ChangeSet {
+        var set = try opened.engine.plan(source: opened.source, destination: opened.destination, progress: context.progress)
+        guard set.guardViolation == nil else { return set }
+        let policies = try runPolicies(run.connections.manifests, revision: context.revision)
+        if !policies.isEmpty {
+            set.guardViolation = policies.violation(set, job: entry.job, destination: opened.spec.destination.connection,
+                                                    tallies: &run.limitTallies)
+        }
+        return set
+    }
+
     /// A job under a workflow is not run: a request is raised, with a dry run of the job for the
     /// approvers to read.
     private func requestApproval(_ entry: CollectionEntry, workflow: Workflow, _ opened: OpenedJob, _ context: RunContext,
                                  _ run: inout RunProgress) throws -> RunReport.Job {
-        let set = try opened.engine.plan(source: opened.source, destination: opened.destination, progress: context.progress)
+        let set = try plan(entry, opened, context, &run)
         let request = try makeRequest(job: entry.job, collection: context.collection, workflow: workflow, set: set,
                                       engine: opened.engine, runId: context.runId, revision: context.revision,
                                       trigger: context.trigger, scheduled: context.scheduled, at: context.startedAt,

@@ -1,0 +1,92 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// Policies over what a run is about to write, against a real slapd (read back with
+/// ldapsearch): a limit or a protection stops the job before it writes anything.
+@Suite(.serialized) struct RunPolicyTests {
+    static func policy(_ body: String) -> String {
+        "apiVersion: syncwright.dev/v1\nkind: Policy\nmetadata: { name: guard }\nspec:\n" + body
+    }
+
+    /// The LDAP world after a first run (three people in corp and in partner), with `policy`
+    /// applied, the jobs' own delete threshold out of the way, and both jobs deleting.
+    func world(_ policy: String) throws -> LDAPWorld {
+        let world = try LDAPWorld(threshold: 100)
+        let (first, _) = try world.home.run("domains")
+        try #require(first.status == 0, "\(first.stderr)")
+        // The partner copy deletes too, so that a leaver is two deletes in one run.
+        let jobs = try String(contentsOfFile: world.home.fixture.workTree + "/jobs.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "    - { source: title, destination: title }\n---", with: "    - { source: title, destination: title }\n  delete: true\n---")
+        try world.home.fixture.write(["policies/guard.yaml": Self.policy(policy), "jobs.yaml": jobs])
+        try world.home.fixture.commit("a policy")
+        let applied = try syncwright(["apply"] + world.home.args)
+        try #require(applied.status == 0, "\(applied.stderr)")
+        return world
+    }
+
+    static let twoLeavers = LDAPWorld.hr.split(separator: "\n").filter { !$0.hasPrefix("1,") && !$0.hasPrefix("3,") }
+        .joined(separator: "\n") + "\n"
+    static let oneLeaver = LDAPWorld.hr.split(separator: "\n").filter { !$0.hasPrefix("3,") }.joined(separator: "\n") + "\n"
+
+    @Test func aJobOverItsDeleteLimitWritesNothing() throws {
+        let world = try world("  limits:\n    - { name: few-deletes, match: { connection: corp }, maxDeletes: 1 }\n")
+        try world.change(Self.twoLeavers, "two leavers")
+        let (result, report) = try world.home.run("domains")
+        #expect(result.status == 1)
+        #expect(jobField(report, 0, "error") == "policy guard, limit few-deletes: the job would delete 2, at most 1; nothing was changed")
+        #expect(try world.server.dns(LDAPWorld.corp).count == 3, "nothing deleted")
+        #expect(jobField(report, 1, "status") == "notRun")
+        // One leaver is within the limit.
+        try world.change(Self.oneLeaver, "one leaver")
+        let (_, after) = try world.home.run("domains")
+        #expect(stats(after, 0)["deleted"] == 1)
+        #expect(try world.server.dns(LDAPWorld.corp).count == 2)
+    }
+
+    @Test func aPerRunLimitCountsEveryJobOfTheRun() throws {
+        // One leaver: corp loses one, then partner loses its copy; together two, over the limit.
+        let world = try world("  limits:\n    - { name: run-deletes, maxDeletes: 1, per: run }\n")
+        try world.change(Self.oneLeaver, "one leaver")
+        let (result, report) = try world.home.run("domains")
+        #expect(result.status == 1)
+        #expect(stats(report, 0)["deleted"] == 1, "the first job is within the limit")
+        #expect(jobField(report, 1, "error") == "policy guard, limit run-deletes: this run's jobs would delete 2, at most 1; nothing was changed")
+        #expect(try world.server.dns(LDAPWorld.corp).count == 2)
+        #expect(try world.server.dns(LDAPWorld.partner).count == 3, "the second job wrote nothing")
+    }
+
+    @Test func aPercentLimitComparesWithTheObjectsManaged() throws {
+        let world = try world("  limits:\n    - { name: share, match: { connection: corp }, maxDeletePercent: 50 }\n")
+        try world.change(Self.twoLeavers, "two leavers")
+        let (result, report) = try world.home.run("domains")
+        #expect(result.status == 1)
+        #expect(jobField(report, 0, "error") == "policy guard, limit share: the job would delete 2 of 3 (66%), at most 50%; nothing was changed")
+        #expect(try world.server.dns(LDAPWorld.corp).count == 3)
+    }
+
+    @Test func protectedAttributesAndContainersAreNeverWritten() throws {
+        let world = try world("""
+              protect:
+                - { name: titles, match: { connection: corp }, neverWrite: [title] }
+                - { name: partner-people, match: { jobs: "corp-*" }, neverDeleteUnder: ["OU=People, dc=partner,dc=example"] }
+
+            """)
+        try world.change(LDAPWorld.hr.replacingOccurrences(of: "Engineer", with: "Principal Engineer"), "promotion")
+        let (result, report) = try world.home.run("domains")
+        #expect(result.status == 1)
+        #expect(jobField(report, 0, "error") == "policy guard, protect titles: would write title on uid=ajohnson,\(LDAPWorld.corp); nothing was changed")
+        #expect(try world.entry("uid=ajohnson,\(LDAPWorld.corp)", ["title"]) == ["dn: uid=ajohnson,\(LDAPWorld.corp)", "title: Engineer"])
+
+        // A leaver: corp may delete, but the partner's copy is under a protected container
+        // (named in another case and spacing: DNs are compared normalized).
+        try world.change(Self.oneLeaver, "one leaver")
+        let (second, after) = try world.home.run("domains")
+        #expect(second.status == 1)
+        #expect(stats(after, 0)["deleted"] == 1)
+        let error = jobField(after, 1, "error") as? String ?? ""
+        #expect(error.hasPrefix("policy guard, protect partner-people: would delete cn=") && error.hasSuffix(
+            ",\(LDAPWorld.partner), under OU=People, dc=partner,dc=example; nothing was changed"), "\(error)")
+        #expect(try world.server.dns(LDAPWorld.partner).count == 3)
+    }
+}
