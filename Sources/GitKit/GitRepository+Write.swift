@@ -141,18 +141,7 @@ extension GitRepository {
 
     /// Whether `tree` has an entry (of any type) at `path`; reads no blob.
     public func contains(_ tree: ObjectID, path: String) throws(GitError) -> Bool {
-        try locked { () throws(GitError) -> Bool in
-            var oid = tree.oid
-            var root: OpaquePointer?
-            try check(git_tree_lookup(&root, handle, &oid), "reading tree \(tree.short)")
-            defer { git_tree_free(root) }
-            var entry: OpaquePointer?
-            let code = git_tree_entry_bypath(&entry, root, path)
-            if code == GIT_ENOTFOUND.rawValue { return false }
-            try check(code, "looking up \(path)")
-            git_tree_entry_free(entry)
-            return true
-        }
+        try locked { () throws(GitError) -> Bool in try entryID(in: tree, path: path, type: nil) != nil }
     }
 
     /// The subtree at `path` ("" for the root), or nil when there is none. The caller frees it.
@@ -167,8 +156,9 @@ extension GitRepository {
         return folder
     }
 
-    /// The id of the entry at `path` in `tree` when it is of `type`; nil when there is none.
-    private func entryID(in tree: ObjectID, path: String, type: git_object_t) throws(GitError) -> git_oid? {
+    /// The id of the entry at `path` in `tree` when it is of `type` (nil: of any type); nil when
+    /// there is none.
+    private func entryID(in tree: ObjectID, path: String, type: git_object_t?) throws(GitError) -> git_oid? {
         var oid = tree.oid
         var root: OpaquePointer?
         try check(git_tree_lookup(&root, handle, &oid), "reading tree \(tree.short)")
@@ -178,7 +168,7 @@ extension GitRepository {
         if code == GIT_ENOTFOUND.rawValue { return nil }
         try check(code, "looking up \(path)")
         defer { git_tree_entry_free(entry) }
-        guard let entry, git_tree_entry_type(entry) == type, let id = git_tree_entry_id(entry) else { return nil }
+        guard let entry, type.map({ git_tree_entry_type(entry) == $0 }) ?? true, let id = git_tree_entry_id(entry) else { return nil }
         return id.pointee
     }
 

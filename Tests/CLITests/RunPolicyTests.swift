@@ -44,27 +44,29 @@ import Testing
         #expect(try world.server.dns(LDAPWorld.corp).count == 2)
     }
 
-    @Test func theReadyMadeDeleteLimitStopsARunOverFivePercent() throws {
-        let readyMade = try String(contentsOfFile: packageRoot + "/policies/delete-limits.yaml", encoding: .utf8)
-        let world = try world("  rules: []\n") // replaced below by the ready-made file
-        try world.home.fixture.write(["policies/guard.yaml": readyMade])
-        try world.home.fixture.commit("the ready-made limit")
+    /// A run after one leaver, under a ready-made policy from `policies/` (edited by `adapt`).
+    func runUnderReadyMade(_ file: String, adapt: (String) -> String = { $0 }) throws -> (LDAPWorld, ProcessResult, [String: Any]) {
+        let readyMade = try String(contentsOfFile: packageRoot + "/policies/\(file)", encoding: .utf8)
+        let world = try world("  rules: []\n") // replaced by the ready-made file
+        try world.home.fixture.write(["policies/guard.yaml": adapt(readyMade)])
+        try world.home.fixture.commit("a ready-made policy")
         try world.change(Self.oneLeaver, "one leaver")
         let (result, report) = try world.home.run("domains")
+        return (world, result, report)
+    }
+
+    @Test func theReadyMadeDeleteLimitStopsARunOverFivePercent() throws {
+        let (world, result, report) = try runUnderReadyMade("delete-limits.yaml")
         #expect(result.status == 1)
         #expect(jobField(report, 0, "error") == "policy delete-limits, limit five-percent-per-run: this run's jobs would delete 1 of 3 (33%), "
             + "at most 5%; nothing was changed")
         #expect(try world.server.dns(LDAPWorld.corp).count == 3)
     }
 
-    @Test func theReadyMadeProtectionsParseAndStopAWrite() throws {
-        let readyMade = try String(contentsOfFile: packageRoot + "/policies/protected-objects.yaml", encoding: .utf8)
-            .replacingOccurrences(of: "ou=Service Accounts,dc=corp,dc=example", with: LDAPWorld.corp)
-        let world = try world("  rules: []\n")
-        try world.home.fixture.write(["policies/guard.yaml": readyMade])
-        try world.home.fixture.commit("the ready-made protections, over corp's people")
-        try world.change(Self.oneLeaver, "one leaver")
-        let (result, report) = try world.home.run("domains")
+    @Test func theReadyMadeProtectionsStopADeleteUnderTheContainer() throws {
+        let (world, result, report) = try runUnderReadyMade("protected-objects.yaml") {
+            $0.replacingOccurrences(of: "ou=Service Accounts,dc=corp,dc=example", with: LDAPWorld.corp)
+        }
         #expect(result.status == 1)
         #expect(jobField(report, 0, "error") == "policy protected-objects, protect service-accounts: would delete uid=dmuller,\(LDAPWorld.corp), "
             + "under \(LDAPWorld.corp); nothing was changed")
