@@ -690,8 +690,8 @@ public enum ManifestParser {
         let context = r.context
         var rules: [PolicyRule] = []
         var names: Set<String> = []
-        if !r.has("rules") && !r.has("limits") && !r.has("protect") {
-            context.fail(r.node, "spec", "a policy needs rules (over the manifests), limits or protect (over what runs write)")
+        if !r.has("rules") && !r.has("limits") && !r.has("protect") && !r.has("windows") {
+            context.fail(r.node, "spec", "a policy needs rules (over the manifests), limits, protect or windows (over what runs write)")
         }
         for (item, path) in r.list("rules") ?? [] {
             guard var p = MapReader(item, path: path, context: context) else { continue }
@@ -771,7 +771,58 @@ public enum ManifestParser {
                                           neverDeleteUnder: containers))
             }
         }
-        return PolicySpec(rules: rules, limits: limits, protect: protect)
+        var windows: [SyncWindow] = []
+        for (item, path) in r.list("windows") ?? [] {
+            guard var w = MapReader(item, path: path, context: context) else { continue }
+            let name = w.string("name", required: true)
+            if let name, !names.insert(name).inserted {
+                context.fail(w.value("name"), "\(path).name", "another rule of this policy is named '\(name)'")
+            }
+            let description = w.string("description")
+            let match = decodeRunMatch(w.map("match"), path: "\(path).match", context: context)
+            let zone = w.string("timeZone", required: true)
+            if let zone, TimeZone(identifier: zone) == nil {
+                context.fail(w.value("timeZone"), "\(path).timeZone", "'\(zone)' is not a time zone (write e.g. Europe/Berlin or UTC)")
+            }
+            let given = (w.has("allow"), w.has("deny"))
+            let allow = decodeSpans(w.list("allow"), context: context)
+            let deny = decodeSpans(w.list("deny"), context: context)
+            if given.0 == given.1 {
+                context.fail(item, path, "a window needs allow (writes only then) or deny (no writes then), not both")
+            }
+            w.finish()
+            if let name, let zone {
+                windows.append(SyncWindow(name: name, description: description, match: match, timeZone: zone, allow: allow, deny: deny))
+            }
+        }
+        return PolicySpec(rules: rules, limits: limits, protect: protect, windows: windows)
+    }
+
+    private static func decodeSpans(_ items: [(node: Node, path: String)]?, context: ReadContext) -> [WindowSpan] {
+        var spans: [WindowSpan] = []
+        for (item, path) in items ?? [] {
+            guard var s = MapReader(item, path: path, context: context) else { continue }
+            var days: [Weekday] = []
+            for (dayItem, dayPath) in s.list("days", required: true) ?? [] {
+                guard case .scalar(let scalar) = dayItem, let day = Weekday(rawValue: scalar.string) else {
+                    context.fail(dayItem, dayPath, "\(shape(dayItem)) is not a day (one of: Mon, Tue, Wed, Thu, Fri, Sat, Sun)")
+                    continue
+                }
+                days.append(day)
+            }
+            var times: [String] = []
+            for key in ["from", "to"] {
+                guard let text = s.string(key, required: true) else { continue }
+                if WindowSpan.minutes(text) == nil {
+                    context.fail(s.value(key), "\(path).\(key)", "'\(text)' is not a time of day like 08:00 (00:00 to 24:00)")
+                    continue
+                }
+                times.append(text)
+            }
+            s.finish()
+            if !days.isEmpty, times.count == 2 { spans.append(WindowSpan(days: days, from: times[0], to: times[1])) }
+        }
+        return spans
     }
 
     private static func decodeRunMatch(_ reader: MapReader?, path: String, context: ReadContext) -> RunMatch? {

@@ -562,25 +562,75 @@ public struct Protection: Codable, Sendable, Equatable {
     }
 }
 
+public enum Weekday: String, Codable, Sendable, CaseIterable {
+    case sun = "Sun", mon = "Mon", tue = "Tue", wed = "Wed", thu = "Thu", fri = "Fri", sat = "Sat"
+    /// 0 for Sunday, as `CivilDate` counts.
+    public var number: Int { Weekday.allCases.firstIndex(of: self) ?? 0 }
+}
+
+/// Hours on some days of the week, in a window's time zone: `from` up to `to` (`HH:MM`; `24:00`
+/// ends the day; a `to` at or before `from` runs past midnight into the next day).
+public struct WindowSpan: Codable, Sendable, Equatable {
+    public var days: [Weekday]
+    public var from: String
+    public var to: String
+    public init(days: [Weekday], from: String, to: String) {
+        self.days = days
+        self.from = from
+        self.to = to
+    }
+
+    /// Minutes since midnight of `HH:MM` (0–1440), nil when it is not such a time.
+    public static func minutes(_ text: String) -> Int? {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2, parts[0].count == 2, parts[1].count == 2, let h = Int(parts[0]), let m = Int(parts[1]),
+              (0...24).contains(h), (0...59).contains(m), h * 60 + m <= 1_440 else { return nil }
+        return h * 60 + m
+    }
+}
+
+/// When jobs may write: only inside `allow`, or never inside `deny` (one of the two).
+public struct SyncWindow: Codable, Sendable, Equatable {
+    public var name: String
+    public var description: String?
+    public var match: RunMatch?
+    public var timeZone: String
+    public var allow: [WindowSpan]
+    public var deny: [WindowSpan]
+    public init(name: String, description: String? = nil, match: RunMatch? = nil, timeZone: String,
+                allow: [WindowSpan] = [], deny: [WindowSpan] = []) {
+        self.name = name
+        self.description = description
+        self.match = match
+        self.timeZone = timeZone
+        self.allow = allow
+        self.deny = deny
+    }
+}
+
 public struct PolicySpec: Codable, Sendable, Equatable {
     /// Checked over the manifests of each revision.
     public var rules: [PolicyRule]
     /// Checked over what each run is about to write, before it writes.
     public var limits: [DeleteLimit]
     public var protect: [Protection]
+    /// Checked when a run starts.
+    public var windows: [SyncWindow]
 
-    public init(rules: [PolicyRule] = [], limits: [DeleteLimit] = [], protect: [Protection] = []) {
+    public init(rules: [PolicyRule] = [], limits: [DeleteLimit] = [], protect: [Protection] = [], windows: [SyncWindow] = []) {
         self.rules = rules
         self.limits = limits
         self.protect = protect
+        self.windows = windows
     }
 
-    /// Policies stored before limits and protections existed read with none.
+    /// Policies stored before limits, protections and windows existed read with none.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         rules = try c.decodeIfPresent([PolicyRule].self, forKey: .rules) ?? []
         limits = try c.decodeIfPresent([DeleteLimit].self, forKey: .limits) ?? []
         protect = try c.decodeIfPresent([Protection].self, forKey: .protect) ?? []
+        windows = try c.decodeIfPresent([SyncWindow].self, forKey: .windows) ?? []
     }
 }
 
@@ -742,7 +792,10 @@ extension Spec {
             let protect = p.protect.enumerated().compactMap { index, protection in
                 protection.match?.connection.map { Reference(field: "spec.protect[\(index)].match.connection", target: .object(ObjectKey(.connection, $0))) }
             }
-            return rules + limits + protect
+            let windows = p.windows.enumerated().compactMap { index, window in
+                window.match?.connection.map { Reference(field: "spec.windows[\(index)].match.connection", target: .object(ObjectKey(.connection, $0))) }
+            }
+            return rules + limits + protect + windows
         case .approval, .notificationChannel:
             return []
         }

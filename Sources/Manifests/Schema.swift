@@ -64,6 +64,16 @@ public enum ManifestSchema {
         ])
     }
 
+    /// Hours on days of the week.
+    static var windowSpan: Node {
+        object("Hours on days of the week; a to at or before from runs past midnight.", [
+            "days": list("Days of the week.", of: ["type": "string", "enum": Weekday.allCases.map(\.rawValue), "description": "A day."],
+                         minItems: 1),
+            "from": string("HH:MM.", pattern: "^([01][0-9]|2[0-4]):[0-5][0-9]$"),
+            "to": string("HH:MM; 24:00 ends the day.", pattern: "^([01][0-9]|2[0-4]):[0-5][0-9]$"),
+        ], required: ["days", "from", "to"])
+    }
+
     static func document() -> Node {
         var node = object("A Syncwright manifest: one YAML document of a config repository.", [
             "apiVersion": ["const": apiVersion, "description": "Always \(apiVersion)."],
@@ -141,7 +151,15 @@ public enum ManifestSchema {
                     "neverDeleteUnder": list("Containers under which nothing is deleted or moved away.",
                                              of: string("A DN, e.g. ou=Service Accounts,dc=corp,dc=example.", pattern: "=")),
                 ], required: ["name"], extra: ["anyOf": [["required": ["neverWrite"]], ["required": ["neverDeleteUnder"]]]])),
-            ], extra: ["anyOf": [["required": ["rules"]], ["required": ["limits"]], ["required": ["protect"]]]]),
+                "windows": list("Sync windows: when jobs may write, checked when a run starts.", of: object("A sync window.", [
+                    "name": string("The window's name, unique in the policy.", minLength: 1),
+                    "description": string("What it is for."),
+                    "match": runMatch,
+                    "timeZone": string("An IANA time zone, e.g. Europe/Berlin.", minLength: 1),
+                    "allow": list("Writes only inside these.", of: windowSpan, minItems: 1),
+                    "deny": list("No writes inside these.", of: windowSpan, minItems: 1),
+                ], required: ["name", "timeZone"], extra: ["oneOf": [["required": ["allow"]], ["required": ["deny"]]]])),
+            ], extra: ["anyOf": [["required": ["rules"]], ["required": ["limits"]], ["required": ["protect"]], ["required": ["windows"]]]]),
             Kind.approval.rawValue: object("A decision on a workflow request, merged like any change.", [
                 "request": string("The request id (syncwright requests), e.g. req-20261127-093000-ab12.", pattern: namePattern),
                 "decision": choice("approve or deny.", ApprovalDecision.self),

@@ -1,5 +1,6 @@
 import Foundation
 import Manifests
+import Scheduling
 import StateStore
 import Sync
 
@@ -99,5 +100,26 @@ extension Workspace {
         let loaded = RunPolicies(policies)
         if applied { policyCache.set((revision, loaded)) }
         return loaded
+    }
+}
+
+extension Workspace {
+    /// Why a run of `collection` (or of its jobs in `jobs`) may not write at `now`: the first
+    /// job whose destination a policy's sync window closes then, in words; nil when every
+    /// window is open.
+    public func closedWindow(collection name: String, jobs: Set<String>? = nil, at now: Date) throws -> String? {
+        guard let applied = try store.appliedRevision() else { return nil }
+        let lookup = ManifestLookup(store: store)
+        let policies = try runPolicies(lookup, revision: applied.revision)
+        guard policies.hasWindows, case .jobCollection(let collection)? = try lookup.spec(ObjectKey(.jobCollection, name)) else { return nil }
+        for entry in collection.jobs where jobs?.contains(entry.job) ?? true {
+            guard let job = try? lookup.job(entry.job) else { continue }
+            let destination = job.destination.connection
+            for (policy, window) in policies.windows(job: entry.job, destination: destination) where !SyncWindows.isOpen(window, at: now) {
+                return "job \(entry.job) writes \(destination), and policy \(policy)'s window \(window.name) "
+                    + "(\(SyncWindows.describe(window))) is closed at \(SyncWindows.wallText(now, in: window))"
+            }
+        }
+        return nil
     }
 }

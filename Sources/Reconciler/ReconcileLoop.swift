@@ -333,6 +333,13 @@ public final class ReconcileLoop: @unchecked Sendable {
             let deadline = (try schedule(scheduleName))?.timeout.map { now.addingTimeInterval(TimeInterval($0)) }
             let control = RunControl(clock: clock, deadline: deadline)
             let firedBy = timed ? scheduleName : "\(scheduleName)@startup"
+            // Outside a sync window the fire is skipped, with the reason; the next one may be inside.
+            if let closed = try workspace.closedWindow(collection: target, at: now) {
+                record(.skipped, "outside the sync window: \(closed)")
+                logger.notice("fire skipped", metadata: ["schedule": "\(scheduleName)", "collection": "\(target)",
+                                                         "reason": "outside the sync window: \(closed)"])
+                continue
+            }
             let verdict = lock.withLock { () -> FireVerdict in
                 if stopping { return .skip("the reconciler is stopping") }
                 if let last = startedMinute[target], last.minute == minute {
@@ -377,6 +384,8 @@ public final class ReconcileLoop: @unchecked Sendable {
     func approvedRuns(at now: Date, into summary: inout PassSummary) throws -> [StartedRun] {
         var runs: [StartedRun] = []
         for request in try workspace.requests(statuses: [.approved]) {
+            // An approved job waits for its sync window to open.
+            if try workspace.closedWindow(collection: request.collection, jobs: [request.job], at: now) != nil { continue }
             let control = RunControl(clock: clock, deadline: nil)
             let free = lock.withLock { () -> Bool in
                 guard !stopping, running[request.collection] == nil else { return false }

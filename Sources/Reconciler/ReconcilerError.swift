@@ -44,6 +44,8 @@ public enum ReconcilerError: Error, Sendable, CustomStringConvertible {
     case notApplied(ObjectKey)
     /// No such collection is applied (`orRun`: nor has one of that name run); with the applied names.
     case unknownCollection(String, applied: [String], orRun: Bool)
+    /// A manual run while a policy's sync window is closed.
+    case windowClosed(collection: String, reason: String)
     /// A connection cannot be opened as its stored spec says.
     case connection(name: String, problem: String)
     /// A job's reference (`resolve`) could not be looked up, so the job writes nothing.
@@ -120,6 +122,9 @@ public enum ReconcilerError: Error, Sendable, CustomStringConvertible {
             return "no collection named '\(name)' is applied" + (orRun ? " or has run" : "")
                 + Suggestion.phrase(for: name, among: applied)
                 + (applied.isEmpty ? "" : " (applied: \(applied.joined(separator: ", ")))")
+        case let .windowClosed(collection, reason):
+            return "collection \(collection) was not run: \(reason); run it inside the window, or give --override-window "
+                + "to run it now (the report records that)"
         case let .connection(name, problem):
             return "connection \(name): \(problem)"
         case let .reference(job, reference, problem):

@@ -17,14 +17,15 @@ extension Workspace {
 
     /// Queues a run of `collection` for the reconciler that holds the home.
     public func queueRun(collection: String, requestedBy: String, preview: Bool = false, previewLines: Int = 10,
-                         at now: Date = Date()) throws -> RunRequest {
+                         overrideWindow: Bool = false, at now: Date = Date()) throws -> RunRequest {
         guard try store.manifest(ObjectKey(.jobCollection, collection)) != nil else {
             let known = try collections().map(\.name)
             throw ReconcilerError.unknownCollection(collection, applied: known, orRun: false)
         }
-        let request = RunRequest(id: "handoff-" + RunReport.makeID(at: now), collection: collection,
+        var request = RunRequest(id: "handoff-" + RunReport.makeID(at: now), collection: collection,
                                  runId: RunReport.makeID(at: now), requestedAt: now, requestedBy: requestedBy, preview: preview,
                                  previewLines: previewLines)
+        request.overrideWindow = overrideWindow
         try store.queue(request)
         // A hand-over is followed by the command that asked, for minutes at most: those that
         // ended a week ago are forgotten, so the table does not grow with every `run`.
@@ -106,7 +107,7 @@ extension ReconcileLoop {
                     let reporter = ProgressRelay(request: request.id, store: store)
                     _ = try await offload {
                         try workspace.run(collection: request.collection, trigger: .manual, progress: reporter.relay,
-                                          control: control, runId: request.runId)
+                                          control: control, runId: request.runId, overrideWindow: request.overrideWindow)
                     }
                     try? store.update(runRequest: request.id, status: .finished)
                 } catch {

@@ -164,7 +164,7 @@ public enum ReportPages {
             | Started | \(RunReport.timestamp(report.startedAt)) |
             | Finished | \(RunReport.timestamp(report.finishedAt)) |
             | Duration | \(String(format: "%.3f", seconds)) s |
-            \(notifiedRow(report))
+            \(notifiedRow(report))\(report.windowOverride.map { "| Sync window | \($0.replacingOccurrences(of: "|", with: "\\|")) |\n" } ?? "")
             ## Jobs
 
             | Job | Status | Read | Created | Updated | Deleted | Unchanged | Skipped | Failed | Duration | Log |

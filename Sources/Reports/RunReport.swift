@@ -161,6 +161,8 @@ public struct RunReport: Codable, Sendable, Equatable {
     public var notes: [String]?
     /// For a run with trigger `approval`: the request it carries out.
     public var request: String?
+    /// For a manual run given `--override-window` while a sync window was closed: which window.
+    public var windowOverride: String?
     /// Whom the run notified, or why no one (absent when its collection has no notifications).
     public var notifications: Notified?
 

@@ -23,6 +23,8 @@ public struct RunRequest: Codable, Sendable, Equatable {
     public let preview: Bool
     /// For a preview: how many changes it shows per job.
     public let previewLines: Int
+    /// Run even when a sync window is closed (`run --override-window`); the report records it.
+    public var overrideWindow = false
     public var status: Status
     /// The latest progress line, while it runs.
     public var progress: String?

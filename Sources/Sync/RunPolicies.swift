@@ -18,12 +18,21 @@ public struct RunPolicies: Sendable {
     public let policies: [(name: String, spec: PolicySpec)]
 
     public init(_ policies: [(name: String, spec: PolicySpec)]) {
-        self.policies = policies.filter { !$0.spec.limits.isEmpty || !$0.spec.protect.isEmpty }.sorted { $0.name < $1.name }
+        self.policies = policies.filter { !$0.spec.limits.isEmpty || !$0.spec.protect.isEmpty || !$0.spec.windows.isEmpty }
+            .sorted { $0.name < $1.name }
     }
 
     public var isEmpty: Bool { policies.isEmpty }
+    public var hasWindows: Bool { policies.contains { !$0.spec.windows.isEmpty } }
 
-    static func applies(_ match: RunMatch?, job: String, destination: String) -> Bool {
+    /// The sync windows that cover `job` writing `destination`, with their policies' names.
+    public func windows(job: String, destination: String) -> [(policy: String, window: SyncWindow)] {
+        policies.flatMap { policy in
+            policy.spec.windows.filter { Self.applies($0.match, job: job, destination: destination) }.map { (policy.name, $0) }
+        }
+    }
+
+    public static func applies(_ match: RunMatch?, job: String, destination: String) -> Bool {
         guard let match else { return true }
         if let connection = match.connection, connection != destination { return false }
         if let pattern = match.jobs, fnmatch(pattern, job, 0) != 0 { return false }

@@ -19,7 +19,8 @@ extension Syncwright {
                 through the state store and followed here to its end ("sync now"); --no-wait prints the run \
                 id instead. A job that ran to its end but had objects fail is completedWithErrors, and \
                 its run partial; the first failures are listed with their DN and reason (all of them: \
-                `syncwright logs RUN JOB`). Exit codes: 0 when the run succeeded or awaits approval; 3 when it \
+                `syncwright logs RUN JOB`). A collection that writes a connection whose sync window (a policy's \
+                windows) is closed now is not run unless --override-window is given. Exit codes: 0 when the run succeeded or awaits approval; 3 when it \
                 is partial (some jobs or objects failed, the rest was written); 1 when it failed, was aborted, \
                 or could not start (for --preview: 1 when a job would fail).
                 """)
@@ -38,6 +39,9 @@ extension Syncwright {
 
         @Flag(help: "When a reconciler holds the home: hand the run to it and print the run id, without waiting for the run.")
         var noWait = false
+
+        @Flag(help: "Run even though a policy's sync window is closed now; the run's report records the override.")
+        var overrideWindow = false
 
         @OptionGroup var options: HomeOptions
 
@@ -68,7 +72,7 @@ extension Syncwright {
                 defer { claim?.release() }
                 let meter = ProgressMeter(enabled: format == .text && isatty(STDERR_FILENO) == 1)
                 let outcome = try workspace.run(collection: collection, preview: preview, previewLines: show,
-                                                progress: meter.update)
+                                                progress: meter.update, overrideWindow: overrideWindow)
                 meter.finish()
                 switch format {
                 case .json:
@@ -94,7 +98,11 @@ extension Syncwright.Run {
     /// Queues the run for the reconciler `holder`, then (unless --no-wait) follows it: its
     /// progress on a terminal, then its report. Nil with --no-wait.
     func handOver(_ workspace: Workspace, to holder: (pid: Int32, command: String)) throws -> RunReport? {
-        let request = try workspace.queueRun(collection: collection, requestedBy: Self.identity)
+        // Refused here at once, rather than by the reconciler after the hand-over.
+        if !overrideWindow, let closed = try workspace.closedWindow(collection: collection, at: Date()) {
+            throw ReconcilerError.windowClosed(collection: collection, reason: closed)
+        }
+        let request = try workspace.queueRun(collection: collection, requestedBy: Self.identity, overrideWindow: overrideWindow)
         let reconciler = "the reconciler (pid \(holder.pid))"
         if noWait {
             print("Handed run \(request.runId) of \(collection) to \(reconciler); "

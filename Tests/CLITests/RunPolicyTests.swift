@@ -119,3 +119,69 @@ import Testing
         #expect(try world.server.dns(LDAPWorld.partner).count == 3)
     }
 }
+
+/// Sync windows end to end: a window that is closed all week refuses a manual run (unless
+/// overridden, which the report records) and skips a scheduled fire, with the reason. The hours
+/// themselves are checked on fixed instants in `SyncWindowTests`.
+@Suite struct SyncWindowRunTests {
+    static let closedAllWeek = """
+        apiVersion: syncwright.dev/v1
+        kind: Policy
+        metadata: { name: quiet }
+        spec:
+          windows:
+            - name: never
+              match: { connection: dst }
+              timeZone: UTC
+              deny: [ { days: [Mon, Tue, Wed, Thu, Fri, Sat, Sun], from: "00:00", to: "24:00" } ]
+
+        """
+
+    func home() throws -> (Home, String) {
+        let folder = try TemporaryFolder()
+        let out = folder.sub("out.ldif")
+        let fixture = try Fixtures.csvToLDIF(csv: "id,login\n1,ann\n", out: out, job: "users")
+        try fixture.write(["policies/quiet.yaml": Self.closedAllWeek])
+        try fixture.commit("a window")
+        return (try Home(fixture), out)
+    }
+
+    @Test func aManualRunIsRefusedUnlessOverriddenAndTheOverrideIsRecorded() throws {
+        let (home, out) = try home()
+        let (refused, _) = try home.run("c")
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("collection c was not run: job users writes dst, and policy quiet's window never "
+            + "(no writes Mon, Tue, Wed, Thu, Fri, Sat, Sun 00:00–24:00 (UTC)) is closed at "), "\(refused.stderr)")
+        #expect(refused.stderr.contains("; run it inside the window, or give --override-window to run it now"))
+        #expect(!FileManager.default.fileExists(atPath: out), "nothing written")
+        #expect(try syncwright(["history", "--format", "json"] + home.args).stdout.contains("\"runId\"") == false, "no run recorded")
+
+        let (overridden, report) = try home.run("c", ["--override-window"])
+        #expect(overridden.status == 0, "\(overridden.stderr)")
+        #expect((report["windowOverride"] as? String)?.hasPrefix("run with --override-window: job users writes dst, and policy quiet's window never") == true,
+                "\(report)")
+        #expect(try String(contentsOfFile: out, encoding: .utf8).contains("uid: ann"))
+        let runId = try #require(report["runId"] as? String)
+        let summary = try home.fixture.git(["show", "reports:runs/c/\(runId)/summary.md"], in: home.fixture.originPath)
+        #expect(summary.contains("| Sync window | run with --override-window: job users writes dst"), "\(summary)")
+    }
+
+    @Test func aScheduledFireOutsideTheWindowIsSkippedWithTheReason() throws {
+        let (home, out) = try home()
+        try home.fixture.write(["schedule.yaml": """
+            apiVersion: syncwright.dev/v1
+            kind: Schedule
+            metadata: { name: start }
+            spec: { targets: [c], triggers: [ { atStartup: true } ] }
+
+            """])
+        try home.fixture.commit("a schedule")
+        let pass = try syncwright(["reconcile", "--once"] + home.args)
+        #expect(pass.status == 0, "\(pass.stderr)")
+        let fires = try runProcess("/usr/bin/sqlite3", [home.folder.sub("home/state.sqlite"), "SELECT outcome, note FROM fires"])
+        #expect(fires.stdout.hasPrefix("skipped|outside the sync window: job users writes dst, and policy quiet's window never"), "\(fires.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: out))
+        let runs = try runProcess("/usr/bin/sqlite3", [home.folder.sub("home/state.sqlite"), "SELECT count(*) FROM runs"])
+        #expect(runs.stdout == "0\n")
+    }
+}

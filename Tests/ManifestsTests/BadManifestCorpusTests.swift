@@ -141,7 +141,7 @@ let badCases: [BadCase] = [
                        + "e.g. match: { kinds: [Job] }"]),
     BadCase(name: "policy with nothing in it",
             files: ["p.yaml": header + "kind: Policy\nmetadata: { name: p }\nspec: { }\n"],
-            expected: ["p.yaml:4:7: spec: a policy needs rules (over the manifests), limits or protect (over what runs write)"]),
+            expected: ["p.yaml:4:7: spec: a policy needs rules (over the manifests), limits, protect or windows (over what runs write)"]),
     BadCase(name: "limit without a maximum",
             files: ["p.yaml": header + "kind: Policy\nmetadata: { name: p }\nspec:\n  limits:\n    - { name: l, per: run }\n"],
             expected: ["p.yaml:6:7: spec.limits[0]: a limit needs maxDeletes, maxDeletePercent or both"]),
@@ -161,6 +161,15 @@ let badCases: [BadCase] = [
                     "p.yaml": header + "kind: Policy\nmetadata: { name: p }\nspec:\n  limits:\n"
                         + "    - { name: l, match: { connection: corp-ldpa }, maxDeletes: 1 }\n"],
             expected: ["p.yaml:6:39: spec.limits[0].match.connection: no Connection named 'corp-ldpa' exists"]),
+    BadCase(name: "sync window with both allow and deny, a bad zone, day and time",
+            files: ["p.yaml": header + "kind: Policy\nmetadata: { name: p }\nspec:\n  windows:\n"
+                        + "    - name: w\n      timeZone: Europe/Berln\n"
+                        + "      allow: [ { days: [Saturday], from: \"02:00\", to: \"6\" } ]\n"
+                        + "      deny: [ { days: [Mon], from: \"08:00\", to: \"18:00\" } ]\n"],
+            expected: ["p.yaml:6:7: spec.windows[0]: a window needs allow (writes only then) or deny (no writes then), not both",
+                       "p.yaml:7:17: spec.windows[0].timeZone: 'Europe/Berln' is not a time zone (write e.g. Europe/Berlin or UTC)",
+                       "p.yaml:8:25: spec.windows[0].allow[0].days[0]: 'Saturday' is not a day (one of: Mon, Tue, Wed, Thu, Fri, Sat, Sun)",
+                       "p.yaml:8:55: spec.windows[0].allow[0].to: '6' is not a time of day like 08:00 (00:00 to 24:00)"]),
     BadCase(name: "policy rule matching an unknown kind",
             files: ["p.yaml": header + "kind: Policy\nmetadata: { name: p }\nspec:\n  rules:\n"
                         + "    - { name: r, match: { kinds: [Jobs] }, expression: 'x == 1' }\n"],

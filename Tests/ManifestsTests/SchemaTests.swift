@@ -126,6 +126,10 @@ let kitchenSink = """
         - { name: l, description: d, match: { connection: src, jobs: "hr-*" }, maxDeletes: 5, maxDeletePercent: 5, per: run }
       protect:
         - { name: p, description: d, match: { connection: src }, neverWrite: [adminCount], neverDeleteUnder: ["ou=Service,dc=x"] }
+      windows:
+        - { name: w, description: d, match: { connection: src, jobs: "*" }, timeZone: Europe/Berlin,
+            deny: [ { days: [Mon, Fri], from: "08:00", to: "18:00" } ] }
+        - { name: v, timeZone: UTC, allow: [ { days: [Sat], from: "22:00", to: "24:00" } ] }
     ---
     apiVersion: syncwright.dev/v1
     kind: Approval

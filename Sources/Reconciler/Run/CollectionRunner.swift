@@ -101,7 +101,7 @@ extension Workspace {
     public func run(collection name: String, preview: Bool = false, trigger: RunTrigger = .manual,
                     previewLines: Int = 10, progress: ((JobProgress) -> Void)? = nil,
                     scheduled: ScheduledRun? = nil, control: RunControl? = nil,
-                    approved: ApprovalRequest? = nil, runId chosen: String? = nil) throws -> RunOutcome {
+                    approved: ApprovalRequest? = nil, runId chosen: String? = nil, overrideWindow: Bool = false) throws -> RunOutcome {
         let clock = control?.clock ?? SystemWallClock()
         guard let applied = try store.appliedRevision() else {
             throw ReconcilerError.nothingApplied
@@ -113,6 +113,13 @@ extension Workspace {
             throw ReconcilerError.jobLeftCollection(job: approved.job, request: approved.id, collection: name)
         }
         let started = clock.now()
+        // A manual run outside a sync window is refused, unless overridden (and recorded so).
+        // Scheduled runs and approved requests are held back by the loop until the window opens.
+        var windowOverride: String?
+        if !preview, scheduled == nil, approved == nil, let closed = try closedWindow(collection: name, at: started) {
+            guard overrideWindow else { throw ReconcilerError.windowClosed(collection: name, reason: closed) }
+            windowOverride = "run with --override-window: " + closed
+        }
         let runId = chosen ?? RunReport.makeID(at: started) { (try? store.runIDTaken($0)) ?? false }
         // Timed from here, as it always was: the figures (`bench/reconcile_bench.py`) leave out
         // reading the applied revision and the collection, and making the run id.
@@ -149,6 +156,7 @@ extension Workspace {
         report.scheduledFor = scheduled?.scheduledFor
         if let notes = scheduled?.notes, !notes.isEmpty { report.notes = notes }
         report.request = approved?.id
+        report.windowOverride = windowOverride
         timer.lap("warnings")
         if !preview {
             var requests = run.raised

@@ -203,6 +203,9 @@ enum Migrations {
                 DROP INDEX notifications_by_key;
                 """)
         }
+        migrator.registerMigration("v11: run requests that override sync windows") { db in
+            try db.execute(sql: "ALTER TABLE runRequests ADD COLUMN overrideWindow BOOLEAN NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 }

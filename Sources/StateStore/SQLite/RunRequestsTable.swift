@@ -11,6 +11,7 @@ struct RunRequestRow: StoredRow {
     var requestedBy: String
     var preview: Bool
     var previewLines: Int
+    var overrideWindow: Bool
     var result: String?
     var status: RunRequest.Status
     var progress: String?
@@ -24,6 +25,7 @@ struct RunRequestRow: StoredRow {
         requestedBy = request.requestedBy
         preview = request.preview
         previewLines = request.previewLines
+        overrideWindow = request.overrideWindow
         result = request.result
         status = request.status
         progress = request.progress
@@ -31,8 +33,11 @@ struct RunRequestRow: StoredRow {
     }
 
     var request: RunRequest {
-        RunRequest(id: id, collection: collection, runId: runId, requestedAt: requestedAt, requestedBy: requestedBy,
-                   preview: preview, previewLines: previewLines, status: status, progress: progress, error: error, result: result)
+        var request = RunRequest(id: id, collection: collection, runId: runId, requestedAt: requestedAt, requestedBy: requestedBy,
+                                 preview: preview, previewLines: previewLines, status: status, progress: progress, error: error,
+                                 result: result)
+        request.overrideWindow = overrideWindow
+        return request
     }
 }
 
