@@ -735,10 +735,11 @@ public enum ManifestParser {
                 context.fail(item, path, "a limit needs maxDeletes, maxDeletePercent or both")
             }
             let per = l.enumeration("per", LimitScope.self)
+            let approvers = policyApprovers(&l, path: path, context: context)
             l.finish()
             if let name {
                 limits.append(DeleteLimit(name: name, description: description, match: match, maxDeletes: maxDeletes,
-                                          maxDeletePercent: maxPercent, per: per ?? .job))
+                                          maxDeletePercent: maxPercent, per: per ?? .job, approvers: approvers))
             }
         }
         for (item, path) in r.list("protect") ?? [] {
@@ -765,10 +766,11 @@ public enum ManifestParser {
             if attributes.isEmpty && containers.isEmpty {
                 context.fail(item, path, "a protection needs neverWrite (attributes), neverDeleteUnder (DNs) or both")
             }
+            let approvers = policyApprovers(&p, path: path, context: context)
             p.finish()
             if let name {
                 protect.append(Protection(name: name, description: description, match: match, neverWrite: attributes,
-                                          neverDeleteUnder: containers))
+                                          neverDeleteUnder: containers, approvers: approvers))
             }
         }
         var windows: [SyncWindow] = []
@@ -823,6 +825,19 @@ public enum ManifestParser {
             if !days.isEmpty, times.count == 2 { spans.append(WindowSpan(days: days, from: times[0], to: times[1])) }
         }
         return spans
+    }
+
+    /// `approvers`: email addresses, as a workflow's.
+    private static func policyApprovers(_ r: inout MapReader, path: String, context: ReadContext) -> [String] {
+        var approvers: [String] = []
+        for (item, itemPath) in r.list("approvers") ?? [] {
+            guard case .scalar(let scalar) = item, Workflow.isEmail(scalar.string) else {
+                context.fail(item, itemPath, "\(shape(item)) is not an email address (write bob@corp.example or Bob <bob@corp.example>)")
+                continue
+            }
+            approvers.append(scalar.string)
+        }
+        return approvers
     }
 
     private static func decodeRunMatch(_ reader: MapReader?, path: String, context: ReadContext) -> RunMatch? {

@@ -530,9 +530,12 @@ public struct DeleteLimit: Codable, Sendable, Equatable {
     /// Of the destination objects the job (or the run's jobs) manage.
     public var maxDeletePercent: Int?
     public var per: LimitScope
+    /// Who may let a stopped job through once (with the job's workflow approvers).
+    public var approvers: [String]
 
     public init(name: String, description: String? = nil, match: RunMatch? = nil, maxDeletes: Int? = nil,
-                maxDeletePercent: Int? = nil, per: LimitScope = .job) {
+                maxDeletePercent: Int? = nil, per: LimitScope = .job, approvers: [String] = []) {
+        self.approvers = approvers
         self.name = name
         self.description = description
         self.match = match
@@ -551,9 +554,12 @@ public struct Protection: Codable, Sendable, Equatable {
     public var neverWrite: [String]
     /// Containers (DNs) under which nothing is deleted; the container itself included.
     public var neverDeleteUnder: [String]
+    /// Who may let a stopped job through once (with the job's workflow approvers).
+    public var approvers: [String]
 
     public init(name: String, description: String? = nil, match: RunMatch? = nil, neverWrite: [String] = [],
-                neverDeleteUnder: [String] = []) {
+                neverDeleteUnder: [String] = [], approvers: [String] = []) {
+        self.approvers = approvers
         self.name = name
         self.description = description
         self.match = match

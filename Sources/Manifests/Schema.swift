@@ -64,6 +64,12 @@ public enum ManifestSchema {
         ])
     }
 
+    /// Who may let a job a limit or protection stopped through once.
+    static var guardApprovers: Node {
+        list("Who may let a stopped job through once (with the job's workflow approvers): email addresses.",
+             of: string("bob@corp.example or Bob <bob@corp.example>.", minLength: 3))
+    }
+
     /// Hours on days of the week.
     static var windowSpan: Node {
         object("Hours on days of the week; a to at or before from runs past midnight.", [
@@ -142,6 +148,7 @@ public enum ManifestSchema {
                     "maxDeletes": int("At most this many deletes.", 0...Int(Int32.max)),
                     "maxDeletePercent": int("At most this share of the objects managed, in percent.", 0...100),
                     "per": choice("job (default): each job on its own; run: the jobs of one collection run together.", LimitScope.self),
+                    "approvers": guardApprovers,
                 ], required: ["name"], extra: ["anyOf": [["required": ["maxDeletes"]], ["required": ["maxDeletePercent"]]]])),
                 "protect": list("What no job may write, checked over what each run is about to write.", of: object("A protection.", [
                     "name": string("The protection's name, unique in the policy.", minLength: 1),
@@ -150,6 +157,7 @@ public enum ManifestSchema {
                     "neverWrite": list("Attributes never set, changed or removed.", of: string("An attribute name.", minLength: 1)),
                     "neverDeleteUnder": list("Containers under which nothing is deleted or moved away.",
                                              of: string("A DN, e.g. ou=Service Accounts,dc=corp,dc=example.", pattern: "=")),
+                    "approvers": guardApprovers,
                 ], required: ["name"], extra: ["anyOf": [["required": ["neverWrite"]], ["required": ["neverDeleteUnder"]]]])),
                 "windows": list("Sync windows: when jobs may write, checked when a run starts.", of: object("A sync window.", [
                     "name": string("The window's name, unique in the policy.", minLength: 1),

@@ -93,6 +93,12 @@ public struct ApprovalRequest: Codable, Sendable, Equatable {
     public var note: String?
     /// The run that executed the approved job.
     public var executedRunId: String?
+    /// For a request raised because a guard stopped the job (a delete threshold, the empty-source
+    /// guard, a policy's limit or protection): what it said. Approved, it lets the job through
+    /// once, with the guard lifted, for this change set only.
+    public var guardTripped: String?
+    /// SHA-256 of the change set the guard stopped: an approval counts for it alone.
+    public var changeSetHash: String?
 
     public init(id: String, job: String, collection: String, status: Status, runId: String, revision: String,
                 jobHash: String, trigger: RunTrigger, requestedBy: String, requestedAt: Date, expiresAt: Date,
@@ -158,6 +164,10 @@ extension ReportPages {
             | Approvers | \(cell(request.approvers.joined(separator: ", "))) |
 
             """
+        if let stopped = request.guardTripped {
+            out += "| Stopped by | \(cell(stopped)) |\n"
+                + "| Asks | to let this one change set through once, with that guard lifted; if the change set moves, the request expires |\n"
+        }
         if let decidedBy = request.decidedBy {
             out += "| Decided by | \(cell(decidedBy))\(request.decidedAt.map { " at \(RunReport.timestamp($0))" } ?? "") |\n"
         }

@@ -107,6 +107,9 @@ public struct ChangeSet: Sendable {
     public var skipped = 0
     /// Destination objects the job manages (those with a key), for the percent guard.
     public var managed = 0
+    /// Who may let the job through once when a policy's guard stopped it (besides the job's
+    /// workflow approvers).
+    public var guardApprovers: [String] = []
     /// Set when a guard stops the job: it then writes nothing.
     public var guardViolation: String?
     /// Where planning spent its time, for the debug log.

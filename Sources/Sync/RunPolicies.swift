@@ -43,12 +43,12 @@ public struct RunPolicies: Sendable {
     /// `policy/limit`) hold what earlier jobs of the run added under `per: run` limits; when the
     /// job may write, its own share is added.
     public func violation(_ set: ChangeSet, job: String, destination: String,
-                          tallies: inout [String: Tally]) -> String? {
+                          tallies: inout [String: Tally]) -> (reason: String, approvers: [String])? {
         let deletes = set.count(.delete)
         for (policy, spec) in policies {
             for protection in spec.protect where Self.applies(protection.match, job: job, destination: destination) {
                 if let found = Self.protectedWrite(set, protection) {
-                    return "policy \(policy), protect \(protection.name): would \(found); nothing was changed"
+                    return ("policy \(policy), protect \(protection.name): would \(found); nothing was changed", protection.approvers)
                 }
             }
             for limit in spec.limits where Self.applies(limit.match, job: job, destination: destination) {
@@ -58,12 +58,12 @@ public struct RunPolicies: Sendable {
                 total.managed += set.managed
                 let scope = limit.per == .run ? "this run's jobs" : "the job"
                 if let most = limit.maxDeletes, total.deletes > most {
-                    return "policy \(policy), limit \(limit.name): \(scope) would delete \(total.deletes), at most \(most); "
-                        + "nothing was changed"
+                    return ("policy \(policy), limit \(limit.name): \(scope) would delete \(total.deletes), at most \(most); "
+                        + "nothing was changed", limit.approvers)
                 }
                 if let percent = limit.maxDeletePercent, total.deletes > 0, total.deletes * 100 > percent * max(total.managed, 1) {
-                    return "policy \(policy), limit \(limit.name): \(scope) would delete \(total.deletes) of \(total.managed) "
-                        + "(\(total.deletes * 100 / max(total.managed, 1))%), at most \(percent)%; nothing was changed"
+                    return ("policy \(policy), limit \(limit.name): \(scope) would delete \(total.deletes) of \(total.managed) "
+                        + "(\(total.deletes * 100 / max(total.managed, 1))%), at most \(percent)%; nothing was changed", limit.approvers)
                 }
             }
         }

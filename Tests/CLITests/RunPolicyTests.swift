@@ -185,3 +185,96 @@ import Testing
         #expect(runs.stdout == "0\n")
     }
 }
+
+/// A guard that stops a job asks instead of only refusing: a request for that exact change set,
+/// which an approver's Approval lets through once; a non-approver's is ignored; a change set that
+/// moved expires it. Against a real slapd, read back with ldapsearch.
+@Suite(.serialized) struct GuardRequestTests {
+    static let limit = "  limits:\n    - { name: few-deletes, match: { connection: corp }, maxDeletes: 1, approvers: [ops@corp.example] }\n"
+
+    func requests(_ world: LDAPWorld) throws -> [[String: Any]] {
+        let listed = try syncwright(["requests", "--format", "json"] + world.home.args)
+        let document = (try? JSONSerialization.jsonObject(with: Data(listed.stdout.utf8))) as? [String: Any]
+        return document?["requests"] as? [[String: Any]] ?? []
+    }
+
+    /// An Approval in its own file, committed by `author` (as a merged pull request would be).
+    func approve(_ world: LDAPWorld, _ id: String, as author: String) throws {
+        let who = author.split(separator: " ").first.map { $0.lowercased() } ?? "someone"
+        try world.home.fixture.write(["approvals/\(id)-\(who).yaml": """
+            apiVersion: syncwright.dev/v1
+            kind: Approval
+            metadata: { name: \(id)-\(who) }
+            spec: { request: \(id), decision: approve, reason: "the two leavers are real" }
+
+            """])
+        try world.home.fixture.commit("approve \(id)", author: author)
+    }
+
+    @Test func anApproverLetsTheStoppedChangeSetThroughOnceAndOnlyThatOne() throws {
+        let world = try RunPolicyTests().world(Self.limit)
+        try world.change(RunPolicyTests.twoLeavers, "two leavers")
+        let (stopped, report) = try world.home.run("domains")
+        #expect(stopped.status == 1)
+        let error = jobField(report, 0, "error") ?? ""
+        #expect(error.hasPrefix("policy guard, limit few-deletes: the job would delete 2, at most 1; nothing was changed; request req-"), "\(error)")
+        #expect(error.contains("asks ops@corp.example to let this change set through once"))
+        let id = try #require(jobField(report, 0, "request"))
+        var pending = try #require(try requests(world).first { $0["id"] as? String == id })
+        #expect(pending["status"] as? String == "pending")
+        #expect(pending["guardTripped"] as? String == "policy guard, limit few-deletes: the job would delete 2, at most 1; nothing was changed")
+        #expect((pending["preview"] as? [String: Any])?["delete"] as? Int == 2)
+        #expect(try world.server.dns(LDAPWorld.corp).count == 3)
+
+        // The same run again: the same change set, the same request (not a second one).
+        let (_, again) = try world.home.run("domains")
+        #expect(jobField(again, 0, "request") == id)
+        #expect(try requests(world).filter { $0["guardTripped"] != nil }.count == 1)
+
+        // A non-approver's Approval is ignored.
+        try approve(world, id, as: "Mallory <mallory@corp.example>")
+        _ = try syncwright(["reconcile", "--once"] + world.home.args)
+        pending = try #require(try requests(world).first { $0["id"] as? String == id })
+        #expect(pending["status"] as? String == "pending")
+        #expect(try world.server.dns(LDAPWorld.corp).count == 3)
+
+        // An approver's: the next pass runs the job once, with the limit lifted.
+        try approve(world, id, as: "Ops <ops@corp.example>")
+        let pass = try syncwright(["reconcile", "--once"] + world.home.args)
+        #expect(pass.status == 0, "\(pass.stderr)")
+        let executed = try #require(try requests(world).first { $0["id"] as? String == id })
+        #expect(executed["status"] as? String == "executed", "\(executed)")
+        #expect(try world.server.dns(LDAPWorld.corp) == ["uid=bsmith,\(LDAPWorld.corp)"])
+
+        // Once: the two come back, leave again, and the same two deletes are stopped again.
+        try world.change(LDAPWorld.hr, "the two are back")
+        let (back, _) = try world.home.run("domains")
+        #expect(back.status == 0, "\(back.stderr)")
+        try world.change(RunPolicyTests.twoLeavers, "the two leave again")
+        let (after, next) = try world.home.run("domains")
+        #expect(after.status == 1)
+        let second = try #require(jobField(next, 0, "request"))
+        #expect(second != id)
+        #expect(try world.server.dns(LDAPWorld.corp).count == 3)
+    }
+
+    @Test func aChangeSetThatMovedExpiresTheApprovedRequestAndAsksAgain() throws {
+        let world = try RunPolicyTests().world(Self.limit)
+        try world.change(RunPolicyTests.twoLeavers, "two leavers")
+        let (_, report) = try world.home.run("domains")
+        let id = try #require(jobField(report, 0, "request"))
+        try approve(world, id, as: "Ops <ops@corp.example>")
+        #expect(try syncwright(["apply"] + world.home.args).status == 0)
+        #expect(try requests(world).first { $0["id"] as? String == id }?["status"] as? String == "approved")
+        // Before the reconciler runs it, a third person leaves: three deletes, not the two approved.
+        try world.change(LDAPWorld.hr.split(separator: "\n").prefix(1).joined() + "\n4,eold,Evan,Old,Retired,,inactive\n5,x,X,Y,Z,,active\n",
+                         "three leavers and a new hire")
+        _ = try syncwright(["reconcile", "--once"] + world.home.args)
+        let expired = try #require(try requests(world).first { $0["id"] as? String == id })
+        #expect(expired["status"] as? String == "expired", "\(expired)")
+        #expect((expired["note"] as? String)?.hasPrefix("the change set moved after the request was approved") == true)
+        #expect(try world.server.dns(LDAPWorld.corp).count == 3, "nothing deleted")
+        let fresh = try requests(world).filter { $0["status"] as? String == "pending" && $0["guardTripped"] != nil }
+        #expect(fresh.count == 1 && (fresh.first?["preview"] as? [String: Any])?["delete"] as? Int == 3, "\(fresh)")
+    }
+}

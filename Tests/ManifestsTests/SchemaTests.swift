@@ -123,9 +123,11 @@ let kitchenSink = """
           message: m
           enforcement: warn
       limits:
-        - { name: l, description: d, match: { connection: src, jobs: "hr-*" }, maxDeletes: 5, maxDeletePercent: 5, per: run }
+        - { name: l, description: d, match: { connection: src, jobs: "hr-*" }, maxDeletes: 5, maxDeletePercent: 5, per: run,
+            approvers: [ops@corp.example] }
       protect:
-        - { name: p, description: d, match: { connection: src }, neverWrite: [adminCount], neverDeleteUnder: ["ou=Service,dc=x"] }
+        - { name: p, description: d, match: { connection: src }, neverWrite: [adminCount], neverDeleteUnder: ["ou=Service,dc=x"],
+            approvers: ["Ops <ops@corp.example>"] }
       windows:
         - { name: w, description: d, match: { connection: src, jobs: "*" }, timeZone: Europe/Berlin,
             deny: [ { days: [Mon, Fri], from: "08:00", to: "18:00" } ] }

@@ -78,6 +78,8 @@ struct RunProgress {
     var stopped: StopReason?
     /// The job whose failure, with `onFailure: abort`, ended the run.
     var abortedBy: String?
+    /// Why the approved guard request this run carries out no longer applies, when it does not.
+    var movedApproval: String?
     /// What the run's jobs so far add up to under `per: run` delete limits (`policy/limit`).
     var limitTallies: [String: RunPolicies.Tally] = [:]
 
@@ -161,7 +163,12 @@ extension Workspace {
         if !preview {
             var requests = run.raised
             if var executed = approved {
-                executed.status = .executed
+                if let moved = run.movedApproval {
+                    executed.status = .expired
+                    executed.note = moved
+                } else {
+                    executed.status = .executed
+                }
                 executed.executedRunId = context.runId
                 requests.append(executed)
             }

@@ -77,7 +77,58 @@ extension Workspace {
             "job": "\(entry.job)", "destinationMs": "\(String(format: "%.1f", set.timings.destinationMs))",
             "sourceWaitMs": "\(String(format: "%.1f", set.timings.sourceWaitMs))",
             "sourceMs": "\(String(format: "%.1f", set.timings.sourceMs))"])
-        return context.preview ? preview(entry, set, opened, context, &run) : write(entry, consume set, opened, context, &run)
+        if context.preview { return preview(entry, set, opened, context, &run) }
+        let asked = try guardRequest(entry, set, opened, context, &run)
+        var job = write(entry, consume set, opened, context, &run)
+        if let asked {
+            job.request = asked.id
+            job.error = (job.error ?? "") + "; request \(asked.id) asks \(asked.approvers.joined(separator: ", ")) "
+                + "to let this change set through once (syncwright approve \(asked.id))"
+        }
+        return job
+    }
+
+    /// When a guard stopped the job and someone may let it through (the job's workflow
+    /// approvers, or the policy's): the request that asks them, for this exact change set. An
+    /// open request for the same change set is asked again rather than doubled; one for another
+    /// change set (the source moved) expires, and a new one is raised.
+    private func guardRequest(_ entry: CollectionEntry, _ set: ChangeSet, _ opened: OpenedJob, _ context: RunContext,
+                              _ run: inout RunProgress) throws -> ApprovalRequest? {
+        guard let violation = set.guardViolation else { return nil }
+        var approvers: [String] = []
+        for approver in set.guardApprovers + (opened.spec.workflow?.approvers ?? [])
+        where !approvers.contains(where: { Workflow.email(of: $0) == Workflow.email(of: approver) }) {
+            approvers.append(approver)
+        }
+        guard !approvers.isEmpty else { return nil }
+        let hash = Self.changeSetHash(set, opened.engine)
+        let open = try store.requests(statuses: [.pending, .approved]).filter {
+            $0.guardTripped != nil && $0.job == entry.job && $0.collection == context.collection && $0.id != context.approved?.id
+        }
+        if let same = open.first(where: { $0.changeSetHash == hash }) { return same }
+        for var moved in open {
+            moved.status = .expired
+            moved.note = "the change set moved after the request was raised (the source or the destination changed); "
+                + "a new request asks about the change set as it is now"
+            run.raised.append(moved)
+        }
+        let workflow = Workflow(approvers: approvers, expiresAfter: opened.spec.workflow?.expiresAfter)
+        var request = try makeRequest(job: entry.job, collection: context.collection, workflow: workflow, set: set,
+                                      engine: opened.engine, runId: context.runId, revision: context.revision,
+                                      trigger: context.trigger, scheduled: context.scheduled, at: context.startedAt,
+                                      taken: Set(run.raised.map(\.id)))
+        request.guardTripped = violation
+        request.changeSetHash = hash
+        run.raised.append(request)
+        logger.info("guard request raised", metadata: ["job": "\(entry.job)", "request": "\(request.id)"])
+        return request
+    }
+
+    /// A change set's fingerprint: every change and failure as the log writes it (secrets
+    /// masked), so that a request's approval counts for that change set alone.
+    static func changeSetHash(_ set: ChangeSet, _ engine: JobEngine) -> String {
+        Canonical.hash((set.changes.flatMap { engine.logLines(for: $0) } + set.failures.map { "! \($0.object) \($0.reason)" })
+            .joined(separator: "\n"))
     }
 
     /// What the job would do; with the run-time policies checked over it, before anything is
@@ -85,11 +136,23 @@ extension Workspace {
     private func plan(_ entry: CollectionEntry, _ opened: OpenedJob, _ context: RunContext,
                       _ run: inout RunProgress) throws -> ChangeSet {
         var set = try opened.engine.plan(source: opened.source, destination: opened.destination, progress: context.progress)
-        guard set.guardViolation == nil else { return set }
         let policies = try runPolicies(run.connections.manifests, revision: context.revision)
-        if !policies.isEmpty {
-            set.guardViolation = policies.violation(set, job: entry.job, destination: opened.spec.destination.connection,
-                                                    tallies: &run.limitTallies)
+        if set.guardViolation == nil, !policies.isEmpty,
+           let found = policies.violation(set, job: entry.job, destination: opened.spec.destination.connection, tallies: &run.limitTallies) {
+            set.guardViolation = found.reason
+            set.guardApprovers = found.approvers
+        }
+        // An approved guard request lets this job through once: for the change set it was
+        // raised for, and no other.
+        if let approved = context.approved, approved.guardTripped != nil, approved.job == entry.job, set.guardViolation != nil {
+            if Self.changeSetHash(set, opened.engine) == approved.changeSetHash {
+                logger.notice("guard lifted once, by an approved request", metadata: [
+                    "job": "\(entry.job)", "request": "\(approved.id)", "guard": "\(set.guardViolation ?? "")"])
+                set.guardViolation = nil
+            } else {
+                run.movedApproval = "the change set moved after the request was approved (the source or the destination "
+                    + "changed), so the approval no longer applies; a new request asks about it"
+            }
         }
         return set
     }
