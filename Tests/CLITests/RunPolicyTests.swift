@@ -258,6 +258,30 @@ import Testing
         #expect(try world.server.dns(LDAPWorld.corp).count == 3)
     }
 
+    @Test func aDeleteThresholdAsksTheJobsWorkflowApprovers() throws {
+        let world = try LDAPWorld(threshold: 1)
+        let (first, _) = try world.home.run("domains")
+        try #require(first.status == 0, "\(first.stderr)")
+        let jobs = try String(contentsOfFile: world.home.fixture.workTree + "/jobs.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "  deleteThreshold: { count: 1 }\n", with: "  deleteThreshold: { count: 1 }\n  workflow: { approvers: [ops@corp.example] }\n")
+        try world.home.fixture.write(["jobs.yaml": jobs])
+        try world.home.fixture.commit("hr-to-corp under workflow")
+        try world.change(RunPolicyTests.twoLeavers, "two leavers")
+        // The manual run asks the workflow first; its approval runs the job, and the threshold stops it.
+        let (_, asked) = try world.home.run("domains")
+        let workflowRequest = try #require(jobField(asked, 0, "request"))
+        try approve(world, workflowRequest, as: "Ops <ops@corp.example>")
+        _ = try syncwright(["reconcile", "--once"] + world.home.args)
+        #expect(try world.server.dns(LDAPWorld.corp).count == 3)
+        let guardRequest = try #require(try requests(world).first { $0["guardTripped"] != nil })
+        #expect(guardRequest["guardTripped"] as? String == "would delete 2, threshold 1; nothing was changed (raise deleteThreshold if that is expected)")
+        #expect(guardRequest["approvers"] as? [String] == ["ops@corp.example"])
+        // Its approval lets the two deletes through once.
+        try approve(world, try #require(guardRequest["id"] as? String), as: "Ops <ops@corp.example>")
+        _ = try syncwright(["reconcile", "--once"] + world.home.args)
+        #expect(try world.server.dns(LDAPWorld.corp) == ["uid=bsmith,\(LDAPWorld.corp)"])
+    }
+
     @Test func aChangeSetThatMovedExpiresTheApprovedRequestAndAsksAgain() throws {
         let world = try RunPolicyTests().world(Self.limit)
         try world.change(RunPolicyTests.twoLeavers, "two leavers")
