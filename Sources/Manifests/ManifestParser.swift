@@ -695,11 +695,7 @@ public enum ManifestParser {
         }
         for (item, path) in r.list("rules") ?? [] {
             guard var p = MapReader(item, path: path, context: context) else { continue }
-            let name = p.string("name", required: true)
-            if let name, !names.insert(name).inserted {
-                context.fail(p.value("name"), "\(path).name", "another rule of this policy is named '\(name)'")
-            }
-            let description = p.string("description")
+            let (name, description) = ruleName(&p, path: path, names: &names, context: context)
             let present = p.has("match")
             let match = decodePolicyMatch(p.map("match"), path: "\(path).match", context: context)
             if !present {
@@ -723,11 +719,7 @@ public enum ManifestParser {
         var protect: [Protection] = []
         for (item, path) in r.list("limits") ?? [] {
             guard var l = MapReader(item, path: path, context: context) else { continue }
-            let name = l.string("name", required: true)
-            if let name, !names.insert(name).inserted {
-                context.fail(l.value("name"), "\(path).name", "another rule of this policy is named '\(name)'")
-            }
-            let description = l.string("description")
+            let (name, description) = ruleName(&l, path: path, names: &names, context: context)
             let match = decodeRunMatch(l.map("match"), path: "\(path).match", context: context)
             let maxDeletes = l.int("maxDeletes", in: 0...Int(Int32.max))
             let maxPercent = l.int("maxDeletePercent", in: 0...100)
@@ -744,11 +736,7 @@ public enum ManifestParser {
         }
         for (item, path) in r.list("protect") ?? [] {
             guard var p = MapReader(item, path: path, context: context) else { continue }
-            let name = p.string("name", required: true)
-            if let name, !names.insert(name).inserted {
-                context.fail(p.value("name"), "\(path).name", "another rule of this policy is named '\(name)'")
-            }
-            let description = p.string("description")
+            let (name, description) = ruleName(&p, path: path, names: &names, context: context)
             let match = decodeRunMatch(p.map("match"), path: "\(path).match", context: context)
             let attributes = p.stringList("neverWrite") ?? []
             var containers: [String] = []
@@ -776,11 +764,7 @@ public enum ManifestParser {
         var windows: [SyncWindow] = []
         for (item, path) in r.list("windows") ?? [] {
             guard var w = MapReader(item, path: path, context: context) else { continue }
-            let name = w.string("name", required: true)
-            if let name, !names.insert(name).inserted {
-                context.fail(w.value("name"), "\(path).name", "another rule of this policy is named '\(name)'")
-            }
-            let description = w.string("description")
+            let (name, description) = ruleName(&w, path: path, names: &names, context: context)
             let match = decodeRunMatch(w.map("match"), path: "\(path).match", context: context)
             let zone = w.string("timeZone", required: true)
             if let zone, TimeZone(identifier: zone) == nil {
@@ -825,6 +809,17 @@ public enum ManifestParser {
             if !days.isEmpty, times.count == 2 { spans.append(WindowSpan(days: days, from: times[0], to: times[1])) }
         }
         return spans
+    }
+
+    /// A policy entry's `name` (unique among the policy's rules, limits, protections and
+    /// windows) and `description`.
+    private static func ruleName(_ r: inout MapReader, path: String, names: inout Set<String>,
+                                 context: ReadContext) -> (name: String?, description: String?) {
+        let name = r.string("name", required: true)
+        if let name, !names.insert(name).inserted {
+            context.fail(r.value("name"), "\(path).name", "another rule of this policy is named '\(name)'")
+        }
+        return (name, r.string("description"))
     }
 
     /// `approvers`: email addresses, as a workflow's.
