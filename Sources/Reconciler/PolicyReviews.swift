@@ -104,10 +104,18 @@ extension Workspace {
 }
 
 extension Workspace {
+    /// Whether any applied policy has sync windows: one read, to skip every other question
+    /// about windows when none has (a pass asks for each due fire).
+    func hasSyncWindows() throws -> Bool {
+        guard let applied = try store.appliedRevision() else { return false }
+        return try runPolicies(ManifestLookup(store: store), revision: applied.revision).hasWindows
+    }
+
     /// Why a run of `collection` (or of its jobs in `jobs`) may not write at `now`: the first
     /// job whose destination a policy's sync window closes then, in words; nil when every
     /// window is open.
     public func closedWindow(collection name: String, jobs: Set<String>? = nil, at now: Date) throws -> String? {
+        guard try hasSyncWindows() else { return nil }
         guard let applied = try store.appliedRevision() else { return nil }
         let lookup = ManifestLookup(store: store)
         let policies = try runPolicies(lookup, revision: applied.revision)

@@ -321,6 +321,7 @@ public final class ReconcileLoop: @unchecked Sendable {
             }
         }
         var runs: [StartedRun] = []
+        let windows = toRun.isEmpty ? false : try workspace.hasSyncWindows()
         for fire in toRun {
             let (scheduleName, target, fireTime, notes, timed) = (fire.schedule, fire.target, fire.fireTime, fire.notes, fire.timed)
             let next = timed ? (try schedule(scheduleName))?.next(after: now) : nil
@@ -334,7 +335,7 @@ public final class ReconcileLoop: @unchecked Sendable {
             let control = RunControl(clock: clock, deadline: deadline)
             let firedBy = timed ? scheduleName : "\(scheduleName)@startup"
             // Outside a sync window the fire is skipped, with the reason; the next one may be inside.
-            if let closed = try workspace.closedWindow(collection: target, at: now) {
+            if windows, let closed = try workspace.closedWindow(collection: target, at: now) {
                 record(.skipped, "outside the sync window: \(closed)")
                 logger.notice("fire skipped", metadata: ["schedule": "\(scheduleName)", "collection": "\(target)",
                                                          "reason": "outside the sync window: \(closed)"])

@@ -7,7 +7,8 @@ extension Syncwright {
             abstract: "Plan a revision and store it, in one transaction; records the applied revision.",
             discussion: """
                 A manifest removed from git deletes the stored object. A revision with any invalid \
-                manifest applies nothing and leaves the stored state exactly as it was. Each apply that \
+                manifest, or that breaks a policy rule with enforcement: deny, applies nothing and leaves \
+                the stored state exactly as it was; warn rules are listed, and on the apply page. Each apply that \
                 changes something is published to the reports branch as applies/<time>-<sha>.md, with any \
                 reports still queued.
                 """)

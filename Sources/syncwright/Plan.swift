@@ -18,6 +18,8 @@ extension Syncwright {
                 The jobs of one collection chain, as in `run --preview`: a later job sees an earlier one's \
                 creates. Nothing is written to any directory or to the state. With --format markdown the \
                 output is one pull-request comment (see docs/pull-requests.md), kept under 65,536 characters. \
+                Policies are checked over the manifests (docs/policies.md): a rule with enforcement: deny makes \
+                the revision invalid; one with warn is listed under Policies, and does not change the exit code. \
                 Exit codes: 0 nothing would change, 2 something would, 1 error (with --preview: also when a \
                 job would fail or a guard would trip; the output is printed in full first). An invalid \
                 revision is an error; with --format markdown its problems are also printed as a comment.
