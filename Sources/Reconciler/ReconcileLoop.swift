@@ -76,6 +76,12 @@ public final class ReconcileLoop: @unchecked Sendable {
     private var startedMinute: [String: (minute: Int, firedBy: Set<String>)] = [:]
     private var stopping = false
     private var nextFetch: Date?
+    /// When a pass last published (monotonic), for spacing publishes while runs are at work.
+    private var lastPublish: UInt64?
+    /// A pass woken only by a run's end, while other runs are at work, publishes at most this
+    /// often: each push is a git process that competes with the runs for the CPU. A pass that
+    /// fetched or started runs publishes, and so does the one the last run's end wakes.
+    static let publishSpacingWhileBusy: UInt64 = 5_000_000_000
     private var startedUp = false
     /// Compiled schedules by name, with the spec hash they were compiled from.
     private var compiled: [String: (hash: String, schedule: FireSchedule?)] = [:]
@@ -213,7 +219,15 @@ public final class ReconcileLoop: @unchecked Sendable {
         // can take a while when many reports wait.
         summary.notified = try? await offload({ [workspace] in try workspace.deliverNotifications() })
         phases.lap("notify")
-        summary.published = try? await offload({ [workspace] in try workspace.publishPending() })
+        let wokenByARunsEnd = !summary.fetched && runs.isEmpty
+        let publishNow = lock.withLock { () -> Bool in
+            let now = DispatchTime.now().uptimeNanoseconds
+            guard !wokenByARunsEnd || running.isEmpty || lastPublish.map({ now - $0 >= Self.publishSpacingWhileBusy }) ?? true
+            else { return false }
+            lastPublish = now
+            return true
+        }
+        if publishNow { summary.published = try? await offload({ [workspace] in try workspace.publishPending() }) }
         phases.lap("publish")
         summary.milliseconds = Int((DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1_000_000)
         return (summary, runs)
