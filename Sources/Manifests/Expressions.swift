@@ -21,7 +21,7 @@ public indirect enum FilterExpression: Sendable, Equatable {
         /// Numeric: a value that reads as a number compares with the operand (a number).
         case lessThan = "<", atMost = "<=", greaterThan = ">", atLeast = ">="
 
-        var isNumeric: Bool { [.lessThan, .atMost, .greaterThan, .atLeast].contains(self) }
+        public var isNumeric: Bool { [.lessThan, .atMost, .greaterThan, .atLeast].contains(self) }
 
         /// Whether `value` (a number) compares with `operand` as this comparison says.
         public func holds(_ value: Double, _ operand: Double) -> Bool {

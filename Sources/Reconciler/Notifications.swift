@@ -25,17 +25,18 @@ extension Workspace {
     func channel(_ name: String, revision: String) throws -> NotificationChannelSpec? {
         let cached = channels.get()
         if cached.revision == revision, let spec = cached.specs[name] { return spec }
-        let spec: NotificationChannelSpec?
-        if case .notificationChannel(let channel)? = try store.manifest(ObjectKey(.notificationChannel, name))?.spec {
-            spec = channel
-        } else {
-            spec = nil
-        }
+        let spec = try appliedChannel(name)
         channels.update { cache in
             if cache.revision != revision { cache = (revision, [:]) }
             cache.specs[name] = .some(spec)
         }
         return spec
+    }
+
+    /// The channel `name` as applied now, or nil.
+    func appliedChannel(_ name: String) throws -> NotificationChannelSpec? {
+        guard case .notificationChannel(let channel)? = try store.manifest(ObjectKey(.notificationChannel, name))?.spec else { return nil }
+        return channel
     }
 
     /// What a recorded run notifies, decided when it is recorded on the collection's
@@ -118,7 +119,7 @@ extension Workspace {
             let subject = NotificationContent.requestSubject(request)
             let text = NotificationContent.requestText(request)
             for name in settings.channels ?? [] {
-                guard case .notificationChannel(let channel)? = try store.manifest(ObjectKey(.notificationChannel, name))?.spec else { continue }
+                guard let channel = try appliedChannel(name) else { continue }
                 for recipient in channel.type == .smtp ? recipients.map(Optional.some) : [nil] {
                     let key = "\(request.id).\(request.status.rawValue).\(Canonical.hash((recipient ?? name).lowercased()).prefix(12))@syncwright"
                     let payload = channel.type == .webhook
@@ -204,7 +205,7 @@ extension Workspace {
 
     /// Sends one notification through its channel, as the channel is applied now.
     func send(_ notification: QueuedNotification) throws {
-        guard case .notificationChannel(let channel)? = try store.manifest(ObjectKey(.notificationChannel, notification.channel))?.spec else {
+        guard let channel = try appliedChannel(notification.channel) else {
             throw DeliveryError("the channel \(notification.channel) is no longer applied", permanent: true)
         }
         let tls = TLSSettings(caFile: channel.caFile, insecureSkipVerify: channel.insecureSkipVerify ?? false)
@@ -239,7 +240,7 @@ extension Workspace {
         }
         var out: [(String, String?)] = []
         for channelName in settings.channels ?? [] {
-            guard case .notificationChannel(let channel)? = try store.manifest(ObjectKey(.notificationChannel, channelName))?.spec else {
+            guard let channel = try appliedChannel(channelName) else {
                 out.append(("channel \(channelName)", "it is not applied"))
                 continue
             }

@@ -67,15 +67,15 @@ extension Workspace {
     /// and the applied ones whose files did not change) over the changed objects; and, when a
     /// policy changed, over every applied object of the kinds it matches too.
     func scopedPolicyReview(_ desired: DesiredState, changedFiles: Set<String>, source: some ManifestSource) throws -> PolicyReview {
-        let changedPolicies = desired.objects.values.filter { $0.key.kind == .policy }
-        var policies = changedPolicies.compactMap(PolicyReviews.policy)
+        let changedPolicies = desired.objects.values.filter { $0.key.kind == .policy }.compactMap(PolicyReviews.policy)
+        var policies = changedPolicies
         for record in try store.records(of: .policy)
         where desired.objects[record.key] == nil && !changedFiles.contains(record.file) {
             if let policy = PolicyReviews.policy(record) { policies.append(policy) }
         }
         guard !policies.isEmpty else { return PolicyReview() }
         var subjects = desired.objects.values.map { PolicyCheck.Subject(key: $0.key, file: $0.file, json: $0.spec) }
-        let kinds = Set(changedPolicies.compactMap(PolicyReviews.policy).flatMap { $0.spec.rules.flatMap(\.match.kinds) })
+        let kinds = Set(changedPolicies.flatMap { $0.spec.rules.flatMap(\.match.kinds) })
         for kind in kinds.sorted() {
             for record in try store.records(of: kind) where desired.objects[record.key] == nil && !changedFiles.contains(record.file) {
                 subjects.append(PolicyCheck.Subject(key: record.key, file: record.file, json: record.spec))
@@ -115,7 +115,6 @@ extension Workspace {
     /// job whose destination a policy's sync window closes then, in words; nil when every
     /// window is open.
     public func closedWindow(collection name: String, jobs: Set<String>? = nil, at now: Date) throws -> String? {
-        guard try hasSyncWindows() else { return nil }
         guard let applied = try store.appliedRevision() else { return nil }
         let lookup = ManifestLookup(store: store)
         let policies = try runPolicies(lookup, revision: applied.revision)

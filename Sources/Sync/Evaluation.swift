@@ -12,6 +12,8 @@ extension FilterExpression {
 /// A filter with its operands as bytes, evaluated on an entry's values without copying them.
 indirect enum CompiledFilter: Sendable {
     case compare(AttributeName, FilterExpression.Comparison, [UInt8])
+    /// `<`, `<=`, `>`, `>=`, with the operand read as a number once.
+    case numeric(AttributeName, FilterExpression.Comparison, Double)
     case oneOf(AttributeName, [[UInt8]])
     case exists(AttributeName)
     case not(CompiledFilter)
@@ -20,7 +22,13 @@ indirect enum CompiledFilter: Sendable {
 
     init(_ expression: FilterExpression) {
         switch expression {
-        case .compare(let field, let comparison, let operand): self = .compare(AttributeName(field), comparison, Array(operand.utf8))
+        case .compare(let field, let comparison, let operand):
+            if comparison.isNumeric {
+                // The parser accepts only numbers after these; NaN compares false, as a non-number would.
+                self = .numeric(AttributeName(field), comparison, Double(operand) ?? .nan)
+            } else {
+                self = .compare(AttributeName(field), comparison, Array(operand.utf8))
+            }
         case .oneOf(let field, let list): self = .oneOf(AttributeName(field), list.map { Array($0.utf8) })
         case .exists(let field): self = .exists(AttributeName(field))
         case .not(let inner): self = .not(CompiledFilter(inner))
@@ -43,10 +51,7 @@ indirect enum CompiledFilter: Sendable {
             case .notEquals: return !any(name) { $0.elementsEqual(operand) }
             case .startsWith: return any(name) { $0.starts(with: operand) }
             case .lessThan, .atMost, .greaterThan, .atLeast:
-                guard let number = Double(String(decoding: operand, as: UTF8.self)) else { return false }
-                return any(name) { value in
-                    Double(String(decoding: value, as: UTF8.self)).map { comparison.holds($0, number) } ?? false
-                }
+                return false // compiled as .numeric
             case .contains:
                 return any(name) { value in
                     guard !operand.isEmpty else { return true }
@@ -59,6 +64,8 @@ indirect enum CompiledFilter: Sendable {
                     return false
                 }
             }
+        case .numeric(let name, let comparison, let number):
+            return any(name) { value in Double(String(decoding: value, as: UTF8.self)).map { comparison.holds($0, number) } ?? false }
         case .oneOf(let name, let list):
             return any(name) { value in list.contains { value.elementsEqual($0) } }
         case .exists(let name):

@@ -32,6 +32,14 @@ let person = Entry(dn: "uid=a", attributes: [
         #expect(try FilterExpression.parse(text).matches(person) == expected)
     }
 
+    /// Numbers compare as numbers on an entry's values; a value that is not one never does.
+    @Test(arguments: [("age > 40", true), ("age >= 42.5", false), ("age <= 42", true), ("age < 9", false),
+                      ("level > 0", false), ("level < 0", false), ("missing > 0", false), ("age == 42", true)])
+    func comparesNumbers(_ text: String, _ expected: Bool) throws {
+        let entry = Entry(dn: "uid=b", attributes: [("age", ["42"]), ("level", ["high"])])
+        #expect(try FilterExpression.parse(text).matches(entry) == expected)
+    }
+
     @Test(arguments: [
         ("status ==", "column 10: expected a quoted string"),
         ("status = \"a\"", "column 8: expected ==, !=, <, <=, >, >=, contains, startsWith or in after 'status', found '= \"a\"'"),
