@@ -13,6 +13,8 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
         .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", exact: "3.12.3"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", exact: "2.4.1"),
     ],
     targets: [
         .systemLibrary(
@@ -25,6 +27,12 @@ let package = Package(
             pkgConfig: "ldap",
             providers: [.apt(["libldap-dev"])]
         ),
+        // known_hosts files, read and written by libssh2 (which libgit2 speaks SSH through).
+        .systemLibrary(
+            name: "CSSH2",
+            pkgConfig: "libssh2",
+            providers: [.apt(["libssh2-1-dev"])]
+        ),
         .systemLibrary(
             name: "CCurl",
             pkgConfig: "libcurl",
@@ -34,7 +42,7 @@ let package = Package(
         .target(name: "Notify", dependencies: ["CCurl"]),
         // Threads, parallel maps and task signals: the one place work leaves the caller's thread.
         .target(name: "Concurrency"),
-        .target(name: "GitKit", dependencies: ["CGit2"]),
+        .target(name: "GitKit", dependencies: ["CGit2", "CSSH2"]),
         .target(name: "Manifests", dependencies: [
             "Concurrency",
             .product(name: "Yams", package: "Yams"),
@@ -55,9 +63,17 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
         ]),
-        // The CLI sees the Reconciler only: what it shows comes from there.
-        .executableTarget(name: "syncwright", dependencies: [
+        // The daemon's HTTP endpoints: /metrics, /healthz, /readyz and the push webhook.
+        .target(name: "Operations", dependencies: [
             "Reconciler",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The CLI sees the Reconciler (and the endpoints that serve it) only: what it shows comes from there.
+        .executableTarget(name: "syncwright", dependencies: [
+            "Reconciler", "Operations",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -76,6 +92,7 @@ let package = Package(
         .testTarget(name: "ReconcilerTests", dependencies: ["Reconciler", "GitKit", "Manifests", "StateStore",
                                                             "Planner", "Reports", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["syncwright", "Sync", "TestSupport"]),
+        .testTarget(name: "OperationsTests", dependencies: ["Operations", "Reconciler", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

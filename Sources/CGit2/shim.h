@@ -7,4 +7,8 @@
 static inline int syncwright_git_set_cache_max_size(size_t bytes) {
     return git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, (ssize_t)bytes);
 }
+/* Trusted CAs for HTTPS remotes (a PEM file); process-wide in libgit2. */
+static inline int syncwright_git_set_ssl_cert_file(const char *file) {
+    return git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, file, NULL);
+}
 #endif

@@ -234,10 +234,10 @@ extension GitRepository {
             let operation = "pushing \(destination) to \(url)"
             var local = git_oid()
             try check(git_reference_name_to_id(&local, handle, source), "reading \(source)")
-            let box = CredentialBox(credentials)
+            let box = CredentialBox(credentials, url: url)
             var options = git_push_options()
             try check(git_push_options_init(&options, UInt32(GIT_PUSH_OPTIONS_VERSION)), "preparing push options")
-            configure(&options.callbacks, with: box)
+            try configure(&options.callbacks, with: box)
             options.callbacks.push_update_reference = { refname, status, payload in
                 guard let status, let payload else { return 0 }
                 let box = Unmanaged<CredentialBox>.fromOpaque(payload).takeUnretainedValue()
@@ -259,6 +259,7 @@ extension GitRepository {
                 throw GitError(code: code, message: "the remote's \(destination) has commits this clone has not fetched",
                                operation: operation)
             }
+            if let failure = box.failure(code, operation) { throw failure }
             do throws(GitError) {
                 try check(code, operation)
             } catch {

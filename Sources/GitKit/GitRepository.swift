@@ -93,7 +93,7 @@ public final class GitRepository: @unchecked Sendable {
     public static func cloneBare(from url: String, to path: String,
                                  credentials: GitCredentials = .none) throws(GitError) -> GitRepository {
         ensureLibgit2()
-        let box = CredentialBox(credentials)
+        let box = CredentialBox(credentials, url: url)
         var options = git_clone_options()
         try check(git_clone_options_init(&options, UInt32(GIT_CLONE_OPTIONS_VERSION)), "preparing clone options")
         options.bare = 1
@@ -103,15 +103,34 @@ public final class GitRepository: @unchecked Sendable {
             options.local = GIT_CLONE_LOCAL
         }
         options.fetch_opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_ALL
-        configure(&options.fetch_opts.callbacks, with: box)
+        try configure(&options.fetch_opts.callbacks, with: box)
         var out: OpaquePointer?
         let code = withExtendedLifetime(box) { git_clone(&out, url, path, &options) }
+        if let failure = box.failure(code, "cloning \(url)") { throw failure }
         try check(code, "cloning \(url)")
         guard let out else { throw GitError(message: "libgit2 returned no repository", operation: "cloning \(url)") }
         let repo = GitRepository(handle: out, path: path)
         // Normalise the layout: branches are always read from refs/remotes/origin/*.
         try repo.fetch(credentials: credentials)
         return repo
+    }
+
+    /// Connects to `url` for fetching and disconnects, writing nothing: checks the remote's
+    /// identity (host key or certificate) and that the credentials are accepted.
+    public static func probe(_ url: String, credentials: GitCredentials = .none) throws(GitError) {
+        ensureLibgit2()
+        let operation = "connecting to \(url)"
+        var remote: OpaquePointer?
+        try check(git_remote_create_detached(&remote, url), operation)
+        defer { git_remote_free(remote) }
+        let box = CredentialBox(credentials, url: url)
+        var callbacks = git_remote_callbacks()
+        try check(git_remote_init_callbacks(&callbacks, UInt32(GIT_REMOTE_CALLBACKS_VERSION)), operation)
+        try configure(&callbacks, with: box)
+        let code = withExtendedLifetime(box) { git_remote_connect(remote, GIT_DIRECTION_FETCH, &callbacks, nil, nil) }
+        if let failure = box.failure(code, operation) { throw failure }
+        try check(code, operation)
+        git_remote_disconnect(remote)
     }
 
     /// Opens the repository at exactly `path` (bare or not).
@@ -141,12 +160,12 @@ public final class GitRepository: @unchecked Sendable {
             let remote = try self.remote(name)
             defer { git_remote_free(remote) }
             let url = git_remote_url(remote).map { String(cString: $0) } ?? name
-            let box = CredentialBox(credentials)
+            let box = CredentialBox(credentials, url: url)
             var options = git_fetch_options()
             try check(git_fetch_options_init(&options, UInt32(GIT_FETCH_OPTIONS_VERSION)), "preparing fetch options")
             options.prune = GIT_FETCH_PRUNE
             options.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_ALL
-            configure(&options.callbacks, with: box)
+            try configure(&options.callbacks, with: box)
             let refspec = "+refs/heads/*:refs/remotes/\(name)/*"
             let code: Int32 = withExtendedLifetime(box) {
                 refspec.withCString { spec in
@@ -157,6 +176,7 @@ public final class GitRepository: @unchecked Sendable {
                     }
                 }
             }
+            if let failure = box.failure(code, "fetching \(url)") { throw failure }
             try check(code, "fetching \(url)")
         }
     }

@@ -31,11 +31,40 @@ public struct HomeConfig: Codable, Sendable, Equatable {
             public var privateKey: String
             public var publicKey: String?
             public var passphraseFrom: SecretReference?
+            public init(privateKey: String, publicKey: String? = nil, passphraseFrom: SecretReference? = nil) {
+                self.privateKey = privateKey
+                self.publicKey = publicKey
+                self.passphraseFrom = passphraseFrom
+            }
         }
         public var username: String?
         public var sshKey: SSHKey?
         /// An HTTPS token (e.g. a personal access token).
         public var tokenFrom: SecretReference?
+        /// An HTTPS basic-auth password, with `username`.
+        public var passwordFrom: SecretReference?
+
+        public init(username: String? = nil, sshKey: SSHKey? = nil, tokenFrom: SecretReference? = nil,
+                    passwordFrom: SecretReference? = nil) {
+            self.username = username
+            self.sshKey = sshKey
+            self.tokenFrom = tokenFrom
+            self.passwordFrom = passwordFrom
+        }
+    }
+    /// The credentials `init`'s options give: secrets by the environment variables that hold them.
+    public static func credentials(username: String?, sshKey: String?, passphraseEnv: String?,
+                                   tokenEnv: String?) -> Credentials? {
+        let made = Credentials(username: username,
+                               sshKey: sshKey.map { Credentials.SSHKey(privateKey: $0, passphraseFrom: passphraseEnv.map { SecretReference(env: $0) }) },
+                               tokenFrom: tokenEnv.map { SecretReference(env: $0) })
+        return made == Credentials() ? nil : made
+    }
+    /// The push webhook (`POST /hooks/git` on the `listen` address).
+    public struct Webhook: Codable, Sendable, Equatable {
+        /// The secret shared with the git server (GitHub's and Gitea's HMAC key, GitLab's token).
+        public var secretFrom: SecretReference
+        public init(secretFrom: SecretReference) { self.secretFrom = secretFrom }
     }
     public struct Author: Codable, Sendable, Equatable {
         public var name: String
@@ -61,6 +90,17 @@ public struct HomeConfig: Codable, Sendable, Equatable {
     public var reportLinks: String?
     /// How long a notification is retried before it is given up on as undelivered (default 1d).
     public var notificationLimit: String?
+    /// The known_hosts file an SSH remote's host key must be in (an absolute path; default
+    /// `~/.ssh/known_hosts`). `init --trust-host-key` writes the home's own.
+    public var knownHosts: String?
+    /// PEM certificates of the CAs an HTTPS remote's certificate must chain to (an absolute path;
+    /// default: the system's CAs).
+    public var caFile: String?
+    /// Where `reconcile` serves /metrics, /healthz, /readyz and /hooks/git (`HOST:PORT`; off
+    /// when unset, and `reconcile --listen` overrides it).
+    public var listen: String?
+    /// The push webhook's secret; without it `/hooks/git` is not served.
+    public var webhook: Webhook?
 
     public init(remote: String, branch: String = "main", reportsBranch: String = "reports",
                 credentials: Credentials? = nil, author: Author? = nil, jobLogLines: Int? = nil) {
@@ -108,6 +148,27 @@ public struct HomeConfig: Codable, Sendable, Equatable {
         if let links = reportLinks, !links.contains("{path}") {
             return "reportLinks: '\(links)' has no {path}, where a run's page goes"
         }
+        if let address = RemoteAddress(remote), address.hasPassword {
+            return "remote: the URL carries a password, which config.yaml would keep in plain text; remove it from the "
+                + "URL and give it by reference (credentials.tokenFrom, or credentials.passwordFrom with username)"
+        }
+        if let credentials {
+            if credentials.tokenFrom != nil && credentials.passwordFrom != nil {
+                return "credentials: give tokenFrom or passwordFrom, not both"
+            }
+            if credentials.passwordFrom != nil && credentials.username == nil {
+                return "credentials.passwordFrom: basic authentication needs credentials.username too"
+            }
+            if let key = credentials.sshKey, !key.privateKey.hasPrefix("/") {
+                return "credentials.sshKey.privateKey: '\(key.privateKey)' must be an absolute path"
+            }
+        }
+        for (field, value) in [("knownHosts", knownHosts), ("caFile", caFile)] {
+            if let value, !value.hasPrefix("/") { return "\(field): '\(value)' must be an absolute path" }
+        }
+        if let listen, ListenAddress(listen) == nil {
+            return "listen: '\(listen)' is not HOST:PORT (e.g. 127.0.0.1:9420)"
+        }
         if let author, author.name.isEmpty || author.email.isEmpty || author.email.contains(where: { "<>\n".contains($0) }) {
             return "author: give a name and an email address without angle brackets"
         }
@@ -124,8 +185,10 @@ public struct HomeConfig: Codable, Sendable, Equatable {
         let secret = Field.fields(["env": .value, "file": .value])
         return [
             "remote": .value, "branch": .value, "reportsBranch": .value,
-            "credentials": .fields(["username": .value, "tokenFrom": secret,
+            "credentials": .fields(["username": .value, "tokenFrom": secret, "passwordFrom": secret,
                                     "sshKey": .fields(["privateKey": .value, "publicKey": .value, "passphraseFrom": secret])]),
+            "knownHosts": .value, "caFile": .value, "listen": .value,
+            "webhook": .fields(["secretFrom": secret]),
             "author": .fields(["name": .value, "email": .value]),
             "jobLogLines": .value, "maxConcurrentRuns": .value, "destinationLockTimeout": .value,
             "reportLinks": .value, "notificationLimit": .value,
@@ -152,15 +215,36 @@ public struct HomeConfig: Codable, Sendable, Equatable {
     }
 
     /// The credentials with their secrets read now.
-    func gitCredentials() throws -> GitCredentials {
-        guard let credentials else { return .none }
-        var out = GitCredentials(username: credentials.username)
-        if let key = credentials.sshKey {
+    /// The credentials with their secrets read now, and how the remote's identity is checked.
+    /// The SSH agent is asked when no key is configured and `SSH_AUTH_SOCK` is set.
+    public func gitCredentials(trustHostKey: String? = nil) throws -> GitCredentials {
+        var out = GitCredentials(username: credentials?.username, knownHostsFile: knownHosts, caFile: caFile,
+                                 trustHostKey: trustHostKey)
+        if let key = credentials?.sshKey {
             out.sshKey = .init(privateKeyPath: key.privateKey, publicKeyPath: key.publicKey,
                                passphrase: try key.passphraseFrom?.resolve("the SSH key passphrase"))
+        } else {
+            out.useAgent = !(ProcessInfo.processInfo.environment["SSH_AUTH_SOCK"] ?? "").isEmpty
         }
-        out.token = try credentials.tokenFrom?.resolve("the git token")
+        out.token = try credentials?.tokenFrom?.resolve("the git token")
+        out.password = try credentials?.passwordFrom?.resolve("the git password")
         return out
+    }
+}
+
+/// `HOST:PORT` for a listener.
+public struct ListenAddress: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+
+    public init?(_ text: String) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+              (0...65535).contains(port) else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty, !host.contains(where: \.isWhitespace) else { return nil }
+        self.host = host
+        self.port = port
     }
 }
 
@@ -204,9 +288,17 @@ public struct Home: Sendable {
 
     /// Creates a home: clones `config.remote` through libgit2, checks the branch, creates the state store,
     /// then writes `config.yaml` last. A failure removes whatever this call created.
-    public static func create(at path: String, config: HomeConfig, force: Bool) throws -> Home {
+    ///
+    /// With `trustHostKey` (a fingerprint the user checked), an SSH remote's host key with that
+    /// fingerprint is recorded in `config.knownHosts`, which defaults to the home's own
+    /// `known_hosts` then.
+    public static func create(at path: String, config: HomeConfig, force: Bool, trustHostKey: String? = nil) throws -> Home {
         let fm = FileManager.default
+        var config = config
+        let ownKnownHosts = (path as NSString).appendingPathComponent("known_hosts")
+        if trustHostKey != nil, config.knownHosts == nil { config.knownHosts = ownKnownHosts }
         if let problem = config.problem() { throw ReconcilerError.config(location: nil, problem: problem) }
+        if let trustHostKey { try checkTrust(trustHostKey, remote: config.remote) }
         let home = Home(path: path, config: config)
         let existing = [home.configPath, home.repositoryPath, home.statePath].filter { fm.fileExists(atPath: $0) }
         if !existing.isEmpty {
@@ -219,8 +311,14 @@ public struct Home: Sendable {
         do {
             try fm.createDirectory(atPath: staging, withIntermediateDirectories: true)
             let stagedRepo = (staging as NSString).appendingPathComponent("repo.git")
-            let repo = try GitRepository.cloneBare(from: config.remote, to: stagedRepo,
-                                                   credentials: try config.gitCredentials())
+            var credentials = try config.gitCredentials(trustHostKey: trustHostKey)
+            // The home's own known_hosts is written in the staging folder, and moved in with the rest.
+            let stagedKnownHosts = (staging as NSString).appendingPathComponent("known_hosts")
+            if config.knownHosts == ownKnownHosts {
+                if fm.fileExists(atPath: ownKnownHosts) { try fm.copyItem(atPath: ownKnownHosts, toPath: stagedKnownHosts) }
+                credentials.knownHostsFile = stagedKnownHosts
+            }
+            let repo = try GitRepository.cloneBare(from: config.remote, to: stagedRepo, credentials: credentials)
             do {
                 _ = try repo.resolveCommit("refs/remotes/origin/\(config.branch)")
             } catch {
@@ -233,6 +331,10 @@ public struct Home: Sendable {
             for file in existing + ["-wal", "-shm"].map({ home.statePath + $0 }) where fm.fileExists(atPath: file) {
                 try fm.removeItem(atPath: file)
             }
+            if fm.fileExists(atPath: stagedKnownHosts) {
+                if fm.fileExists(atPath: ownKnownHosts) { try fm.removeItem(atPath: ownKnownHosts) }
+                try fm.moveItem(atPath: stagedKnownHosts, toPath: ownKnownHosts)
+            }
             for name in ["repo.git", "state.sqlite", "config.yaml"] {
                 try fm.moveItem(atPath: (staging as NSString).appendingPathComponent(name),
                                 toPath: (path as NSString).appendingPathComponent(name))
@@ -243,6 +345,43 @@ public struct Home: Sendable {
             try? fm.removeItem(atPath: staging)
             if createdFolder { try? fm.removeItem(atPath: path) }
             throw ReconcilerError.wrap(error)
+        }
+    }
+
+    /// Trusts the SSH host key with `fingerprint` (which the user checked) for this home's remote:
+    /// connects, and when the remote presents a key with that fingerprint, records it in the
+    /// home's known_hosts (`knownHosts`, or the home's own `known_hosts`, which config.yaml then
+    /// names), replacing the key it held for the host. Nothing else changes. Returns the file.
+    public func trustHostKey(_ fingerprint: String) throws -> String {
+        try Self.checkTrust(fingerprint, remote: config.remote)
+        let file = config.knownHosts ?? (path as NSString).appendingPathComponent("known_hosts")
+        var credentials = try config.gitCredentials(trustHostKey: fingerprint)
+        credentials.knownHostsFile = file
+        do {
+            try GitRepository.probe(config.remote, credentials: credentials)
+        } catch {
+            throw ReconcilerError.wrap(error)
+        }
+        if config.knownHosts == nil {
+            // Appended, so that the rest of config.yaml (comments included) stays as written.
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: configPath))
+            defer { try? handle.close() }
+            let text = String(decoding: FileManager.default.contents(atPath: configPath) ?? Data(), as: UTF8.self)
+            try handle.seekToEnd()
+            try handle.write(contentsOf: Data(((text.hasSuffix("\n") || text.isEmpty ? "" : "\n")
+                + "knownHosts: \(file)\n").utf8))
+        }
+        return file
+    }
+
+    /// `--trust-host-key` is for SSH remotes, with a fingerprint as `ssh-keygen -l` prints it.
+    static func checkTrust(_ fingerprint: String, remote: String) throws {
+        guard RemoteAddress(remote)?.isSSH == true else {
+            throw ReconcilerError.config(location: nil, problem: "--trust-host-key is for SSH remotes; \(remote) is not one")
+        }
+        guard fingerprint.hasPrefix("SHA256:"), fingerprint.count == 50 else {
+            throw ReconcilerError.config(location: nil, problem: "--trust-host-key '\(fingerprint)' is not a SHA256 "
+                + "fingerprint (SHA256: and 43 characters, as `ssh-keygen -lf KEY` prints it)")
         }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Reconciler
 
 extension Syncwright {
@@ -9,10 +10,22 @@ extension Syncwright {
                 The home gets config.yaml (remote, branches, credentials by reference), repo.git and \
                 state.sqlite. Nothing is applied yet: run `syncwright plan` and `syncwright apply` next. \
                 An existing home is left alone unless --force is given.
+
+                SSH remotes (ssh://git@host:port/path.git or git@host:path.git) authenticate with --ssh-key, \
+                else with the agent at SSH_AUTH_SOCK. Their host key must be in a known_hosts file: \
+                --known-hosts, else ~/.ssh/known_hosts. An unknown or changed key is refused, and the error \
+                prints its fingerprint: check it with the server's administrator, then run init again with \
+                --trust-host-key SHA256:… to record it in the home's own known_hosts. On an existing home, \
+                --trust-host-key alone records the key (replacing the one held for the host) and changes \
+                nothing else.
+
+                HTTPS remotes authenticate with a token read from the environment (--token-env); their \
+                certificate must chain to the system's CAs or to --ca-file. Secrets are never written to \
+                config.yaml, and a URL with a password in it is refused.
                 """)
 
         @Argument(help: "The config repository's URL (file://, ssh:// or https://) or local path.")
-        var repoURL: String
+        var repoURL: String?
 
         @Option(help: "The branch holding the manifests.")
         var branch = "main"
@@ -20,19 +33,77 @@ extension Syncwright {
         @Option(help: "The branch run reports are committed to.")
         var reportsBranch = "reports"
 
+        @Option(help: ArgumentHelp("The SSH private key to authenticate with (its path goes into config.yaml).",
+                                   valueName: "path"))
+        var sshKey: String?
+
+        @Option(help: ArgumentHelp("The environment variable holding the SSH key's passphrase.", valueName: "name"))
+        var sshKeyPassphraseEnv: String?
+
+        @Option(help: ArgumentHelp("The environment variable holding an HTTPS token.", valueName: "name"))
+        var tokenEnv: String?
+
+        @Option(help: "The user name for the remote (HTTPS; SSH takes it from the URL otherwise).")
+        var username: String?
+
+        @Option(help: ArgumentHelp("The known_hosts file SSH host keys are checked against.", valueName: "path"))
+        var knownHosts: String?
+
+        @Option(help: ArgumentHelp("PEM certificates of the CAs an HTTPS remote's certificate must chain to.",
+                                   valueName: "path"))
+        var caFile: String?
+
+        @Option(help: ArgumentHelp("Trust the SSH host key with this fingerprint, after checking it with the "
+                                   + "server's administrator.", valueName: "SHA256:…"))
+        var trustHostKey: String?
+
         @Flag(help: "Replace an existing home (its stored state is lost).")
         var force = false
 
         @OptionGroup var options: HomeOptions
 
+        func validate() throws {
+            if repoURL == nil && trustHostKey == nil {
+                throw ValidationError("give the config repository's URL (or, on an existing home, --trust-host-key)")
+            }
+            if sshKeyPassphraseEnv != nil && sshKey == nil {
+                throw ValidationError("--ssh-key-passphrase-env needs --ssh-key")
+            }
+        }
+
         func run() throws {
             try Output.run {
-                let home = try Home.create(at: options.homePath,
-                                           config: HomeConfig(remote: repoURL, branch: branch, reportsBranch: reportsBranch),
-                                           force: force)
+                let path = options.homePath
+                if let trustHostKey, !force, FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent("config.yaml")) {
+                    let home = try Home.open(path)
+                    if let repoURL, repoURL != home.config.remote {
+                        throw ValidationError("\(path) is a home of \(home.config.remote), not \(repoURL); "
+                            + "give --force to replace it, or leave the URL out to trust the key for its remote")
+                    }
+                    let file = try home.trustHostKey(trustHostKey)
+                    print("Trusted the host key \(trustHostKey) of \(home.config.remote) (recorded in \(file)).")
+                    return
+                }
+                guard let repoURL else { throw ReconcilerError.noHome(path) }
+                let credentials = HomeConfig.credentials(username: username, sshKey: sshKey.map(Self.absolute),
+                                                         passphraseEnv: sshKeyPassphraseEnv, tokenEnv: tokenEnv)
+                var config = HomeConfig(remote: repoURL, branch: branch, reportsBranch: reportsBranch,
+                                        credentials: credentials)
+                config.knownHosts = knownHosts.map(Self.absolute)
+                config.caFile = caFile.map(Self.absolute)
+                let home = try Home.create(at: path, config: config, force: force, trustHostKey: trustHostKey)
                 print("Initialised \(home.path) from \(repoURL) (branch \(branch), reports to \(reportsBranch)).")
+                if let trustHostKey, let file = home.config.knownHosts {
+                    print("Trusted the host key \(trustHostKey) (recorded in \(file)).")
+                }
                 print("Next: syncwright plan, then syncwright apply.")
             }
+        }
+
+        static func absolute(_ path: String) -> String {
+            let expanded = (path as NSString).expandingTildeInPath
+            return expanded.hasPrefix("/") ? expanded
+                : (FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(expanded)
         }
     }
 }
