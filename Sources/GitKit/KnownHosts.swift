@@ -43,9 +43,11 @@ public enum HostKeyVerdict: Sendable, Equatable {
 /// Reads and writes OpenSSH known_hosts files through libssh2 (hashed `|1|` entries and
 /// `[host]:port` names included), the same code that checks them in libssh2's own clients.
 public enum KnownHosts {
-    /// The file used when config.yaml names none: `~/.ssh/known_hosts`.
+    /// The file used when config.yaml names none: `$HOME/.ssh/known_hosts` (as git reads HOME),
+    /// else in the user's home folder.
     public static var defaultFile: String {
-        (NSHomeDirectory() as NSString).appendingPathComponent(".ssh/known_hosts")
+        let home = ProcessInfo.processInfo.environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
+        return (home as NSString).appendingPathComponent(".ssh/known_hosts")
     }
 
     /// The name a known_hosts line gives a host: `host` on port 22, else `[host]:port`.

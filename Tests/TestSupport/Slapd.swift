@@ -186,7 +186,7 @@ public final class Slapd: @unchecked Sendable {
     }
 
     /// A free TCP port on 127.0.0.1 (bound, read, closed: the OS does not hand it out again at once).
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw ProcessFailure(description: "socket() failed") }
         defer { close(fd) }
@@ -202,7 +202,8 @@ public final class Slapd: @unchecked Sendable {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-    /// A CA and a server certificate for 127.0.0.1 and localhost, made with openssl now.
+    /// A CA and a server certificate for 127.0.0.1 and localhost, made with openssl now. The
+    /// address is a DNS name too: mbedTLS (libgit2's TLS here) matches DNS names only.
     public static func makeCertificates(in folder: String, name: String = "Test CA") throws -> TLSFiles {
         func openssl(_ arguments: [String]) throws {
             let result = try runProcess("/usr/bin/openssl", arguments, in: folder)
@@ -211,7 +212,7 @@ public final class Slapd: @unchecked Sendable {
         try openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
                      "-subj", "/CN=\(name)"])
         try openssl(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"])
-        try "subjectAltName=IP:127.0.0.1,DNS:localhost\n".write(toFile: (folder as NSString).appendingPathComponent("san.ext"),
+        try "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:127.0.0.1\n".write(toFile: (folder as NSString).appendingPathComponent("san.ext"),
                                                               atomically: true, encoding: .utf8)
         try openssl(["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
                      "-out", "server.pem", "-days", "2", "-extfile", "san.ext"])
