@@ -215,6 +215,11 @@ public struct HomeConfig: Codable, Sendable, Equatable {
     }
 
     /// The credentials with their secrets read now.
+    /// The push webhook's secret, read now; nil when no webhook is configured.
+    public func webhookSecret() throws -> String? {
+        try webhook?.secretFrom.resolve("the webhook secret (webhook.secretFrom)")
+    }
+
     /// The credentials with their secrets read now, and how the remote's identity is checked.
     /// The SSH agent is asked when no key is configured and `SSH_AUTH_SOCK` is set.
     public func gitCredentials(trustHostKey: String? = nil) throws -> GitCredentials {

@@ -85,6 +85,8 @@ public final class ReconcileLoop: @unchecked Sendable {
     private var startedUp = false
     /// Compiled schedules by name, with the spec hash they were compiled from.
     private var compiled: [String: (hash: String, schedule: FireSchedule?)] = [:]
+    /// Told what the loop does (the daemon's endpoints); see `observe(_:)`.
+    private var observer: (any LoopObserver)?
 
     public init(workspace: Workspace, clock: any WallClock = SystemWallClock(), interval: TimeInterval,
                 logger: Logger, run: CollectionRun? = nil) {
@@ -183,6 +185,9 @@ public final class ReconcileLoop: @unchecked Sendable {
         let started = DispatchTime.now()
         var summary = PassSummary()
         let now = clock.now()
+        let observer = observing
+        observer?.passStarted(at: now)
+        defer { observer?.passEnded(at: clock.now()) }
         let first = lock.withLock { () -> Bool in
             defer { startedUp = true }
             return !startedUp
@@ -235,13 +240,17 @@ public final class ReconcileLoop: @unchecked Sendable {
 
     private func fetchAndApply(at now: Date, into summary: inout PassSummary) async {
         let workspace = self.workspace
+        let observer = observing
         do {
             try await offload { try workspace.fetch() }
+            observer?.fetched(at: clock.now(), problem: nil)
         } catch {
             summary.problem = "fetch failed, the applied state keeps running: \(error)"
             logger.warning("fetch failed", metadata: ["error": "\(error)"])
+            observer?.fetched(at: clock.now(), problem: "\(error)")
             return
         }
+        defer { observer?.applied(at: clock.now(), problem: summary.problem) }
         do {
             let plan = try await offload { try workspace.apply(ref: nil, at: now) }
             if plan.appliedRevision != plan.revision { summary.applied = plan }
@@ -442,6 +451,24 @@ public final class ReconcileLoop: @unchecked Sendable {
     /// Wakes the loop for a pass now (a run was handed over).
     public func wakeUp() { wake.signal() }
 
+    /// Wakes the loop for a pass that fetches at once (a push webhook). Calls while a pass is
+    /// under way cause one more pass, not one each.
+    public func fetchNow() {
+        lock.withLock { nextFetch = nil }
+        wake.signal()
+    }
+
+    /// Tells `observer` what the loop does from now on, and every run the workspace records.
+    public func observe(_ observer: any LoopObserver) {
+        lock.withLock { self.observer = observer }
+        workspace.observeRuns { observer.runRecorded($0) }
+    }
+
+    private var observing: (any LoopObserver)? { lock.withLock { observer } }
+
+    /// How often the loop fetches, in seconds.
+    public var fetchInterval: TimeInterval { interval }
+
     func finished(_ collection: String) {
         lock.withLock { running[collection] = nil }
         wake.signal()
@@ -449,6 +476,7 @@ public final class ReconcileLoop: @unchecked Sendable {
 
     private func execute(_ collection: String, _ scheduled: ScheduledRun, _ control: RunControl) async {
         let run = runCollection
+        observing?.scheduledRunStarted(collection: collection, scheduledFor: scheduled.scheduledFor, at: clock.now())
         logger.info("run started", metadata: ["collection": "\(collection)", "schedule": "\(scheduled.schedule)",
                                               "scheduledFor": "\(FireDecision.stamp(scheduled.scheduledFor))"])
         do {

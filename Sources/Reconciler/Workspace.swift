@@ -50,6 +50,8 @@ public final class Workspace: Sendable {
     let policyCache = Locked<(revision: String, policies: RunPolicies)?>(nil)
     /// Each collection's notification state, once read (see `notificationState(_:)`).
     let notificationStates = Locked<[String: NotificationState]?>(nil)
+    /// Told of every run report this workspace records (see `observeRuns(_:)`).
+    let runObservers = Locked<[@Sendable (RunReport) -> Void]>([])
 
     public init(home: Home, logger: Logger) throws {
         self.home = home
@@ -60,6 +62,21 @@ public final class Workspace: Sendable {
         } catch {
             throw ReconcilerError.wrap(error)
         }
+    }
+
+    /// Calls `observer` with every run report recorded from now on, after it is stored.
+    public func observeRuns(_ observer: @escaping @Sendable (RunReport) -> Void) {
+        runObservers.update { $0.append(observer) }
+    }
+
+    /// What waits to be published, delivered or decided.
+    public func backlog() throws -> Backlog {
+        do { return try store.backlog() } catch { throw ReconcilerError.wrap(error) }
+    }
+
+    /// The applied revision's full sha, and when it was applied; nil before the first apply.
+    public func appliedRevision() throws -> (revision: String, appliedAt: Date)? {
+        do { return try store.appliedRevision().map { ($0.revision, $0.appliedAt) } } catch { throw ReconcilerError.wrap(error) }
     }
 
     /// Fetches the remote, so refs resolve to what it holds now.

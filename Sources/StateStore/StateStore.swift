@@ -18,6 +18,8 @@ public protocol StateStore: AppliedObjects, RunLedger, ReportOutbox, Notificatio
     /// Lets the backend tidy up while the reconciler is idle (SQLite: a passive checkpoint of
     /// its write-ahead log, so that it does not land inside a later commit). Never fails.
     func tidy()
+    /// How much waits: reports, notifications, requests (each an indexed count).
+    func backlog() throws -> Backlog
 }
 
 /// A value to store together with the report page (if any) to queue for it, in one transaction.

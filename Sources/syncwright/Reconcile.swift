@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import Concurrency
 import Logging
+import Operations
 import Reconciler
 
 extension Syncwright {
@@ -25,6 +27,12 @@ extension Syncwright {
                 (recorded as aborted, reason shutdown), their reports are published, and the process exits 0. \
                 It logs one line per pass on stderr (--log-level, default info). With --once it does one pass, \
                 waits for the runs it started, publishes, and exits (1 when the pass hit an error).
+
+                With --listen HOST:PORT (or listen in config.yaml) it serves, over HTTP: GET /metrics (Prometheus's \
+                text format), GET /healthz (200 while the loop turns), GET /readyz (200 while the last fetch and \
+                apply succeeded within 3 intervals) and, when config.yaml has webhook.secretFrom, POST /hooks/git: \
+                a push webhook from GitHub, GitLab, Gitea or Forgejo, which makes a push to the config branch \
+                fetched and applied at once. Port 0 picks a free port; the address is logged. See docs/operations.md.
                 """)
 
         @Flag(help: "Do one pass, wait for its runs, publish, and exit.")
@@ -33,11 +41,21 @@ extension Syncwright {
         @Option(help: "How often to fetch the remote, like 30s, 5m or 1h.")
         var interval: String = "60s"
 
+        @Option(help: ArgumentHelp("Serve /metrics, /healthz, /readyz and /hooks/git on this address (overrides listen "
+                                   + "in config.yaml).", valueName: "host:port"))
+        var listen: String?
+
         @OptionGroup var options: HomeOptions
 
         func validate() throws {
             guard let seconds = DurationText(interval)?.seconds, seconds > 0 else {
                 throw ValidationError("--interval '\(interval)' is not a duration like 30s, 5m or 1h")
+            }
+            if let listen, ListenAddress(listen) == nil {
+                throw ValidationError("--listen '\(listen)' is not HOST:PORT (e.g. 127.0.0.1:9420)")
+            }
+            if listen != nil && once {
+                throw ValidationError("--listen serves a running reconciler; it has nothing to serve with --once")
             }
         }
 
@@ -52,6 +70,8 @@ extension Syncwright {
                 let loop = ReconcileLoop(workspace: workspace, interval: TimeInterval(DurationText(interval)?.seconds ?? 60),
                                          logger: logger)
                 StopSignal.install()
+                let server = try await Self.serve(listen.flatMap(ListenAddress.init) ?? (once ? nil : workspace.home.config.listen
+                    .flatMap(ListenAddress.init)), loop: loop, workspace: workspace, logger: logger)
                 let problems = ProblemCounter()
                 let branch = workspace.home.config.reportsBranch
                 let once = self.once
@@ -64,7 +84,7 @@ extension Syncwright {
                     }
                     group.addTask {
                         var ticks = 0
-                        while !StopSignal.received && !Task.isCancelled {
+                        while !StopSignal.received && !Task.isCancelled && !loop.isStopping {
                             try? await Task.sleep(nanoseconds: 100_000_000)
                             ticks += 1
                             // A run handed over by `syncwright run` starts within a second.
@@ -78,9 +98,47 @@ extension Syncwright {
                     await group.next()
                     group.cancelAll()
                 }
+                server?.task.cancel()
+                await server?.task.value
+                if let problem = server?.failure.get() { throw ReconcilerError.config(location: nil, problem: problem) }
                 failed = once && problems.count > 0
             }
             if failed { throw ExitCode.failure }
+        }
+
+        /// Starts the endpoints on `address`, and returns once they listen; throws when they cannot.
+        /// Should the server fail later, the loop is stopped and `failure` says why.
+        static func serve(_ address: ListenAddress?, loop: ReconcileLoop, workspace: Workspace,
+                          logger: Logger) async throws -> (task: Task<Void, Never>, failure: Locked<String?>)? {
+            guard let address else { return nil }
+            let webhook = try workspace.home.config.webhookSecret().map {
+                WebhookCheck(secret: $0, branch: workspace.home.config.branch)
+            }
+            let metrics = DaemonMetrics(workspace: workspace, interval: loop.fetchInterval)
+            loop.observe(metrics)
+            let started = WakeSignal()
+            let listening = Locked<String?>(nil)
+            let failure = Locked<String?>(nil)
+            let task = Task {
+                do {
+                    try await OperationsServer.run(host: address.host, port: address.port, metrics: metrics, loop: loop,
+                                                   webhook: webhook, logger: logger) { bound in
+                        listening.set(bound)
+                        started.signal()
+                    }
+                } catch {
+                    if !Task.isCancelled {
+                        failure.set("cannot serve on \(address.host):\(address.port) (--listen or listen in config.yaml): \(error)")
+                        loop.stop()
+                    }
+                }
+                started.signal()
+            }
+            await started.wait()
+            if let problem = failure.get() { throw ReconcilerError.config(location: nil, problem: problem) }
+            logger.info("serving /metrics, /healthz, /readyz\(webhook == nil ? "" : " and /hooks/git")",
+                        metadata: ["address": "\(listening.get() ?? "")"])
+            return (task, failure)
         }
 
         /// `--once` prints what it did on stdout, as a person reads it.

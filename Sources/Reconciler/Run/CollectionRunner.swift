@@ -196,6 +196,7 @@ extension Workspace {
             }
             timer.lap("record")
             logger.debug("run bookkeeping", metadata: timer.lapMetadata.mapValues { .string($0) })
+            for observer in runObservers.get() { observer(report) }
             logger.info("run finished", metadata: [
                 "run": "\(report.runId)", "collection": "\(name)", "status": "\(report.status.rawValue)",
             ].merging(timer.totals.mapValues { .string($0) }) { a, _ in a })

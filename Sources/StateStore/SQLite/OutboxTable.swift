@@ -27,6 +27,19 @@ struct OutboxRow: OftenWritten {
 }
 
 extension SQLiteStateStore {
+    public func backlog() throws -> Backlog {
+        try read("what waits to be published, delivered or decided") { db in
+            let row = try Row.fetchOne(db, sql: """
+                SELECT (SELECT COUNT(*) FROM outbox WHERE publishedAt IS NULL),
+                       (SELECT COUNT(*) FROM notifications WHERE status = 'pending'),
+                       (SELECT COUNT(*) FROM requests WHERE status = 'pending'),
+                       (SELECT COUNT(*) FROM requests WHERE status = 'approved')
+                """)
+            return Backlog(reports: row?[0] ?? 0, notifications: row?[1] ?? 0, pendingRequests: row?[2] ?? 0,
+                           approvedRequests: row?[3] ?? 0)
+        }
+    }
+
     /// Queues a page, encoded (as JSON) before the transaction that calls this began.
     static func enqueue(_ db: Database, json: String, kind: OutboxItem.Kind, subject: String, at date: Date) throws {
         try OutboxRow(id: nil, kind: kind, subject: subject, createdAt: date, publication: json,
