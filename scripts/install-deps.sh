@@ -5,7 +5,9 @@ set -euo pipefail
 
 packages=(libgit2-dev libssh2-1-dev libldap-dev libcurl4-openssl-dev libsqlite3-dev slapd ldap-utils pkg-config git sqlite3 openssl python3-ldap python3-yaml python3-jsonschema python3-aiosmtpd
   # Real git servers for the remote tests: sshd with git-shell, nginx with git http-backend.
-  openssh-server openssh-client nginx-light fcgiwrap)
+  openssh-server openssh-client nginx-light fcgiwrap
+  # prometheus_client parses /metrics in the tests: an independent reader of the format.
+  python3-prometheus-client)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -35,9 +37,3 @@ if ! python3 -c "import ldaptor" 2>/dev/null; then
     || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages ldaptor
 fi
 
-# prometheus_client (PyPI) parses /metrics in the tests: an independent reader of the format.
-if ! python3 -c "import prometheus_client" 2>/dev/null; then
-  echo "Installing prometheus_client (PyPI)"
-  python3 -m pip install --quiet --disable-pip-version-check prometheus_client 2>/dev/null \
-    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages prometheus_client
-fi

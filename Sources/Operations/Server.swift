@@ -59,8 +59,10 @@ public enum OperationsServer {
                 return json(status: .badRequest, ["status": "refused", "reason": reason])
             }
         }
+        // Hummingbird's own lines say nothing a user acts on (a failure to bind is thrown), and it
+        // logs a cancelled child channel as an error at every stop.
         var quiet = logger
-        quiet.logLevel = max(logger.logLevel, .warning)
+        quiet.logLevel = .critical
         let app = Application(
             router: router,
             configuration: .init(address: .hostname(host, port: port), serverName: "syncwright"),

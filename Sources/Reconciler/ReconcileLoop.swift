@@ -76,6 +76,8 @@ public final class ReconcileLoop: @unchecked Sendable {
     private var startedMinute: [String: (minute: Int, firedBy: Set<String>)] = [:]
     private var stopping = false
     private var nextFetch: Date?
+    /// When a fetch asked for by `fetchNow` is due (now, or when the spacing is up).
+    private var requestedFetch: Date?
     /// When a pass last published (monotonic), for spacing publishes while runs are at work.
     private var lastPublish: UInt64?
     /// A pass woken only by a run's end, while other runs are at work, publishes at most this
@@ -165,7 +167,7 @@ public final class ReconcileLoop: @unchecked Sendable {
 
     /// The earlier of the next fetch and the next stored fire time.
     func nextWake() throws -> Date? {
-        let fetch = lock.withLock { nextFetch }
+        let fetch = lock.withLock { [nextFetch, requestedFetch].compactMap { $0 }.min() }
         let fire = try workspace.store.nextFireTime()
         return [fetch, fire].compactMap { $0 }.min()
     }
@@ -192,7 +194,13 @@ public final class ReconcileLoop: @unchecked Sendable {
             defer { startedUp = true }
             return !startedUp
         }
-        if lock.withLock({ nextFetch.map { now >= $0 } ?? true }) {
+        let fetchDue = lock.withLock { () -> Bool in
+            let due = (nextFetch.map { now >= $0 } ?? true) || (requestedFetch.map { now >= $0 } ?? false)
+            // This fetch answers the requests made until now; one made while it runs fetches again.
+            if due, let requested = requestedFetch, requested <= now { requestedFetch = nil }
+            return due
+        }
+        if fetchDue {
             summary.fetched = true
             await fetchAndApply(at: now, into: &summary)
             lock.withLock { nextFetch = now.addingTimeInterval(interval) }
@@ -451,12 +459,27 @@ public final class ReconcileLoop: @unchecked Sendable {
     /// Wakes the loop for a pass now (a run was handed over).
     public func wakeUp() { wake.signal() }
 
-    /// Wakes the loop for a pass that fetches at once (a push webhook). Calls while a pass is
-    /// under way cause one more pass, not one each.
+    /// Wakes the loop for a pass that fetches at once (a push webhook). A burst makes at most two
+    /// fetches: the first request fetches at once; those within `fetchSpacing` of it make one
+    /// more fetch, when that time is up.
     public func fetchNow() {
-        lock.withLock { nextFetch = nil }
+        let now = clock.now()
+        lock.withLock {
+            if let last = lastFetchRequest, now.timeIntervalSince(last) < Self.fetchSpacing {
+                let due = last.addingTimeInterval(Self.fetchSpacing)
+                requestedFetch = min(requestedFetch ?? due, due)
+            } else {
+                lastFetchRequest = now
+                requestedFetch = now
+            }
+        }
         wake.signal()
     }
+
+    /// When `fetchNow` last asked for a fetch at once.
+    private var lastFetchRequest: Date?
+    /// Fetches asked for by `fetchNow` are at least this far apart (seconds).
+    static let fetchSpacing: TimeInterval = 1
 
     /// Tells `observer` what the loop does from now on, and every run the workspace records.
     public func observe(_ observer: any LoopObserver) {
