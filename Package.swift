@@ -68,6 +68,7 @@ let package = Package(
         .target(name: "Operations", dependencies: [
             "Reconciler", "Reports", "StateStore", "Concurrency",
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Crypto", package: "swift-crypto"),

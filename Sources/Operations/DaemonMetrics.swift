@@ -22,6 +22,7 @@ public final class DaemonMetrics: LoopObserver {
     private let jobDuration: ValueHistogram
     private let fireLag: ValueHistogram
     private let lastFetch: Gauge
+    private let lastPass: Gauge
     private let lastApply: Gauge
     private let reportsWaiting: Gauge
     private let notificationsWaiting: Gauge
@@ -63,6 +64,8 @@ public final class DaemonMetrics: LoopObserver {
         fireLag = registry.makeValueHistogram(
             descriptor: Self.name("fire_lag", "seconds", "How late scheduled runs started: their start minus their fire time."),
             buckets: Self.lagBuckets)
+        lastPass = registry.makeGauge(descriptor: Self.name(
+            "last_pass_timestamp", "seconds", "When the reconcile loop last began a pass (Unix time)."))
         lastFetch = registry.makeGauge(descriptor: Self.name(
             "last_successful_fetch_timestamp", "seconds", "When the config remote was last fetched successfully (Unix time)."))
         lastApply = registry.makeGauge(descriptor: Self.name(
@@ -84,6 +87,7 @@ public final class DaemonMetrics: LoopObserver {
     // MARK: LoopObserver
 
     public func passStarted(at date: Date) {
+        lastPass.set(to: date.timeIntervalSince1970)
         health.update { $0.passRunningSince = date }
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import NIOPosix
 import Reconciler
 
 /// The reconciler's HTTP endpoints, served by Hummingbird:
@@ -63,6 +64,9 @@ public enum OperationsServer {
         // logs a cancelled child channel as an error at every stop.
         var quiet = logger
         quiet.logLevel = .critical
+        // One event-loop thread: a few requests a minute need no more, and NIO's shared group
+        // would start one per core, each with its own stack and allocator arena.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let app = Application(
             router: router,
             configuration: .init(address: .hostname(host, port: port), serverName: "syncwright"),
@@ -70,8 +74,15 @@ public enum OperationsServer {
                 let bound = channel.localAddress?.port ?? port
                 listening(host.contains(":") ? "[\(host)]:\(bound)" : "\(host):\(bound)")
             },
+            eventLoopGroupProvider: .shared(group),
             logger: quiet)
-        try await app.run()
+        do {
+            try await app.run()
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        try? await group.shutdownGracefully()
     }
 
     static func json(_ verdict: DaemonMetrics.Verdict) -> Response {

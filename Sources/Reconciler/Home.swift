@@ -54,10 +54,11 @@ public struct HomeConfig: Codable, Sendable, Equatable {
     }
     /// The credentials `init`'s options give: secrets by the environment variables that hold them.
     public static func credentials(username: String?, sshKey: String?, passphraseEnv: String?,
-                                   tokenEnv: String?) -> Credentials? {
+                                   tokenEnv: String?, passwordEnv: String? = nil) -> Credentials? {
         let made = Credentials(username: username,
                                sshKey: sshKey.map { Credentials.SSHKey(privateKey: $0, passphraseFrom: passphraseEnv.map { SecretReference(env: $0) }) },
-                               tokenFrom: tokenEnv.map { SecretReference(env: $0) })
+                               tokenFrom: tokenEnv.map { SecretReference(env: $0) },
+                               passwordFrom: passwordEnv.map { SecretReference(env: $0) })
         return made == Credentials() ? nil : made
     }
     /// The push webhook (`POST /hooks/git` on the `listen` address).

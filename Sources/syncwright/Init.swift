@@ -19,7 +19,8 @@ extension Syncwright {
                 --trust-host-key alone records the key (replacing the one held for the host) and changes \
                 nothing else.
 
-                HTTPS remotes authenticate with a token read from the environment (--token-env); their \
+                HTTPS remotes authenticate with a token read from the environment (--token-env), or with \
+                --username and a password (--password-env); their \
                 certificate must chain to the system's CAs or to --ca-file. Secrets are never written to \
                 config.yaml, and a URL with a password in it is refused.
                 """)
@@ -42,6 +43,10 @@ extension Syncwright {
 
         @Option(help: ArgumentHelp("The environment variable holding an HTTPS token.", valueName: "name"))
         var tokenEnv: String?
+
+        @Option(help: ArgumentHelp("The environment variable holding an HTTPS password (basic authentication, "
+                                   + "with --username).", valueName: "name"))
+        var passwordEnv: String?
 
         @Option(help: "The user name for the remote (HTTPS; SSH takes it from the URL otherwise).")
         var username: String?
@@ -69,6 +74,12 @@ extension Syncwright {
             if sshKeyPassphraseEnv != nil && sshKey == nil {
                 throw ValidationError("--ssh-key-passphrase-env needs --ssh-key")
             }
+            if passwordEnv != nil && username == nil {
+                throw ValidationError("--password-env needs --username")
+            }
+            if passwordEnv != nil && tokenEnv != nil {
+                throw ValidationError("give --token-env or --password-env, not both")
+            }
         }
 
         func run() throws {
@@ -86,7 +97,8 @@ extension Syncwright {
                 }
                 guard let repoURL else { throw ReconcilerError.noHome(path) }
                 let credentials = HomeConfig.credentials(username: username, sshKey: sshKey.map(Self.absolute),
-                                                         passphraseEnv: sshKeyPassphraseEnv, tokenEnv: tokenEnv)
+                                                         passphraseEnv: sshKeyPassphraseEnv, tokenEnv: tokenEnv,
+                                                         passwordEnv: passwordEnv)
                 var config = HomeConfig(remote: repoURL, branch: branch, reportsBranch: reportsBranch,
                                         credentials: credentials)
                 config.knownHosts = knownHosts.map(Self.absolute)

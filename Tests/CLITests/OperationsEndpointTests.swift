@@ -16,11 +16,12 @@ import Testing
         private(set) var address = ""
         var base: String { "http://\(address)" }
 
-        init(home: TestHome, folder: TemporaryFolder, interval: String, env: [String: String] = [:]) throws {
+        /// `listen: false`: no --listen, so that the address comes from config.yaml.
+        init(home: TestHome, folder: TemporaryFolder, interval: String, env: [String: String] = [:], listen: Bool = true) throws {
             log = folder.sub("reconcile-\(UUID().uuidString.prefix(6)).log")
             FileManager.default.createFile(atPath: log, contents: nil)
             process.executableURL = URL(fileURLWithPath: binary)
-            process.arguments = ["reconcile", "--listen", "127.0.0.1:0", "--interval", interval] + home.arguments
+            process.arguments = ["reconcile"] + (listen ? ["--listen", "127.0.0.1:0"] : []) + ["--interval", interval] + home.arguments
             process.environment = ProcessInfo.processInfo.environment.merging(env) { _, new in new }
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle(forWritingAtPath: log)
@@ -224,6 +225,17 @@ import Testing
         // Without webhook.secretFrom, /hooks/git is not served.
         #expect(try daemon.hook(["--provider", "github", "--secret", Self.secret]) == [404])
         #expect(daemon.stop() == 0)
+
+        // listen in config.yaml, when --listen is not given; a bad one is an error of config.yaml.
+        let config = try String(contentsOfFile: home.file("config.yaml"), encoding: .utf8)
+        try "listen: 127.0.0.1:0\n".appendLine(to: home.file("config.yaml"))
+        let fromConfig = try Daemon(home: home, folder: folder, interval: "1h", listen: false)
+        #expect(try fromConfig.get("/healthz").status == 200)
+        #expect(fromConfig.stop() == 0)
+        try (config + "listen: nowhere\n").write(toFile: home.file("config.yaml"), atomically: true, encoding: .utf8)
+        let badConfig = try home.run(["status"])
+        #expect(badConfig.status == 1 && badConfig.stderr.contains("listen: 'nowhere' is not HOST:PORT"), "\(badConfig.stderr)")
+        try config.write(toFile: home.file("config.yaml"), atomically: true, encoding: .utf8)
 
         // A webhook secret that cannot be read stops the start, naming it.
         try "webhook:\n  secretFrom: { env: NO_SUCH_SECRET_VARIABLE }\n".appendLine(to: home.file("config.yaml"))

@@ -156,12 +156,24 @@ import Testing
 }
 
 @Suite struct HTTPSRemoteTests {
+    /// The examples served over HTTPS, a folder for the home, and the environment with the token.
+    struct World {
+        let fixture: GitFixture
+        let server: HTTPSGitServer
+        let folder: TemporaryFolder
+        var home: String { folder.sub("h") }
+        var env: [String: String] { ["GIT_TOKEN": HTTPSGitServer.token, "HOME": folder.path] }
+
+        init() throws {
+            fixture = try examplesFixture()
+            server = try HTTPSGitServer(fixture: fixture)
+            folder = try TemporaryFolder()
+        }
+    }
+
     @Test func aTokenOverVerifiedTLSClonesFetchesAndPushesAndIsWrittenNowhere() throws {
-        let fixture = try examplesFixture()
-        let server = try HTTPSGitServer(fixture: fixture)
-        let folder = try TemporaryFolder()
-        let home = folder.sub("h")
-        let env = ["GIT_TOKEN": HTTPSGitServer.token, "HOME": folder.path]
+        let world = try World()
+        let (server, home, env) = (world.server, world.home, world.env)
         let initialised = try syncwright(["init", server.url, "--token-env", "GIT_TOKEN", "--ca-file", server.caFile, "--home", home],
                                          env: env)
         #expect(initialised.status == 0, "\(initialised.stderr)")
@@ -183,11 +195,8 @@ import Testing
     }
 
     @Test func anUntrustedCertificateOrAWrongTokenIsRefusedClearly() throws {
-        let fixture = try examplesFixture()
-        let server = try HTTPSGitServer(fixture: fixture)
-        let folder = try TemporaryFolder()
-        let home = folder.sub("h")
-        let env = ["GIT_TOKEN": HTTPSGitServer.token, "HOME": folder.path]
+        let world = try World()
+        let (server, home, env, folder) = (world.server, world.home, world.env, world.folder)
 
         let otherCA = try syncwright(["init", server.url, "--token-env", "GIT_TOKEN", "--ca-file", server.otherCAFile, "--home", home],
                                      env: env)
@@ -207,5 +216,13 @@ import Testing
                 "\(refused.stderr)")
         #expect(!refused.stderr.contains(wrongToken) && !refused.stdout.contains(wrongToken))
         #expect(!FileManager.default.fileExists(atPath: home))
+
+        // Basic authentication by reference: a user name and a password from the environment.
+        let basic = try syncwright(["init", server.url, "--username", "x-access-token", "--password-env", "GIT_PASSWORD",
+                                    "--ca-file", server.caFile, "--home", home],
+                                   env: ["GIT_PASSWORD": HTTPSGitServer.token, "HOME": folder.path])
+        #expect(basic.status == 0, "\(basic.stderr)")
+        let config = try String(contentsOfFile: (home as NSString).appendingPathComponent("config.yaml"), encoding: .utf8)
+        #expect(config.contains("passwordFrom:") && config.contains("env: GIT_PASSWORD") && !config.contains(HTTPSGitServer.token))
     }
 }

@@ -1,0 +1,224 @@
+#!/usr/bin/env python3
+"""The daemon's endpoints: webhook-to-pass latency, /metrics scrape time, idle memory.
+
+1. Webhook latency. A home of the examples runs `reconcile --listen 127.0.0.1:0 --interval 1h`.
+   Each of --pushes signed GitHub push webhooks is sent 1.1 s after the last (the reconciler
+   spaces webhook fetches a second apart), and its latency is the pass's start, as the
+   reconciler records it (`syncwright_last_pass_timestamp_seconds`), minus the moment just
+   before the request was sent. Both clocks are this machine's.
+2. Scrape time. A config repository of --collections collections (one CSV-to-CSV job each, all
+   fired at start-up) runs under `reconcile --listen`; once every collection has run (one
+   `syncwright_runs_total` series each), /metrics is fetched --scrapes times; the time of each
+   GET, response read in full, is measured.
+3. Idle memory. The examples' home, with and without --listen, alternately: the reconciler's
+   RSS (VmRSS) 10 s after its first pass, when it sleeps until the next fetch.
+
+Usage: bench/ops_bench.py [--pushes 200] [--collections 10000] [--scrapes 50] [--rss-rounds 3]
+                          [--work DIR] [--binary PATH]
+"""
+import argparse
+import hashlib
+import hmac
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+from benchlib import add_binary_option, commit_and_clone, git, require_binary, ROOT, GIT_ENV
+
+HEADER = "apiVersion: syncwright.dev/v1\n"
+SECRET = "bench-secret"
+
+
+class Daemon:
+    """`syncwright reconcile --listen 127.0.0.1:0` on a home, until stopped."""
+
+    def __init__(self, binary, home, interval="1h", listen=True, env=None):
+        self.log = open(os.path.join(home, "bench-reconcile.log"), "w+")
+        argv = [binary, "reconcile", "--interval", interval, "--home", home]
+        if listen:
+            argv += ["--listen", "127.0.0.1:0"]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=self.log,
+                                     env=dict(os.environ, **(env or {})))
+        self.address = None
+        if listen:
+            deadline = time.time() + 60
+            while time.time() < deadline and self.address is None:
+                self.log.seek(0)
+                match = re.search(r"address=(\S+)", self.log.read())
+                if match:
+                    self.address = match.group(1)
+                time.sleep(0.05)
+            if self.address is None:
+                sys.exit("reconcile --listen did not start")
+
+    def url(self, path):
+        return f"http://{self.address}{path}"
+
+    def rss_mib(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def passes(self):
+        self.log.seek(0)
+        return self.log.read().count("[syncwright] pass")
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=120)
+        self.log.close()
+
+
+def get(url):
+    with urllib.request.urlopen(url, timeout=120) as response:
+        return response.read()
+
+
+def metric(text, name):
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def examples_home(work, binary, name):
+    repo = os.path.join(work, f"{name}-repo")
+    shutil.copytree(os.path.join(ROOT, "examples"), repo)
+    commit_and_clone(repo, os.path.join(work, f"{name}-origin.git"))
+    home = os.path.join(work, name)
+    for argv in (["init", f"file://{work}/{name}-origin.git"], ["apply"]):
+        subprocess.run([binary, *argv, "--home", home], check=True, stdout=subprocess.DEVNULL)
+    return home
+
+
+def webhook_latency(work, binary, pushes):
+    home = examples_home(work, binary, "hook")
+    with open(os.path.join(home, "config.yaml"), "a") as f:
+        f.write("webhook:\n  secretFrom: { env: BENCH_HOOK_SECRET }\n")
+    daemon = Daemon(binary, home, env={"BENCH_HOOK_SECRET": SECRET})
+    time.sleep(2)  # the first pass, and its start-up run
+    body = json.dumps({"ref": "refs/heads/main"}).encode()
+    headers = {"X-GitHub-Event": "push", "Content-Type": "application/json",
+               "X-Hub-Signature-256": "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()}
+    latencies = []
+    for _ in range(pushes):
+        before = metric(get(daemon.url("/metrics")).decode(), "syncwright_last_pass_timestamp_seconds")
+        sent = time.time()
+        with urllib.request.urlopen(urllib.request.Request(daemon.url("/hooks/git"), data=body, headers=headers)) as r:
+            assert r.status == 202, r.status
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            started = metric(get(daemon.url("/metrics")).decode(), "syncwright_last_pass_timestamp_seconds")
+            if started is not None and started != before and started >= sent - 0.001:
+                latencies.append(max(0.0, started - sent))
+                break
+            time.sleep(0.005)
+        else:
+            sys.exit("a webhook started no pass within 10 s")
+        time.sleep(max(0.0, sent + 1.1 - time.time()))
+    daemon.stop()
+    latencies.sort()
+    p99 = latencies[min(len(latencies) - 1, int(round(0.99 * (len(latencies) - 1))))]
+    print(f"webhook to pass start, {len(latencies)} pushes: p50 {statistics.median(latencies) * 1000:.1f} ms, "
+          f"p99 {p99 * 1000:.1f} ms, max {latencies[-1] * 1000:.1f} ms")
+
+
+def scrape_time(work, binary, collections, scrapes):
+    repo = os.path.join(work, "many-repo")
+    for folder in ("jobs", "collections"):
+        os.makedirs(os.path.join(repo, folder))
+    people = os.path.join(work, "people.csv")
+    with open(people, "w") as f:
+        f.write("id,name\n1,one\n")
+    with open(os.path.join(repo, "base.yaml"), "w") as f:
+        f.write(HEADER + f"kind: Connection\nmetadata: {{ name: people }}\nspec: {{ type: csv, path: {people} }}\n")
+        f.write("---\n" + HEADER + "kind: Schedule\nmetadata: { name: start }\nspec:\n  targets: ["
+                + ", ".join(f"c-{c:05d}" for c in range(collections)) + "]\n  triggers: [ { atStartup: true } ]\n")
+    for c in range(collections):
+        name = f"c-{c:05d}"
+        with open(os.path.join(repo, f"jobs/{name}.yaml"), "w") as f:
+            f.write(f"{HEADER}kind: Connection\nmetadata: {{ name: out-{name} }}\nspec: {{ type: csv, path: out/{name}.csv }}\n"
+                    f"---\n{HEADER}kind: Job\nmetadata: {{ name: {name} }}\nspec:\n  source: {{ connection: people }}\n"
+                    f"  destination: {{ connection: out-{name} }}\n  mappings:\n"
+                    "    - { source: id, destination: id, key: true }\n    - { source: name, destination: name }\n")
+        with open(os.path.join(repo, f"collections/{name}.yaml"), "w") as f:
+            f.write(f"{HEADER}kind: JobCollection\nmetadata: {{ name: {name} }}\nspec:\n  jobs: [ {{ job: {name} }} ]\n")
+    commit_and_clone(repo, os.path.join(work, "many-origin.git"))
+    home = os.path.join(work, "many")
+    for argv in (["init", f"file://{work}/many-origin.git"], ["apply"]):
+        subprocess.run([binary, *argv, "--home", home], check=True, stdout=subprocess.DEVNULL)
+    daemon = Daemon(binary, home)
+    deadline = time.time() + 3600
+    while time.time() < deadline:
+        text = get(daemon.url("/metrics")).decode()
+        series = text.count("syncwright_runs_total{")
+        if series >= collections:
+            break
+        time.sleep(2)
+    times = []
+    size = 0
+    for _ in range(scrapes):
+        start = time.perf_counter()
+        size = len(get(daemon.url("/metrics")))
+        times.append(time.perf_counter() - start)
+    daemon.stop()
+    times.sort()
+    print(f"/metrics with {collections} collections ({series} run series, {size / 1024:.0f} KiB), {scrapes} scrapes: "
+          f"median {statistics.median(times) * 1000:.1f} ms, max {times[-1] * 1000:.1f} ms")
+
+
+def idle_rss(work, binary, rounds):
+    home = examples_home(work, binary, "idle")
+    results = {True: [], False: []}
+    for round_ in range(rounds):
+        for listen in ((True, False) if round_ % 2 == 0 else (False, True)):
+            daemon = Daemon(binary, home, interval="1h", listen=listen)
+            deadline = time.time() + 30
+            while daemon.passes() == 0 and time.time() < deadline:
+                time.sleep(0.1)
+            time.sleep(10)
+            results[listen].append(daemon.rss_mib())
+            daemon.stop()
+    for listen in (True, False):
+        values = results[listen]
+        print(f"idle RSS {'with' if listen else 'without'} --listen, {rounds} starts: median "
+              f"{statistics.median(values):.1f} MiB ({', '.join(f'{v:.1f}' for v in values)})")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pushes", type=int, default=200)
+    parser.add_argument("--collections", type=int, default=10_000)
+    parser.add_argument("--scrapes", type=int, default=50)
+    parser.add_argument("--rss-rounds", type=int, default=3)
+    parser.add_argument("--only", choices=["webhook", "scrape", "rss"])
+    parser.add_argument("--work")
+    add_binary_option(parser)
+    args = parser.parse_args()
+    require_binary(args.binary)
+    work = args.work or tempfile.mkdtemp(prefix="ops-bench-")
+    os.makedirs(work, exist_ok=True)
+    try:
+        if args.only in (None, "rss"):
+            idle_rss(work, args.binary, args.rss_rounds)
+        if args.only in (None, "webhook"):
+            webhook_latency(work, args.binary, args.pushes)
+        if args.only in (None, "scrape"):
+            scrape_time(work, args.binary, args.collections, args.scrapes)
+    finally:
+        if not args.work:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
