@@ -233,7 +233,7 @@ let baseFiles: [String: String] = [
         try (text + "credentials:\n  sshkey: { privateKey: /k }\n").write(toFile: home.configPath, atomically: true, encoding: .utf8)
         let error = #expect(throws: ReconcilerError.self) { try Home.open(folder.sub("h")) }
         #expect(error?.description == "\(home.configPath):5:3: credentials.sshkey: unknown field "
-                + "(expected one of: sshKey, tokenFrom, username)")
+                + "(expected one of: passwordFrom, sshKey, tokenFrom, username)")
     }
 
     @Test func aLockTimeoutThatIsNoDurationIsNamed() throws {
