@@ -118,6 +118,17 @@ final class CredentialBox {
     func failure(_ code: Int32, _ operation: String) -> GitError? {
         guard code < 0 else { return nil }
         if let refusal { return GitError(code: code, message: refusal, operation: operation) }
+        // libssh2 says "Unable to extract public key from private key file: Wrong passphrase or
+        // invalid/unrecognized private key file format": say which settings those are.
+        if let key = credentials.sshKey, let last = git_error_last(), let text = last.pointee.message {
+            let said = String(cString: text)
+            if said.contains("private key") || said.contains("passphrase") {
+                let passphrase = key.passphrase == nil ? "it has no passphrase set (credentials.sshKey.passphraseFrom)"
+                    : "check credentials.sshKey.passphraseFrom"
+                return GitError(code: code, message: "\(said) (the key is \(key.privateKeyPath), from credentials.sshKey.privateKey; "
+                    + "\(passphrase))", operation: operation)
+            }
+        }
         if attempts > 2 || code == GIT_EAUTH.rawValue {
             let what = offered ?? "no credentials"
             let fix = offered == nil

@@ -110,7 +110,8 @@ import Testing
                                               "KEY_PASSPHRASE", "--known-hosts", knownHosts],
                                              env: ["KEY_PASSPHRASE": "not-the-passphrase"])
         #expect(wrongPassphrase.status == 1)
-        #expect(wrongPassphrase.stderr.contains("passphrase"), "\(wrongPassphrase.stderr)")
+        #expect(wrongPassphrase.stderr.contains("(the key is \(server.passphraseKey), from credentials.sshKey.privateKey; "
+            + "check credentials.sshKey.passphraseFrom)"), "\(wrongPassphrase.stderr)")
         #expect(!wrongPassphrase.stderr.contains("not-the-passphrase"))
 
         let withPassphrase = try client.run(["init", server.url, "--ssh-key", server.passphraseKey, "--ssh-key-passphrase-env",
