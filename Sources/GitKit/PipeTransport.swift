@@ -251,6 +251,9 @@ final class GitProcess {
         return text.isEmpty ? nil : text
     }
 
+    /// How it exited (0: success), once `finish()` has waited for it.
+    private(set) var exitStatus: Int32?
+
     /// Closes its stdin and stdout and waits for it to exit.
     func finish() {
         guard !finished else { return }
@@ -259,10 +262,13 @@ final class GitProcess {
         close(output)
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        close(errors)
+        exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
     }
 
-    deinit { finish() }
+    deinit {
+        finish()
+        close(errors)
+    }
 
     private static func failure(_ what: String, code: Int32 = errno) -> GitError {
         GitError(code: -1, message: String(cString: strerror(code)), operation: what)

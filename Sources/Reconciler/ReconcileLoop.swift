@@ -136,6 +136,7 @@ public final class ReconcileLoop: @unchecked Sendable {
                 if lock.withLock({ running.isEmpty }) {
                     whenIdle()
                     workspace.store.tidy()
+                    packRepositoryWhenDue()
                 }
                 await sleep(until: summary.nextWake ?? clock.now().addingTimeInterval(interval))
                 if isStopping { break }
@@ -453,6 +454,39 @@ public final class ReconcileLoop: @unchecked Sendable {
             guard !stopping, running[collection] == nil else { return false }
             running[collection] = (control, startedFor)
             return true
+        }
+    }
+
+    /// Whether `git gc --auto` runs on the home's clone now, and when it last started (monotonic).
+    private var packing = false
+    private var lastPacking: UInt64?
+    /// The clone is looked at for packing when the loop goes idle, at most this often.
+    static let packingSpacing: UInt64 = 600_000_000_000
+
+    /// When the loop goes idle, at most every 10 minutes: packs the clone's loose objects if
+    /// there are many (`GitRepository.packLooseObjects`), in the background, so that a fire due
+    /// meanwhile is not held up. A failure is logged and tried again at the next occasion.
+    func packRepositoryWhenDue() {
+        let start = lock.withLock { () -> Bool in
+            let now = DispatchTime.now().uptimeNanoseconds
+            guard !packing, !stopping, lastPacking.map({ now - $0 >= Self.packingSpacing }) ?? true else { return false }
+            packing = true
+            lastPacking = now
+            return true
+        }
+        guard start else { return }
+        let workspace = self.workspace
+        let logger = self.logger
+        Task.detached { [self] in
+            let started = DispatchTime.now().uptimeNanoseconds
+            do {
+                let said = try await offload { try workspace.packRepository() }
+                logger.debug("looked at the home's clone for packing", metadata: [
+                    "ms": "\((DispatchTime.now().uptimeNanoseconds - started) / 1_000_000)", "git": "\(said ?? "")"])
+            } catch {
+                logger.warning("packing the home's clone failed; it is tried again later", metadata: ["error": "\(error)"])
+            }
+            lock.withLock { packing = false }
         }
     }
 

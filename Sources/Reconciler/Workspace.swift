@@ -79,6 +79,11 @@ public final class Workspace: Sendable {
         do { return try store.appliedRevision().map { ($0.revision, $0.appliedAt) } } catch { throw ReconcilerError.wrap(error) }
     }
 
+    /// Packs the clone's loose objects when there are many (`git gc --auto`); returns what git said.
+    public func packRepository() throws -> String? {
+        do { return try repository.packLooseObjects() } catch { throw ReconcilerError.wrap(error) }
+    }
+
     /// Fetches the remote, so refs resolve to what it holds now.
     public func fetch() throws {
         do {
