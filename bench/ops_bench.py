@@ -31,7 +31,8 @@ import tempfile
 import time
 import urllib.request
 
-from benchlib import add_binary_option, commit_and_clone, git, require_binary, ROOT, GIT_ENV
+from benchlib import add_binary_option, commit_and_clone, require_binary, ROOT
+from reconcile_bench import generate, rss_mib
 
 HEADER = "apiVersion: syncwright.dev/v1\n"
 SECRET = "bench-secret"
@@ -61,13 +62,6 @@ class Daemon:
 
     def url(self, path):
         return f"http://{self.address}{path}"
-
-    def rss_mib(self):
-        with open(f"/proc/{self.proc.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-        return float("nan")
 
     def passes(self):
         self.log.seek(0)
@@ -135,24 +129,12 @@ def webhook_latency(work, binary, pushes):
 
 def scrape_time(work, binary, collections, scrapes):
     repo = os.path.join(work, "many-repo")
-    for folder in ("jobs", "collections"):
-        os.makedirs(os.path.join(repo, folder))
-    people = os.path.join(work, "people.csv")
-    with open(people, "w") as f:
-        f.write("id,name\n1,one\n")
-    with open(os.path.join(repo, "base.yaml"), "w") as f:
-        f.write(HEADER + f"kind: Connection\nmetadata: {{ name: people }}\nspec: {{ type: csv, path: {people} }}\n")
-        f.write("---\n" + HEADER + "kind: Schedule\nmetadata: { name: start }\nspec:\n  targets: ["
+    # reconcile_bench's repository: none of its schedules fires during the benchmark; one more
+    # schedule fires every collection at start-up.
+    generate(repo, collections, due=0, destinations=100)
+    with open(os.path.join(repo, "schedules/start.yaml"), "w") as f:
+        f.write(HEADER + "kind: Schedule\nmetadata: { name: start }\nspec:\n  targets: ["
                 + ", ".join(f"c-{c:05d}" for c in range(collections)) + "]\n  triggers: [ { atStartup: true } ]\n")
-    for c in range(collections):
-        name = f"c-{c:05d}"
-        with open(os.path.join(repo, f"jobs/{name}.yaml"), "w") as f:
-            f.write(f"{HEADER}kind: Connection\nmetadata: {{ name: out-{name} }}\nspec: {{ type: csv, path: out/{name}.csv }}\n"
-                    f"---\n{HEADER}kind: Job\nmetadata: {{ name: {name} }}\nspec:\n  source: {{ connection: people }}\n"
-                    f"  destination: {{ connection: out-{name} }}\n  mappings:\n"
-                    "    - { source: id, destination: id, key: true }\n    - { source: name, destination: name }\n")
-        with open(os.path.join(repo, f"collections/{name}.yaml"), "w") as f:
-            f.write(f"{HEADER}kind: JobCollection\nmetadata: {{ name: {name} }}\nspec:\n  jobs: [ {{ job: {name} }} ]\n")
     commit_and_clone(repo, os.path.join(work, "many-origin.git"))
     home = os.path.join(work, "many")
     for argv in (["init", f"file://{work}/many-origin.git"], ["apply"]):
@@ -187,12 +169,13 @@ def idle_rss(work, binary, rounds):
             while daemon.passes() == 0 and time.time() < deadline:
                 time.sleep(0.1)
             time.sleep(10)
-            results[listen].append(daemon.rss_mib())
+            results[listen].append(rss_mib(daemon.proc.pid))
             daemon.stop()
     for listen in (True, False):
         values = results[listen]
-        print(f"idle RSS {'with' if listen else 'without'} --listen, {rounds} starts: median "
-              f"{statistics.median(values):.1f} MiB ({', '.join(f'{v:.1f}' for v in values)})")
+        print(f"idle VmRSS / RssAnon {'with' if listen else 'without'} --listen, {rounds} starts: median "
+              f"{statistics.median(v[0] for v in values):.1f} / {statistics.median(v[1] for v in values):.1f} MiB "
+              f"({', '.join(f'{v[0]:.1f}' for v in values)})")
 
 
 def main():
