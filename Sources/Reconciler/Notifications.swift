@@ -136,6 +136,38 @@ extension Workspace {
         return out
     }
 
+    /// Records a finished run with the notifications it calls for (and those of its workflow
+    /// `requests`), in one transaction: a crash loses neither. They are decided on the
+    /// collection's notification state as last seen; when another process changed it meanwhile,
+    /// nothing is recorded, and the run decides again on the state as it is. `collection` nil:
+    /// no longer applied, so no one is notified. `rendered` is called once the page is made.
+    func recordNotifying(_ report: inout RunReport, collection: JobCollectionSpec?, logs: [String: [String]],
+                         requests: [ApprovalRequest], rendered: () -> Void = {}) throws {
+        let requestNotifications = try self.notifications(forRequests: requests, at: report.finishedAt)
+        let name = report.collection
+        var state = collection?.notifications == nil ? nil : try notificationState(name)
+        for attempt in 1... {
+            var notifications: [QueuedNotification] = []
+            var change: NotificationStateChange?
+            if let collection {
+                let decided = try self.notifications(for: report, collection: collection, state: state, at: report.finishedAt)
+                (notifications, report.notifications, change) = (decided.0, decided.1, decided.2)
+            }
+            let publication = ReportPages.publication(for: report, logs: logs)
+            rendered()
+            do {
+                try store.record(report, logs: logs.mapValues { $0.joined(separator: "\n") }, page: publication,
+                                 requests: requests.map(Self.publishable), notifications: notifications + requestNotifications,
+                                 notificationState: change)
+                if let change { noteNotificationState(name, change.result) }
+                return
+            } catch StateError.notificationStateMoved(_, let current) where attempt < 5 {
+                noteNotificationState(name, current)
+                state = current
+            }
+        }
+    }
+
     /// The triggers among `wanted` that hold for this run. `recovered`: it succeeded, and the
     /// collection's run before it did not.
     func firedTriggers(_ report: RunReport, wanted: [NotificationTrigger]) throws -> [NotificationTrigger] {

@@ -49,6 +49,55 @@ import Testing
     }
 }
 
+extension InterruptedRunTests {
+    /// An interrupted run is notified like any other: the job that was cut off failed.
+    @Test func anInterruptedRunIsNotified() throws {
+        let folder = try TemporaryFolder("interrupted-notify")
+        let out = folder.sub("out/corp.ldif")
+        let hook = try WebhookReceiver()
+        let fixture = try DestinationLockTests.repository(prefix: "a", rows: 150_000, out: out)
+        try fixture.write([
+            "channels.yaml": """
+                apiVersion: syncwright.dev/v1
+                kind: NotificationChannel
+                metadata: { name: hook }
+                spec: { type: webhook, urlFrom: { env: HOOK_URL }, format: json }
+
+                """,
+            "collection.yaml": Fixtures.collection("c", jobs: ["load-a"]) + """
+                  notifications:
+                    when: [jobFails]
+                    channels: [hook]
+
+                """,
+        ])
+        try fixture.commit("notify on failures")
+        let home = try TestHome(fixture, in: folder).path
+
+        let process = try launchSyncwright(["run", "c", "--home", home])
+        let deadline = Date().addingTimeInterval(120)
+        var writing = false
+        while Date() < deadline, process.isRunning {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.sub("out"))) ?? []
+            if names.contains(where: { $0.hasPrefix(".corp.ldif.tmp-") }) { writing = true; break }
+            usleep(2_000)
+        }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        try #require(writing, "the run ended before it was seen writing")
+
+        // The next reconcile finds it, records it with its notification, and sends that.
+        let once = try syncwright(["reconcile", "--once", "--home", home], env: ["HOOK_URL": hook.url])
+        #expect(once.status == 0, "\(once.stderr)")
+        let posts = try hook.posts()
+        let bodies = posts.compactMap { $0["body"] as? [String: Any] ?? (($0["body"] as? String).flatMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }) }
+        let interrupted = bodies.first { $0["status"] as? String == "interrupted" }
+        #expect(interrupted != nil, "\(posts)")
+        #expect((interrupted?["triggers"] as? [String]) == ["jobFails"], "\(String(describing: interrupted))")
+    }
+}
+
 /// A destination that a job writes passwords to is created readable by its owner only.
 @Suite struct DestinationModeTests {
     @Test func aNewDestinationHoldingPasswordsIsPrivate() throws {

@@ -175,25 +175,7 @@ extension Workspace {
             // Decided and queued with the run, in its transaction: a crash loses neither. Decided
             // on the collection's notification state as last seen; when another process changed
             // it meanwhile, nothing is recorded, and the run decides again on the state as it is.
-            let requestNotifications = try self.notifications(forRequests: requests, at: report.finishedAt)
-            var state = collection.notifications == nil ? nil : try notificationState(name)
-            for attempt in 1... {
-                let (notifications, notified, change) = try self.notifications(for: report, collection: collection, state: state,
-                                                                               at: report.finishedAt)
-                report.notifications = notified
-                let publication = ReportPages.publication(for: report, logs: run.logs)
-                timer.lap("render")
-                do {
-                    try store.record(report, logs: run.logs.mapValues { $0.joined(separator: "\n") }, page: publication,
-                                     requests: requests.map(Self.publishable), notifications: notifications + requestNotifications,
-                                     notificationState: change)
-                    if let change { noteNotificationState(name, change.result) }
-                    break
-                } catch StateError.notificationStateMoved(_, let current) where attempt < 5 {
-                    noteNotificationState(name, current)
-                    state = current
-                }
-            }
+            try recordNotifying(&report, collection: collection, logs: run.logs, requests: requests) { timer.lap("render") }
             timer.lap("record")
             logger.debug("run bookkeeping", metadata: timer.lapMetadata.mapValues { .string($0) })
             for observer in runObservers.get() { observer(report) }

@@ -10,8 +10,9 @@ import StateStore
 import Sync
 
 extension Workspace {
-    /// Marks the runs that started and were never recorded as `interrupted`: recorded, and
-    /// queued for publishing. Only while holding the home claim: then no live process owns them.
+    /// Marks the runs that started and were never recorded as `interrupted`: recorded, queued for
+    /// publishing, and notified as their collection asks (the job that was cut off failed, so
+    /// `jobFails` holds). Only while holding the home claim: then no live process owns them.
     @discardableResult
     public func recoverInterruptedRuns(by command: String, at now: Date = Date()) throws -> [RunReport] {
         var recovered: [RunReport] = []
@@ -28,7 +29,14 @@ extension Workspace {
                                    status: .interrupted, startedAt: run.startedAt, finishedAt: now, jobs: jobs)
             report.notes = ["found unfinished at \(RunReport.timestamp(now)) by syncwright \(command); "
                             + "finishedAt is when it was found, not when it stopped"]
-            try store.record(report, logs: [:], page: ReportPages.publication(for: report, logs: [:]), requests: [])
+            // Its collection's notifications, as for any run: an interrupted job failed.
+            let collection: JobCollectionSpec?
+            if let spec = try store.manifest(ObjectKey(.jobCollection, run.collection))?.spec, case .jobCollection(let c) = spec {
+                collection = c
+            } else {
+                collection = nil
+            }
+            try recordNotifying(&report, collection: collection, logs: [:], requests: [])
             logger.warning("a run was interrupted", metadata: ["run": "\(run.id)", "collection": "\(run.collection)",
                                                               "job": "\(run.job ?? "none")"])
             recovered.append(report)
