@@ -363,12 +363,17 @@ public struct Home: Sendable {
         let file = config.knownHosts ?? (path as NSString).appendingPathComponent("known_hosts")
         var credentials = try config.gitCredentials(trustHostKey: fingerprint)
         credentials.knownHostsFile = file
+        let before = FileManager.default.contents(atPath: file)
+        var failure: (any Error)?
         do {
             try GitRepository.probe(config.remote, credentials: credentials)
         } catch {
-            throw ReconcilerError.wrap(error)
+            failure = error
         }
-        if config.knownHosts == nil {
+        // The key is checked before credentials are: when authentication fails after the key was
+        // recorded, config.yaml still names the file, so that the trust holds.
+        let recorded = FileManager.default.contents(atPath: file) != before
+        if config.knownHosts == nil && (failure == nil || recorded) {
             // Appended, so that the rest of config.yaml (comments included) stays as written.
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: configPath))
             defer { try? handle.close() }
@@ -377,6 +382,7 @@ public struct Home: Sendable {
             try handle.write(contentsOf: Data(((text.hasSuffix("\n") || text.isEmpty ? "" : "\n")
                 + "knownHosts: \(file)\n").utf8))
         }
+        if let failure { throw ReconcilerError.wrap(failure) }
         return file
     }
 

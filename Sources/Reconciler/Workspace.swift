@@ -80,9 +80,24 @@ public final class Workspace: Sendable {
     }
 
     /// Packs the clone's loose objects when there are many (`git gc --auto`); returns what git said.
+    ///
+    /// gc removes objects no ref reaches after two weeks. The applied revision is read again by
+    /// later plans (the base of a path-scoped plan), and a force-pushed branch may no longer
+    /// reach it: `refs/syncwright/applied` pins it first.
     public func packRepository() throws -> String? {
-        do { return try repository.packLooseObjects() } catch { throw ReconcilerError.wrap(error) }
+        do {
+            if let applied = try store.appliedRevision(), let commit = ObjectID(hex: applied.revision),
+               (try? repository.commitInfo(commit)) != nil {
+                try repository.setReference(Self.appliedRef, to: commit, message: "syncwright: the applied revision")
+            }
+            return try repository.packLooseObjects()
+        } catch {
+            throw ReconcilerError.wrap(error)
+        }
     }
+
+    /// The clone's ref to the applied revision, which keeps it from being packed away.
+    static let appliedRef = "refs/syncwright/applied"
 
     /// Fetches the remote, so refs resolve to what it holds now.
     public func fetch() throws {

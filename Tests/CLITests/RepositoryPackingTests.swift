@@ -48,5 +48,9 @@ import Testing
         #expect(try git(["log", "--format=%s", "refs/heads/reports"]).contains("run nightly-directory-sync"))
         let once = try home.run(["reconcile", "--once"])
         #expect(once.status == 0, "\(once.stderr)")
+        // The applied revision is pinned by a ref, so gc never prunes it even if the branch is
+        // force-pushed away from it.
+        let head = try fixture.git(["rev-parse", "main"])
+        #expect(try git(["rev-parse", "refs/syncwright/applied"]) == head)
     }
 }
