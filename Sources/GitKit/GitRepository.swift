@@ -105,7 +105,18 @@ public final class GitRepository: @unchecked Sendable {
         options.fetch_opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_ALL
         try configure(&options.fetch_opts.callbacks, with: box)
         var out: OpaquePointer?
-        let code = withExtendedLifetime(box) { git_clone(&out, url, path, &options) }
+        var code = withExtendedLifetime(box) { git_clone(&out, url, path, &options) }
+        // A local clone copies the remote's object folders as they are. While the remote receives
+        // a push, git keeps the incoming objects in a quarantine folder (tmp_objdir-incoming-*)
+        // that vanishes mid-copy: the copy then fails, though nothing is wrong. Try again.
+        var attempts = 1
+        while code < 0, options.local == GIT_CLONE_LOCAL, attempts < 5,
+              let last = git_error_last(), let text = last.pointee.message, String(cString: text).contains("tmp_objdir") {
+            attempts += 1
+            try? FileManager.default.removeItem(atPath: path)
+            usleep(50_000)
+            code = withExtendedLifetime(box) { git_clone(&out, url, path, &options) }
+        }
         if let failure = box.failure(code, "cloning \(url)") { throw failure }
         try check(code, "cloning \(url)")
         guard let out else { throw GitError(message: "libgit2 returned no repository", operation: "cloning \(url)") }

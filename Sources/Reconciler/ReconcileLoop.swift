@@ -173,13 +173,33 @@ public final class ReconcileLoop: @unchecked Sendable {
         return [fetch, fire].compactMap { $0 }.min()
     }
 
+    /// Sleeps until `deadline`, or until something asks for a pass (`wakeForPass`). A wake that
+    /// only moves a webhook's spaced fetch earlier (`fetchNow`) moves the deadline, and the loop
+    /// sleeps on: it is not a pass of its own.
     private func sleep(until deadline: Date) async {
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { [clock] in try? await clock.sleep(until: deadline) }
-            group.addTask { [wake] in await wake.wait() }
-            await group.next()
-            group.cancelAll()
+        var deadline = deadline
+        let asked = lock.withLock { passWakes }
+        while true {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { [clock, deadline] in try? await clock.sleep(until: deadline) }
+                group.addTask { [wake] in await wake.wait() }
+                await group.next()
+                group.cancelAll()
+            }
+            if clock.now() >= deadline || Task.isCancelled { return }
+            let (woken, fetchAt) = lock.withLock { (passWakes != asked || stopping, requestedFetch) }
+            if woken { return }
+            if let fetchAt, fetchAt < deadline { deadline = fetchAt }
         }
+    }
+
+    /// Counts the wakes that ask for a pass (a run's end, a handed-over run, a stop, a push).
+    private var passWakes = 0
+
+    /// Wakes the loop for a pass.
+    func wakeForPass() {
+        lock.withLock { passWakes += 1 }
+        wake.signal()
     }
 
     /// One pass: fetch and apply when a fetch is due, decide every due fire time, start the runs
@@ -491,7 +511,7 @@ public final class ReconcileLoop: @unchecked Sendable {
     }
 
     /// Wakes the loop for a pass now (a run was handed over).
-    public func wakeUp() { wake.signal() }
+    public func wakeUp() { wakeForPass() }
 
     /// Wakes the loop for a pass that fetches at once (a push webhook). A burst makes at most two
     /// fetches: the first request fetches at once; those within `fetchSpacing` of it make one
@@ -505,8 +525,10 @@ public final class ReconcileLoop: @unchecked Sendable {
             } else {
                 lastFetchRequest = now
                 requestedFetch = now
+                passWakes += 1
             }
         }
+        // A spaced fetch only moves a sleeping loop's deadline (see `sleep(until:)`).
         wake.signal()
     }
 
@@ -528,7 +550,7 @@ public final class ReconcileLoop: @unchecked Sendable {
 
     func finished(_ collection: String) {
         lock.withLock { running[collection] = nil }
-        wake.signal()
+        wakeForPass()
     }
 
     private func execute(_ collection: String, _ scheduled: ScheduledRun, _ control: RunControl) async {

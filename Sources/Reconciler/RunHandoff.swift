@@ -86,7 +86,7 @@ extension ReconcileLoop {
                     } catch {
                         try? workspace.store.update(runRequest: request.id, status: .failed, error: "\(error)")
                     }
-                    wake.signal()
+                    wakeForPass()
                 })
                 continue
             }

@@ -196,11 +196,15 @@ import Testing
         #expect(daemon.output().contains("webhook refused"))
         #expect(!daemon.output().contains(Self.secret))
 
-        // A burst of 50 pushes: at most two fetches.
+        // A burst of 50 pushes: at most two passes, each a fetch.
+        func passes() throws -> Double { try daemon.value("syncwright_passes_total") ?? 0 }
+        let passesBefore = try passes()
         #expect(try daemon.hook(["--provider", "github", "--secret", Self.secret, "--count", "50"]) == Array(repeating: 202, count: 50))
         usleep(2_500_000)
         let burst = try fetches() - before
+        let burstPasses = try passes() - passesBefore
         #expect(burst >= 1 && burst <= 2, "\(burst) fetches for a burst of 50 pushes")
+        #expect(burstPasses == burst, "\(burstPasses) passes for \(burst) fetches")
         #expect(daemon.stop() == 0)
     }
 
