@@ -12,8 +12,12 @@
    GET, response read in full, is measured.
 3. Idle memory. The examples' home, with and without --listen, alternately: the reconciler's
    RSS (VmRSS) 10 s after its first pass, when it sleeps until the next fetch.
+4. Disk. --disk-collections collections run once each and their reports are published, in two
+   homes: one as shipped (the idle loop packs the clone), one with packing off (gc.auto 0).
+   The clone's size (du) and git count-objects, 15 s after the last report is published.
 
 Usage: bench/ops_bench.py [--pushes 200] [--collections 10000] [--scrapes 50] [--rss-rounds 3]
+                          [--disk-collections 2000] [--only webhook|scrape|rss|disk]
                           [--work DIR] [--binary PATH]
 """
 import argparse
@@ -159,6 +163,42 @@ def scrape_time(work, binary, collections, scrapes):
           f"median {statistics.median(times) * 1000:.1f} ms, max {times[-1] * 1000:.1f} ms")
 
 
+def disk(work, binary, collections):
+    """The home's clone after `collections` runs are published, packed (default) and not (gc.auto 0)."""
+    repo = os.path.join(work, "disk-repo")
+    generate(repo, collections, due=0, destinations=100)
+    with open(os.path.join(repo, "schedules/start.yaml"), "w") as f:
+        f.write(HEADER + "kind: Schedule\nmetadata: { name: start }\nspec:\n  targets: ["
+                + ", ".join(f"c-{c:05d}" for c in range(collections)) + "]\n  triggers: [ { atStartup: true } ]\n")
+    commit_and_clone(repo, os.path.join(work, "disk-origin.git"))
+    results = {}
+    for packed in (True, False):
+        home = os.path.join(work, "disk-packed" if packed else "disk-loose")
+        for argv in (["init", f"file://{work}/disk-origin.git"], ["apply"]):
+            subprocess.run([binary, *argv, "--home", home], check=True, stdout=subprocess.DEVNULL)
+        clone = os.path.join(home, "repo.git")
+        if not packed:
+            subprocess.run(["git", "--git-dir", clone, "config", "gc.auto", "0"], check=True)
+        daemon = Daemon(binary, home)
+        deadline = time.time() + 1800
+        while time.time() < deadline:
+            text = get(daemon.url("/metrics")).decode()
+            runs = text.count("syncwright_runs_total{")
+            if runs >= collections and metric(text, "syncwright_reports_waiting") == 0:
+                break
+            time.sleep(1)
+        time.sleep(15)  # the idle loop's packing, if any
+        daemon.stop()
+        size = int(subprocess.run(["du", "-sb", clone], check=True, capture_output=True, text=True).stdout.split()[0])
+        counts = dict(line.split(": ") for line in subprocess.run(
+            ["git", "--git-dir", clone, "count-objects", "-v"], check=True, capture_output=True, text=True).stdout.splitlines())
+        results[packed] = (size, counts)
+    for packed in (True, False):
+        size, counts = results[packed]
+        print(f"clone after {collections} reports, {'packed when idle' if packed else 'never packed (gc.auto 0)'}: "
+              f"{size / 2**20:.1f} MiB, {counts['count']} loose objects, {counts['in-pack']} packed")
+
+
 def idle_rss(work, binary, rounds):
     home = examples_home(work, binary, "idle")
     results = {True: [], False: []}
@@ -183,8 +223,9 @@ def main():
     parser.add_argument("--pushes", type=int, default=200)
     parser.add_argument("--collections", type=int, default=10_000)
     parser.add_argument("--scrapes", type=int, default=50)
+    parser.add_argument("--disk-collections", type=int, default=2000)
     parser.add_argument("--rss-rounds", type=int, default=3)
-    parser.add_argument("--only", choices=["webhook", "scrape", "rss"])
+    parser.add_argument("--only", choices=["webhook", "scrape", "rss", "disk"])
     parser.add_argument("--work")
     add_binary_option(parser)
     args = parser.parse_args()
@@ -198,6 +239,8 @@ def main():
             webhook_latency(work, args.binary, args.pushes)
         if args.only in (None, "scrape"):
             scrape_time(work, args.binary, args.collections, args.scrapes)
+        if args.only in (None, "disk"):
+            disk(work, args.binary, args.disk_collections)
     finally:
         if not args.work:
             shutil.rmtree(work, ignore_errors=True)

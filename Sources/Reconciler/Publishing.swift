@@ -21,19 +21,49 @@ public struct PublishOutcome: Sendable {
     public let waiting: Int
     /// Why some reports are still waiting.
     public let problem: String?
+    /// More reports may wait: the batches allowed were all full.
+    public var more = false
+
+    init(published: [(subject: String, commit: String)], waiting: Int, problem: String?) {
+        self.published = published
+        self.waiting = waiting
+        self.problem = problem
+    }
 }
 
 extension Workspace {
-    /// Publishes every report in the outbox, oldest first, onto the reports branch of the remote.
+    /// Publishes the reports in the outbox, oldest first, onto the reports branch of the remote,
+    /// in batches of up to `publishBatch` (one push each): all of them, or at most `batches`
+    /// batches (then `more` says whether others may wait).
     ///
     /// Never throws for an unreachable remote: the reports stay queued (the next run, apply or
     /// reconcile publishes them) and `problem` says why. One home publishes from one process at
     /// a time (a lock file in the home), so two commands never publish the same report twice.
-    public func publishPending() throws -> PublishOutcome {
+    public func publishPending(batches: Int = .max) throws -> PublishOutcome {
         let lock = try HomeLock(path: (home.path as NSString).appendingPathComponent("publish.lock"))
         defer { lock.release() }
-        let items = try store.unpublished()
-        guard !items.isEmpty else { return PublishOutcome(published: [], waiting: 0, problem: nil) }
+        var published: [(subject: String, commit: String)] = []
+        var waiting = 0
+        for _ in 0..<max(1, batches) {
+            let (outcome, full) = try publishBatch()
+            published += outcome.published
+            waiting = outcome.waiting
+            if outcome.problem != nil { return PublishOutcome(published: published, waiting: outcome.waiting, problem: outcome.problem) }
+            if !full { return PublishOutcome(published: published, waiting: waiting, problem: nil) }
+        }
+        var outcome = PublishOutcome(published: published, waiting: waiting, problem: nil)
+        outcome.more = true
+        return outcome
+    }
+
+    /// Reports published per commit and push.
+    static let publishBatch = 1_000
+
+    /// One batch of `publishPending`, under its lock; `full` when it took a whole batch.
+    private func publishBatch() throws -> (outcome: PublishOutcome, full: Bool) {
+        let items = try store.unpublished(limit: Self.publishBatch)
+        let full = items.count == Self.publishBatch
+        guard !items.isEmpty else { return (PublishOutcome(published: [], waiting: 0, problem: nil), false) }
         var publications: [Publication] = []
         var ids: [Int64] = []
         var unreadable: [Int64] = []
@@ -63,14 +93,14 @@ extension Workspace {
                 "pushMs": "\(String(format: "%.1f", result.pushMilliseconds))",
             ])
             let published = zip(items.filter { ids.contains($0.id) }, commits).map { ($0.subject, $1.hex) }
-            return PublishOutcome(published: published, waiting: unreadable.count, problem: nil)
+            return (PublishOutcome(published: published, waiting: unreadable.count, problem: nil), full)
         } catch let error as PublishError {
             try store.markAttempt(ids, error: error.message)
             // The command says so (once, in its own words); the log keeps it for the daemon's journal.
             logger.info("reports not published", metadata: ["error": "\(error.message)"])
-            return PublishOutcome(published: [], waiting: items.count,
-                                  problem: "could not publish to the \(home.config.reportsBranch) branch of "
-                                    + "\(home.config.remote): \(error.message)")
+            return (PublishOutcome(published: [], waiting: items.count,
+                                   problem: "could not publish to the \(home.config.reportsBranch) branch of "
+                                     + "\(home.config.remote): \(error.message)"), false)
         }
     }
 

@@ -132,6 +132,8 @@ public final class ReconcileLoop: @unchecked Sendable {
                     break
                 }
                 summary.nextWake = try? nextWake()
+                // A full batch was published: more reports may wait, so the next pass comes at once.
+                if summary.published?.more == true { summary.nextWake = clock.now() }
                 onPass(summary)
                 if lock.withLock({ running.isEmpty }) {
                     whenIdle()
@@ -261,7 +263,9 @@ public final class ReconcileLoop: @unchecked Sendable {
             lastPublish = now
             return true
         }
-        if publishNow { summary.published = try? await offload({ [workspace] in try workspace.publishPending() }) }
+        // One batch per pass, so that a pass stays short when thousands wait; when the batch was
+        // full, the loop passes again at once (see `run`).
+        if publishNow { summary.published = try? await offload({ [workspace] in try workspace.publishPending(batches: 1) }) }
         phases.lap("publish")
         summary.milliseconds = Int((DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1_000_000)
         return (summary, runs)
