@@ -131,15 +131,19 @@ def webhook_latency(work, binary, pushes):
           f"p99 {p99 * 1000:.1f} ms, max {latencies[-1] * 1000:.1f} ms")
 
 
-def scrape_time(work, binary, collections, scrapes):
-    repo = os.path.join(work, "many-repo")
-    # reconcile_bench's repository: none of its schedules fires during the benchmark; one more
-    # schedule fires every collection at start-up.
+def startup_repository(work, name, collections):
+    """reconcile_bench's repository (none of its schedules fires during a benchmark), with one
+    more schedule that fires every collection at start-up, as WORK/NAME-origin.git."""
+    repo = os.path.join(work, f"{name}-repo")
     generate(repo, collections, due=0, destinations=100)
     with open(os.path.join(repo, "schedules/start.yaml"), "w") as f:
         f.write(HEADER + "kind: Schedule\nmetadata: { name: start }\nspec:\n  targets: ["
                 + ", ".join(f"c-{c:05d}" for c in range(collections)) + "]\n  triggers: [ { atStartup: true } ]\n")
-    commit_and_clone(repo, os.path.join(work, "many-origin.git"))
+    commit_and_clone(repo, os.path.join(work, f"{name}-origin.git"))
+
+
+def scrape_time(work, binary, collections, scrapes):
+    startup_repository(work, "many", collections)
     home = os.path.join(work, "many")
     for argv in (["init", f"file://{work}/many-origin.git"], ["apply"]):
         subprocess.run([binary, *argv, "--home", home], check=True, stdout=subprocess.DEVNULL)
@@ -165,12 +169,7 @@ def scrape_time(work, binary, collections, scrapes):
 
 def disk(work, binary, collections):
     """The home's clone after `collections` runs are published, packed (default) and not (gc.auto 0)."""
-    repo = os.path.join(work, "disk-repo")
-    generate(repo, collections, due=0, destinations=100)
-    with open(os.path.join(repo, "schedules/start.yaml"), "w") as f:
-        f.write(HEADER + "kind: Schedule\nmetadata: { name: start }\nspec:\n  targets: ["
-                + ", ".join(f"c-{c:05d}" for c in range(collections)) + "]\n  triggers: [ { atStartup: true } ]\n")
-    commit_and_clone(repo, os.path.join(work, "disk-origin.git"))
+    startup_repository(work, "disk", collections)
     results = {}
     for packed in (True, False):
         home = os.path.join(work, "disk-packed" if packed else "disk-loose")

@@ -6,14 +6,10 @@ import Testing
 /// started before its first write, and the next command reports it as `interrupted` and
 /// publishes it.
 @Suite struct InterruptedRunTests {
-    @Test func aRunKilledMidWriteIsReportedAsInterrupted() throws {
-        let folder = try TemporaryFolder("interrupted")
-        let out = folder.sub("out/corp.ldif")
-        let fixture = try DestinationLockTests.repository(prefix: "a", rows: 150_000, out: out)
-        let home = try TestHome(fixture, in: folder).path
-
+    /// Runs collection `c`, and kills it with SIGKILL at the dangerous moment: while its
+    /// destination `out/corp.ldif` is being written (its temp file exists).
+    static func killMidWrite(home: String, folder: TemporaryFolder) throws -> Process {
         let process = try launchSyncwright(["run", "c", "--home", home])
-        // The dangerous moment: the destination is being written (its temp file exists).
         let deadline = Date().addingTimeInterval(120)
         var writing = false
         while Date() < deadline, process.isRunning {
@@ -24,6 +20,16 @@ import Testing
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
         try #require(writing, "the run ended before it was seen writing")
+        return process
+    }
+
+    @Test func aRunKilledMidWriteIsReportedAsInterrupted() throws {
+        let folder = try TemporaryFolder("interrupted")
+        let out = folder.sub("out/corp.ldif")
+        let fixture = try DestinationLockTests.repository(prefix: "a", rows: 150_000, out: out)
+        let home = try TestHome(fixture, in: folder).path
+
+        let process = try Self.killMidWrite(home: home, folder: folder)
 
         // Any next command finds it; history reads it.
         let history = try syncwright(["history", "--format", "json", "--home", home])
@@ -74,17 +80,7 @@ extension InterruptedRunTests {
         try fixture.commit("notify on failures")
         let home = try TestHome(fixture, in: folder).path
 
-        let process = try launchSyncwright(["run", "c", "--home", home])
-        let deadline = Date().addingTimeInterval(120)
-        var writing = false
-        while Date() < deadline, process.isRunning {
-            let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.sub("out"))) ?? []
-            if names.contains(where: { $0.hasPrefix(".corp.ldif.tmp-") }) { writing = true; break }
-            usleep(2_000)
-        }
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-        try #require(writing, "the run ended before it was seen writing")
+        _ = try Self.killMidWrite(home: home, folder: folder)
 
         // The next reconcile finds it, records it with its notification, and sends that.
         let once = try syncwright(["reconcile", "--once", "--home", home], env: ["HOOK_URL": hook.url])
