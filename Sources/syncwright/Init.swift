@@ -16,7 +16,7 @@ extension Syncwright {
                 --known-hosts, else ~/.ssh/known_hosts. An unknown or changed key is refused, and the error \
                 prints its fingerprint: check it with the server's administrator, then run init again with \
                 --trust-host-key SHA256:… to record it in the home's own known_hosts. On an existing home, \
-                --trust-host-key alone records the key (replacing the one held for the host) and changes \
+                --trust-host-key alone records the key (replacing the key of that type held for the host) and changes \
                 nothing else.
 
                 HTTPS remotes authenticate with a token read from the environment (--token-env), or with \
