@@ -87,8 +87,6 @@ public final class SSHGitServer: @unchecked Sendable {
     public static let passphrase = "correct horse battery"
     public var user: String { NSUserName() }
     public var url: String { "ssh://\(user)@127.0.0.1:\(port)\(repository)" }
-    /// The scp-like form of the same remote.
-    public var scpURL: String { "\(user)@127.0.0.1:\(repository)" }
     private var hostKey: String { folder.sub("host_key") }
 
     public init(fixture: GitFixture) throws {
@@ -130,8 +128,6 @@ public final class SSHGitServer: @unchecked Sendable {
         try runChecked("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", hostKey])
         try start(port: port)
     }
-
-    public func stop() { process?.stop() }
 
     /// The branch's commit in the served repository, read with the git CLI.
     public func tip(_ branch: String) throws -> String {
@@ -263,11 +259,6 @@ public final class HTTPSGitServer: @unchecked Sendable {
 
     /// What nginx logged of the requests (the test checks that no secret shows there either).
     public func accessLog() -> String { (try? String(contentsOfFile: folder.sub("access.log"), encoding: .utf8)) ?? "" }
-
-    /// The branch's commit in the served repository, read with the git CLI.
-    public func tip(_ branch: String) throws -> String {
-        try runChecked("/usr/bin/git", ["--git-dir", repository, "rev-parse", branch]).trimmingCharacters(in: .whitespacesAndNewlines)
-    }
 }
 
 /// Runs a program and returns its stdout; throws with its stderr when it fails.
