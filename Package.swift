@@ -34,6 +34,12 @@ let package = Package(
             pkgConfig: "libssh2",
             providers: [.apt(["libssh2-1-dev"])]
         ),
+        // The PostgreSQL state store, through libpq (see docs/architecture.md for why not postgres-nio).
+        .systemLibrary(
+            name: "CPostgres",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
         .systemLibrary(
             name: "CCurl",
             pkgConfig: "libcurl",
@@ -52,6 +58,7 @@ let package = Package(
         .target(name: "StateStore", dependencies: [
             "Reports",
             "Manifests",
+            "CPostgres",
             .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .target(name: "Scheduling", dependencies: ["Manifests"]),

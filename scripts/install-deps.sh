@@ -7,7 +7,9 @@ packages=(libgit2-dev libssh2-1-dev libldap-dev libcurl4-openssl-dev libsqlite3-
   # Real git servers for the remote tests: sshd with git-shell, nginx with git http-backend.
   openssh-server openssh-client nginx-light fcgiwrap
   # prometheus_client parses /metrics in the tests: an independent reader of the format.
-  python3-prometheus-client)
+  python3-prometheus-client
+  # The PostgreSQL state store: libpq to build, and a server (and psql) for the tests.
+  libpq-dev postgresql-15 postgresql-client-15)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -8,6 +8,9 @@ public enum StateError: Error, Sendable, Equatable, CustomStringConvertible {
     case readFailed(location: String, what: String, reason: String)
     /// A write failed; its transaction was rolled back, so nothing of it was stored.
     case writeFailed(location: String, what: String, reason: String)
+    /// The connection to the store was lost while a write was being committed: it may or may
+    /// not be stored (a server store only).
+    case outcomeUnknown(location: String, what: String, reason: String)
     /// A stored row does not read as what it should be: a status a newer syncwright wrote, or damage.
     case unreadable(location: String, what: String, reason: String)
     /// A run was not recorded: it decided its notifications on a state of its collection's
@@ -22,6 +25,9 @@ public enum StateError: Error, Sendable, Equatable, CustomStringConvertible {
             return "reading \(what) from the state store \(location) failed: \(reason)"
         case let .writeFailed(location, what, reason):
             return "\(what) in the state store \(location) failed, and nothing of it was stored: \(reason)"
+        case let .outcomeUnknown(location, what, reason):
+            return "\(what) in the state store \(location) may or may not be stored: the connection was lost while it was "
+                + "committed (\(reason))"
         case let .unreadable(location, what, reason):
             return "\(what) in the state store \(location) cannot be read (\(reason)); was it written by a newer "
                 + "syncwright? Upgrade, or restore the store from a backup"

@@ -64,35 +64,4 @@ import Testing
         let left = try runProcess("/usr/bin/sqlite3", [path, "SELECT id FROM notifications ORDER BY id"])
         #expect(left.stdout == "1\n5\n6\n7\n", "the held-back rows are gone; every message is kept")
     }
-
-    /// A stored value the code does not know is an error naming the row, never read as something else.
-    @Test(arguments: [
-        ("INSERT INTO fires (schedule, target, fireTime, handledAt, outcome) VALUES ('nightly', 'c', 1, 2, 'teleported')", "fires"),
-        ("INSERT INTO runs VALUES ('r1', 'c', 'manual', 'abc', 'exploded', 1, 2, '{}')", "counters"),
-        ("INSERT INTO runRequests (id, collection, runId, requestedAt, requestedBy, status) VALUES ('h1', 'c', 'r', 1, 'me', 'paused')", "runRequest"),
-        ("INSERT INTO requests VALUES ('q1', 'mulling', 'j', 'c', 1, '{}')", "requests"),
-        ("INSERT INTO objects (kind, name, file, spec, hash) VALUES ('Gizmo', 'g', 'g.yaml', '{}', 'h')", "objects"),
-        ("INSERT INTO scheduleTargets (schedule, target, hash, lastOutcome) VALUES ('s', 'c', 'h', 'vanished')", "schedules"),
-    ])
-    func anUnknownStoredValueIsAnError(insert: String, question: String) throws {
-        let folder = try TemporaryFolder()
-        let path = folder.sub("state.sqlite")
-        let store = try SQLiteStateStore(path: path)
-        let written = try runProcess("/usr/bin/sqlite3", [path, insert])
-        try #require(written.status == 0, "\(written.stderr)")
-        let error = #expect(throws: StateError.self) {
-            switch question {
-            case "fires": _ = try store.fires()
-            case "counters": _ = try store.collectionCounters()
-            case "runRequest": _ = try store.runRequest("h1")
-            case "requests": _ = try store.requests()
-            case "objects": _ = try store.allRecords()
-            default: _ = try store.scheduleStates()
-            }
-        }
-        let text = error?.description ?? ""
-        #expect(text.contains("in the state store \(path) cannot be read") && text.contains("newer syncwright"), "\(text)")
-        let value = insert.split(separator: "'").map(String.init).first { ["teleported", "exploded", "paused", "mulling", "Gizmo", "vanished"].contains($0) }
-        #expect(text.contains(value ?? "?"), "names the value: \(text)")
-    }
 }

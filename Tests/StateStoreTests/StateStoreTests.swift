@@ -6,16 +6,27 @@ import TestSupport
 import Testing
 
 // The contract every state store backend keeps (see `StateStore`'s documentation). Each test
-// runs against every backend in `Backend.all`; a second backend (PostgreSQL, #12) joins the list.
+// runs against every backend in `Backend.all`: SQLite, and PostgreSQL on a throwaway server.
 
 /// A state store backend under test, opened fresh in a temporary folder.
 struct Backend: CustomTestStringConvertible, Sendable {
     let name: String
     let open: @Sendable (TemporaryFolder) throws -> any StateStore
+    /// Runs SQL on the store's database with the backend's own client (sqlite3, psql), as
+    /// another program would: to write rows the code would never write.
+    let sql: @Sendable (_ location: String, _ sql: String) throws -> Void
     var testDescription: String { name }
 
-    static let sqlite = Backend(name: "SQLite") { folder in try SQLiteStateStore(path: folder.sub("state.sqlite")) }
-    static let all = [sqlite]
+    static let sqlite = Backend(name: "SQLite", open: { folder in try SQLiteStateStore(path: folder.sub("state.sqlite")) },
+                                sql: { path, sql in
+        let result = try runProcess("/usr/bin/sqlite3", [path, sql])
+        guard result.status == 0 else { throw ProcessFailure(description: result.stderr) }
+    })
+    /// A fresh database on the test process's throwaway server.
+    static let postgres = Backend(name: "PostgreSQL", open: { _ in
+        try PostgresStateStore(url: try PostgresServer.shared.get().createDatabase())
+    }, sql: { url, sql in try PostgresServer.shared.get().psql(sql, database: url) })
+    static let all = [sqlite, postgres]
 }
 
 func rec(_ kind: Kind, _ name: String, file: String, spec: String = "{}", refs: [Reference.Target] = []) -> ObjectRecord {
@@ -304,5 +315,37 @@ func request(_ id: String, status: ApprovalRequest.Status = .pending, at time: T
         #expect(try store.runRequest("old-queued") != nil && store.runRequest("old-started") != nil,
                 "a request still waiting or running is never forgotten")
         #expect(try store.runRequest("new-done") != nil)
+    }
+}
+
+@Suite struct StoredValueContractTests {
+    /// A stored value the code does not know is an error naming the row, never read as something else.
+    @Test(arguments: [
+        ("INSERT INTO fires (schedule, target, fireTime, handledAt, outcome) VALUES ('nightly', 'c', 1, 2, 'teleported')", "fires"),
+        ("INSERT INTO runs VALUES ('r1', 'c', 'manual', 'abc', 'exploded', 1, 2, '{}')", "counters"),
+        ("INSERT INTO runRequests (id, collection, runId, requestedAt, requestedBy, status) VALUES ('h1', 'c', 'r', 1, 'me', 'paused')", "runRequest"),
+        ("INSERT INTO requests VALUES ('q1', 'mulling', 'j', 'c', 1, '{}')", "requests"),
+        ("INSERT INTO objects (kind, name, file, spec, hash) VALUES ('Gizmo', 'g', 'g.yaml', '{}', 'h')", "objects"),
+        ("INSERT INTO scheduleTargets (schedule, target, hash, lastOutcome) VALUES ('s', 'c', 'h', 'vanished')", "schedules"),
+    ] as [(String, String)], Backend.all)
+    func anUnknownStoredValueIsAnError(_ case: (insert: String, question: String), _ backend: Backend) throws {
+        let (insert, question) = `case`
+        let folder = try TemporaryFolder()
+        let store = try backend.open(folder)
+        try backend.sql(store.location, insert)
+        let error = #expect(throws: StateError.self) {
+            switch question {
+            case "fires": _ = try store.fires()
+            case "counters": _ = try store.collectionCounters()
+            case "runRequest": _ = try store.runRequest("h1")
+            case "requests": _ = try store.requests()
+            case "objects": _ = try store.allRecords()
+            default: _ = try store.scheduleStates()
+            }
+        }
+        let text = error?.description ?? ""
+        #expect(text.contains("in the state store \(store.location) cannot be read") && text.contains("newer syncwright"), "\(text)")
+        let value = insert.split(separator: "'").map(String.init).first { ["teleported", "exploded", "paused", "mulling", "Gizmo", "vanished"].contains($0) }
+        #expect(text.contains(value ?? "?"), "names the value: \(text)")
     }
 }

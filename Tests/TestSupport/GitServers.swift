@@ -41,8 +41,12 @@ public final class Daemon: @unchecked Sendable {
         return !reaped
     }
 
-    /// Stops it by its pid.
-    public func stop() {
+    /// Stops it by its pid: `signal`, then SIGKILL if it has not ended within `grace` seconds.
+    public func stop(signal: Int32 = SIGKILL, grace: Double = 0) {
+        guard !reaped else { return }
+        kill(pid, signal)
+        let deadline = Date().addingTimeInterval(grace)
+        while signal != SIGKILL && isRunning && Date() < deadline { usleep(20_000) }
         guard !reaped else { return }
         kill(pid, SIGKILL)
         var status: Int32 = 0

@@ -1,0 +1,104 @@
+import Foundation
+import Manifests
+import Reports
+import StateStore
+import TestSupport
+import Testing
+
+/// What only the PostgreSQL backend has: a server that is shared, can go away and come back,
+/// and may be reached by several processes at once.
+@Suite struct PostgresStateStoreTests {
+    @Test func theSchemaIsMadeOnceAndReadByPsql() throws {
+        let server = try PostgresServer.shared.get()
+        let url = try server.createDatabase()
+        let a = rec(.policy, "p", file: "p.yaml")
+        try PostgresStateStore(url: url).apply(RevisionUpdate(
+            desired: DesiredState(objects: [a.key: a], scope: .full), deleted: [], revision: revision("r", at: 1.25)))
+        let again = try PostgresStateStore(url: url)
+        #expect(try again.allRecords().count == 1, "a second store on the same database sees the first one's rows")
+        // The independent oracle: psql sees the same rows, dates in seconds since 1970.
+        #expect(try server.psql("SELECT kind, name, file FROM objects; SELECT appliedAt FROM applies", database: url)
+                == "Policy|p|p.yaml\n1.25\n")
+        #expect(try server.psql("SELECT count(*) FROM syncwright_migrations", database: url) == "1\n")
+    }
+
+    @Test func aStoreMadeByANewerVersionIsRefusedAndLeftAlone() throws {
+        let server = try PostgresServer.shared.get()
+        let url = try server.createDatabase()
+        _ = try PostgresStateStore(url: url)
+        try server.psql("INSERT INTO syncwright_migrations (name) VALUES ('v99: from the future')", database: url)
+        let error = #expect(throws: StateError.self) { try PostgresStateStore(url: url) }
+        #expect(error?.description.contains("made by a newer syncwright") == true, "\(String(describing: error))")
+        #expect(error?.description.contains("v99: from the future") == true)
+        #expect(try server.psql("SELECT count(*) FROM syncwright_migrations", database: url) == "2\n")
+    }
+
+    @Test func anUnreachableServerIsAClearErrorWithoutThePassword() throws {
+        let port = try Slapd.freePort()
+        let url = "postgresql://sync:hunter2@127.0.0.1:\(port)/syncwright"
+        let error = #expect(throws: StateError.self) { try PostgresStateStore(url: url) }
+        let text = error?.description ?? ""
+        #expect(text.hasPrefix("cannot open the state store postgresql://sync:***@127.0.0.1:\(port)/syncwright: "), "\(text)")
+        #expect(text.contains("Connection refused"), "\(text)")
+        #expect(!text.contains("hunter2"))
+    }
+
+    @Test func aWrongPasswordIsRefused() throws {
+        // The shared server trusts every login; this one asks for passwords.
+        let server = try PostgresServer()
+        try server.psql("ALTER USER postgres PASSWORD 'right'")
+        try server.psql("CREATE DATABASE s")
+        try server.requirePasswords()
+        let url = server.url(database: "s")
+        let error = #expect(throws: StateError.self) { try PostgresStateStore(url: url, password: "wrong") }
+        #expect(error?.description.contains("password authentication failed") == true, "\(String(describing: error))")
+        #expect(try PostgresStateStore(url: url, password: "right").appliedRevision() == nil)
+    }
+
+    /// The server restarted: the next question reconnects, and nothing is lost or written twice.
+    @Test func aRestartedServerIsReconnectedTo() throws {
+        let server = try PostgresServer()
+        try server.psql("CREATE DATABASE s")
+        let store = try PostgresStateStore(url: server.url(database: "s"))
+        try store.record(report("run-1"), logs: [:], page: page("run-1"), requests: [])
+        try server.restart()
+        #expect(try store.runReport(id: "run-1")?.runId == "run-1", "a read after the restart is asked again")
+        try server.restart()
+        try store.record(report("run-2"), logs: [:], page: page("run-2"), requests: [])
+        #expect(try store.runReports().map(\.runId) == ["run-2", "run-1"])
+        #expect(try store.unpublished().map(\.subject) == ["run-1", "run-2"], "each page queued once")
+
+        server.stop()
+        let error = #expect(throws: StateError.self) { try store.runReports() }
+        #expect(error?.description.hasPrefix("reading run reports from the state store \(store.location) failed: ") == true,
+                "\(String(describing: error))")
+    }
+
+    /// Two reconcilers' stores on one database: what one takes, the other cannot take too.
+    @Test func twoStoresOnOneDatabaseTakeEachThingOnce() async throws {
+        let url = try PostgresServer.shared.get().createDatabase()
+        let stores = [try PostgresStateStore(url: url), try PostgresStateStore(url: url)]
+        for index in 0..<50 {
+            try stores[0].queue(RunRequest(id: "q\(index)", collection: "c", runId: "run-\(index)", requestedAt: at(Double(index)),
+                                           requestedBy: "ada"))
+        }
+        let taken = try await withThrowingTaskGroup(of: [String].self) { group in
+            for store in stores {
+                group.addTask {
+                    try (0..<50).compactMap { index in try store.start(runRequest: "q\(index)") ? "q\(index)" : nil }
+                }
+            }
+            return try await group.reduce(into: [String]()) { $0 += $1 }
+        }
+        #expect(taken.count == 50 && Set(taken).count == 50, "each request taken by exactly one store")
+
+        // A run decided on a notification state the other store has moved is refused.
+        let sent = NotificationStateChange(collection: "c", decidedOn: nil, change: .sent(dedupeKey: "k", at: at(1)))
+        try stores[0].record(report("r1"), logs: [:], page: nil, requests: [], notifications: [], notificationState: sent)
+        let error = #expect(throws: StateError.self) {
+            try stores[1].record(report("r2"), logs: [:], page: nil, requests: [], notifications: [], notificationState: sent)
+        }
+        #expect(error == .notificationStateMoved(collection: "c", current: sent.result))
+        #expect(try stores[1].runReport(id: "r2") == nil, "nothing of the refused run is stored")
+    }
+}
