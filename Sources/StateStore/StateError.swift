@@ -11,6 +11,9 @@ public enum StateError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The connection to the store was lost while a write was being committed: it may or may
     /// not be stored (a server store only).
     case outcomeUnknown(location: String, what: String, reason: String)
+    /// A write of a replica whose lease on a shared store ran out: refused, so that it cannot
+    /// write over what the replica that took over has stored.
+    case fenced(location: String, what: String)
     /// A stored row does not read as what it should be: a status a newer syncwright wrote, or damage.
     case unreadable(location: String, what: String, reason: String)
     /// A run was not recorded: it decided its notifications on a state of its collection's
@@ -28,6 +31,10 @@ public enum StateError: Error, Sendable, Equatable, CustomStringConvertible {
         case let .outcomeUnknown(location, what, reason):
             return "\(what) in the state store \(location) may or may not be stored: the connection was lost while it was "
                 + "committed (\(reason))"
+        case let .fenced(location, what):
+            return "\(what) in the state store \(location) was refused, and nothing of it was stored: this process no longer "
+                + "holds the store's lease (it was not renewed in time: the process was paused, or cut off from the database), "
+                + "and another replica may have taken over"
         case let .unreadable(location, what, reason):
             return "\(what) in the state store \(location) cannot be read (\(reason)); was it written by a newer "
                 + "syncwright? Upgrade, or restore the store from a backup"

@@ -19,7 +19,7 @@ import Testing
         // The independent oracle: psql sees the same rows, dates in seconds since 1970.
         #expect(try server.psql("SELECT kind, name, file FROM objects; SELECT appliedAt FROM applies", database: url)
                 == "Policy|p|p.yaml\n1.25\n")
-        #expect(try server.psql("SELECT count(*) FROM syncwright_migrations", database: url) == "1\n")
+        #expect(try server.psql("SELECT count(*) FROM syncwright_migrations", database: url) == "2\n")
     }
 
     @Test func aStoreMadeByANewerVersionIsRefusedAndLeftAlone() throws {
@@ -30,7 +30,7 @@ import Testing
         let error = #expect(throws: StateError.self) { try PostgresStateStore(url: url) }
         #expect(error?.description.contains("made by a newer syncwright") == true, "\(String(describing: error))")
         #expect(error?.description.contains("v99: from the future") == true)
-        #expect(try server.psql("SELECT count(*) FROM syncwright_migrations", database: url) == "2\n")
+        #expect(try server.psql("SELECT count(*) FROM syncwright_migrations", database: url) == "3\n")
     }
 
     @Test func anUnreachableServerIsAClearErrorWithoutThePassword() throws {
@@ -100,5 +100,50 @@ import Testing
         }
         #expect(error == .notificationStateMoved(collection: "c", current: sent.result))
         #expect(try stores[1].runReport(id: "r2") == nil, "nothing of the refused run is stored")
+    }
+}
+
+/// The store's lease: one holder at a time, by the server's clock, and fenced writes.
+@Suite struct StoreLeaseTests {
+    func replica(_ name: String) -> ReplicaIdentity { ReplicaIdentity(id: name, host: "host-\(name)", pid: 1, command: "reconcile") }
+
+    @Test func oneHolderAtATimeAndTheOthersSeeWho() throws {
+        let url = try PostgresServer.shared.get().createDatabase()
+        let (storeA, storeB) = (try PostgresStateStore(url: url), try PostgresStateStore(url: url))
+        let a = try storeA.lease(for: replica("a"), seconds: 30), b = try storeB.lease(for: replica("b"), seconds: 30)
+        #expect(try a.acquire() == .acquired(previous: nil))
+        guard case .heldBy(let holder) = try b.acquire() else { Issue.record("b took a held lease"); return }
+        #expect(holder.identity == replica("a") && holder.alive && holder.holdsStore)
+        #expect(try a.renew())
+        #expect(try a.acquire() == .acquired(previous: nil), "asking again while holding renews")
+        let listed = try storeB.replicas()
+        #expect(listed.map(\.identity.id) == ["a", "b"] && listed.map(\.holdsStore) == [true, false], "the holder first")
+        // Given back: the other takes it at once, and nothing was lost.
+        a.release()
+        #expect(try b.acquire() == .acquired(previous: nil))
+        #expect(try storeB.replicas().map(\.identity.id) == ["b"], "a released replica is forgotten")
+        #expect(abs(try b.clockOffset()) < 1, "the server runs on this machine's clock")
+    }
+
+    /// A holder that stops renewing (paused, cut off) loses the store, and its late writes are refused.
+    @Test func aLapsedHolderIsFencedOff() throws {
+        let url = try PostgresServer.shared.get().createDatabase()
+        let (storeA, storeB) = (try PostgresStateStore(url: url), try PostgresStateStore(url: url))
+        let a = try storeA.lease(for: replica("a"), seconds: 1), b = try storeB.lease(for: replica("b"), seconds: 30)
+        #expect(try a.acquire() == .acquired(previous: nil))
+        try storeA.begin(RunInProgress(id: "run-a", collection: "c", trigger: .schedule, revision: "abc", startedAt: at(1), pid: 1))
+        usleep(1_300_000)
+        guard case .acquired(let previous) = try b.acquire() else { Issue.record("b could not take a lapsed lease"); return }
+        #expect(previous?.identity == replica("a") && previous?.alive == false && previous?.runsHeld == 1)
+        #expect(try !a.renew(), "the lapsed holder learns it lost the store")
+        let error = #expect(throws: StateError.self) {
+            try storeA.record(report("run-a"), logs: [:], page: page("run-a"), requests: [])
+        }
+        #expect(error == .fenced(location: storeA.location, what: "recording run run-a"))
+        #expect(try storeB.runReport(id: "run-a") == nil && storeB.unpublished().isEmpty, "nothing of the late write is stored")
+        #expect(try storeB.runsInProgress().map(\.id) == ["run-a"], "the run is left for the new holder to account for")
+        // The new holder's writes go through.
+        try storeB.record(report("run-a", status: .failed), logs: [:], page: page("run-a"), requests: [])
+        #expect(try storeA.runReport(id: "run-a")?.status == .failed)
     }
 }

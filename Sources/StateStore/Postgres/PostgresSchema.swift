@@ -156,6 +156,24 @@ enum PostgresSchema {
                 version BIGINT NOT NULL
             );
             """),
+        ("v2: replicas and the store's lease", """
+            CREATE TABLE replicas (
+                id TEXT COLLATE "C" PRIMARY KEY,
+                host TEXT NOT NULL,
+                pid INTEGER NOT NULL,
+                command TEXT NOT NULL,
+                startedAt DOUBLE PRECISION NOT NULL,
+                heartbeatAt DOUBLE PRECISION NOT NULL,
+                leaseUntil DOUBLE PRECISION NOT NULL
+            );
+            CREATE TABLE storeLease (
+                id BOOLEAN PRIMARY KEY DEFAULT true CHECK (id),
+                holder TEXT,
+                token BIGINT NOT NULL DEFAULT 0,
+                leaseUntil DOUBLE PRECISION NOT NULL DEFAULT 0
+            );
+            INSERT INTO storeLease (id) VALUES (true);
+            """),
     ]
 }
 

@@ -7,9 +7,16 @@ import Foundation
 /// one transaction; a lost connection is opened again before the next question. A write whose
 /// connection was lost before it began is sent again; one lost while committing is reported as
 /// `outcomeUnknown`, never as stored or as not stored.
-public final class PostgresStateStore: StateStore, @unchecked Sendable {
+public final class PostgresStateStore: SharedStateStore, @unchecked Sendable {
     private let lock = NSLock()
     private let connection: PGConnection
+    /// How to connect (for the lease's own connection).
+    let parameters: [(String, String)]
+    /// The lease every write checks, while this process holds the store (see `StoreLease`).
+    private var fence: (holder: String, token: Int64)?
+
+    /// The store's clock, now, as seconds since 1970 (in SQL).
+    static let now = "EXTRACT(EPOCH FROM clock_timestamp())::double precision"
     /// The server and database, without a password.
     public let location: String
 
@@ -24,6 +31,7 @@ public final class PostgresStateStore: StateStore, @unchecked Sendable {
             parameters.append(("sslmode", "verify-full"))
             parameters.append(("sslrootcert", caFile))
         }
+        self.parameters = parameters
         do {
             connection = try PGConnection(parameters: parameters)
         } catch {
@@ -75,6 +83,13 @@ public final class PostgresStateStore: StateStore, @unchecked Sendable {
                 if connection.isBroken { try connection.reset() }
                 try connection.execute("BEGIN")
                 begun = true
+                if let fence {
+                    // FOR SHARE: a replica taking the lease over waits until this write has ended.
+                    let held = try connection.execute("""
+                        SELECT 1 FROM storeLease WHERE holder = $1 AND token = $2 AND leaseUntil > \(Self.now) FOR SHARE
+                        """, [fence.holder, fence.token])
+                    if held.isEmpty { throw StateError.fenced(location: location, what: what()) }
+                }
                 try body(connection)
                 committing = true
                 try connection.execute("COMMIT")
@@ -93,6 +108,11 @@ public final class PostgresStateStore: StateStore, @unchecked Sendable {
                 throw .writeFailed(location: location, what: what(), reason: Self.reason(error))
             }
         }
+    }
+
+    /// Makes every later write check that `holder` still holds the lease with `token` (nil: none).
+    func setFence(_ fence: (holder: String, token: Int64)?) {
+        lock.withLock { self.fence = fence }
     }
 
     static func reason(_ error: any Error) -> String {
