@@ -102,6 +102,66 @@ public struct HomeConfig: Codable, Sendable, Equatable {
     public var listen: String?
     /// The push webhook's secret; without it `/hooks/git` is not served.
     public var webhook: Webhook?
+    /// Where the state is kept: `state.sqlite` in the home when unset.
+    public var state: State?
+
+    /// A state store other than the home's own SQLite file.
+    public struct State: Codable, Sendable, Equatable {
+        /// A PostgreSQL store, shared by every replica whose config.yaml names it.
+        public struct Postgres: Codable, Sendable, Equatable {
+            /// `postgresql://USER@HOST:PORT/DATABASE`, without a password (any libpq URL parameter may follow `?`).
+            public var url: String
+            public var passwordFrom: SecretReference?
+            /// PEM certificates of the CAs the server's certificate must chain to; with it, the server's
+            /// certificate and name are verified (libpq's `sslmode=verify-full`).
+            public var caFile: String?
+            /// How long a replica holds the store without renewing its lease (a duration, default 15s).
+            public var lease: String?
+
+            public init(url: String, passwordFrom: SecretReference? = nil, caFile: String? = nil, lease: String? = nil) {
+                self.url = url
+                self.passwordFrom = passwordFrom
+                self.caFile = caFile
+                self.lease = lease
+            }
+
+            /// The lease in effect, in seconds.
+            public var leaseSeconds: TimeInterval { TimeInterval(lease.flatMap { DurationText($0)?.seconds } ?? 15) }
+
+            /// The first problem with these settings, naming the field; nil when they are fine.
+            func problem() -> String? {
+                guard url.hasPrefix("postgresql://") || url.hasPrefix("postgres://"), let parts = URLComponents(string: url) else {
+                    return "state.postgres.url: '\(url)' is not a postgresql:// URL (postgresql://USER@HOST:PORT/DATABASE)"
+                }
+                if parts.password != nil {
+                    return "state.postgres.url: the URL carries a password, which config.yaml would keep in plain text; remove it "
+                        + "from the URL and give it by reference (state.postgres.passwordFrom)"
+                }
+                if let caFile, !caFile.hasPrefix("/") { return "state.postgres.caFile: '\(caFile)' must be an absolute path" }
+                if let lease {
+                    guard let seconds = DurationText(lease)?.seconds, (3...3_600).contains(seconds) else {
+                        return "state.postgres.lease: '\(lease)' is not a duration between 3s and 1h (e.g. 15s)"
+                    }
+                }
+                let host = parts.host ?? ""
+                let local = host.isEmpty || host == "localhost" || host.hasPrefix("127.") || host == "[::1]" || host == "::1"
+                let verified = caFile != nil || (parts.queryItems ?? []).contains { $0.name == "sslmode" && $0.value == "verify-full" }
+                if !local && !verified {
+                    return "state.postgres: the server \(host) would be reached without checking its certificate; give "
+                        + "state.postgres.caFile (the CA that signed it), or sslmode=verify-full in the URL"
+                }
+                return nil
+            }
+        }
+        public var postgres: Postgres?
+        public init(postgres: Postgres? = nil) { self.postgres = postgres }
+
+        /// What `init --state` gives: the password by the environment variable that holds it.
+        public static func postgres(url: String, passwordEnv: String?, caFile: String?, lease: String?) -> State {
+            State(postgres: Postgres(url: url, passwordFrom: passwordEnv.map { SecretReference(env: $0) }, caFile: caFile,
+                                     lease: lease))
+        }
+    }
 
     public init(remote: String, branch: String = "main", reportsBranch: String = "reports",
                 credentials: Credentials? = nil, author: Author? = nil, jobLogLines: Int? = nil) {
@@ -170,6 +230,7 @@ public struct HomeConfig: Codable, Sendable, Equatable {
         if let listen, ListenAddress(listen) == nil {
             return "listen: '\(listen)' is not HOST:PORT (e.g. 127.0.0.1:9420)"
         }
+        if let problem = state?.postgres?.problem() { return problem }
         if let author, author.name.isEmpty || author.email.isEmpty || author.email.contains(where: { "<>\n".contains($0) }) {
             return "author: give a name and an email address without angle brackets"
         }
@@ -190,6 +251,7 @@ public struct HomeConfig: Codable, Sendable, Equatable {
                                     "sshKey": .fields(["privateKey": .value, "publicKey": .value, "passphraseFrom": secret])]),
             "knownHosts": .value, "caFile": .value, "listen": .value,
             "webhook": .fields(["secretFrom": secret]),
+            "state": .fields(["postgres": .fields(["url": .value, "passwordFrom": secret, "caFile": .value, "lease": .value])]),
             "author": .fields(["name": .value, "email": .value]),
             "jobLogLines": .value, "maxConcurrentRuns": .value, "destinationLockTimeout": .value,
             "reportLinks": .value, "notificationLimit": .value,
@@ -330,7 +392,11 @@ public struct Home: Sendable {
             } catch {
                 throw ReconcilerError.noBranch(config.branch, remote: config.remote)
             }
-            _ = try SQLiteStateStore(path: (staging as NSString).appendingPathComponent("state.sqlite"))
+            if config.state?.postgres != nil {
+                _ = try home.openStore() // reached, and its schema brought up to date, before config.yaml names it
+            } else {
+                _ = try SQLiteStateStore(path: (staging as NSString).appendingPathComponent("state.sqlite"))
+            }
             let yaml = try YAMLEncoder().encode(config)
             try Data(yaml.utf8).write(to: URL(fileURLWithPath: (staging as NSString).appendingPathComponent("config.yaml")))
             // The store's write-ahead log goes with it: a new store beside an old log would read the old state.
@@ -341,7 +407,8 @@ public struct Home: Sendable {
                 if fm.fileExists(atPath: ownKnownHosts) { try fm.removeItem(atPath: ownKnownHosts) }
                 try fm.moveItem(atPath: stagedKnownHosts, toPath: ownKnownHosts)
             }
-            for name in ["repo.git", "state.sqlite", "config.yaml"] {
+            for name in ["repo.git", "state.sqlite", "config.yaml"]
+            where fm.fileExists(atPath: (staging as NSString).appendingPathComponent(name)) {
                 try fm.moveItem(atPath: (staging as NSString).appendingPathComponent(name),
                                 toPath: (path as NSString).appendingPathComponent(name))
             }
@@ -352,6 +419,13 @@ public struct Home: Sendable {
             if createdFolder { try? fm.removeItem(atPath: path) }
             throw ReconcilerError.wrap(error)
         }
+    }
+
+    /// Opens the state store config.yaml names: the home's `state.sqlite`, or a PostgreSQL store.
+    public func openStore() throws -> any StateStore {
+        guard let postgres = config.state?.postgres else { return try SQLiteStateStore(path: statePath) }
+        let password = try postgres.passwordFrom?.resolve("the state store's password (state.postgres.passwordFrom)")
+        return try PostgresStateStore(url: postgres.url, password: password, caFile: postgres.caFile)
     }
 
     /// Trusts the SSH host key with `fingerprint` (which the user checked) for this home's remote:

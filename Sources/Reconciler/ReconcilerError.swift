@@ -15,6 +15,10 @@ public enum ReconcilerError: Error, Sendable, CustomStringConvertible {
     case homeExists(String)
     /// Another process holds the home's claim.
     case homeInUse(home: String, holder: String, command: String)
+    /// Another replica holds the shared state store's lease (`holder` describes it).
+    case storeInUse(store: String, holder: String, command: String)
+    /// This process lost the shared state store's lease: it was not renewed in time.
+    case leaseLost(store: String)
     /// A home's config is not valid: config.yaml (`location` is `path` or `path:line:col`), or
     /// the options `init` was given (no location).
     case config(location: String?, problem: String)
@@ -98,6 +102,13 @@ public enum ReconcilerError: Error, Sendable, CustomStringConvertible {
         case let .homeInUse(home, holder, command):
             return "the home \(home) is in use by \(holder.isEmpty ? "another syncwright process" : holder); "
                 + "wait for it to finish, or stop it, before `syncwright \(command)`"
+        case let .storeInUse(store, holder, command):
+            return "the state store \(store) is held by \(holder), another replica, which runs the collections; "
+                + "wait for it to finish, or stop it, before `syncwright \(command)`"
+        case .leaseLost(let store):
+            return "this process lost its lease on the state store \(store): it was not renewed in time (the process was "
+                + "paused, or cut off from the database), and another replica may hold the store now; it stopped, and "
+                + "nothing it had not stored before is stored"
         case let .config(location, problem):
             return (location.map { "\($0): " } ?? "") + problem
         case let .lockFile(_, problem), let .folder(_, problem):

@@ -54,6 +54,25 @@ public struct StatusSnapshot: Encodable, Sendable {
     @ExplicitNull public var rejected: Rejected?
     /// Notifications not delivered: given up on, or waiting to be tried again; newest first.
     public var notifications: [Notification] = []
+    /// On a shared store (PostgreSQL): the replicas heard of within the last hour, the holder
+    /// first; null on a store of the home's own.
+    @ExplicitNull public var replicas: [Replica]? = nil
+
+    public struct Replica: Encodable, Sendable {
+        public let id: String
+        public let host: String
+        public let pid: Int
+        /// `reconcile`, `run` or `apply`.
+        public let command: String
+        public let startedAt: Date
+        public let lastHeartbeat: Date
+        /// Whether it holds the store's lease (runs the collections).
+        public let holdsStore: Bool
+        /// Whether its lease still runs, by the store's clock; a standby renews its own too.
+        public let alive: Bool
+        /// The runs it has under way.
+        public let runsHeld: Int
+    }
 
     public struct Notification: Encodable, Sendable {
         public let runId: String
@@ -109,6 +128,11 @@ extension Workspace {
             StatusSnapshot.Notification(runId: $0.runId, collection: $0.collection, to: $0.destination, status: $0.status.rawValue,
                                         attempts: $0.attempts, lastError: $0.lastError,
                                         nextAttempt: $0.status == .pending ? $0.nextAttemptAt : nil)
+        }
+        snapshot.replicas = try replicas()?.map {
+            StatusSnapshot.Replica(id: $0.identity.id, host: $0.identity.host, pid: $0.identity.pid, command: $0.identity.command,
+                                   startedAt: $0.startedAt, lastHeartbeat: $0.heartbeatAt, holdsStore: $0.holdsStore,
+                                   alive: $0.alive, runsHeld: $0.runsHeld)
         }
         return snapshot
     }

@@ -58,7 +58,7 @@ public final class Workspace: Sendable {
         self.logger = logger
         do {
             repository = try GitRepository.open(at: home.repositoryPath)
-            store = try SQLiteStateStore(path: home.statePath)
+            store = try home.openStore()
         } catch {
             throw ReconcilerError.wrap(error)
         }

@@ -29,7 +29,7 @@ extension RunStatus {
     ///   stopped by a shutdown `aborted`.
     public static func of(_ jobs: [JobStatus], aborted: Bool, stopped: StopReason? = nil) -> RunStatus {
         switch stopped {
-        case .timeout: return .failed
+        case .timeout, .replicaLost: return .failed
         case .shutdown: return .aborted
         case nil: break
         }
@@ -60,6 +60,9 @@ public enum StopReason: String, Codable, Sendable {
     case timeout
     /// The reconciler was told to stop (SIGTERM or SIGINT).
     case shutdown
+    /// The replica that ran it let its lease on the shared state store run out (killed,
+    /// paused, or cut off), and another replica recorded it.
+    case replicaLost
 }
 
 /// What started a run.

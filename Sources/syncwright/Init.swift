@@ -23,6 +23,13 @@ extension Syncwright {
                 --username and a password (--password-env); their \
                 certificate must chain to the system's CAs or to --ca-file. Secrets are never written to \
                 config.yaml, and a URL with a password in it is refused.
+
+                --state postgresql://USER@HOST:PORT/DATABASE keeps the state in PostgreSQL instead of state.sqlite: \
+                replicas (each with a home of its own, made with the same --state) share it, one runs the \
+                collections and the others stand by (docs/high-availability.md). The password is read from \
+                --state-password-env (or libpq's PGPASSFILE); a server that is not on this machine needs \
+                --state-ca-file, the CA its certificate must chain to. init connects, and makes or upgrades the \
+                store's tables.
                 """)
 
         @Argument(help: "The config repository's URL (file://, ssh:// or https://) or local path.")
@@ -62,6 +69,21 @@ extension Syncwright {
                                    + "server's administrator.", valueName: "SHA256:…"))
         var trustHostKey: String?
 
+        @Option(help: ArgumentHelp("Keep the state in this PostgreSQL database (shared by replicas) instead of "
+                                   + "state.sqlite.", valueName: "postgresql://…"))
+        var state: String?
+
+        @Option(help: ArgumentHelp("The environment variable holding the PostgreSQL password.", valueName: "name"))
+        var statePasswordEnv: String?
+
+        @Option(help: ArgumentHelp("PEM certificates of the CAs the PostgreSQL server's certificate must chain to "
+                                   + "(its name is verified too).", valueName: "path"))
+        var stateCaFile: String?
+
+        @Option(help: ArgumentHelp("How long a replica holds the PostgreSQL store without renewing its lease (default 15s).",
+                                   valueName: "duration"))
+        var stateLease: String?
+
         @Flag(help: "Replace an existing home (its stored state is lost).")
         var force = false
 
@@ -79,6 +101,10 @@ extension Syncwright {
             }
             if passwordEnv != nil && tokenEnv != nil {
                 throw ValidationError("give --token-env or --password-env, not both")
+            }
+            if state == nil, let option = [("--state-password-env", statePasswordEnv), ("--state-ca-file", stateCaFile),
+                                           ("--state-lease", stateLease)].first(where: { $0.1 != nil })?.0 {
+                throw ValidationError("\(option) needs --state")
             }
         }
 
@@ -103,8 +129,14 @@ extension Syncwright {
                                         credentials: credentials)
                 config.knownHosts = knownHosts.map(Self.absolute)
                 config.caFile = caFile.map(Self.absolute)
+                if let state {
+                    config.state = .postgres(url: state, passwordEnv: statePasswordEnv, caFile: stateCaFile.map(Self.absolute),
+                                             lease: stateLease)
+                }
                 let home = try Home.create(at: path, config: config, force: force, trustHostKey: trustHostKey)
-                print("Initialised \(home.path) from \(repoURL) (branch \(branch), reports to \(reportsBranch)).")
+                print("Initialised \(home.path) from \(repoURL) (branch \(branch), reports to \(reportsBranch))"
+                      + (state == nil ? "." : "; the state is kept in \(home.config.state?.postgres?.url ?? "").")
+                      )
                 if let trustHostKey, let file = home.config.knownHosts {
                     print("Trusted the host key \(trustHostKey) (recorded in \(file)).")
                 }

@@ -23,7 +23,10 @@ extension Syncwright {
                 atStartup triggers fire in the first pass of every reconcile process (--once included).
 
                 Only one reconcile, run or apply works on a home at a time: a second one fails at once, naming \
-                the holder. SIGTERM or SIGINT stops the loop: running collections stop at their next safe point \
+                the holder. With a PostgreSQL store (state.postgres in config.yaml), any number of replicas, each \
+                with its own home, share the store: one holds its lease and runs the collections, the others stand \
+                by and take it over when its lease runs out (see docs/high-availability.md); a replica that loses \
+                its lease stops, and exits 1. SIGTERM or SIGINT stops the loop: running collections stop at their next safe point \
                 (recorded as aborted, reason shutdown), their reports are published, and the process exits 0. \
                 It logs one line per pass on stderr (--log-level, default info). With --once it does one pass, \
                 waits for the runs it started, publishes, and exits (1 when the pass hit an error).
@@ -64,12 +67,22 @@ extension Syncwright {
             try await Output.run {
                 IdleMemory.limitArenas()
                 let workspace = try options.workspace(defaultLevel: .info)
-                let claim = try workspace.claim(for: "reconcile")
-                defer { claim.release() }
                 let logger = options.logger(defaultLevel: .info)
-                let loop = ReconcileLoop(workspace: workspace, interval: TimeInterval(DurationText(interval)?.seconds ?? 60),
-                                         logger: logger)
                 StopSignal.install()
+                // On a shared store, a replica whose store another holds stands by until it can take it.
+                let claim: WorkspaceClaim
+                if once {
+                    claim = try workspace.claim(for: "reconcile")
+                } else {
+                    guard let taken = try workspace.claimWaiting(for: "reconcile", standingBy: { holder in
+                        logger.info("standing by: the state store is held by \(holder); this replica takes it over if that one stops")
+                    }, stopped: { StopSignal.received }) else { return }
+                    claim = taken
+                }
+                defer { claim.release() }
+                let loop = ReconcileLoop(workspace: workspace, clock: claim.clock,
+                                         interval: TimeInterval(DurationText(interval)?.seconds ?? 60), logger: logger)
+                claim.onLeaseLost { loop.stop() }
                 let server = try await Self.serve(listen.flatMap(ListenAddress.init) ?? (once ? nil : workspace.home.config.listen
                     .flatMap(ListenAddress.init)), loop: loop, workspace: workspace, logger: logger)
                 let problems = ProblemCounter()
@@ -101,6 +114,7 @@ extension Syncwright {
                 server?.task.cancel()
                 await server?.task.value
                 if let problem = server?.failure.get() { throw ReconcilerError.config(location: nil, problem: problem) }
+                if claim.leaseLost { throw ReconcilerError.leaseLost(store: workspace.storeLocation) }
                 failed = once && problems.count > 0
             }
             if failed { throw ExitCode.failure }

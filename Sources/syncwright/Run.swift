@@ -51,15 +51,15 @@ extension Syncwright {
             try Output.run {
                 let workspace = try options.workspace()
                 // A preview writes nothing, so it may run beside a reconciler.
-                let claim: HomeClaim?
-                if preview, let holder = HomeClaim.holder(of: workspace.home), holder.command.hasPrefix("syncwright reconcile") {
+                let claim: WorkspaceClaim?
+                if preview, let holder = workspace.reconcilerToHandTo() {
                     // The reconciler previews it: it has the connections' secrets in its environment.
                     let outcome = try handOverPreview(workspace, to: holder)
                     succeeded = outcome.previews.allSatisfy { $0.error == nil } && outcome.report.status != .failed
                     return
                 } else if preview {
                     claim = nil
-                } else if let holder = HomeClaim.holder(of: workspace.home), holder.command.hasPrefix("syncwright reconcile") {
+                } else if let holder = workspace.reconcilerToHandTo() {
                     // "Sync now": the running reconciler runs it; this command follows it.
                     let report = try handOver(workspace, to: holder)
                     guard let report else { succeeded = true; return }
@@ -97,19 +97,18 @@ extension Syncwright {
 extension Syncwright.Run {
     /// Queues the run for the reconciler `holder`, then (unless --no-wait) follows it: its
     /// progress on a terminal, then its report. Nil with --no-wait.
-    func handOver(_ workspace: Workspace, to holder: (pid: Int32, command: String)) throws -> RunReport? {
+    func handOver(_ workspace: Workspace, to reconciler: String) throws -> RunReport? {
         // Refused here at once, rather than by the reconciler after the hand-over.
         if !overrideWindow, let closed = try workspace.closedWindow(collection: collection, at: Date()) {
             throw ReconcilerError.windowClosed(collection: collection, reason: closed)
         }
         let request = try workspace.queueRun(collection: collection, requestedBy: Self.identity, overrideWindow: overrideWindow)
-        let reconciler = "the reconciler (pid \(holder.pid))"
         if noWait {
             print("Handed run \(request.runId) of \(collection) to \(reconciler); "
                   + "`syncwright logs \(request.runId)` and `syncwright history` show it once it ends.")
             return nil
         }
-        Output.standardError("Handed the run to \(reconciler), which holds this home; following run \(request.runId).")
+        Output.standardError("Handed the run to \(reconciler), which runs this home's collections; following run \(request.runId).")
         let tty = format == .text && isatty(STDERR_FILENO) == 1
         var lastProgress: String?
         var waitingNoted = false
@@ -135,10 +134,9 @@ extension Syncwright.Run {
     }
 
     /// Hands a preview to the reconciler `holder`, waits for what it found, and prints it.
-    func handOverPreview(_ workspace: Workspace, to holder: (pid: Int32, command: String)) throws -> RunOutcome {
+    func handOverPreview(_ workspace: Workspace, to reconciler: String) throws -> RunOutcome {
         let request = try workspace.queueRun(collection: collection, requestedBy: Self.identity, preview: true, previewLines: show)
-        let reconciler = "the reconciler (pid \(holder.pid))"
-        Output.standardError("Handed the preview to \(reconciler), which holds this home.")
+        Output.standardError("Handed the preview to \(reconciler), which runs this home's collections.")
         let state = try follow(request, in: workspace, reconciler: reconciler, what: "the preview") { _ in }
         guard let outcome = try workspace.previewOutcome(of: state) else {
             throw ReconcilerError.handedRun("\(reconciler) ended the preview but kept no result")
@@ -165,7 +163,7 @@ extension Syncwright.Run {
             case .failed:
                 throw ReconcilerError.handedRun("\(reconciler) could not run \(what) of \(collection): \(state.error ?? "no reason given")")
             case .queued, .started:
-                if HomeClaim.holder(of: workspace.home) == nil {
+                if workspace.reconcilerToHandTo() == nil {
                     if state.status == .queued {
                         try workspace.abandon(state, because: "the reconciler stopped before it started \(what)")
                         throw ReconcilerError.handedRun("\(reconciler) stopped before it started \(what); nothing was run. Run it again")

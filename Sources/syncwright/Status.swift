@@ -6,7 +6,7 @@ extension Syncwright {
     struct Status: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List the stored collections with their last and next runs, the schedules, open workflow requests, and reports not yet published.",
-            discussion: "Reads the stored state only; it does not fetch.")
+            discussion: "Reads the stored state only; it does not fetch. On a PostgreSQL store (state.postgres in config.yaml) it also lists the replicas sharing the store: which one holds it, when each was last heard of, and the runs it has under way.")
 
         @Option(help: "text or json.")
         var format: OutputFormat = .text
@@ -34,6 +34,16 @@ extension Syncwright {
                         return
                     }
                     print("Applied revision \(revision.prefix(7)) at \(appliedAt.formatted(.iso8601)).")
+                    if let replicas = status.replicas {
+                        print(replicas.isEmpty ? "No replica runs on the state store \(workspace.storeLocation) now."
+                              : "\nReplicas on the state store \(workspace.storeLocation):")
+                        if !replicas.isEmpty {
+                            print(RunText.table(["REPLICA", "HOST", "PID", "COMMAND", "LAST HEARTBEAT", "ROLE", "RUNS"], replicas.map { r in
+                                [r.id, r.host, "\(r.pid)", r.command, RunReport.timestamp(r.lastHeartbeat),
+                                 r.holdsStore ? "holds the store" : r.alive ? "standby" : "lost", "\(r.runsHeld)"]
+                            }, rightAligned: [2, 6]), terminator: "")
+                        }
+                    }
                     let queued = status.unpublishedReports
                     if queued > 0 {
                         print("\(queued) report\(queued == 1 ? "" : "s") not yet published to "

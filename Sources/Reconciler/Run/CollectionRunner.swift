@@ -202,6 +202,7 @@ extension Workspace {
             if let deadline = control?.deadline { return "timeout: the schedule's time limit ended at \(RunReport.timestamp(deadline))" }
             return "timeout"
         case .shutdown: return "shutdown: the reconciler was told to stop"
+        case .replicaLost: return "replicaLost: this replica lost its lease on the state store, and stopped"
         }
     }
 

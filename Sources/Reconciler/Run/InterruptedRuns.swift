@@ -10,25 +10,41 @@ import StateStore
 import Sync
 
 extension Workspace {
-    /// Marks the runs that started and were never recorded as `interrupted`: recorded, queued for
+    /// Accounts for the runs that started and were never recorded: recorded, queued for
     /// publishing, and notified as their collection asks (the job that was cut off failed, so
-    /// `jobFails` holds). Only while holding the home claim: then no live process owns them.
+    /// `jobFails` holds). Only while holding the home claim (and the shared store's lease): then
+    /// no live process owns them.
+    ///
+    /// On a store of the home's own they are `interrupted` (the process ended). On a shared store
+    /// (`lostReplica` is not nil) they are `failed`, reason `replicaLost`: the replica that ran
+    /// them (`lostReplica`'s value, when known) let its lease run out.
     @discardableResult
-    public func recoverInterruptedRuns(by command: String, at now: Date = Date()) throws -> [RunReport] {
+    public func recoverInterruptedRuns(by command: String, lostReplica: ReplicaRecord?? = nil, at now: Date = Date()) throws
+        -> [RunReport] {
         var recovered: [RunReport] = []
         for run in try store.runsInProgress() {
             var jobs = run.finishedJobs
+            let lost: String?
+            if let lostReplica {
+                lost = lostReplica.map { "the replica that ran it (\(Self.describe($0))) stopped renewing its lease on the state "
+                    + "store at \(RunReport.timestamp($0.leaseUntil))" } ?? "the process that ran it (pid \(run.pid)) ended"
+            } else {
+                lost = nil
+            }
             if let job = run.job {
+                let why = lost.map { "replicaLost: \($0) (killed, paused, or cut off from the database) while this job ran" }
+                    ?? "interrupted: the process (pid \(run.pid)) ended while this job ran (killed, or the machine stopped)"
                 jobs.append(RunReport.Job(name: job, status: .failed, stats: .init(), durationMs: 0,
-                                          error: "interrupted: the process (pid \(run.pid)) ended while this job ran "
-                                              + "(killed, or the machine stopped); what it wrote up to then stays written, "
+                                          error: why + "; what it wrote up to then stays written, "
                                               + "and the next run of the collection reconciles the rest"))
             }
             var report = RunReport(runId: run.id, collection: run.collection,
                                    trigger: run.trigger, revision: run.revision,
-                                   status: .interrupted, startedAt: run.startedAt, finishedAt: now, jobs: jobs)
-            report.notes = ["found unfinished at \(RunReport.timestamp(now)) by syncwright \(command); "
-                            + "finishedAt is when it was found, not when it stopped"]
+                                   status: lost == nil ? .interrupted : .failed, startedAt: run.startedAt, finishedAt: now, jobs: jobs)
+            if lost != nil { report.reason = .replicaLost }
+            report.notes = ["found unfinished at \(RunReport.timestamp(now)) by syncwright \(command)"
+                            + (lost.map { " on \(ProcessInfo.processInfo.hostName): \($0)" } ?? "")
+                            + "; finishedAt is when it was found, not when it stopped"]
             // Its collection's notifications, as for any run: an interrupted job failed.
             let collection: JobCollectionSpec?
             if let spec = try store.manifest(ObjectKey(.jobCollection, run.collection))?.spec, case .jobCollection(let c) = spec {
@@ -37,33 +53,19 @@ extension Workspace {
                 collection = nil
             }
             try recordNotifying(&report, collection: collection, logs: [:], requests: [])
-            logger.warning("a run was interrupted", metadata: ["run": "\(run.id)", "collection": "\(run.collection)",
-                                                              "job": "\(run.job ?? "none")"])
+            logger.warning(lost == nil ? "a run was interrupted" : "a run was lost with its replica",
+                           metadata: ["run": "\(run.id)", "collection": "\(run.collection)", "job": "\(run.job ?? "none")"])
             recovered.append(report)
         }
         return recovered
     }
 
-    /// Claims the home for a writing command, then reports the runs an earlier holder left
-    /// unfinished. Throws at once when another process holds the home.
-    public func claim(for command: String) throws -> HomeClaim {
-        let claim = try HomeClaim.claim(home, for: command)
-        do {
-            try recoverInterruptedRuns(by: command)
-        } catch {
-            claim.release()
-            throw error
-        }
-        return claim
-    }
-
-    /// For a reading command: when no process holds the home, reports the runs left unfinished.
-    /// The claim is taken only when a run is unfinished, so a reader never makes a writer that
-    /// starts at the same moment find the home in use.
+    /// For a reading command: when no process holds the home (nor the shared store), reports
+    /// the runs left unfinished. The claim is taken only when a run is unfinished, so a reader
+    /// never makes a writer that starts at the same moment find the home in use.
     public func recoverInterruptedRunsIfIdle(by command: String) {
         guard ((try? store.runsInProgress()) ?? []).isEmpty == false,
-              let claim = try? HomeClaim.claim(home, for: command) else { return }
-        defer { claim.release() }
-        _ = try? recoverInterruptedRuns(by: command)
+              let claim = try? claim(for: command, waiting: nil) else { return }
+        claim.release()
     }
 }

@@ -1,0 +1,289 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// Several reconcilers on one PostgreSQL store, as the built binary runs them: one holds the
+/// store and runs the collections, the others stand by and take over when it goes.
+@Suite(.serialized) struct ReplicaTests {
+    /// A reconciler started in the background, its log in a file.
+    final class Replica {
+        let process: Process
+        let log: String
+        let home: String
+
+        /// With `skew` (like `+10m`), it runs under libfaketime's `faketime` wrapper, with its
+        /// wall clock that far off (monotonic time is left alone).
+        init(home: String, folder: TemporaryFolder, name: String, interval: String = "1s", skew: String? = nil) throws {
+            self.home = home
+            log = folder.sub("\(name).log")
+            FileManager.default.createFile(atPath: log, contents: nil)
+            process = Process()
+            let arguments = ["reconcile", "--interval", interval, "--home", home]
+            var environment = ProcessInfo.processInfo.environment
+            environment["NO_COLOR"] = "1"
+            if let skew {
+                process.executableURL = URL(fileURLWithPath: "/usr/bin/faketime")
+                process.arguments = ["-f", skew, binary] + arguments
+                environment["FAKETIME_DONT_FAKE_MONOTONIC"] = "1"
+            } else {
+                process.executableURL = URL(fileURLWithPath: binary)
+                process.arguments = arguments
+            }
+            process.environment = environment
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle(forWritingAtPath: log)
+            try process.run()
+        }
+
+        var text: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+
+        func kill(_ signal: Int32) { Foundation.kill(process.processIdentifier, signal) }
+
+        deinit {
+            // The faketime wrapper runs the reconciler as its child: that goes first.
+            let pid = process.processIdentifier
+            let children = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
+            for child in children.split(separator: " ").compactMap({ Int32($0) }) { Foundation.kill(child, SIGKILL) }
+            if process.isRunning {
+                Foundation.kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+            }
+        }
+    }
+
+    /// Homes `names` made from `fixture` with `--state url --state-lease lease`.
+    static func homes(_ fixture: GitFixture, _ names: [String], url: String, lease: String = "3s", in folder: TemporaryFolder)
+        throws -> [String] {
+        try names.map { name in
+            let home = folder.sub(name)
+            let made = try syncwright(["init", fixture.originURL, "--state", url, "--state-lease", lease, "--home", home])
+            guard made.status == 0 else { throw ProcessFailure(description: "init \(name): \(made.stderr)") }
+            return home
+        }
+    }
+
+    /// Waits up to `seconds` for `condition`; true once it held.
+    static func wait(_ seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if try condition() { return true }
+            usleep(100_000)
+        }
+        return try condition()
+    }
+
+    static func json(_ arguments: [String]) throws -> [String: Any] {
+        let result = try syncwright(arguments + ["--format", "json"])
+        guard result.status == 0, let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+        else { throw ProcessFailure(description: "\(arguments): \(result.stderr)") }
+        return object
+    }
+
+    static func replicas(_ home: String) throws -> [[String: Any]] {
+        try json(["status", "--home", home])["replicas"] as? [[String: Any]] ?? []
+    }
+
+    static func runs(_ home: String) throws -> [[String: Any]] {
+        try json(["history", "--limit", "1000", "--home", home])["runs"] as? [[String: Any]] ?? []
+    }
+
+    /// The run ids that have a page on the reports branch (each once, or the list shows it twice).
+    static func publishedRuns(_ fixture: GitFixture) throws -> [String] {
+        let tree = try runProcess("/usr/bin/git", ["--git-dir", fixture.originPath, "ls-tree", "-r", "--name-only", "reports"])
+        return tree.stdout.split(separator: "\n").compactMap { path in
+            let parts = path.split(separator: "/")
+            return parts.count == 4 && parts[0] == "runs" && parts[3] == "summary.md" ? String(parts[2]) : nil
+        }
+    }
+
+    /// A collection `c` copying `rows` CSV rows into the LDIF file `out`, fired by `trigger`.
+    static func fixture(rows: Int, out: String, trigger: String) throws -> GitFixture {
+        var csv = "id,login\n"
+        for i in 1...rows { csv += "a\(i),user\(i)\n" }
+        let fixture = try Fixtures.csvToLDIF(csv: csv, out: out, job: "load")
+        try fixture.write(["schedule.yaml": """
+            apiVersion: syncwright.dev/v1
+            kind: Schedule
+            metadata: { name: often }
+            spec:
+              targets: [c]
+              timezone: UTC
+              triggers:
+                - \(trigger)
+
+            """])
+        try fixture.commit("schedule")
+        return fixture
+    }
+
+    @Test func aStandbyTakesOverWhenTheHolderIsKilledMidRun() throws {
+        let url = try PostgresServer.shared.get().createDatabase()
+        let folder = try TemporaryFolder("replicas")
+        let out = folder.sub("out/people.ldif")
+        let fixture = try Self.fixture(rows: 150_000, out: out, trigger: "every: 4s")
+        let homes = try Self.homes(fixture, ["a", "b"], url: url, in: folder)
+
+        let a = try Replica(home: homes[0], folder: folder, name: "a")
+        #expect(try Self.wait(30) { try Self.replicas(homes[1]).first?["holdsStore"] as? Bool == true }, "\(a.text)")
+        let b = try Replica(home: homes[1], folder: folder, name: "b")
+        #expect(try Self.wait(30) { b.text.contains("standing by: the state store is held by syncwright reconcile on") }, "\(b.text)")
+        let listed = try Self.replicas(homes[1])
+        #expect(listed.count == 2 && listed.map { $0["holdsStore"] as? Bool } == [true, false], "\(listed)")
+        #expect(listed.first?["pid"] as? Int == Int(a.process.processIdentifier))
+
+        // Killed while it writes the destination: its run is lost with it.
+        var writing = false
+        _ = Self.wait(120) {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.sub("out"))) ?? []
+            writing = names.contains { $0.hasPrefix(".people.ldif.tmp-") }
+            return writing
+        }
+        try #require(writing, "the holder was never seen writing: \(a.text)")
+        a.kill(SIGKILL)
+        a.process.waitUntilExit()
+        let killedAt = Date()
+        var lost: [String: Any]?
+        _ = try Self.wait(60) {
+            lost = try Self.runs(homes[1]).first { $0["reason"] as? String == "replicaLost" }
+            return lost != nil
+        }
+        let tookOver = Date().timeIntervalSince(killedAt)
+        let run = try #require(lost, "no run was recorded as lost: \(b.text)")
+        #expect(run["status"] as? String == "failed")
+        let jobs = try #require(run["jobs"] as? [[String: Any]])
+        #expect((jobs.first?["error"] as? String)?.hasPrefix("replicaLost: the replica that ran it (syncwright reconcile on ") == true,
+                "\(jobs)")
+        #expect(tookOver < 20, "taken over \(tookOver) s after the kill, with a lease of 3 s")
+        #expect(b.text.contains("took the state store over from syncwright reconcile on"), "\(b.text)")
+
+        // The next fires run on the survivor, each once, and each run is published once.
+        #expect(try Self.wait(120) {
+            try Self.runs(homes[1]).contains { $0["status"] as? String == "succeeded" && ($0["startedAt"] as? String ?? "") > "\(run["startedAt"] ?? "")" }
+        }, "\(b.text)")
+        b.kill(SIGTERM)
+        b.process.waitUntilExit()
+        #expect(b.process.terminationStatus == 0, "\(b.text)")
+        let runs = try Self.runs(homes[1])
+        let fires = runs.compactMap { $0["scheduledFor"] as? String }
+        #expect(Set(fires).count == fires.count, "a fire time ran twice: \(fires)")
+        let published = try Self.publishedRuns(fixture)
+        #expect(published.sorted() == runs.compactMap { $0["runId"] as? String }.sorted(), "each run published once: \(published)")
+        #expect(try String(contentsOfFile: out, encoding: .utf8).components(separatedBy: "\ndn: ").count - 1 == 150_000)
+        #expect(try Self.replicas(homes[1]).allSatisfy { $0["holdsStore"] as? Bool == false }, "b gave the store back")
+    }
+
+    /// A holder paused past its lease (a stopped VM) finds, when it continues, that another
+    /// replica recorded its run; it writes nothing over that, and stops.
+    @Test func aPausedHolderWritesNothingOverTheReplicaThatTookOver() throws {
+        let url = try PostgresServer.shared.get().createDatabase()
+        let folder = try TemporaryFolder("paused")
+        let out = folder.sub("out/people.ldif")
+        let fixture = try Self.fixture(rows: 150_000, out: out, trigger: "atStartup: true")
+        let homes = try Self.homes(fixture, ["a", "b"], url: url, in: folder)
+        let a = try Replica(home: homes[0], folder: folder, name: "a")
+        #expect(try Self.wait(30) { try Self.replicas(homes[1]).first?["holdsStore"] as? Bool == true }, "\(a.text)")
+        let b = try Replica(home: homes[1], folder: folder, name: "b")
+        var writing = false
+        _ = Self.wait(120) {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.sub("out"))) ?? []
+            writing = names.contains { $0.hasPrefix(".people.ldif.tmp-") }
+            return writing
+        }
+        try #require(writing, "the holder was never seen writing: \(a.text)")
+        a.kill(SIGSTOP)
+        var lost: [String: Any]?
+        _ = try Self.wait(60) {
+            lost = try Self.runs(homes[1]).first { $0["reason"] as? String == "replicaLost" }
+            return lost != nil
+        }
+        let run = try #require(lost, "b recorded nothing: \(b.text)")
+        a.kill(SIGCONT)
+        a.process.waitUntilExit()
+        #expect(a.process.terminationStatus == 1)
+        #expect(a.text.contains("lost its lease on the state store"), "\(a.text)")
+        let after = try Self.runs(homes[1]).filter { $0["runId"] as? String == run["runId"] as? String }
+        #expect(after.count == 1 && after.first?["status"] as? String == "failed" && after.first?["reason"] as? String == "replicaLost",
+                "the run as b recorded it stands: \(after)")
+        b.kill(SIGTERM)
+        b.process.waitUntilExit()
+        #expect(try Self.publishedRuns(fixture).filter { $0 == run["runId"] as? String }.count == 1)
+    }
+
+    /// Fire times are decided by the store's clock: a replica whose own clock runs 10 minutes
+    /// ahead (libfaketime) fires nothing early. The same replica on a store of its own does
+    /// (which shows the test can tell).
+    @Test func aSkewedClockFiresNothingEarly() throws {
+        let url = try PostgresServer.shared.get().createDatabase()
+        let folder = try TemporaryFolder("skew")
+        var utc = Calendar(identifier: .gregorian)
+        utc.timeZone = TimeZone(identifier: "UTC")!
+        let at = Date().addingTimeInterval(300)
+        let parts = utc.dateComponents([.year, .month, .day, .hour, .minute, .second], from: at)
+        let once = String(format: "%04d-%02d-%02dT%02d:%02d:%02d", parts.year!, parts.month!, parts.day!, parts.hour!, parts.minute!,
+                          parts.second!)
+        let fixture = try Self.fixture(rows: 3, out: folder.sub("out.ldif"), trigger: "once: \"\(once)\"")
+        let shared = try Self.homes(fixture, ["shared"], url: url, in: folder)[0]
+        let own = folder.sub("own")
+        #expect(try syncwright(["init", fixture.originURL, "--home", own]).status == 0)
+        // Applied by a command on the right clock: the fire time is 5 minutes ahead, for both.
+        for home in [shared, own] {
+            let applied = try syncwright(["apply", "--home", home])
+            try #require(applied.status == 0, "\(applied.stderr)")
+        }
+        let onOwn = try Replica(home: own, folder: folder, name: "own", skew: "+10m")
+        #expect(try Self.wait(30) { try !Self.runs(own).isEmpty }, "the skewed clock fires on a store of its own: \(onOwn.text)")
+        let onShared = try Replica(home: shared, folder: folder, name: "shared", skew: "+10m")
+        #expect(try Self.wait(30) { onShared.text.components(separatedBy: " pass").count > 4 }, "\(onShared.text)")
+        #expect(try Self.runs(shared).isEmpty, "fired early: \(onShared.text)")
+        let schedules = try Self.json(["status", "--home", shared])["schedules"] as? [[String: Any]] ?? []
+        #expect((schedules.first?["nextRun"] as? String)?.hasPrefix(once) == true, "\(schedules)")
+    }
+
+    /// The database restarted while a replica works: it reconnects, keeps its lease, and its
+    /// runs go on being recorded.
+    @Test func aRestartedDatabaseIsReconnectedTo() throws {
+        let server = try PostgresServer()
+        try server.psql("CREATE DATABASE s")
+        let folder = try TemporaryFolder("pg-restart")
+        let fixture = try Self.fixture(rows: 2_000, out: folder.sub("out.ldif"), trigger: "every: 1s")
+        let home = try Self.homes(fixture, ["a"], url: server.url(database: "s"), lease: "15s", in: folder)[0]
+        let a = try Replica(home: home, folder: folder, name: "a")
+        #expect(try Self.wait(30) { try Self.runs(home).count >= 2 }, "\(a.text)")
+        for _ in 0..<2 {
+            try server.restart()
+            usleep(1_500_000)
+        }
+        let before = try Self.runs(home).count
+        #expect(try Self.wait(30) { try Self.runs(home).count >= before + 3 }, "runs go on after the restarts: \(a.text)")
+        #expect(a.process.isRunning, "\(a.text)")
+        a.kill(SIGTERM)
+        a.process.waitUntilExit()
+        #expect(a.process.terminationStatus == 0, "\(a.text)")
+        let statuses = Set(try Self.runs(home).compactMap { $0["status"] as? String })
+        #expect(statuses.isSubset(of: ["succeeded", "failed", "aborted"]), "\(statuses)")
+        #expect(try server.psql("SELECT count(*) FROM runsInProgress", database: "s") == "0\n", "no run left unaccounted for")
+    }
+
+    /// `init --state`: bad settings are refused before anything is made.
+    @Test func badStateSettingsAreRefusedAndNothingIsMade() throws {
+        let folder = try TemporaryFolder("state-init")
+        let fixture = try GitFixture()
+        try fixture.write(["README.md": "x"])
+        try fixture.commit("x")
+        let cases: [([String], String)] = [
+            (["--state", "postgresql://sync:pw@127.0.0.1/s"], "state.postgres.url: the URL carries a password"),
+            (["--state", "mysql://db/s"], "state.postgres.url: 'mysql://db/s' is not a postgresql:// URL"),
+            (["--state", "postgresql://sync@db.corp.example/s"], "state.postgres: the server db.corp.example would be reached without checking its certificate"),
+            (["--state", "postgresql://sync@127.0.0.1/s", "--state-lease", "1s"], "state.postgres.lease: '1s' is not a duration between 3s and 1h"),
+            (["--state-lease", "10s"], "--state-lease needs --state"),
+            (["--state", "postgresql://sync@127.0.0.1:\(try Slapd.freePort())/s"], "cannot open the state store postgresql://sync@127.0.0.1:"),
+        ]
+        for (index, (options, message)) in cases.enumerated() {
+            let home = folder.sub("h\(index)")
+            let result = try syncwright(["init", fixture.originURL, "--home", home] + options)
+            #expect(result.status != 0)
+            #expect(result.stderr.contains(message), "\(options): \(result.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: home), "\(options) left \(home) behind")
+        }
+    }
+}
