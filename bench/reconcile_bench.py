@@ -76,6 +76,31 @@ def fields(line):
     return dict(re.findall(r"(\w+)=(\S+)", line))
 
 
+def parse_rounds(log_path):
+    """The rounds in a reconcile log: per pass that started runs (not the first, which fetches),
+    its ms, and the runs it started with their CPU time whole and inside jobs, and the passes
+    that published their reports."""
+    rounds = []  # (pass ms, runner overhead ms, jobs ms, publish ms, runs)
+    current = None
+    with open(log_path) as f:
+        for line in f:
+            values = fields(line)
+            # The first pass also fetches and loads every schedule's state: not a round.
+            if line.rstrip().endswith(" pass") and int(values.get("started", 0)) > 0 and "fetched" not in values:
+                current = {"pass": float(values["ms"]), "runs": 0, "overhead": 0.0, "jobs": 0.0, "publish": 0.0,
+                           "ids": []}
+                rounds.append(current)
+            elif "run finished" in line and current is not None:
+                current["runs"] += 1
+                current["jobs"] += float(values["jobsCpuMs"])
+                current["overhead"] += float(values["cpuMs"]) - float(values["jobsCpuMs"])
+                current["ids"].append(values["run"])
+            elif line.rstrip().endswith(" pass") and current is not None and int(values.get("published", 0)) > 0:
+                # The reports may go out over several passes (each run's end wakes one).
+                current["publish"] += float(values["ms"])
+    return rounds
+
+
 def rss_mib(pid):
     """(VmRSS, RssAnon) in MiB: all resident memory, and the part that is the process's own heap
     and stacks rather than mapped files (the Swift runtime, Foundation and ICU libraries)."""
@@ -134,24 +159,7 @@ def main():
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(timeout=120)
 
-    rounds = []  # (pass ms, runner overhead ms, jobs ms, publish ms, runs)
-    current = None
-    with open(log_path) as f:
-        for line in f:
-            values = fields(line)
-            # The first pass also fetches and loads every schedule's state: not a round.
-            if line.rstrip().endswith(" pass") and int(values.get("started", 0)) > 0 and "fetched" not in values:
-                current = {"pass": float(values["ms"]), "runs": 0, "overhead": 0.0, "jobs": 0.0, "publish": 0.0,
-                           "ids": []}
-                rounds.append(current)
-            elif "run finished" in line and current is not None:
-                current["runs"] += 1
-                current["jobs"] += float(values["jobsCpuMs"])
-                current["overhead"] += float(values["cpuMs"]) - float(values["jobsCpuMs"])
-                current["ids"].append(values["run"])
-            elif line.rstrip().endswith(" pass") and current is not None and int(values.get("published", 0)) > 0:
-                # The reports may go out over several passes (each run's end wakes one).
-                current["publish"] += float(values["ms"])
+    rounds = parse_rounds(log_path)
     rounds = [r for r in rounds if r["runs"] == args.due]
     if not rounds:
         sys.exit(f"no complete round found in {log_path}")

@@ -54,8 +54,8 @@ public protocol RunQueue: Sendable {
     func queue(_ request: RunRequest) throws
     /// One request, or nil.
     func runRequest(_ id: String) throws -> RunRequest?
-    /// The queued requests, oldest first.
-    func queuedRunRequests() throws -> [RunRequest]
+    /// The requests in `status`, oldest first.
+    func runRequests(status: RunRequest.Status) throws -> [RunRequest]
     /// Takes a queued request for running: true when this caller took it (it was still queued).
     func start(runRequest id: String) throws -> Bool
     /// Records a request's progress line, its result, or its end.
@@ -67,6 +67,9 @@ public protocol RunQueue: Sendable {
 }
 
 extension RunQueue {
+    /// The queued requests, oldest first.
+    public func queuedRunRequests() throws -> [RunRequest] { try runRequests(status: .queued) }
+
     public func update(runRequest id: String, status: RunRequest.Status? = nil, progress: String? = nil,
                        error: String? = nil, result: String? = nil) throws {
         try update(runRequest: id, status: status, progress: progress, error: error, result: result)

@@ -130,6 +130,10 @@ import Testing
         let listed = try Self.replicas(homes[1])
         #expect(listed.count == 2 && listed.map { $0["holdsStore"] as? Bool } == [true, false], "\(listed)")
         #expect(listed.first?["pid"] as? Int == Int(a.process.processIdentifier))
+        // A run asked for on the standby's home is handed to the holder, through the store.
+        let handed = try syncwright(["run", "c", "--no-wait", "--home", homes[1]])
+        #expect(handed.status == 0 && handed.stdout.contains("to the reconciler on ") && handed.stdout.contains(
+            "(pid \(a.process.processIdentifier))"), "\(handed.stdout)\(handed.stderr)")
 
         // Killed while it writes the destination: its run is lost with it.
         var writing = false
@@ -170,6 +174,9 @@ import Testing
         #expect(published.sorted() == runs.compactMap { $0["runId"] as? String }.sorted(), "each run published once: \(published)")
         #expect(try String(contentsOfFile: out, encoding: .utf8).components(separatedBy: "\ndn: ").count - 1 == 150_000)
         #expect(try Self.replicas(homes[1]).allSatisfy { $0["holdsStore"] as? Bool == false }, "b gave the store back")
+        let waiting = try PostgresServer.shared.get().psql(
+            "SELECT count(*) FROM runRequests WHERE status IN ('queued', 'started')", database: url)
+        #expect(waiting == "0\n", "the handed run ended, on whichever replica")
     }
 
     /// A holder paused past its lease (a stopped VM) finds, when it continues, that another
@@ -284,6 +291,87 @@ import Testing
             #expect(result.status != 0)
             #expect(result.stderr.contains(message), "\(options): \(result.stderr)")
             #expect(!FileManager.default.fileExists(atPath: home), "\(options) left \(home) behind")
+        }
+    }
+
+    /// Three replicas, twelve collections firing every 2 s into four shared LDIF files, and the
+    /// holder killed halfway: every fire time is handled once (the store's fires), every run is
+    /// published once, and no write to a shared file is lost.
+    @Test func threeReplicasRunEachFireOnceThroughAFailover() throws {
+        let server = try PostgresServer.shared.get()
+        let url = try server.createDatabase()
+        let folder = try TemporaryFolder("three")
+        let fixture = try GitFixture()
+        var files: [String: String] = [:]
+        var connections = ""
+        for d in 0..<4 {
+            connections += "apiVersion: syncwright.dev/v1\nkind: Connection\nmetadata: { name: out\(d) }\n"
+                + "spec: { type: ldif, path: \(folder.sub("out/d\(d).ldif")) }\n---\n"
+        }
+        for c in 0..<12 {
+            files["data/c\(c).csv"] = "id,login\n" + (1...10).map { "c\(c)-\($0),c\(c)user\($0)\n" }.joined()
+            connections += "apiVersion: syncwright.dev/v1\nkind: Connection\nmetadata: { name: src\(c) }\n"
+                + "spec: { type: csv, repoPath: data/c\(c).csv }\n---\n"
+            files["jobs/c\(c).yaml"] = """
+                apiVersion: syncwright.dev/v1
+                kind: Job
+                metadata: { name: load-c\(c) }
+                spec:
+                  source: { connection: src\(c) }
+                  destination: { connection: out\(c % 4), objectClass: [inetOrgPerson], container: "ou=People,dc=corp", rdn: uid }
+                  mappings:
+                    - { source: id, destination: employeeNumber, key: true }
+                    - { source: login, destination: uid }
+                  delete: false
+
+                """
+            files["collections/c\(c).yaml"] = Fixtures.collection("c\(c)", jobs: ["load-c\(c)"])
+        }
+        files["connections.yaml"] = String(connections.dropLast(4))
+        files["schedule.yaml"] = """
+            apiVersion: syncwright.dev/v1
+            kind: Schedule
+            metadata: { name: often }
+            spec:
+              targets: [\((0..<12).map { "c\($0)" }.joined(separator: ", "))]
+              timezone: UTC
+              triggers:
+                - every: 2s
+
+            """
+        try fixture.write(files)
+        try fixture.commit("twelve collections")
+        let homes = try Self.homes(fixture, ["a", "b", "c"], url: url, in: folder)
+        var replicas = [try Replica(home: homes[0], folder: folder, name: "a")]
+        #expect(try Self.wait(30) { try Self.replicas(homes[1]).first?["holdsStore"] as? Bool == true }, "\(replicas[0].text)")
+        replicas.append(try Replica(home: homes[1], folder: folder, name: "b"))
+        replicas.append(try Replica(home: homes[2], folder: folder, name: "c"))
+        #expect(try Self.wait(60) { try Self.runs(homes[2]).count >= 36 }, "three rounds of fires before the kill")
+        replicas[0].kill(SIGKILL)
+        replicas[0].process.waitUntilExit()
+        let before = try Self.runs(homes[2]).count
+        #expect(try Self.wait(60) { try Self.runs(homes[2]).count >= before + 36 }, "\(replicas[1].text)\(replicas[2].text)")
+        let tookOver = replicas.dropFirst().filter { $0.text.contains("took the state store over") }
+        #expect(tookOver.count == 1, "one standby took over")
+        for replica in replicas.dropFirst() { replica.kill(SIGTERM) }
+        for replica in replicas.dropFirst() {
+            replica.process.waitUntilExit()
+            #expect(replica.process.terminationStatus == 0, "\(replica.text)")
+        }
+
+        // The oracle is the store itself, read with psql, and the reports branch, read with git.
+        let twice = try server.psql("SELECT target, fireTime FROM fires GROUP BY target, fireTime HAVING count(*) > 1", database: url)
+        #expect(twice.isEmpty, "fire times handled twice: \(twice)")
+        let started = try server.psql("SELECT count(*) FROM fires WHERE outcome = 'started'", database: url)
+        let recorded = try server.psql("SELECT count(*) FROM runs WHERE report LIKE '%\"trigger\":\"schedule\"%'", database: url)
+        #expect(started == recorded, "every started fire has its run recorded: \(started) fires, \(recorded) runs")
+        let runs = try Self.runs(homes[1])
+        let published = try Self.publishedRuns(fixture)
+        #expect(Set(published).count == published.count && published.sorted() == runs.compactMap { $0["runId"] as? String }.sorted(),
+                "\(published.count) pages for \(runs.count) runs")
+        for d in 0..<4 {
+            let text = try String(contentsOfFile: folder.sub("out/d\(d).ldif"), encoding: .utf8)
+            #expect(text.components(separatedBy: "\ndn: ").count - 1 == 30, "d\(d).ldif keeps the 30 entries of its 3 collections")
         }
     }
 }

@@ -57,6 +57,20 @@ extension Workspace {
                            metadata: ["run": "\(run.id)", "collection": "\(run.collection)", "job": "\(run.job ?? "none")"])
             recovered.append(report)
         }
+        // Runs handed over by `syncwright run` to the replica that was lost: a follower on another
+        // replica's home would wait for them for ever. Their runs are recorded now (or, for a
+        // preview, were never begun).
+        if lostReplica != nil {
+            let lost = Set(recovered.map(\.runId))
+            for request in try store.runRequests(status: .started) {
+                if try lost.contains(request.runId) || store.runReport(id: request.runId)?.runId == request.runId {
+                    try store.update(runRequest: request.id, status: .finished)
+                } else {
+                    try store.update(runRequest: request.id, status: .failed,
+                                     error: "the replica running it stopped renewing its lease on the state store before it ended")
+                }
+            }
+        }
         return recovered
     }
 

@@ -207,9 +207,9 @@ extension PostgresStateStore {
         try read("run request \(id)") { db in try db.execute("SELECT * FROM runRequests WHERE id = $1", [id]).first.map(Self.runRequest) }
     }
 
-    public func queuedRunRequests() throws -> [RunRequest] {
-        try read("the queued runs") { db in
-            try db.execute("SELECT * FROM runRequests WHERE status = 'queued' ORDER BY requestedAt, id").map(Self.runRequest)
+    public func runRequests(status: RunRequest.Status) throws -> [RunRequest] {
+        try read("the \(status.rawValue) runs") { db in
+            try db.execute("SELECT * FROM runRequests WHERE status = $1 ORDER BY requestedAt, id", [status.rawValue]).map(Self.runRequest)
         }
     }
 

@@ -50,9 +50,9 @@ extension SQLiteStateStore {
         try read("run request \(id)") { db in try RunRequestRow.fetchOne(db, key: id)?.request }
     }
 
-    public func queuedRunRequests() throws -> [RunRequest] {
-        try read("the queued runs") { db in
-            try RunRequestRow.filter(Column("status") == RunRequest.Status.queued.rawValue)
+    public func runRequests(status: RunRequest.Status) throws -> [RunRequest] {
+        try read("the \(status.rawValue) runs") { db in
+            try RunRequestRow.filter(Column("status") == status.rawValue)
                 .order(Column("requestedAt"), Column("id")).fetchAll(db).map(\.request)
         }
     }
