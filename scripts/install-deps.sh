@@ -9,7 +9,9 @@ packages=(libgit2-dev libssh2-1-dev libldap-dev libcurl4-openssl-dev libsqlite3-
   # prometheus_client parses /metrics in the tests: an independent reader of the format.
   python3-prometheus-client
   # The PostgreSQL state store: libpq to build, and a server (and psql) for the tests.
-  libpq-dev postgresql-15 postgresql-client-15)
+  libpq-dev postgresql-15 postgresql-client-15
+  # libfaketime: a replica whose clock is off, in the replica tests.
+  faketime)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

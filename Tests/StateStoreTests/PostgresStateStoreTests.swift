@@ -55,6 +55,27 @@ import Testing
         #expect(try PostgresStateStore(url: url, password: "right").appliedRevision() == nil)
     }
 
+    /// With a CA file, the server's certificate must chain to it and name the host; the
+    /// connection is then encrypted (pg_stat_ssl, the server's own view, says so).
+    @Test func aCAFileMakesTheServerVerified() throws {
+        let certificates = try TemporaryFolder("pg-certificates")
+        let tls = try Slapd.makeCertificates(in: certificates.path)
+        let other = try TemporaryFolder("pg-other-ca")
+        let stranger = try Slapd.makeCertificates(in: other.path, name: "Another CA")
+        let server = try PostgresServer(tls: tls)
+        try server.psql("CREATE DATABASE s")
+        let store = try PostgresStateStore(url: server.url(database: "s"), caFile: tls.caFile)
+        #expect(try store.appliedRevision() == nil)
+        #expect(try server.psql("SELECT bool_and(ssl) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) "
+                                + "WHERE application_name = 'syncwright'") == "t\n")
+        let error = #expect(throws: StateError.self) {
+            try PostgresStateStore(url: server.url(database: "s"), caFile: stranger.caFile)
+        }
+        #expect(error?.description.contains("certificate verify failed") == true, "\(String(describing: error))")
+        let named = server.url(database: "s").replacingOccurrences(of: "127.0.0.1", with: "localhost")
+        #expect(try PostgresStateStore(url: named, caFile: tls.caFile).appliedRevision() == nil, "the name is in the certificate")
+    }
+
     /// The server restarted: the next question reconnects, and nothing is lost or written twice.
     @Test func aRestartedServerIsReconnectedTo() throws {
         let server = try PostgresServer()

@@ -26,7 +26,8 @@ public final class PostgresServer: @unchecked Sendable {
         return server
     }
 
-    public init() throws {
+    /// With `tls`, the server also speaks TLS (`ssl=on`) with that certificate and key.
+    public init(tls: Slapd.TLSFiles? = nil) throws {
         folder = try TemporaryFolder("syncwright-pg")
         let data = folder.sub("data"), sockets = folder.sub("sockets")
         try FileManager.default.createDirectory(atPath: sockets, withIntermediateDirectories: true)
@@ -42,6 +43,19 @@ public final class PostgresServer: @unchecked Sendable {
             "\(Self.binaries)/initdb", "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync", "--no-instructions",
         ])
         guard initdb.status == 0 else { throw ProcessFailure(description: "initdb failed: \(initdb.stderr)\(initdb.stdout)") }
+        if let tls {
+            // The server reads its key only when the key is private to the server's user.
+            var settings = "ssl = on\n"
+            for (name, source) in [("server.pem", tls.certificateFile), ("server.key", tls.keyFile)] {
+                let target = (data as NSString).appendingPathComponent(name)
+                try FileManager.default.copyItem(atPath: source, toPath: target)
+                chmod(target, 0o600)
+                if getuid() == 0 { chown(target, Self.nobody.uid, Self.nobody.gid) }
+                settings += "ssl_\(name == "server.pem" ? "cert" : "key")_file = '\(target)'\n"
+            }
+            let conf = (data as NSString).appendingPathComponent("postgresql.conf")
+            try (try String(contentsOfFile: conf, encoding: .utf8) + settings).write(toFile: conf, atomically: false, encoding: .utf8)
+        }
         (port, daemon) = try Self.start(data: data, sockets: sockets, log: folder.sub("postgres.log"), port: nil)
     }
 
