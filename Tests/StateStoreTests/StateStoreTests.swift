@@ -247,6 +247,18 @@ func request(_ id: String, status: ApprovalRequest.Status = .pending, at time: T
         #expect(try store.fires().map(\.schedule) == ["hourly", "nightly"])
         #expect(try store.fires(target: "b", limit: 10).map(\.runId) == ["run-1"])
 
+        // Several fires of one target in one call count in order: the timed one moves the next
+        // fire time, the last one (not timed) is the one shown.
+        try store.recordFires([
+            FireRecord(schedule: "nightly", target: "a", fireTime: at(300), handledAt: at(301), outcome: .merged, runId: nil,
+                       note: "running", nextFire: at(400)),
+            FireRecord(schedule: "nightly", target: "a", fireTime: at(302), handledAt: at(302), outcome: .started, runId: "run-2",
+                       note: nil, nextFire: nil, timed: false),
+        ])
+        let nightlyA = try #require(try store.scheduleStates().first { $0.schedule == "nightly" && $0.target == "a" })
+        #expect(nightlyA.nextFire == at(400) && nightlyA.lastFire == at(302) && nightlyA.lastOutcome == .started && nightlyA.lastNote == nil)
+        #expect(try store.fires(target: "a", limit: 2).map(\.outcome) == [.started, .merged], "newest first")
+
         try store.updateSchedules(ScheduleStateUpdate(replacing: ["nightly"], states: [state("nightly", "c", next: 50)]))
         #expect(try store.scheduleStates().filter { $0.schedule == "nightly" }.map(\.target) == ["c"])
     }

@@ -161,15 +161,38 @@ final class PGConnection {
         try run(sql, parameters).changed
     }
 
-    /// Runs several statements without parameters (a schema step), through `PQexec`.
-    func executeScript(_ sql: String) throws(PGFailure) {
+    /// Runs several statements without parameters (a schema step, or BEGIN with a first
+    /// question: one round trip), through `PQexec`; the rows of the last one.
+    @discardableResult
+    func executeScript(_ sql: String) throws(PGFailure) -> [PGRow] {
         guard let connection else { throw PGFailure(message: "no connection", sqlState: nil, connectionLost: true) }
         let result = PQexec(connection, sql)
         defer { PQclear(result) }
         let status = PQresultStatus(result)
-        guard result != nil, status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK else {
+        guard let result, status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK else {
             throw failure(result, connection)
         }
+        return Self.rows(of: result)
+    }
+
+    /// A literal for a script: `'text'`, quotes doubled (standard_conforming_strings is on).
+    static func literal(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "''") + "'" }
+
+    private static func rows(of result: OpaquePointer) -> [PGRow] {
+        let columnCount = PQnfields(result), rowCount = PQntuples(result)
+        var columns: [String: Int] = [:]
+        for column in 0..<columnCount { columns[String(cString: PQfname(result, column))] = Int(column) }
+        var rows: [PGRow] = []
+        rows.reserveCapacity(Int(rowCount))
+        for row in 0..<rowCount {
+            var values: [String?] = []
+            values.reserveCapacity(Int(columnCount))
+            for column in 0..<columnCount {
+                values.append(PQgetisnull(result, row, column) == 1 ? nil : String(cString: PQgetvalue(result, row, column)))
+            }
+            rows.append(PGRow(values: values, columns: columns))
+        }
+        return rows
     }
 
     private func failure(_ result: OpaquePointer?, _ connection: OpaquePointer) -> PGFailure {
@@ -195,21 +218,7 @@ final class PGConnection {
         guard let result, status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK else {
             throw failure(result, connection)
         }
-        let columnCount = PQnfields(result), rowCount = PQntuples(result)
-        var columns: [String: Int] = [:]
-        for column in 0..<columnCount { columns[String(cString: PQfname(result, column))] = Int(column) }
-        var rows: [PGRow] = []
-        rows.reserveCapacity(Int(rowCount))
-        for row in 0..<rowCount {
-            var values: [String?] = []
-            values.reserveCapacity(Int(columnCount))
-            for column in 0..<columnCount {
-                values.append(PQgetisnull(result, row, column) == 1 ? nil : String(cString: PQgetvalue(result, row, column)))
-            }
-            rows.append(PGRow(values: values, columns: columns))
-        }
-        let changed = Int(String(cString: PQcmdTuples(result))) ?? 0
-        return (rows, changed)
+        return (Self.rows(of: result), Int(String(cString: PQcmdTuples(result))) ?? 0)
     }
 
     private static func trimmed(_ message: UnsafePointer<CChar>?) -> String {

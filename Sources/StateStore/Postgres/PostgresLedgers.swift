@@ -64,17 +64,34 @@ extension PostgresStateStore {
 
     public func recordFires(_ fires: [FireRecord]) throws {
         guard !fires.isEmpty else { return }
+        // Two statements for all the fires of a pass, however many: arrays unnested.
+        let texts = { (value: (FireRecord) -> String?) in PGTextArray(fires.map(value)) }
         try write("recording schedule fires") { db in
-            for fire in fires {
-                try db.execute("""
-                    INSERT INTO fires (schedule, target, fireTime, handledAt, outcome, runId, note) VALUES ($1, $2, $3, $4, $5, $6, $7)
-                    """, [fire.schedule, fire.target, fire.fireTime, fire.handledAt, fire.outcome.rawValue, fire.runId, fire.note])
-                try db.execute("""
-                    UPDATE scheduleTargets SET nextFire = CASE WHEN $6 THEN $1::double precision ELSE nextFire END,
-                           lastFire = $2, lastOutcome = $3, lastNote = $4
-                    WHERE schedule = $5 AND target = $7
-                    """, [fire.nextFire, fire.fireTime, fire.outcome.rawValue, fire.note, fire.schedule, fire.timed, fire.target])
-            }
+            try db.execute("""
+                INSERT INTO fires (schedule, target, fireTime, handledAt, outcome, runId, note)
+                SELECT schedule, target, fireTime, handledAt, outcome, runId, note
+                FROM unnest($1::text[], $2::text[], $3::double precision[], $4::double precision[], $5::text[], $6::text[], $7::text[])
+                     WITH ORDINALITY AS u(schedule, target, fireTime, handledAt, outcome, runId, note, position)
+                ORDER BY position
+                """, [texts(\.schedule), texts(\.target), texts { $0.fireTime.pgText }, texts { $0.handledAt.pgText },
+                      texts(\.outcome.rawValue), texts(\.runId), texts(\.note)])
+            // In the order handled, as one at a time would: each target's last timed fire moves its
+            // next fire time, and its last fire of any kind is the one shown.
+            let columns = "$1::text[], $2::text[], $3::double precision[], $4::double precision[], $5::text[], $6::text[], $7::boolean[]"
+            let rows = "unnest(\(columns)) WITH ORDINALITY AS u(schedule, target, fireTime, nextFire, outcome, note, timed, position)"
+            let parameters: [(any PGValue)?] = [texts(\.schedule), texts(\.target), texts { $0.fireTime.pgText },
+                                                 texts { $0.nextFire?.pgText }, texts(\.outcome.rawValue), texts(\.note),
+                                                 texts { $0.timed.pgText }]
+            try db.execute("""
+                UPDATE scheduleTargets t SET nextFire = f.nextFire
+                FROM (SELECT DISTINCT ON (schedule, target) * FROM \(rows) WHERE timed ORDER BY schedule, target, position DESC) f
+                WHERE t.schedule = f.schedule AND t.target = f.target
+                """, parameters)
+            try db.execute("""
+                UPDATE scheduleTargets t SET lastFire = f.fireTime, lastOutcome = f.outcome, lastNote = f.note
+                FROM (SELECT DISTINCT ON (schedule, target) * FROM \(rows) ORDER BY schedule, target, position DESC) f
+                WHERE t.schedule = f.schedule AND t.target = f.target
+                """, parameters)
         }
     }
 

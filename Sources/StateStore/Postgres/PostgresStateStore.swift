@@ -5,8 +5,8 @@ import Foundation
 ///
 /// One connection, used by one caller at a time (`Sendable` through its lock). Every write is
 /// one transaction; a lost connection is opened again before the next question. A write whose
-/// connection was lost before it began is sent again; one lost while committing is reported as
-/// `outcomeUnknown`, never as stored or as not stored.
+/// connection was lost before its COMMIT was sent is sent again; one lost while committing is
+/// reported as `outcomeUnknown`, never as stored or as not stored.
 public final class PostgresStateStore: SharedStateStore, @unchecked Sendable {
     private let lock = NSLock()
     private let connection: PGConnection
@@ -70,25 +70,27 @@ public final class PostgresStateStore: SharedStateStore, @unchecked Sendable {
     }
 
     /// Writes in one transaction: on any error nothing of it is stored. Sent again when the
-    /// connection was found lost before the transaction began, or when the server chose it as
-    /// a deadlock's or serialisation's victim (then nothing of it was stored either).
+    /// connection was lost before COMMIT was sent, or when the server chose it as a deadlock's
+    /// or serialisation's victim (then nothing of it was stored either).
     func write(_ what: @autoclosure () -> String, _ body: (PGConnection) throws -> Void) throws(StateError) {
         lock.lock()
         defer { lock.unlock() }
         var attempts = 0
         while true {
             attempts += 1
-            var begun = false, committing = false
+            var committing = false
             do {
                 if connection.isBroken { try connection.reset() }
-                try connection.execute("BEGIN")
-                begun = true
                 if let fence {
-                    // FOR SHARE: a replica taking the lease over waits until this write has ended.
-                    let held = try connection.execute("""
-                        SELECT 1 FROM storeLease WHERE holder = $1 AND token = $2 AND leaseUntil > \(Self.now) FOR SHARE
-                        """, [fence.holder, fence.token])
+                    // With BEGIN, in one round trip. FOR SHARE: a replica taking the lease over
+                    // waits until this write has ended, and every later write finds it moved.
+                    let held = try connection.executeScript("""
+                        BEGIN; SELECT 1 FROM storeLease WHERE holder = \(PGConnection.literal(fence.holder)) \
+                        AND token = \(fence.token) AND leaseUntil > \(Self.now) FOR SHARE
+                        """)
                     if held.isEmpty { throw StateError.fenced(location: location, what: what()) }
+                } else {
+                    try connection.execute("BEGIN")
                 }
                 try body(connection)
                 committing = true
@@ -96,9 +98,12 @@ public final class PostgresStateStore: SharedStateStore, @unchecked Sendable {
                 return
             } catch {
                 let failure = error as? PGFailure
-                if begun && !(failure?.connectionLost ?? false) { _ = try? connection.execute("ROLLBACK") }
+                // (A failed BEGIN-and-check script may have begun the transaction: roll back anyway.)
+                if !(failure?.connectionLost ?? false) { _ = try? connection.execute("ROLLBACK") }
+                // A connection lost before COMMIT was sent took the transaction with it: nothing of
+                // it is stored, and it is sent again on a new connection.
                 if let failure, attempts < 3,
-                   (failure.connectionLost && !begun) || failure.sqlState == "40P01" || failure.sqlState == "40001" {
+                   (failure.connectionLost && !committing) || failure.sqlState == "40P01" || failure.sqlState == "40001" {
                     continue
                 }
                 if let failure, failure.connectionLost && committing {
