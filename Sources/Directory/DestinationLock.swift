@@ -7,7 +7,8 @@ import Foundation
 /// The lock is `flock(2)` on `.NAME.lock` beside the file, in its real folder (symlinks
 /// resolved), so every spelling of one path takes the same lock. The kernel drops it when the
 /// holder dies, so a killed job never leaves it stuck. It does not reach across machines (an NFS
-/// folder shared by two hosts is not covered; #12 takes the lock into the shared store).
+/// folder shared by two hosts is not covered). Replicas on a PostgreSQL store need no more: only
+/// the replica holding the store runs collections.
 ///
 /// The handle has one owner, which releases it (or `deinit` does).
 public final class DestinationLock {

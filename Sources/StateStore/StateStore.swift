@@ -6,7 +6,7 @@ import Reports
 /// published, when schedules fire next, workflow requests, and runs handed over to it.
 ///
 /// Each part is a protocol of its own, shaped by what the reconciler asks, never by SQL, so that
-/// a second backend (PostgreSQL, #12) implements the same questions. The contract every backend
+/// the second backend (PostgreSQL) implements the same questions. The contract every backend
 /// keeps, and that `Tests/StateStoreTests` checks for each:
 /// - every write is one transaction: when it throws, nothing of it is stored;
 /// - a report page handed to a write is queued in the outbox in that same transaction;

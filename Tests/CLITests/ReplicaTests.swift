@@ -294,9 +294,9 @@ import Testing
         }
     }
 
-    /// Three replicas, twelve collections firing every 2 s into four shared LDIF files, and the
-    /// holder killed halfway: every fire time is handled once (the store's fires), every run is
-    /// published once, and no write to a shared file is lost.
+    /// Three replicas, 50 collections firing every 5 s into ten shared LDIF files for about a
+    /// minute, and the holder killed halfway: every fire time is handled once (the store's
+    /// fires), every run is published once, and no write to a shared file is lost.
     @Test func threeReplicasRunEachFireOnceThroughAFailover() throws {
         let server = try PostgresServer.shared.get()
         let url = try server.createDatabase()
@@ -304,11 +304,11 @@ import Testing
         let fixture = try GitFixture()
         var files: [String: String] = [:]
         var connections = ""
-        for d in 0..<4 {
+        for d in 0..<10 {
             connections += "apiVersion: syncwright.dev/v1\nkind: Connection\nmetadata: { name: out\(d) }\n"
                 + "spec: { type: ldif, path: \(folder.sub("out/d\(d).ldif")) }\n---\n"
         }
-        for c in 0..<12 {
+        for c in 0..<50 {
             files["data/c\(c).csv"] = "id,login\n" + (1...10).map { "c\(c)-\($0),c\(c)user\($0)\n" }.joined()
             connections += "apiVersion: syncwright.dev/v1\nkind: Connection\nmetadata: { name: src\(c) }\n"
                 + "spec: { type: csv, repoPath: data/c\(c).csv }\n---\n"
@@ -318,7 +318,7 @@ import Testing
                 metadata: { name: load-c\(c) }
                 spec:
                   source: { connection: src\(c) }
-                  destination: { connection: out\(c % 4), objectClass: [inetOrgPerson], container: "ou=People,dc=corp", rdn: uid }
+                  destination: { connection: out\(c % 10), objectClass: [inetOrgPerson], container: "ou=People,dc=corp", rdn: uid }
                   mappings:
                     - { source: id, destination: employeeNumber, key: true }
                     - { source: login, destination: uid }
@@ -333,24 +333,26 @@ import Testing
             kind: Schedule
             metadata: { name: often }
             spec:
-              targets: [\((0..<12).map { "c\($0)" }.joined(separator: ", "))]
+              targets: [\((0..<50).map { "c\($0)" }.joined(separator: ", "))]
               timezone: UTC
               triggers:
-                - every: 2s
+                - every: 5s
 
             """
         try fixture.write(files)
-        try fixture.commit("twelve collections")
+        try fixture.commit("fifty collections")
         let homes = try Self.homes(fixture, ["a", "b", "c"], url: url, in: folder)
         var replicas = [try Replica(home: homes[0], folder: folder, name: "a")]
         #expect(try Self.wait(30) { try Self.replicas(homes[1]).first?["holdsStore"] as? Bool == true }, "\(replicas[0].text)")
         replicas.append(try Replica(home: homes[1], folder: folder, name: "b"))
         replicas.append(try Replica(home: homes[2], folder: folder, name: "c"))
-        #expect(try Self.wait(60) { try Self.runs(homes[2]).count >= 36 }, "three rounds of fires before the kill")
+        let recordedRuns = { Int((try? server.psql("SELECT count(*) FROM runs", database: url))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0 }
+        #expect(Self.wait(90) { recordedRuns() >= 250 }, "five rounds of fires before the kill")
         replicas[0].kill(SIGKILL)
         replicas[0].process.waitUntilExit()
-        let before = try Self.runs(homes[2]).count
-        #expect(try Self.wait(60) { try Self.runs(homes[2]).count >= before + 36 }, "\(replicas[1].text)\(replicas[2].text)")
+        let before = recordedRuns()
+        #expect(Self.wait(90) { recordedRuns() >= before + 250 }, "\(replicas[1].text)\(replicas[2].text)")
         let tookOver = replicas.dropFirst().filter { $0.text.contains("took the state store over") }
         #expect(tookOver.count == 1, "one standby took over")
         for replica in replicas.dropFirst() { replica.kill(SIGTERM) }
@@ -369,9 +371,9 @@ import Testing
         let published = try Self.publishedRuns(fixture)
         #expect(Set(published).count == published.count && published.sorted() == runs.compactMap { $0["runId"] as? String }.sorted(),
                 "\(published.count) pages for \(runs.count) runs")
-        for d in 0..<4 {
+        for d in 0..<10 {
             let text = try String(contentsOfFile: folder.sub("out/d\(d).ldif"), encoding: .utf8)
-            #expect(text.components(separatedBy: "\ndn: ").count - 1 == 30, "d\(d).ldif keeps the 30 entries of its 3 collections")
+            #expect(text.components(separatedBy: "\ndn: ").count - 1 == 50, "d\(d).ldif keeps the 50 entries of its 5 collections")
         }
     }
 }

@@ -132,7 +132,11 @@ import Testing
         let url = try PostgresServer.shared.get().createDatabase()
         let (storeA, storeB) = (try PostgresStateStore(url: url), try PostgresStateStore(url: url))
         let a = try storeA.lease(for: replica("a"), seconds: 30), b = try storeB.lease(for: replica("b"), seconds: 30)
+        // A replica killed long ago left its row: it is forgotten after a day.
+        let server = try PostgresServer.shared.get()
+        try server.psql("INSERT INTO replicas VALUES ('old', 'gone', 9, 'reconcile', 1, 1, 2)", database: url)
         #expect(try a.acquire() == .acquired(previous: nil))
+        #expect(try server.psql("SELECT count(*) FROM replicas WHERE id = 'old'", database: url) == "0\n")
         guard case .heldBy(let holder) = try b.acquire() else { Issue.record("b took a held lease"); return }
         #expect(holder.identity == replica("a") && holder.alive && holder.holdsStore)
         #expect(try a.renew())

@@ -67,6 +67,8 @@ final class PostgresLease: StoreLease, @unchecked Sendable {
     func acquire() throws -> LeaseOutcome {
         try transaction("taking the store's lease") { db in
             try heartbeat(db)
+            // Replicas not heard of for a day (killed ones leave their row) are forgotten.
+            try db.execute("DELETE FROM replicas WHERE heartbeatAt < \(Self.now) - 86400")
             let row = try db.execute("SELECT holder, token, leaseUntil > \(Self.now) AS running FROM storeLease FOR UPDATE")[0]
             let holder = row.optional("holder"), running = try row.bool("running")
             if holder == replica.id && running, token == (try row.int64("token")) {
