@@ -28,6 +28,7 @@ public final class DaemonMetrics: LoopObserver {
     private let notificationsWaiting: Gauge
     private let requestsPending: Gauge
     private let requestsApproved: Gauge
+    private let holdsStore: Gauge
     private let written: [String: Counter]
 
     /// What the loop last did, for /healthz and /readyz.
@@ -40,6 +41,8 @@ public final class DaemonMetrics: LoopObserver {
         var lastApply: (at: Date, problem: String?)?
         var lastGoodApply: Date?
         var revision: (sha: String, gauge: Gauge)?
+        /// While this replica stands by: who holds the shared store.
+        var standingBy: String?
     }
     private let health = Locked(Health())
 
@@ -76,6 +79,8 @@ public final class DaemonMetrics: LoopObserver {
         let requests = Self.name("workflow_requests", "", "Workflow requests waiting: for a decision (pending), or to run (approved).")
         requestsPending = registry.makeGauge(descriptor: requests, labels: [("status", "pending")])
         requestsApproved = registry.makeGauge(descriptor: requests, labels: [("status", "approved")])
+        holdsStore = registry.makeGauge(descriptor: Self.name(
+            "store_held", "", "1 while this process holds its state store and runs the collections; 0 while it stands by."))
         let objects = Self.name("objects_written", "total", "Objects written to destinations, by action.")
         var written: [String: Counter] = [:]
         for action in ["created", "updated", "deleted"] {
@@ -136,6 +141,14 @@ public final class DaemonMetrics: LoopObserver {
         written["deleted"]?.increment(by: Int64(deleted))
     }
 
+    // MARK: Replicas
+
+    /// This replica stands by while `holder` holds the shared store; nil once it holds the store.
+    public func standingBy(_ holder: String?) {
+        holdsStore.set(to: holder == nil ? 1 : 0)
+        health.update { $0.standingBy = holder }
+    }
+
     // MARK: Webhook
 
     /// Counts a webhook request by what became of it: accepted, ignored, unauthorized, badRequest.
@@ -180,6 +193,10 @@ public final class DaemonMetrics: LoopObserver {
     /// (the loop passes at least once an interval).
     public func liveness(at now: Date = Date()) -> Verdict {
         let state = health.get()
+        if let holder = state.standingBy {
+            return Verdict(ok: true, body: ["status": "ok", "reason": "standing by: the state store is held by \(holder)",
+                                            "interval": "\(Int(interval))s"])
+        }
         let limit = 3 * interval + 60
         let last = [state.passRunningSince, state.lastPassEnded, state.started].compactMap { $0 }.max() ?? state.started
         let age = now.timeIntervalSince(last)
@@ -206,6 +223,9 @@ public final class DaemonMetrics: LoopObserver {
             body["status"] = "not ready"
             body["reason"] = reason
             return Verdict(ok: false, body: body)
+        }
+        if let holder = state.standingBy {
+            return notReady("standing by: the state store is held by \(holder); this replica takes it over if that one stops")
         }
         guard let fetch = state.lastFetch else { return notReady("no fetch has ended yet") }
         if let problem = fetch.problem { return notReady("the last fetch failed: \(problem)") }

@@ -29,12 +29,6 @@ public final class WorkspaceClaim: Sendable {
     public func onLeaseLost(_ action: @escaping @Sendable () -> Void) {
         keeper?.onLost.set(action)
     }
-
-    /// The clock to decide by: the shared store's (this machine's, corrected by the offset the
-    /// heartbeat measures), so that a replica whose clock is off fires nothing early or late.
-    public var clock: any WallClock {
-        keeper.map { OffsetClock(offset: $0.offset) } ?? SystemWallClock()
-    }
 }
 
 /// This machine's clock, moved by an offset measured against the store's.
@@ -62,10 +56,12 @@ final class LeaseKeeper: Sendable {
     private let ended = DispatchSemaphore(value: 0)
     private let logger: Logger
 
-    init(lease: any StoreLease, logger: Logger) {
+    /// Starts renewing; `offset` is kept up to date with the store's clock minus this machine's.
+    init(lease: any StoreLease, offset: Locked<TimeInterval>, logger: Logger) {
         self.lease = lease
         self.logger = logger
-        offset = Locked((try? lease.clockOffset()) ?? 0)
+        self.offset = offset
+        if let measured = try? lease.clockOffset() { offset.set(measured) }
         DetachedThread.run { [self] in beat() }
     }
 
@@ -114,6 +110,13 @@ final class LeaseKeeper: Sendable {
 }
 
 extension Workspace {
+    /// The clock to decide by: on a shared store, the store's (this machine's, corrected by the
+    /// offset the lease's heartbeat measures), so that a replica whose clock is off fires nothing
+    /// early or late; else this machine's.
+    public var clock: any WallClock {
+        shared == nil ? SystemWallClock() : OffsetClock(offset: clockOffset)
+    }
+
     /// The shared store and its lease settings, when config.yaml names one.
     private var shared: (store: any SharedStateStore, seconds: TimeInterval)? {
         guard let store = store as? any SharedStateStore, let postgres = home.config.state?.postgres else { return nil }
@@ -141,7 +144,7 @@ extension Workspace {
                 while keeper == nil {
                     switch try lease.acquire() {
                     case .acquired(let previous):
-                        keeper = LeaseKeeper(lease: lease, logger: logger)
+                        keeper = LeaseKeeper(lease: lease, offset: clockOffset, logger: logger)
                         lostReplica = previous
                         if let previous {
                             logger.warning("took the state store over from \(Self.describe(previous)), whose lease ran out at \(RunReport.timestamp(previous.leaseUntil))")

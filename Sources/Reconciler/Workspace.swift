@@ -52,6 +52,8 @@ public final class Workspace: Sendable {
     let notificationStates = Locked<[String: NotificationState]?>(nil)
     /// Told of every run report this workspace records (see `observeRuns(_:)`).
     let runObservers = Locked<[@Sendable (RunReport) -> Void]>([])
+    /// On a shared store: its clock minus this machine's, kept up to date while the lease is held.
+    let clockOffset = Locked<TimeInterval>(0)
 
     public init(home: Home, logger: Logger) throws {
         self.home = home

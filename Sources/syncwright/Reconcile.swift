@@ -26,7 +26,8 @@ extension Syncwright {
                 the holder. With a PostgreSQL store (state.postgres in config.yaml), any number of replicas, each \
                 with its own home, share the store: one holds its lease and runs the collections, the others stand \
                 by and take it over when its lease runs out (see docs/high-availability.md); a replica that loses \
-                its lease stops, and exits 1. SIGTERM or SIGINT stops the loop: running collections stop at their next safe point \
+                its lease stops, and exits 1. A standby serves --listen too: /healthz 200, /readyz 503 (standing by), \
+                and syncwright_store_held 0. SIGTERM or SIGINT stops the loop: running collections stop at their next safe point \
                 (recorded as aborted, reason shutdown), their reports are published, and the process exits 0. \
                 It logs one line per pass on stderr (--log-level, default info). With --once it does one pass, \
                 waits for the runs it started, publishes, and exits (1 when the pass hit an error).
@@ -69,22 +70,42 @@ extension Syncwright {
                 let workspace = try options.workspace(defaultLevel: .info)
                 let logger = options.logger(defaultLevel: .info)
                 StopSignal.install()
-                // On a shared store, a replica whose store another holds stands by until it can take it.
-                let claim: WorkspaceClaim
-                if once {
-                    claim = try workspace.claim(for: "reconcile")
-                } else {
-                    guard let taken = try workspace.claimWaiting(for: "reconcile", standingBy: { holder in
-                        logger.info("standing by: the state store is held by \(holder); this replica takes it over if that one stops")
-                    }, stopped: { StopSignal.received }) else { return }
-                    claim = taken
-                }
-                defer { claim.release() }
-                let loop = ReconcileLoop(workspace: workspace, clock: claim.clock,
+                let loop = ReconcileLoop(workspace: workspace, clock: workspace.clock,
                                          interval: TimeInterval(DurationText(interval)?.seconds ?? 60), logger: logger)
-                claim.onLeaseLost { loop.stop() }
+                // Serving starts first: a standby answers /healthz (alive) and /readyz (not ready).
                 let server = try await Self.serve(listen.flatMap(ListenAddress.init) ?? (once ? nil : workspace.home.config.listen
                     .flatMap(ListenAddress.init)), loop: loop, workspace: workspace, logger: logger)
+                func stopServing() async {
+                    server?.task.cancel()
+                    await server?.task.value
+                }
+                // On a shared store, a replica whose store another holds stands by until it can take it.
+                let claim: WorkspaceClaim
+                do {
+                    if once {
+                        claim = try workspace.claim(for: "reconcile")
+                    } else {
+                        let metrics = server?.metrics
+                        let taken = try await offload {
+                            try workspace.claimWaiting(for: "reconcile", standingBy: { holder in
+                                metrics?.standingBy(holder)
+                                logger.info("standing by: the state store is held by \(holder); this replica takes it over if that one stops")
+                            }, stopped: { StopSignal.received || loop.isStopping })
+                        }
+                        guard let taken else {
+                            await stopServing()
+                            if let problem = server?.failure.get() { throw ReconcilerError.config(location: nil, problem: problem) }
+                            return
+                        }
+                        claim = taken
+                    }
+                } catch {
+                    await stopServing()
+                    throw error
+                }
+                server?.metrics.standingBy(nil)
+                defer { claim.release() }
+                claim.onLeaseLost { loop.stop() }
                 let problems = ProblemCounter()
                 let branch = workspace.home.config.reportsBranch
                 let once = self.once
@@ -111,8 +132,7 @@ extension Syncwright {
                     await group.next()
                     group.cancelAll()
                 }
-                server?.task.cancel()
-                await server?.task.value
+                await stopServing()
                 if let problem = server?.failure.get() { throw ReconcilerError.config(location: nil, problem: problem) }
                 if claim.leaseLost { throw ReconcilerError.leaseLost(store: workspace.storeLocation) }
                 failed = once && problems.count > 0
@@ -123,7 +143,7 @@ extension Syncwright {
         /// Starts the endpoints on `address`, and returns once they listen; throws when they cannot.
         /// Should the server fail later, the loop is stopped and `failure` says why.
         static func serve(_ address: ListenAddress?, loop: ReconcileLoop, workspace: Workspace,
-                          logger: Logger) async throws -> (task: Task<Void, Never>, failure: Locked<String?>)? {
+                          logger: Logger) async throws -> (task: Task<Void, Never>, failure: Locked<String?>, metrics: DaemonMetrics)? {
             guard let address else { return nil }
             let webhook = try workspace.home.config.webhookSecret().map {
                 WebhookCheck(secret: $0, branch: workspace.home.config.branch)
@@ -152,7 +172,7 @@ extension Syncwright {
             if let problem = failure.get() { throw ReconcilerError.config(location: nil, problem: problem) }
             logger.info("serving /metrics, /healthz, /readyz\(webhook == nil ? "" : " and /hooks/git")",
                         metadata: ["address": "\(listening.get() ?? "")"])
-            return (task, failure)
+            return (task, failure, metrics)
         }
 
         /// `--once` prints what it did on stdout, as a person reads it.

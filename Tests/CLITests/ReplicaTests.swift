@@ -13,12 +13,13 @@ import Testing
 
         /// With `skew` (like `+10m`), it runs under libfaketime's `faketime` wrapper, with its
         /// wall clock that far off (monotonic time is left alone).
-        init(home: String, folder: TemporaryFolder, name: String, interval: String = "1s", skew: String? = nil) throws {
+        init(home: String, folder: TemporaryFolder, name: String, interval: String = "1s", skew: String? = nil,
+             listen: Bool = false) throws {
             self.home = home
             log = folder.sub("\(name).log")
             FileManager.default.createFile(atPath: log, contents: nil)
             process = Process()
-            let arguments = ["reconcile", "--interval", interval, "--home", home]
+            let arguments = ["reconcile", "--interval", interval, "--home", home] + (listen ? ["--listen", "127.0.0.1:0"] : [])
             var environment = ProcessInfo.processInfo.environment
             environment["NO_COLOR"] = "1"
             if let skew {
@@ -36,6 +37,32 @@ import Testing
         }
 
         var text: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+
+        /// `http://HOST:PORT`, from the line `--listen` logs once it serves.
+        func endpoint() throws -> String {
+            var address: String?
+            _ = ReplicaTests.wait(30) {
+                address = text.split(separator: "\n").first { $0.contains("serving /metrics") }
+                    .flatMap { line in line.range(of: "address=").map { String(line[$0.upperBound...].prefix { !$0.isWhitespace }) } }
+                return address != nil
+            }
+            guard let address else { throw ProcessFailure(description: "not serving: \(text)") }
+            return "http://\(address)"
+        }
+
+        /// (status, body) of GET `path`, read by the tests' own Python client.
+        func get(_ path: String) throws -> (status: Int, body: [String: String]) {
+            let out = try runChecked("/usr/bin/python3", [OperationsEndpointTests.client, "get", try endpoint() + path])
+            let object = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any] ?? [:]
+            return (object["status"] as? Int ?? 0, object["body"] as? [String: String] ?? [:])
+        }
+
+        /// One sample of /metrics, parsed by prometheus_client.
+        func metric(_ name: String) throws -> Double? {
+            let out = try runChecked("/usr/bin/python3", [OperationsEndpointTests.client, "scrape", try endpoint() + "/metrics"])
+            let samples = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [[String: Any]] ?? []
+            return samples.first { $0["name"] as? String == name }?["value"] as? Double
+        }
 
         func kill(_ signal: Int32) { Foundation.kill(process.processIdentifier, signal) }
 
@@ -375,5 +402,42 @@ import Testing
             let text = try String(contentsOfFile: folder.sub("out/d\(d).ldif"), encoding: .utf8)
             #expect(text.components(separatedBy: "\ndn: ").count - 1 == 50, "d\(d).ldif keeps the 50 entries of its 5 collections")
         }
+    }
+
+    /// A standby serves its endpoints: alive, not ready, not holding the store; once it takes
+    /// the store over, ready and holding it. A standby told to stop while it waits exits 0.
+    @Test func aStandbyAnswersItsEndpoints() throws {
+        let url = try PostgresServer.shared.get().createDatabase()
+        let folder = try TemporaryFolder("standby-endpoints")
+        let fixture = try Self.fixture(rows: 3, out: folder.sub("out.ldif"), trigger: "every: 2s")
+        let homes = try Self.homes(fixture, ["a", "b", "c"], url: url, in: folder)
+        let a = try Replica(home: homes[0], folder: folder, name: "a")
+        #expect(try Self.wait(30) { try Self.replicas(homes[1]).first?["holdsStore"] as? Bool == true }, "\(a.text)")
+        let b = try Replica(home: homes[1], folder: folder, name: "b", listen: true)
+        #expect(Self.wait(30) { b.text.contains("standing by") }, "\(b.text)")
+        let health = try b.get("/healthz"), ready = try b.get("/readyz")
+        #expect(health.status == 200 && health.body["reason"]?.hasPrefix("standing by: the state store is held by syncwright reconcile on") == true,
+                "\(health)")
+        #expect(ready.status == 503 && ready.body["reason"]?.hasPrefix("standing by") == true, "\(ready)")
+        #expect(try b.metric("syncwright_store_held") == 0)
+
+        // The holder stops cleanly: it gives the lease back, and the standby takes over at once.
+        a.kill(SIGTERM)
+        a.process.waitUntilExit()
+        #expect(a.process.terminationStatus == 0, "\(a.text)")
+        #expect(try Self.wait(30) { try b.get("/readyz").status == 200 }, "\(b.text)")
+        #expect(try b.metric("syncwright_store_held") == 1)
+        #expect(b.text.contains("took the state store over: its holder gave it back"), "\(b.text)")
+
+        let c = try Replica(home: homes[2], folder: folder, name: "c")
+        #expect(Self.wait(30) { c.text.contains("standing by") }, "\(c.text)")
+        let asked = Date()
+        c.kill(SIGTERM)
+        c.process.waitUntilExit()
+        #expect(c.process.terminationStatus == 0 && Date().timeIntervalSince(asked) < 10, "\(c.text)")
+        #expect(try Self.replicas(homes[1]).map { $0["id"] as? String }.count == 1, "the stopped standby is forgotten")
+        b.kill(SIGTERM)
+        b.process.waitUntilExit()
+        #expect(b.process.terminationStatus == 0, "\(b.text)")
     }
 }
