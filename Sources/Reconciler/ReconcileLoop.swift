@@ -320,7 +320,14 @@ public final class ReconcileLoop: @unchecked Sendable {
         case skip(String)
     }
 
-    /// Decides every due fire time, records them, and returns the runs to start.
+    /// One fire time of one schedule for one collection.
+    struct FireKey: Hashable {
+        let schedule: String
+        let target: String
+        let at: Date
+    }
+
+    /// Decides every due fire time, records them (each a claim), and returns the runs to start.
     func decide(at now: Date, startup: Bool, into summary: inout PassSummary) throws -> [StartedRun] {
         let due = try workspace.store.dueSchedules(at: now)
         let hashes = Dictionary(due.map { ($0.schedule, $0.hash) }) { first, _ in first }
@@ -415,7 +422,6 @@ public final class ReconcileLoop: @unchecked Sendable {
             switch verdict {
             case .start:
                 record(.started, notes.first)
-                summary.started.append(target)
                 runs.append(StartedRun(collection: target, scheduled: scheduled, request: nil, control: control) { [self] in
                     await slots.acquire()
                     await self.execute(target, scheduled, control)
@@ -431,9 +437,29 @@ public final class ReconcileLoop: @unchecked Sendable {
             }
         }
         summary.due = due.count + (startup ? toRun.filter { !$0.timed }.count : 0)
-        summary.skipped = records.filter { $0.outcome == .skipped }.count
-        try workspace.store.recordFires(records)
-        return runs
+        let claimed: [FireRecord]
+        do {
+            claimed = try workspace.store.recordFires(records)
+        } catch {
+            lock.withLock { for run in runs where running[run.collection]?.control === run.control { running[run.collection] = nil } }
+            throw error
+        }
+        // A fire time another process recorded first (a replica of a shared store) is its to
+        // run: the runs of fires not claimed here do not start.
+        let started = Set(claimed.filter { $0.outcome == .started }.map { FireKey(schedule: $0.schedule, target: $0.target, at: $0.fireTime) })
+        var kept: [StartedRun] = []
+        for run in runs {
+            guard let scheduled = run.scheduled else { continue }
+            if started.contains(FireKey(schedule: scheduled.schedule, target: run.collection, at: scheduled.scheduledFor)) {
+                kept.append(run)
+                summary.started.append(run.collection)
+            } else {
+                lock.withLock { if running[run.collection]?.control === run.control { running[run.collection] = nil } }
+                logger.notice("fire claimed elsewhere", metadata: ["collection": "\(run.collection)"])
+            }
+        }
+        summary.skipped = claimed.filter { $0.outcome == .skipped }.count
+        return kept
     }
 
     /// Starts the job of every approved request whose collection is not running (those wait for

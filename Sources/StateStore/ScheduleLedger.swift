@@ -86,8 +86,12 @@ public protocol ScheduleLedger: Sendable {
     func nextFireTime() throws -> Date?
     /// Per collection, its earliest next fire time over every schedule that targets it.
     func nextRuns() throws -> [String: Date]
-    /// Records handled fire times, and moves each timed one's schedule target to its next fire time.
-    func recordFires(_ fires: [FireRecord]) throws
+    /// Records handled fire times, and moves each timed one's schedule target to its next fire
+    /// time. Each fire is a claim on its `(schedule, target, fireTime)`: a fire time some other
+    /// process recorded first (a shared store's replica) is left out, and so is everything it
+    /// would have moved. Returns the fires recorded, in order.
+    @discardableResult
+    func recordFires(_ fires: [FireRecord]) throws -> [FireRecord]
     /// The newest handled fires, newest first, optionally of one collection.
     func fires(target: String?, limit: Int) throws -> [FireRecord]
 }

@@ -19,7 +19,7 @@ import Testing
         // The independent oracle: psql sees the same rows, dates in seconds since 1970.
         #expect(try server.psql("SELECT kind, name, file FROM objects; SELECT appliedAt FROM applies", database: url)
                 == "Policy|p|p.yaml\n1.25\n")
-        #expect(try server.psql("SELECT count(*) FROM syncwright_migrations", database: url) == "2\n")
+        #expect(try server.psql("SELECT count(*) FROM syncwright_migrations", database: url) == "3\n")
     }
 
     @Test func aStoreMadeByANewerVersionIsRefusedAndLeftAlone() throws {
@@ -30,7 +30,7 @@ import Testing
         let error = #expect(throws: StateError.self) { try PostgresStateStore(url: url) }
         #expect(error?.description.contains("made by a newer syncwright") == true, "\(String(describing: error))")
         #expect(error?.description.contains("v99: from the future") == true)
-        #expect(try server.psql("SELECT count(*) FROM syncwright_migrations", database: url) == "3\n")
+        #expect(try server.psql("SELECT count(*) FROM syncwright_migrations", database: url) == "4\n")
     }
 
     @Test func anUnreachableServerIsAClearErrorWithoutThePassword() throws {
@@ -95,7 +95,8 @@ import Testing
                 "\(String(describing: error))")
     }
 
-    /// Two reconcilers' stores on one database: what one takes, the other cannot take too.
+    /// Two replicas' stores on one database: what one takes (a run request, a fire time, a
+    /// notification state), the other cannot take too.
     @Test func twoStoresOnOneDatabaseTakeEachThingOnce() async throws {
         let url = try PostgresServer.shared.get().createDatabase()
         let stores = [try PostgresStateStore(url: url), try PostgresStateStore(url: url)]
@@ -112,6 +113,36 @@ import Testing
             return try await group.reduce(into: [String]()) { $0 += $1 }
         }
         #expect(taken.count == 50 && Set(taken).count == 50, "each request taken by exactly one store")
+
+        // Each fire time is a claim: recorded by one store, the other's fire of it is left out.
+        try stores[0].updateSchedules(ScheduleStateUpdate(replacing: [], states: (0..<50).map {
+            ScheduleTargetState(schedule: "s", target: "c\($0)", hash: "h", nextFire: at(100))
+        }))
+        let fired = try await withThrowingTaskGroup(of: [FireRecord].self) { group in
+            for (index, store) in stores.enumerated() {
+                group.addTask {
+                    try store.recordFires((0..<50).map { c in
+                        FireRecord(schedule: "s", target: "c\(c)", fireTime: at(100), handledAt: at(101), outcome: .started,
+                                   runId: "run-\(index)-\(c)", note: nil, nextFire: at(200))
+                    })
+                }
+            }
+            return try await group.reduce(into: [FireRecord]()) { $0 += $1 }
+        }
+        #expect(fired.count == 50 && Set(fired.map(\.target)).count == 50, "each fire time claimed once: \(fired.count)")
+        let stored = try stores[1].fires(limit: 1_000)
+        #expect(Set(stored.compactMap(\.runId)) == Set(fired.compactMap(\.runId)), "only the claims are stored")
+        #expect(try stores[1].scheduleStates().allSatisfy { $0.nextFire == at(200) && $0.lastOutcome == .started })
+        let late = try stores[1].recordFires([
+            FireRecord(schedule: "s", target: "c0", fireTime: at(100), handledAt: at(102), outcome: .skipped, runId: nil,
+                       note: "late", nextFire: at(999)),
+            FireRecord(schedule: "s", target: "c1", fireTime: at(200), handledAt: at(201), outcome: .merged, runId: nil,
+                       note: nil, nextFire: at(300)),
+        ])
+        #expect(late.map(\.target) == ["c1"], "a fire time already recorded is left out, with what it would move")
+        let states = Dictionary(uniqueKeysWithValues: try stores[0].scheduleStates().map { ($0.target, $0) })
+        #expect(states["c0"]?.nextFire == at(200) && states["c0"]?.lastNote == nil)
+        #expect(states["c1"]?.nextFire == at(300) && states["c1"]?.lastOutcome == .merged)
 
         // A run decided on a notification state the other store has moved is refused.
         let sent = NotificationStateChange(collection: "c", decidedOn: nil, change: .sent(dedupeKey: "k", at: at(1)))

@@ -62,26 +62,36 @@ extension PostgresStateStore {
         }
     }
 
-    public func recordFires(_ fires: [FireRecord]) throws {
-        guard !fires.isEmpty else { return }
-        // Two statements for all the fires of a pass, however many: arrays unnested.
+    /// Each fire is a claim: the unique index on `(schedule, target, fireTime)` lets a fire time
+    /// be recorded once, and a fire another replica recorded first is left out (`ON CONFLICT DO
+    /// NOTHING`), with what it would have moved. A pass's fires take three statements, however many.
+    public func recordFires(_ fires: [FireRecord]) throws -> [FireRecord] {
+        guard !fires.isEmpty else { return [] }
         let texts = { (value: (FireRecord) -> String?) in PGTextArray(fires.map(value)) }
+        var claimed: [Int] = []
         try write("recording schedule fires") { db in
-            try db.execute("""
+            claimed = try db.execute("""
                 INSERT INTO fires (schedule, target, fireTime, handledAt, outcome, runId, note)
                 SELECT schedule, target, fireTime, handledAt, outcome, runId, note
                 FROM unnest($1::text[], $2::text[], $3::double precision[], $4::double precision[], $5::text[], $6::text[], $7::text[])
                      WITH ORDINALITY AS u(schedule, target, fireTime, handledAt, outcome, runId, note, position)
                 ORDER BY position
+                ON CONFLICT (schedule, target, fireTime) DO NOTHING
+                RETURNING (SELECT min(position) FROM unnest($1::text[], $2::text[], $3::double precision[])
+                           WITH ORDINALITY AS k(schedule, target, fireTime, position)
+                           WHERE k.schedule = fires.schedule AND k.target = fires.target AND k.fireTime = fires.fireTime) AS position
                 """, [texts(\.schedule), texts(\.target), texts { $0.fireTime.pgText }, texts { $0.handledAt.pgText },
-                      texts(\.outcome.rawValue), texts(\.runId), texts(\.note)])
+                      texts(\.outcome.rawValue), texts(\.runId), texts(\.note)]).map { try $0.int("position") }.sorted()
+            guard !claimed.isEmpty else { return }
+            let mine = claimed.map { fires[$0 - 1] }
+            let mineTexts = { (value: (FireRecord) -> String?) in PGTextArray(mine.map(value)) }
             // In the order handled, as one at a time would: each target's last timed fire moves its
             // next fire time, and its last fire of any kind is the one shown.
             let columns = "$1::text[], $2::text[], $3::double precision[], $4::double precision[], $5::text[], $6::text[], $7::boolean[]"
             let rows = "unnest(\(columns)) WITH ORDINALITY AS u(schedule, target, fireTime, nextFire, outcome, note, timed, position)"
-            let parameters: [(any PGValue)?] = [texts(\.schedule), texts(\.target), texts { $0.fireTime.pgText },
-                                                 texts { $0.nextFire?.pgText }, texts(\.outcome.rawValue), texts(\.note),
-                                                 texts { $0.timed.pgText }]
+            let parameters: [(any PGValue)?] = [mineTexts(\.schedule), mineTexts(\.target), mineTexts { $0.fireTime.pgText },
+                                                 mineTexts { $0.nextFire?.pgText }, mineTexts(\.outcome.rawValue), mineTexts(\.note),
+                                                 mineTexts { $0.timed.pgText }]
             try db.execute("""
                 UPDATE scheduleTargets t SET nextFire = f.nextFire
                 FROM (SELECT DISTINCT ON (schedule, target) * FROM \(rows) WHERE timed ORDER BY schedule, target, position DESC) f
@@ -93,6 +103,7 @@ extension PostgresStateStore {
                 WHERE t.schedule = f.schedule AND t.target = f.target
                 """, parameters)
         }
+        return claimed.map { fires[$0 - 1] }
     }
 
     public func fires(target: String?, limit: Int) throws -> [FireRecord] {

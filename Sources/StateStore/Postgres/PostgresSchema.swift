@@ -174,6 +174,9 @@ enum PostgresSchema {
             );
             INSERT INTO storeLease (id) VALUES (true);
             """),
+        ("v3: each fire time is claimed once", """
+            CREATE UNIQUE INDEX fires_claimed_once ON fires(schedule, target, fireTime);
+            """),
     ]
 }
 

@@ -37,8 +37,9 @@ struct FireRow: OftenWritten {
 }
 
 extension SQLiteStateStore {
-    public func recordFires(_ fires: [FireRecord]) throws {
-        guard !fires.isEmpty else { return }
+    /// One process writes a SQLite store at a time (the home's claim): every fire is recorded.
+    public func recordFires(_ fires: [FireRecord]) throws -> [FireRecord] {
+        guard !fires.isEmpty else { return [] }
         try write("recording schedule fires") { db in
             let move = try db.cachedStatement(sql: """
                 UPDATE scheduleTargets SET nextFire = ?, lastFire = ?, lastOutcome = ?, lastNote = ?
@@ -58,6 +59,7 @@ extension SQLiteStateStore {
                 }
             }
         }
+        return fires
     }
 
     public func fires(target: String? = nil, limit: Int = 100) throws -> [FireRecord] {
