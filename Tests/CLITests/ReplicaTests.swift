@@ -123,6 +123,36 @@ import Testing
         }
     }
 
+    /// A holder on `homes[0]` (waited for until it holds the store), then a standby on `homes[1]`.
+    static func holderAndStandby(_ homes: [String], folder: TemporaryFolder) throws -> (Replica, Replica) {
+        let a = try Replica(home: homes[0], folder: folder, name: "a")
+        #expect(try wait(30) { try replicas(homes[1]).first?["holdsStore"] as? Bool == true }, "\(a.text)")
+        let b = try Replica(home: homes[1], folder: folder, name: "b")
+        #expect(try wait(30) { b.text.contains("standing by: the state store is held by syncwright reconcile on") }, "\(b.text)")
+        return (a, b)
+    }
+
+    /// Waits until a job writes `folder/out/people.ldif` (its temp file exists).
+    static func waitUntilWriting(_ folder: TemporaryFolder) -> Bool {
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.sub("out"))) ?? []
+            if names.contains(where: { $0.hasPrefix(".people.ldif.tmp-") }) { return true }
+            usleep(5_000)
+        }
+        return false
+    }
+
+    /// The first run `home`'s store records as lost with its replica, waited for.
+    static func lostRun(_ home: String) throws -> [String: Any]? {
+        var lost: [String: Any]?
+        _ = try wait(60) {
+            lost = try runs(home).first { $0["reason"] as? String == "replicaLost" }
+            return lost != nil
+        }
+        return lost
+    }
+
     /// A collection `c` copying `rows` CSV rows into the LDIF file `out`, fired by `trigger`.
     static func fixture(rows: Int, out: String, trigger: String) throws -> GitFixture {
         var csv = "id,login\n"
@@ -150,10 +180,7 @@ import Testing
         let fixture = try Self.fixture(rows: 150_000, out: out, trigger: "every: 4s")
         let homes = try Self.homes(fixture, ["a", "b"], url: url, in: folder)
 
-        let a = try Replica(home: homes[0], folder: folder, name: "a")
-        #expect(try Self.wait(30) { try Self.replicas(homes[1]).first?["holdsStore"] as? Bool == true }, "\(a.text)")
-        let b = try Replica(home: homes[1], folder: folder, name: "b")
-        #expect(try Self.wait(30) { b.text.contains("standing by: the state store is held by syncwright reconcile on") }, "\(b.text)")
+        let (a, b) = try Self.holderAndStandby(homes, folder: folder)
         let listed = try Self.replicas(homes[1])
         #expect(listed.count == 2 && listed.map { $0["holdsStore"] as? Bool } == [true, false], "\(listed)")
         #expect(listed.first?["pid"] as? Int == Int(a.process.processIdentifier))
@@ -163,21 +190,11 @@ import Testing
             "(pid \(a.process.processIdentifier))"), "\(handed.stdout)\(handed.stderr)")
 
         // Killed while it writes the destination: its run is lost with it.
-        var writing = false
-        _ = Self.wait(120) {
-            let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.sub("out"))) ?? []
-            writing = names.contains { $0.hasPrefix(".people.ldif.tmp-") }
-            return writing
-        }
-        try #require(writing, "the holder was never seen writing: \(a.text)")
+        try #require(Self.waitUntilWriting(folder), "the holder was never seen writing: \(a.text)")
         a.kill(SIGKILL)
         a.process.waitUntilExit()
         let killedAt = Date()
-        var lost: [String: Any]?
-        _ = try Self.wait(60) {
-            lost = try Self.runs(homes[1]).first { $0["reason"] as? String == "replicaLost" }
-            return lost != nil
-        }
+        let lost = try Self.lostRun(homes[1])
         let tookOver = Date().timeIntervalSince(killedAt)
         let run = try #require(lost, "no run was recorded as lost: \(b.text)")
         #expect(run["status"] as? String == "failed")
@@ -214,23 +231,10 @@ import Testing
         let out = folder.sub("out/people.ldif")
         let fixture = try Self.fixture(rows: 150_000, out: out, trigger: "atStartup: true")
         let homes = try Self.homes(fixture, ["a", "b"], url: url, in: folder)
-        let a = try Replica(home: homes[0], folder: folder, name: "a")
-        #expect(try Self.wait(30) { try Self.replicas(homes[1]).first?["holdsStore"] as? Bool == true }, "\(a.text)")
-        let b = try Replica(home: homes[1], folder: folder, name: "b")
-        var writing = false
-        _ = Self.wait(120) {
-            let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.sub("out"))) ?? []
-            writing = names.contains { $0.hasPrefix(".people.ldif.tmp-") }
-            return writing
-        }
-        try #require(writing, "the holder was never seen writing: \(a.text)")
+        let (a, b) = try Self.holderAndStandby(homes, folder: folder)
+        try #require(Self.waitUntilWriting(folder), "the holder was never seen writing: \(a.text)")
         a.kill(SIGSTOP)
-        var lost: [String: Any]?
-        _ = try Self.wait(60) {
-            lost = try Self.runs(homes[1]).first { $0["reason"] as? String == "replicaLost" }
-            return lost != nil
-        }
-        let run = try #require(lost, "b recorded nothing: \(b.text)")
+        let run = try #require(try Self.lostRun(homes[1]), "b recorded nothing: \(b.text)")
         a.kill(SIGCONT)
         a.process.waitUntilExit()
         #expect(a.process.terminationStatus == 1)

@@ -11,6 +11,11 @@ struct PGFailure: Error, CustomStringConvertible {
     var description: String { message }
 }
 
+/// The connection was lost while a transaction was being committed.
+struct PGCommitLost: Error {
+    let failure: PGFailure
+}
+
 /// A value for a statement parameter, sent as text, which the server parses as the column's type.
 protocol PGValue {
     var pgText: String { get }
@@ -147,6 +152,37 @@ final class PGConnection {
         PQreset(connection)
         guard PQstatus(connection) == CONNECTION_OK else {
             throw PGFailure(message: Self.trimmed(PQerrorMessage(connection)), sqlState: nil, connectionLost: true)
+        }
+    }
+
+    /// Runs `body` in one transaction, begun by `begin` (BEGIN, or a script that begins it and
+    /// asks a first question, whose rows `body` gets), and commits it. It is sent again, up to 3
+    /// times, when the connection was lost before COMMIT was sent (the server dropped the
+    /// transaction whole), or when the server chose it as a deadlock's or serialisation's victim.
+    /// Throws `PGCommitLost` when the connection was lost during COMMIT: then it may or may not
+    /// be stored.
+    func transaction<T>(begin: String = "BEGIN", _ body: (_ begun: [PGRow]) throws -> T) throws -> T {
+        var attempts = 0
+        while true {
+            attempts += 1
+            var committing = false
+            do {
+                if isBroken { try reset() }
+                let value = try body(try executeScript(begin))
+                committing = true
+                try execute("COMMIT")
+                return value
+            } catch {
+                let failure = error as? PGFailure
+                // (A failed begin script may have begun the transaction: roll back anyway.)
+                if !(failure?.connectionLost ?? false) { _ = try? execute("ROLLBACK") }
+                if let failure, attempts < 3,
+                   (failure.connectionLost && !committing) || failure.sqlState == "40P01" || failure.sqlState == "40001" {
+                    continue
+                }
+                if let failure, failure.connectionLost && committing { throw PGCommitLost(failure: failure) }
+                throw error
+            }
         }
     }
 

@@ -27,29 +27,16 @@ final class PostgresLease: StoreLease, @unchecked Sendable {
         }
     }
 
-    /// One transaction on the lease's connection, sent again once if the connection was lost
-    /// before it began.
+    /// One transaction on the lease's connection (sent again as `PGConnection.transaction` says).
     private func transaction<T>(_ what: String, _ body: (PGConnection) throws -> T) throws(StateError) -> T {
         lock.lock()
         defer { lock.unlock() }
-        var attempts = 0
-        while true {
-            attempts += 1
-            var begun = false
-            do {
-                if connection.isBroken { try connection.reset() }
-                try connection.execute("BEGIN")
-                begun = true
-                let value = try body(connection)
-                try connection.execute("COMMIT")
-                return value
-            } catch {
-                let failure = error as? PGFailure
-                if begun && !(failure?.connectionLost ?? false) { _ = try? connection.execute("ROLLBACK") }
-                if let failure, failure.connectionLost && !begun && attempts < 2 { continue }
-                if let error = error as? StateError { throw error }
-                throw .writeFailed(location: store.location, what: what, reason: PostgresStateStore.reason(error))
-            }
+        do {
+            return try connection.transaction { _ in try body(connection) }
+        } catch let error as StateError {
+            throw error
+        } catch {
+            throw .writeFailed(location: store.location, what: what, reason: PostgresStateStore.reason(error))
         }
     }
 

@@ -69,49 +69,29 @@ public final class PostgresStateStore: SharedStateStore, @unchecked Sendable {
         }
     }
 
-    /// Writes in one transaction: on any error nothing of it is stored. Sent again when the
-    /// connection was lost before COMMIT was sent, or when the server chose it as a deadlock's
-    /// or serialisation's victim (then nothing of it was stored either).
+    /// Writes in one transaction: on any error nothing of it is stored. Sent again as
+    /// `PGConnection.transaction` says. While this process holds the store's lease, the
+    /// transaction first checks it still does (fencing), with BEGIN in one round trip; FOR SHARE,
+    /// so that a replica taking the lease over waits until this write has ended, and every later
+    /// write finds the lease moved.
     func write(_ what: @autoclosure () -> String, _ body: (PGConnection) throws -> Void) throws(StateError) {
         lock.lock()
         defer { lock.unlock() }
-        var attempts = 0
-        while true {
-            attempts += 1
-            var committing = false
-            do {
-                if connection.isBroken { try connection.reset() }
-                if let fence {
-                    // With BEGIN, in one round trip. FOR SHARE: a replica taking the lease over
-                    // waits until this write has ended, and every later write finds it moved.
-                    let held = try connection.executeScript("""
-                        BEGIN; SELECT 1 FROM storeLease WHERE holder = \(PGConnection.literal(fence.holder)) \
-                        AND token = \(fence.token) AND leaseUntil > \(Self.now) FOR SHARE
-                        """)
-                    if held.isEmpty { throw StateError.fenced(location: location, what: what()) }
-                } else {
-                    try connection.execute("BEGIN")
-                }
+        let begin = fence.map { fence in
+            "BEGIN; SELECT 1 FROM storeLease WHERE holder = \(PGConnection.literal(fence.holder)) AND token = \(fence.token) "
+                + "AND leaseUntil > \(Self.now) FOR SHARE"
+        } ?? "BEGIN"
+        do {
+            try connection.transaction(begin: begin) { begun in
+                if fence != nil && begun.isEmpty { throw StateError.fenced(location: location, what: what()) }
                 try body(connection)
-                committing = true
-                try connection.execute("COMMIT")
-                return
-            } catch {
-                let failure = error as? PGFailure
-                // (A failed BEGIN-and-check script may have begun the transaction: roll back anyway.)
-                if !(failure?.connectionLost ?? false) { _ = try? connection.execute("ROLLBACK") }
-                // A connection lost before COMMIT was sent took the transaction with it: nothing of
-                // it is stored, and it is sent again on a new connection.
-                if let failure, attempts < 3,
-                   (failure.connectionLost && !committing) || failure.sqlState == "40P01" || failure.sqlState == "40001" {
-                    continue
-                }
-                if let failure, failure.connectionLost && committing {
-                    throw .outcomeUnknown(location: location, what: what(), reason: failure.message)
-                }
-                if let error = error as? StateError { throw error }
-                throw .writeFailed(location: location, what: what(), reason: Self.reason(error))
             }
+        } catch let lost as PGCommitLost {
+            throw .outcomeUnknown(location: location, what: what(), reason: lost.failure.message)
+        } catch let error as StateError {
+            throw error
+        } catch {
+            throw .writeFailed(location: location, what: what(), reason: Self.reason(error))
         }
     }
 
