@@ -395,7 +395,7 @@ public final class ReconcileLoop: @unchecked Sendable {
             let minute = Int((fireTime.timeIntervalSince1970 / 60).rounded(.down))
             let scheduled = ScheduledRun(schedule: scheduleName, scheduledFor: fireTime, notes: notes)
             let deadline = (try schedule(scheduleName))?.timeout.map { now.addingTimeInterval(TimeInterval($0)) }
-            let control = RunControl(clock: clock, deadline: deadline)
+            let control = RunControl(clock: clock, deadline: deadline, holdsStore: workspace.holdsStore.get())
             let firedBy = timed ? scheduleName : "\(scheduleName)@startup"
             // Outside a sync window the fire is skipped, with the reason; the next one may be inside.
             if windows, let closed = try workspace.closedWindow(collection: target, at: now) {
@@ -469,7 +469,7 @@ public final class ReconcileLoop: @unchecked Sendable {
         for request in try workspace.requests(statuses: [.approved]) {
             // An approved job waits for its sync window to open.
             if try workspace.closedWindow(collection: request.collection, jobs: [request.job], at: now) != nil { continue }
-            let control = RunControl(clock: clock, deadline: nil)
+            let control = RunControl(clock: clock, deadline: nil, holdsStore: workspace.holdsStore.get())
             let free = lock.withLock { () -> Bool in
                 guard !stopping, running[request.collection] == nil else { return false }
                 running[request.collection] = (control, "request \(request.id)")

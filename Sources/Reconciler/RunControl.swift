@@ -13,12 +13,18 @@ public final class RunControl: @unchecked Sendable {
     private let lock = NSLock()
     private var requested: StopReason?
     private let safePoint: (@Sendable () -> Void)?
+    /// On a shared store: whether this process still holds the store's lease (by its own
+    /// monotonic clock). When not, the run stops with `replicaLost` at its next safe point, so
+    /// that a holder that was paused writes no further chunk once it wakes.
+    private let holdsStore: (@Sendable () -> Bool)?
 
     /// `safePoint` is called at every safe point before the checks (tests use it to move their clock).
-    public init(clock: any WallClock = SystemWallClock(), deadline: Date? = nil, safePoint: (@Sendable () -> Void)? = nil) {
+    public init(clock: any WallClock = SystemWallClock(), deadline: Date? = nil, safePoint: (@Sendable () -> Void)? = nil,
+                holdsStore: (@Sendable () -> Bool)? = nil) {
         self.clock = clock
         self.deadline = deadline
         self.safePoint = safePoint
+        self.holdsStore = holdsStore
     }
 
     /// Asks the run to stop at its next safe point.
@@ -30,6 +36,10 @@ public final class RunControl: @unchecked Sendable {
     public func check() -> StopReason? {
         safePoint?()
         if let reason = lock.withLock({ requested }) { return reason }
+        if let holdsStore, !holdsStore() {
+            stop(.replicaLost)
+            return .replicaLost
+        }
         if let deadline, clock.now() >= deadline { return .timeout }
         return nil
     }

@@ -69,7 +69,7 @@ extension ReconcileLoop {
     func handedOverRuns(at now: Date, into summary: inout PassSummary) throws -> [StartedRun] {
         var runs: [StartedRun] = []
         for request in try workspace.store.queuedRunRequests() {
-            let control = RunControl(clock: clock, deadline: nil)
+            let control = RunControl(clock: clock, deadline: nil, holdsStore: workspace.holdsStore.get())
             if request.preview {
                 // A preview writes nothing: it need not wait for a run of its collection.
                 guard try workspace.store.start(runRequest: request.id) else { continue }

@@ -55,15 +55,24 @@ final class LeaseKeeper: Sendable {
     private let stopping = Locked(false)
     private let ended = DispatchSemaphore(value: 0)
     private let logger: Logger
+    /// Until when the lease surely runs, by this machine's monotonic clock: the moment a
+    /// renewal (or the acquisition) was sent, plus the lease. It runs on while the process is
+    /// paused, so a holder that wakes past it knows at once, before any renewal is refused.
+    private let validUntil: Locked<ContinuousClock.Instant>
 
-    /// Starts renewing; `offset` is kept up to date with the store's clock minus this machine's.
-    init(lease: any StoreLease, offset: Locked<TimeInterval>, logger: Logger) {
+    /// Starts renewing a lease acquired by a request sent at `asked`; `offset` is kept up to date
+    /// with the store's clock minus this machine's.
+    init(lease: any StoreLease, asked: ContinuousClock.Instant, offset: Locked<TimeInterval>, logger: Logger) {
         self.lease = lease
         self.logger = logger
         self.offset = offset
+        validUntil = Locked(asked.advanced(by: .milliseconds(Int(lease.seconds * 1_000))))
         if let measured = try? lease.clockOffset() { offset.set(measured) }
         DetachedThread.run { [self] in beat() }
     }
+
+    /// Whether the lease surely still runs: not lost, and not past its end by this machine's clock.
+    var holds: Bool { !lost.get() && ContinuousClock.now < validUntil.get() }
 
     private func beat() {
         defer { ended.signal() }
@@ -76,11 +85,13 @@ final class LeaseKeeper: Sendable {
                 usleep(50_000)
             }
             do {
+                let asked = ContinuousClock.now
                 guard try lease.renew() else {
                     markLost("the store refused to renew it: another replica took the store over")
                     return
                 }
                 lastRenewal = .now
+                validUntil.set(asked.advanced(by: .milliseconds(Int(lease.seconds * 1_000))))
                 offset.set(try lease.clockOffset())
             } catch {
                 logger.warning("cannot renew the lease on the state store", metadata: ["error": "\(error)"])
@@ -142,9 +153,10 @@ extension Workspace {
                 let lease = try shared.store.lease(for: .current(command: command), seconds: shared.seconds)
                 var told: String?
                 while keeper == nil {
+                    let asked = ContinuousClock.now
                     switch try lease.acquire() {
                     case .acquired(let previous):
-                        keeper = LeaseKeeper(lease: lease, offset: clockOffset, logger: logger)
+                        keeper = LeaseKeeper(lease: lease, asked: asked, offset: clockOffset, logger: logger)
                         lostReplica = previous
                         if let previous {
                             logger.warning("took the state store over from \(Self.describe(previous)), whose lease ran out at \(RunReport.timestamp(previous.leaseUntil))")
@@ -173,6 +185,7 @@ extension Workspace {
                 }
             }
             let claim = WorkspaceClaim(home: homeClaim, keeper: keeper)
+            if let keeper { holdsStore.set { keeper.holds } }
             do {
                 try recoverInterruptedRuns(by: command, lostReplica: shared == nil ? nil : .some(lostReplica))
             } catch {

@@ -54,6 +54,9 @@ public final class Workspace: Sendable {
     let runObservers = Locked<[@Sendable (RunReport) -> Void]>([])
     /// On a shared store: its clock minus this machine's, kept up to date while the lease is held.
     let clockOffset = Locked<TimeInterval>(0)
+    /// On a shared store, while this process holds its lease: whether the lease surely still
+    /// runs. The runs this process starts stop at a safe point once it does not.
+    let holdsStore = Locked<(@Sendable () -> Bool)?>(nil)
 
     public init(home: Home, logger: Logger) throws {
         self.home = home

@@ -236,8 +236,8 @@ import Testing
         a.kill(SIGSTOP)
         let run = try #require(try Self.lostRun(homes[1]), "b recorded nothing: \(b.text)")
         a.kill(SIGCONT)
-        a.process.waitUntilExit()
-        #expect(a.process.terminationStatus == 1)
+        #expect(Self.wait(60) { !a.process.isRunning }, "the woken holder went on: \(a.text)")
+        #expect(!a.process.isRunning && a.process.terminationStatus == 1)
         #expect(a.text.contains("lost its lease on the state store"), "\(a.text)")
         let after = try Self.runs(homes[1]).filter { $0["runId"] as? String == run["runId"] as? String }
         #expect(after.count == 1 && after.first?["status"] as? String == "failed" && after.first?["reason"] as? String == "replicaLost",
@@ -443,5 +443,73 @@ import Testing
         b.kill(SIGTERM)
         b.process.waitUntilExit()
         #expect(b.process.terminationStatus == 0, "\(b.text)")
+    }
+
+    /// A holder paused in the middle of writing a directory (LDAP, written chunk by chunk) writes
+    /// no further chunk once it wakes past its lease: it knows by its own clock that the lease
+    /// ran out, and stops at the next safe point, before the store refuses it anything.
+    @Test func aPausedHolderWritesNoFurtherChunkToADirectory() throws {
+        let slapd = try Slapd(suffixes: ["dc=corp,dc=example"])
+        let url = try PostgresServer.shared.get().createDatabase()
+        let folder = try TemporaryFolder("paused-ldap")
+        let password = folder.sub("ldap-password")
+        try Slapd.syncPassword.write(toFile: password, atomically: true, encoding: .utf8)
+        let rows = 20_000
+        let fixture = try GitFixture()
+        try fixture.write([
+            "data/people.csv": "id,login\n" + (1...rows).map { "\($0),user\($0)\n" }.joined(),
+            "connections.yaml": """
+                apiVersion: syncwright.dev/v1
+                kind: Connection
+                metadata: { name: people }
+                spec: { type: csv, repoPath: data/people.csv }
+                ---
+                apiVersion: syncwright.dev/v1
+                kind: Connection
+                metadata: { name: corp }
+                spec:
+                  type: ldap
+                  url: \(slapd.url)
+                  baseDN: dc=corp,dc=example
+                  bindDN: \(Slapd.syncDN("dc=corp,dc=example"))
+                  passwordFrom: { file: \(password) }
+
+                """,
+            "job.yaml": """
+                apiVersion: syncwright.dev/v1
+                kind: Job
+                metadata: { name: load }
+                spec:
+                  source: { connection: people }
+                  destination: { connection: corp, objectClass: [inetOrgPerson], container: "ou=People,dc=corp,dc=example", rdn: uid }
+                  mappings:
+                    - { source: id, destination: employeeNumber, key: true }
+                    - { source: login, destination: uid }
+                    - { source: login, destination: cn }
+                    - { source: login, destination: sn }
+                  delete: false
+
+                """,
+            "collection.yaml": Fixtures.collection("c", jobs: ["load"]),
+        ])
+        try fixture.commit("people into ldap")
+        let homes = try Self.homes(fixture, ["a", "b"], url: url, in: folder)
+        let (a, b) = try Self.holderAndStandby(homes, folder: folder)
+        let handed = try syncwright(["run", "c", "--no-wait", "--home", homes[1]])
+        try #require(handed.status == 0, "\(handed.stderr)")
+        let people = "ou=People,dc=corp,dc=example"
+        try #require(Self.wait(120) { ((try? slapd.dns(people).count) ?? 0) >= 2_000 }, "the holder never wrote: \(a.text)")
+        a.kill(SIGSTOP)
+        let paused = try slapd.dns(people).count
+        let run = try #require(try Self.lostRun(homes[1]), "b recorded nothing: \(b.text)")
+        a.kill(SIGCONT)
+        #expect(Self.wait(60) { !a.process.isRunning }, "the woken holder went on: \(a.text)")
+        let after = try slapd.dns(people).count
+        #expect(paused < rows && after <= paused + 1_000, "\(paused) entries when paused, \(after) after it woke: at most the chunk in flight")
+        #expect(!a.process.isRunning && a.process.terminationStatus == 1, "\(a.text)")
+        #expect(try Self.runs(homes[1]).filter { $0["runId"] as? String == run["runId"] as? String }.first?["reason"] as? String
+                == "replicaLost")
+        b.kill(SIGTERM)
+        b.process.waitUntilExit()
     }
 }
