@@ -458,11 +458,7 @@ import Testing
         let fixture = try GitFixture()
         try fixture.write([
             "data/people.csv": "id,login\n" + (1...rows).map { "\($0),user\($0)\n" }.joined(),
-            "connections.yaml": """
-                apiVersion: syncwright.dev/v1
-                kind: Connection
-                metadata: { name: people }
-                spec: { type: csv, repoPath: data/people.csv }
+            "connections.yaml": Fixtures.connection("people", repoPath: "data/people.csv") + """
                 ---
                 apiVersion: syncwright.dev/v1
                 kind: Connection
