@@ -437,11 +437,15 @@ public final class ReconcileLoop: @unchecked Sendable {
             }
         }
         summary.due = due.count + (startup ? toRun.filter { !$0.timed }.count : 0)
+        /// A run that will not start gives its collection's running mark back.
+        func forget(_ run: StartedRun) {
+            lock.withLock { if running[run.collection]?.control === run.control { running[run.collection] = nil } }
+        }
         let claimed: [FireRecord]
         do {
             claimed = try workspace.store.recordFires(records)
         } catch {
-            lock.withLock { for run in runs where running[run.collection]?.control === run.control { running[run.collection] = nil } }
+            runs.forEach(forget)
             throw error
         }
         // A fire time another process recorded first (a replica of a shared store) is its to
@@ -454,7 +458,7 @@ public final class ReconcileLoop: @unchecked Sendable {
                 kept.append(run)
                 summary.started.append(run.collection)
             } else {
-                lock.withLock { if running[run.collection]?.control === run.control { running[run.collection] = nil } }
+                forget(run)
                 logger.notice("fire claimed elsewhere", metadata: ["collection": "\(run.collection)"])
             }
         }

@@ -67,6 +67,7 @@ final class LeaseKeeper: Sendable {
         self.logger = logger
         self.offset = offset
         validUntil = Locked(asked.advanced(by: .milliseconds(Int(lease.seconds * 1_000))))
+        // (Renewals move it the same way: see `beat`.)
         if let measured = try? lease.clockOffset() { offset.set(measured) }
         DetachedThread.run { [self] in beat() }
     }
@@ -77,7 +78,6 @@ final class LeaseKeeper: Sendable {
     private func beat() {
         defer { ended.signal() }
         let period = lease.seconds / 3
-        var lastRenewal = ContinuousClock.now
         while true {
             let wake = ContinuousClock.now.advanced(by: .milliseconds(Int(period * 1_000)))
             while ContinuousClock.now < wake {
@@ -90,12 +90,11 @@ final class LeaseKeeper: Sendable {
                     markLost("the store refused to renew it: another replica took the store over")
                     return
                 }
-                lastRenewal = .now
-                validUntil.set(asked.advanced(by: .milliseconds(Int(lease.seconds * 1_000))))
+                validUntil.set(asked.advanced(by: .milliseconds(Int(lease.seconds * 1_000))))  // as in `init`
                 offset.set(try lease.clockOffset())
             } catch {
                 logger.warning("cannot renew the lease on the state store", metadata: ["error": "\(error)"])
-                if ContinuousClock.now - lastRenewal > .milliseconds(Int(lease.seconds * 1_000)) {
+                if ContinuousClock.now >= validUntil.get() {
                     markLost("no renewal succeeded for the whole lease (\(Int(lease.seconds))s)")
                     return
                 }
