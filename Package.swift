@@ -45,11 +45,14 @@ let package = Package(
             pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
+        // Two glibc calls Swift's Glibc module leaves out: children that inherit nothing they
+        // were not given (tests' daemons, git over a pipe).
+        .systemLibrary(name: "CSpawn"),
         // Sending notifications: mail over SMTP and webhooks over HTTP, both through libcurl.
         .target(name: "Notify", dependencies: ["CCurl"]),
         // Threads, parallel maps and task signals: the one place work leaves the caller's thread.
         .target(name: "Concurrency"),
-        .target(name: "GitKit", dependencies: ["CGit2", "CSSH2"]),
+        .target(name: "GitKit", dependencies: ["CGit2", "CSSH2", "CSpawn"]),
         .target(name: "Manifests", dependencies: [
             "Concurrency",
             .product(name: "Yams", package: "Yams"),
@@ -88,7 +91,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Fixtures for tests only: temp folders, real git repositories made with the git CLI, processes.
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["CSpawn"], path: "Tests/TestSupport"),
         .testTarget(name: "GitKitTests", dependencies: ["GitKit", "TestSupport"]),
         .testTarget(name: "ManifestsTests", dependencies: ["Manifests", "TestSupport"]),
         .testTarget(name: "StateStoreTests", dependencies: ["StateStore", "Manifests", "Reports", "TestSupport"]),

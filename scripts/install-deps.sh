@@ -11,7 +11,9 @@ packages=(libgit2-dev libssh2-1-dev libldap-dev libcurl4-openssl-dev libsqlite3-
   # The PostgreSQL state store: libpq to build, and a server (and psql) for the tests.
   libpq-dev postgresql-15 postgresql-client-15
   # libfaketime: a replica whose clock is off, in the replica tests.
-  faketime)
+  faketime
+  # What scripts/test.sh prints when the tests hang: the processes, and each thread's stack.
+  procps gdb)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

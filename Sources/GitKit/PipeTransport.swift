@@ -1,4 +1,5 @@
 import CGit2
+import CSpawn
 import Foundation
 
 /// The git smart protocol over the pipes of a local `git upload-pack` / `git receive-pack`, for
@@ -211,14 +212,12 @@ final class GitProcess {
 
     init(arguments: [String]) throws {
         var toChild: [Int32] = [-1, -1], fromChild: [Int32] = [-1, -1]
-        // Close-on-exec everywhere, so that no other process inherits them; the dup2 onto the
-        // child's 0, 1 and 2 makes copies without the flag.
-        guard pipe(&toChild) == 0, pipe(&fromChild) == 0 else { throw Self.failure("making pipes") }
-        for fd in toChild + fromChild { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        // Close-on-exec from the start (pipe2), so that no process spawned meanwhile by another
+        // thread inherits them; the dup2 onto the child's 0, 1 and 2 makes copies without the flag.
+        guard sw_pipe2(&toChild, O_CLOEXEC) == 0, sw_pipe2(&fromChild, O_CLOEXEC) == 0 else { throw Self.failure("making pipes") }
         var template = Array("/tmp/syncwright-git-stderr-XXXXXX".utf8CString)
-        let errors = mkstemp(&template)
+        let errors = sw_mkostemp(&template, O_CLOEXEC)
         guard errors >= 0 else { throw Self.failure("making a temporary file") }
-        _ = fcntl(errors, F_SETFD, FD_CLOEXEC)
         unlink(String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -226,6 +225,8 @@ final class GitProcess {
         posix_spawn_file_actions_adddup2(&actions, toChild[0], 0)
         posix_spawn_file_actions_adddup2(&actions, fromChild[1], 1)
         posix_spawn_file_actions_adddup2(&actions, errors, 2)
+        // Nor anything else this process has open that is not close-on-exec.
+        sw_spawn_close_from(&actions, 3)
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0

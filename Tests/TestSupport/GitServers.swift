@@ -1,3 +1,4 @@
+import CSpawn
 import Foundation
 
 // Real git servers for the remote tests: OpenSSH's sshd running git-shell, and nginx running
@@ -18,6 +19,11 @@ public final class Daemon: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // Nothing else of the test process: a daemon that kept the write end of another test's
+        // output pipe (Foundation's pipes are not close-on-exec) would make that test wait for
+        // its end of file until the daemon ends, which for the shared PostgreSQL server and its
+        // watchdog is the end of the test process.
+        sw_spawn_close_from(&actions, 3)
         // The test runner blocks some signals in its threads; the server must not inherit that.
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
