@@ -20,6 +20,7 @@ public final class Locked<Value>: @unchecked Sendable {
     public init(_ value: Value) { self.value = value }
     public func get() -> Value { lock.withLock { value } }
     public func set(_ newValue: Value) { lock.withLock { value = newValue } }
-    /// Changes the value in one locked step.
-    public func update(_ change: (inout Value) -> Void) { lock.withLock { change(&value) } }
+    /// Changes the value in one locked step, and returns what `change` returns.
+    @discardableResult
+    public func update<T>(_ change: (inout Value) -> T) -> T { lock.withLock { change(&value) } }
 }

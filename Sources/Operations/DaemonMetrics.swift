@@ -41,8 +41,8 @@ public final class DaemonMetrics: LoopObserver {
         var lastApply: (at: Date, problem: String?)?
         var lastGoodApply: Date?
         var revision: (sha: String, gauge: Gauge)?
-        /// While this replica stands by: who holds the shared store.
-        var standingBy: String?
+        /// The leader, while this replica follows it.
+        var following: String?
     }
     private let health = Locked(Health())
 
@@ -80,7 +80,7 @@ public final class DaemonMetrics: LoopObserver {
         requestsPending = registry.makeGauge(descriptor: requests, labels: [("status", "pending")])
         requestsApproved = registry.makeGauge(descriptor: requests, labels: [("status", "approved")])
         holdsStore = registry.makeGauge(descriptor: Self.name(
-            "store_held", "", "1 while this process holds its state store and runs the collections; 0 while it stands by."))
+            "store_held", "", "1 while this process holds its state store's lead (applies, publishes, notifies); 0 while it follows another replica."))
         let objects = Self.name("objects_written", "total", "Objects written to destinations, by action.")
         var written: [String: Counter] = [:]
         for action in ["created", "updated", "deleted"] {
@@ -143,10 +143,11 @@ public final class DaemonMetrics: LoopObserver {
 
     // MARK: Replicas
 
-    /// This replica stands by while `holder` holds the shared store; nil once it holds the store.
-    public func standingBy(_ holder: String?) {
-        holdsStore.set(to: holder == nil ? 1 : 0)
-        health.update { $0.standingBy = holder }
+    /// This replica follows `leader` (it runs scheduled fires, and the leader does the rest);
+    /// nil while it leads.
+    public func following(_ leader: String?) {
+        holdsStore.set(to: leader == nil ? 1 : 0)
+        health.update { $0.following = leader }
     }
 
     // MARK: Webhook
@@ -193,10 +194,6 @@ public final class DaemonMetrics: LoopObserver {
     /// (the loop passes at least once an interval).
     public func liveness(at now: Date = Date()) -> Verdict {
         let state = health.get()
-        if let holder = state.standingBy {
-            return Verdict(ok: true, body: ["status": "ok", "reason": "standing by: the state store is held by \(holder)",
-                                            "interval": "\(Int(interval))s"])
-        }
         let limit = 3 * interval + 60
         let last = [state.passRunningSince, state.lastPassEnded, state.started].compactMap { $0 }.max() ?? state.started
         let age = now.timeIntervalSince(last)
@@ -224,13 +221,15 @@ public final class DaemonMetrics: LoopObserver {
             body["reason"] = reason
             return Verdict(ok: false, body: body)
         }
-        if let holder = state.standingBy {
-            return notReady("standing by: the state store is held by \(holder); this replica takes it over if that one stops")
-        }
         guard let fetch = state.lastFetch else { return notReady("no fetch has ended yet") }
         if let problem = fetch.problem { return notReady("the last fetch failed: \(problem)") }
         guard let goodFetch = state.lastGoodFetch, now.timeIntervalSince(goodFetch) <= limit else {
             return notReady("no fetch succeeded in the last \(Int(limit))s")
+        }
+        if let leader = state.following {
+            body["status"] = "ready"
+            body["reason"] = "the last fetch succeeded; this replica runs scheduled fires, and \(leader) leads (applies)"
+            return Verdict(ok: true, body: body)
         }
         guard let apply = state.lastApply else { return notReady("the fetched branch is not applied yet") }
         if let problem = apply.problem { return notReady("the last apply failed: \(problem)") }

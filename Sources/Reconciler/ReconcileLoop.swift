@@ -21,6 +21,8 @@ public struct PassSummary: Sendable {
     public var started: [String] = []
     public var merged = 0
     public var skipped = 0
+    /// Due fire times left to the other replicas of a shared store (no free run slot here).
+    public var left = 0
     /// Approved requests whose job was started in this pass.
     public var approved: [String] = []
     /// Collections whose runs `syncwright run` handed over (started in this pass).
@@ -158,6 +160,8 @@ public final class ReconcileLoop: @unchecked Sendable {
             }
         }
         // Notifications first: publishing many reports can take a while, and people are waiting.
+        // (On a shared store, the leader sends and publishes what every replica recorded.)
+        guard workspace.leads else { return }
         let notified = try? await offload({ [workspace] in try workspace.deliverNotifications() })
         let published = try? await offload({ [workspace] in try workspace.publishPending() })
         if (published.map { !$0.published.isEmpty || $0.problem != nil } ?? false) || (notified.map { $0 != DeliveryPass() } ?? false) {
@@ -168,9 +172,13 @@ public final class ReconcileLoop: @unchecked Sendable {
         }
     }
 
-    /// The earlier of the next fetch and the next stored fire time.
+    /// The earlier of the next fetch and the next stored fire time. On a shared store, a replica
+    /// with no free run slot leaves the fire times to the others, and waits for a run's end.
     func nextWake() throws -> Date? {
-        let fetch = lock.withLock { [nextFetch, requestedFetch].compactMap { $0 }.min() }
+        let (fetch, full) = lock.withLock {
+            ([nextFetch, requestedFetch].compactMap { $0 }.min(), running.count >= workspace.home.config.concurrentRunLimit)
+        }
+        if full && workspace.isShared { return fetch }
         let fire = try workspace.store.nextFireTime()
         return [fetch, fire].compactMap { $0 }.min()
     }
@@ -217,6 +225,9 @@ public final class ReconcileLoop: @unchecked Sendable {
             defer { startedUp = true }
             return !startedUp
         }
+        // On a shared store only the leader applies, publishes, notifies and runs requests; every
+        // replica runs scheduled fires. (Taken once: the lead may move while the pass runs.)
+        let leads = workspace.leads
         let fetchDue = lock.withLock { () -> Bool in
             let due = (nextFetch.map { now >= $0 } ?? true) || (requestedFetch.map { now >= $0 } ?? false)
             // This fetch answers the requests made until now; one made while it runs fetches again.
@@ -225,19 +236,24 @@ public final class ReconcileLoop: @unchecked Sendable {
         }
         if fetchDue {
             summary.fetched = true
-            await fetchAndApply(at: now, into: &summary)
+            await fetchAndApply(at: now, applying: leads, into: &summary)
             lock.withLock { nextFetch = now.addingTimeInterval(interval) }
         }
         var runs: [StartedRun] = []
         var phases = PhaseClock()
         defer { logger.debug("pass phases", metadata: phases.metadata([:])) }
+        if leads && workspace.isShared { recoverLostRuns() }
         do {
-            if first { try workspace.syncScheduleStates(at: now) }
-            runs = try decide(at: now, startup: first, into: &summary)
+            if first && leads { try workspace.syncScheduleStates(at: now) }
+            runs = try decide(at: now, startup: first && workspace.standing.firesAtStartup.get(), into: &summary)
             phases.lap("decide")
         } catch {
             summary.problem = [summary.problem, "scheduling failed: \(error)"].compactMap { $0 }.joined(separator: "; ")
             logger.error("scheduling failed", metadata: ["error": "\(error)"])
+        }
+        guard leads else {
+            summary.milliseconds = Int((DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1_000_000)
+            return (summary, runs)
         }
         do {
             summary.expired = try workspace.expireRequests(at: now)
@@ -271,7 +287,27 @@ public final class ReconcileLoop: @unchecked Sendable {
         return (summary, runs)
     }
 
-    private func fetchAndApply(at now: Date, into summary: inout PassSummary) async {
+    /// When the leader last looked for the runs of replicas whose lease ran out (monotonic).
+    private var lastRecovery: UInt64?
+
+    /// The leader records the runs of replicas whose lease ran out as lost, at most once a second.
+    private func recoverLostRuns() {
+        let due = lock.withLock { () -> Bool in
+            let now = DispatchTime.now().uptimeNanoseconds
+            guard lastRecovery.map({ now - $0 >= 1_000_000_000 }) ?? true else { return false }
+            lastRecovery = now
+            return true
+        }
+        guard due else { return }
+        do {
+            try workspace.recoverInterruptedRuns(by: "reconcile")
+        } catch {
+            logger.error("cannot record the runs of a lost replica; tried again at the next pass", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Fetches, then (with `applying`: the leader) applies the branch when it moved.
+    private func fetchAndApply(at now: Date, applying: Bool, into summary: inout PassSummary) async {
         let workspace = self.workspace
         let observer = observing
         do {
@@ -283,6 +319,7 @@ public final class ReconcileLoop: @unchecked Sendable {
             observer?.fetched(at: clock.now(), problem: "\(error)")
             return
         }
+        guard applying else { return }
         defer { observer?.applied(at: clock.now(), problem: summary.problem) }
         do {
             let plan = try await offload { try workspace.apply(ref: nil, at: now) }
@@ -318,6 +355,8 @@ public final class ReconcileLoop: @unchecked Sendable {
         case merge
         /// It is recorded as skipped, for this reason.
         case skip(String)
+        /// It is left unrecorded, for another replica of a shared store (this one has no free slot).
+        case leave
     }
 
     /// One fire time of one schedule for one collection.
@@ -385,6 +424,12 @@ public final class ReconcileLoop: @unchecked Sendable {
         }
         var runs: [StartedRun] = []
         let windows = toRun.isEmpty ? false : try workspace.hasSyncWindows()
+        // On a shared store a replica claims no more fires than it has free run slots (the others
+        // take the rest), and a collection running on another replica is skipped as running.
+        let shared = workspace.isShared
+        let limit = workspace.home.config.concurrentRunLimit
+        let elsewhere = shared && !toRun.isEmpty
+            ? Dictionary(try workspace.store.runsInProgress().map { ($0.collection, $0) }) { first, _ in first } : [:]
         for fire in toRun {
             let (scheduleName, target, fireTime, notes, timed) = (fire.schedule, fire.target, fire.fireTime, fire.notes, fire.timed)
             let next = timed ? (try schedule(scheduleName))?.next(after: now) : nil
@@ -415,6 +460,11 @@ public final class ReconcileLoop: @unchecked Sendable {
                 if let current = running[target] {
                     return .skip("skipped: \(target) is still running (started for \(current.startedFor))")
                 }
+                if let other = elsewhere[target] {
+                    return .skip("skipped: \(target) is still running on another replica (run \(other.id), started "
+                        + "\(RunReport.timestamp(other.startedAt)))")
+                }
+                if shared && running.count >= limit { return .leave }
                 running[target] = (control, "schedule \(scheduleName) at \(FireDecision.stamp(fireTime))")
                 startedMinute[target] = (minute, [firedBy])
                 return .start
@@ -434,6 +484,8 @@ public final class ReconcileLoop: @unchecked Sendable {
                 record(.skipped, reason)
                 logger.notice("fire skipped", metadata: ["schedule": "\(scheduleName)", "collection": "\(target)",
                                                          "reason": "\(reason)"])
+            case .leave:
+                summary.left += 1
             }
         }
         summary.due = due.count + (startup ? toRun.filter { !$0.timed }.count : 0)

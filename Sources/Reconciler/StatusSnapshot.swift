@@ -66,9 +66,10 @@ public struct StatusSnapshot: Encodable, Sendable {
         public let command: String
         public let startedAt: Date
         public let lastHeartbeat: Date
-        /// Whether it holds the store's lease (runs the collections).
+        /// Whether it holds the store's lead (applies, publishes, notifies); every replica runs
+        /// scheduled fires.
         public let holdsStore: Bool
-        /// Whether its lease still runs, by the store's clock; a standby renews its own too.
+        /// Whether its lease still runs, by the store's clock.
         public let alive: Bool
         /// The runs it has under way.
         public let runsHeld: Int

@@ -6,7 +6,8 @@ import Scheduling
 import StateStore
 
 /// What a writing command (`reconcile`, `run`, `apply`) holds while it works: its home's claim
-/// and, on a shared store (PostgreSQL), the store's lease, renewed by a heartbeat of its own.
+/// and, on a shared store (PostgreSQL), its lease as a replica (and maybe the lead), renewed by
+/// a heartbeat of its own.
 public final class WorkspaceClaim: Sendable {
     let home: HomeClaim
     let keeper: LeaseKeeper?
@@ -16,19 +17,39 @@ public final class WorkspaceClaim: Sendable {
         self.keeper = keeper
     }
 
-    /// Gives the lease back (another replica may take the store at once) and the home up.
+    /// Gives the lease (and the lead) back and the home up.
     public func release() {
         keeper?.stop()
         home.release()
     }
 
-    /// Whether the store's lease was lost (never on a store of the home's own).
+    /// Whether the replica's lease was lost (never on a store of the home's own).
     public var leaseLost: Bool { keeper?.lost.get() ?? false }
 
     /// Calls `action` once, on the heartbeat's thread, if the lease is lost.
     public func onLeaseLost(_ action: @escaping @Sendable () -> Void) {
         keeper?.onLost.set(action)
     }
+
+    /// Calls `action`, on the heartbeat's thread, when this replica takes the lead over from
+    /// another (whose lease ran out, or who gave it back).
+    public func onLeadTaken(_ action: @escaping @Sendable () -> Void) {
+        keeper?.onLead.set(action)
+    }
+}
+
+/// A replica's standing on a shared store, as its lease's heartbeat finds it.
+final class ReplicaStanding: Sendable {
+    /// Whether this replica holds the lead (on a store of the home's own: always).
+    let leads = Locked(true)
+    /// Set when this replica took the lead: the leader's first pass then accounts for what the
+    /// one before left (the runs `syncwright run` handed it).
+    let tookLead = Locked(false)
+    /// Whether `atStartup` schedules fire in the first pass: on a shared store, only for the
+    /// replica that starts the lead with no other replica alive (the cluster's start).
+    let firesAtStartup = Locked(true)
+    /// The leader, described, while this replica follows it.
+    let leader = Locked<String?>(nil)
 }
 
 /// This machine's clock, moved by an offset measured against the store's.
@@ -44,28 +65,34 @@ struct OffsetClock: WallClock {
     }
 }
 
-/// Renews a held lease every third of its length on a thread of its own, and measures the
-/// store's clock as it goes. When a renewal is refused, or none succeeded for a whole lease
-/// (the database is out of reach), the lease counts as lost: `onLost` is called once.
+/// Renews this replica's lease (and the lead, when held) every third of its length on a thread
+/// of its own, and measures the store's clock as it goes. A replica that follows asks for the
+/// lead at each beat, and takes it when its holder's lease ran out. When a renewal is refused,
+/// or none succeeded for a whole lease (the database is out of reach), the lease counts as
+/// lost: `onLost` is called once.
 final class LeaseKeeper: Sendable {
     let lease: any StoreLease
     let lost = Locked(false)
     let offset: Locked<TimeInterval>
     let onLost = Locked<(@Sendable () -> Void)?>(nil)
+    let onLead = Locked<(@Sendable () -> Void)?>(nil)
+    private let standing: ReplicaStanding
     private let stopping = Locked(false)
     private let ended = DispatchSemaphore(value: 0)
     private let logger: Logger
     /// Until when the lease surely runs, by this machine's monotonic clock: the moment a
     /// renewal (or the acquisition) was sent, plus the lease. It runs on while the process is
-    /// paused, so a holder that wakes past it knows at once, before any renewal is refused.
+    /// paused, so a replica that wakes past it knows at once, before any renewal is refused.
     private let validUntil: Locked<ContinuousClock.Instant>
 
     /// Starts renewing a lease acquired by a request sent at `asked`; `offset` is kept up to date
-    /// with the store's clock minus this machine's.
-    init(lease: any StoreLease, asked: ContinuousClock.Instant, offset: Locked<TimeInterval>, logger: Logger) {
+    /// with the store's clock minus this machine's, and `standing` with whether it leads.
+    init(lease: any StoreLease, asked: ContinuousClock.Instant, offset: Locked<TimeInterval>, standing: ReplicaStanding,
+         logger: Logger) {
         self.lease = lease
         self.logger = logger
         self.offset = offset
+        self.standing = standing
         validUntil = Locked(asked.advanced(by: .milliseconds(Int(lease.seconds * 1_000))))
         // (Renewals move it the same way: see `beat`.)
         if let measured = try? lease.clockOffset() { offset.set(measured) }
@@ -86,9 +113,29 @@ final class LeaseKeeper: Sendable {
             }
             do {
                 let asked = ContinuousClock.now
-                guard try lease.renew() else {
-                    markLost("the store refused to renew it: another replica took the store over")
-                    return
+                if standing.leads.get() {
+                    guard try lease.renew() else {
+                        markLost("the store refused to renew it: its lease had run out")
+                        return
+                    }
+                } else {
+                    switch try lease.acquire() {
+                    case .acquired(let previous):
+                        standing.leader.set(nil)
+                        standing.tookLead.set(true)
+                        standing.leads.set(true)
+                        if let previous {
+                            logger.warning("took the lead over from \(Workspace.describe(previous)), whose lease ran out at \(RunReport.timestamp(previous.leaseUntil))")
+                        } else {
+                            logger.info("took the lead: the replica that held it gave it back")
+                        }
+                        onLead.get()?()
+                    case .heldBy(let holder):
+                        standing.leader.set(Workspace.describe(holder))
+                    case .lost:
+                        markLost("the store refused to renew it: its lease had run out")
+                        return
+                    }
                 }
                 validUntil.set(asked.advanced(by: .milliseconds(Int(lease.seconds * 1_000))))  // as in `init`
                 offset.set(try lease.clockOffset())
@@ -110,7 +157,7 @@ final class LeaseKeeper: Sendable {
         action?()
     }
 
-    /// Stops renewing, and gives the lease back unless it was lost.
+    /// Stops renewing, and gives the lease (and the lead) back unless it was lost.
     func stop() {
         stopping.set(true)
         ended.wait()
@@ -138,55 +185,48 @@ extension Workspace {
         "syncwright \(replica.identity.command) on \(replica.identity.host) (pid \(replica.identity.pid))"
     }
 
-    /// Claims the home, and the shared store's lease when there is one (at once, or throws
-    /// naming the replica that holds it); then accounts for the runs an earlier holder left
-    /// unfinished. With `waiting`, a held store is waited for instead: `standingBy` is told who
-    /// holds it (once per holder), and nil is returned when `stopped` says so first.
-    func claim(for command: String, waiting: (standingBy: @Sendable (String) -> Void, stopped: @Sendable () -> Bool)?)
-        throws -> WorkspaceClaim? {
+    /// Claims the home and, on a shared store, joins it as a replica and asks for the lead: at
+    /// once, or throws naming the replica that holds it; a `follower` (a `reconcile` replica)
+    /// follows that one instead, runs scheduled fires, and takes the lead when it goes. Then, as
+    /// the leader, accounts for the runs that were left unfinished.
+    func claim(for command: String, follower: Bool) throws -> WorkspaceClaim {
         let homeClaim = try HomeClaim.claim(home, for: command)
         do {
             var keeper: LeaseKeeper?
-            var lostReplica: ReplicaRecord?
             if let shared {
                 let lease = try shared.store.lease(for: .current(command: command), seconds: shared.seconds)
-                var told: String?
-                while keeper == nil {
-                    let asked = ContinuousClock.now
-                    switch try lease.acquire() {
-                    case .acquired(let previous):
-                        keeper = LeaseKeeper(lease: lease, asked: asked, offset: clockOffset, logger: logger)
-                        lostReplica = previous
-                        if let previous {
-                            logger.warning("took the state store over from \(Self.describe(previous)), whose lease ran out at \(RunReport.timestamp(previous.leaseUntil))")
-                        } else if told != nil {
-                            logger.info("took the state store over: its holder gave it back")
-                        }
-                    case .heldBy(let holder):
-                        guard let waiting else {
-                            lease.release()
-                            throw ReconcilerError.storeInUse(store: store.location, holder: Self.describe(holder), command: command)
-                        }
-                        if told != holder.identity.id {
-                            waiting.standingBy(Self.describe(holder))
-                            told = holder.identity.id
-                        }
-                        let until = Date().addingTimeInterval(min(1, shared.seconds / 3))
-                        while Date() < until {
-                            if waiting.stopped() {
-                                lease.release()
-                                homeClaim.release()
-                                return nil
-                            }
-                            usleep(50_000)
-                        }
-                    }
+                let asked = ContinuousClock.now
+                let others: [ReplicaRecord]
+                do { others = try lease.join() } catch {
+                    lease.release()
+                    throw error
                 }
+                switch try lease.acquire() {
+                case .acquired(let previous):
+                    standing.leads.set(true)
+                    standing.tookLead.set(true)
+                    standing.leader.set(nil)
+                    if let previous {
+                        logger.warning("took the lead over from \(Self.describe(previous)), whose lease ran out at \(RunReport.timestamp(previous.leaseUntil))")
+                    }
+                case .heldBy(let holder):
+                    guard follower else {
+                        lease.release()
+                        throw ReconcilerError.storeInUse(store: store.location, holder: Self.describe(holder), command: command)
+                    }
+                    standing.leads.set(false)
+                    standing.leader.set(Self.describe(holder))
+                case .lost:
+                    lease.release()
+                    throw ReconcilerError.leaseLost(store: store.location)
+                }
+                standing.firesAtStartup.set(standing.leads.get() && others.isEmpty)
+                keeper = LeaseKeeper(lease: lease, asked: asked, offset: clockOffset, standing: standing, logger: logger)
             }
             let claim = WorkspaceClaim(home: homeClaim, keeper: keeper)
             if let keeper { holdsStore.set { keeper.holds } }
             do {
-                try recoverInterruptedRuns(by: command, lostReplica: shared == nil ? nil : .some(lostReplica))
+                try recoverInterruptedRuns(by: command)
             } catch {
                 claim.release()
                 throw error
@@ -201,24 +241,30 @@ extension Workspace {
         }
     }
 
-    /// Claims the home (and the shared store) for a writing command, then reports the runs an
-    /// earlier holder left unfinished. Throws at once when another process holds either.
+    /// Claims the home (and the shared store's lead) for a writing command, then reports the
+    /// runs left unfinished. Throws at once when another process holds either.
     public func claim(for command: String) throws -> WorkspaceClaim {
-        guard let claim = try claim(for: command, waiting: nil) else { throw ReconcilerError.unexpected("no claim") }
-        return claim
+        try claim(for: command, follower: false)
     }
 
-    /// For `reconcile`: claims the home, then waits for the shared store's lease while another
-    /// replica holds it (a standby), telling `standingBy` who holds it. Nil when `stopped` says
-    /// so while it waits.
-    public func claimWaiting(for command: String, standingBy: @escaping @Sendable (String) -> Void,
-                             stopped: @escaping @Sendable () -> Bool) throws -> WorkspaceClaim? {
-        try claim(for: command, waiting: (standingBy, stopped))
+    /// For `reconcile`: claims the home and joins the shared store as a replica, leading it when
+    /// no live replica does, else following the one that does.
+    public func claimAsReplica(for command: String) throws -> WorkspaceClaim {
+        try claim(for: command, follower: true)
     }
+
+    /// Whether this process holds the lead (always, on a store of the home's own).
+    public var leads: Bool { standing.leads.get() }
+
+    /// The leader, described ("syncwright reconcile on db-2 (pid 812)"), while this replica follows it.
+    public var leader: String? { standing.leader.get() }
+
+    /// Whether the home's store is shared by replicas.
+    public var isShared: Bool { shared != nil }
 
     /// The reconciler a run can be handed to, described ("the reconciler on db-2 (pid 812)"):
-    /// the replica holding the shared store, else the reconciler holding this home (which, on a
-    /// shared store, is a standby that takes the store over if its holder goes). Nil when none.
+    /// the replica holding the shared store's lead, else the reconciler holding this home (which,
+    /// on a shared store, is a replica that takes the lead over if its holder goes). Nil when none.
     public func reconcilerToHandTo() -> String? {
         if let shared, let holder = try? shared.store.replicas().first(where: { $0.holdsStore && $0.alive }) {
             guard holder.identity.command == "reconcile" else { return nil }

@@ -57,6 +57,10 @@ public final class Workspace: Sendable {
     /// On a shared store, while this process holds its lease: whether the lease surely still
     /// runs. The runs this process starts stop at a safe point once it does not.
     let holdsStore = Locked<(@Sendable () -> Bool)?>(nil)
+    /// On a shared store: whether this replica leads, as its heartbeat finds it.
+    let standing = ReplicaStanding()
+    /// On a store of the home's own: the destinations this process's runs write now.
+    let destinationClaims = LocalDestinationClaims()
 
     public init(home: Home, logger: Logger) throws {
         self.home = home

@@ -20,14 +20,18 @@ extension Syncwright {
 
                 Schedules that fired while no reconciler was running follow their missedRuns setting (runOnce: \
                 one catch-up run; skip: only recorded), and a fire older than startingDeadline never starts. \
-                atStartup triggers fire in the first pass of every reconcile process (--once included).
+                atStartup triggers fire in the first pass of every reconcile process (--once included); on a \
+                shared store, only in that of a replica that starts with no other replica alive.
 
                 Only one reconcile, run or apply works on a home at a time: a second one fails at once, naming \
                 the holder. With a PostgreSQL store (state.postgres in config.yaml), any number of replicas, each \
-                with its own home, share the store: one holds its lease and runs the collections, the others stand \
-                by and take it over when its lease runs out (see docs/high-availability.md); a replica that loses \
-                its lease stops, and exits 1. A standby serves --listen too: /healthz 200, /readyz 503 (standing by), \
-                and syncwright_store_held 0. SIGTERM or SIGINT stops the loop: running collections stop at their next safe point \
+                with its own home, share the store and the work: each runs scheduled fires (each fire time runs \
+                once, on the replica that claims it first, and no replica claims more than it has free run slots), \
+                one destination is written by one run at a time across them all, and one replica leads: it \
+                applies revisions, publishes, notifies, runs approved and handed-over runs, and records the runs \
+                of a replica whose lease ran out as failed (replicaLost). When the leader goes, another takes the \
+                lead. A replica that loses its lease stops, and exits 1 (see docs/high-availability.md). A follower \
+                reports syncwright_store_held 0, and its /readyz needs only the fetch. --once takes the lead. SIGTERM or SIGINT stops the loop: running collections stop at their next safe point \
                 (recorded as aborted, reason shutdown), their reports are published, and the process exits 0. \
                 It logs one line per pass on stderr (--log-level, default info). With --once it does one pass, \
                 waits for the runs it started, publishes, and exits (1 when the pass hit an error).
@@ -72,40 +76,37 @@ extension Syncwright {
                 StopSignal.install()
                 let loop = ReconcileLoop(workspace: workspace, clock: workspace.clock,
                                          interval: TimeInterval(DurationText(interval)?.seconds ?? 60), logger: logger)
-                // Serving starts first: a standby answers /healthz (alive) and /readyz (not ready).
+                // Serving starts first, so that a port that cannot be bound stops it before it joins.
                 let server = try await Self.serve(listen.flatMap(ListenAddress.init) ?? (once ? nil : workspace.home.config.listen
                     .flatMap(ListenAddress.init)), loop: loop, workspace: workspace, logger: logger)
                 func stopServing() async {
                     server?.task.cancel()
                     await server?.task.value
                 }
-                // On a shared store, a replica whose store another holds stands by until it can take it.
+                // On a shared store, every replica runs scheduled fires; one of them leads (applies,
+                // publishes, notifies), and another takes the lead over when it goes. --once leads.
                 let claim: WorkspaceClaim
                 do {
-                    if once {
-                        claim = try workspace.claim(for: "reconcile")
-                    } else {
-                        let metrics = server?.metrics
-                        let taken = try await offload {
-                            try workspace.claimWaiting(for: "reconcile", standingBy: { holder in
-                                metrics?.standingBy(holder)
-                                logger.info("standing by: the state store is held by \(holder); this replica takes it over if that one stops")
-                            }, stopped: { StopSignal.received || loop.isStopping })
-                        }
-                        guard let taken else {
-                            await stopServing()
-                            if let problem = server?.failure.get() { throw ReconcilerError.config(location: nil, problem: problem) }
-                            return
-                        }
-                        claim = taken
-                    }
+                    claim = once ? try workspace.claim(for: "reconcile")
+                        : try await offload { try workspace.claimAsReplica(for: "reconcile") }
                 } catch {
                     await stopServing()
                     throw error
                 }
-                server?.metrics.standingBy(nil)
+                if workspace.isShared {
+                    if let leader = workspace.leader {
+                        logger.info("joined the state store as a replica: this one runs scheduled fires, and \(leader) leads (applies, publishes and notifies); this one takes the lead over if that one stops")
+                    } else {
+                        logger.info("joined the state store as a replica, and leads it: this one applies, publishes and notifies, and runs scheduled fires with the other replicas")
+                    }
+                }
+                server?.metrics.following(workspace.leader)
                 defer { claim.release() }
                 claim.onLeaseLost { loop.stop() }
+                claim.onLeadTaken { [metrics = server?.metrics] in
+                    metrics?.following(nil)
+                    loop.wakeUp()
+                }
                 let problems = ProblemCounter()
                 let branch = workspace.home.config.reportsBranch
                 let once = self.once
@@ -202,6 +203,7 @@ extension Syncwright {
             if summary.fetched { metadata["fetched"] = "yes" }
             if !summary.approved.isEmpty { metadata["approved"] = "\(summary.approved.count)" }
             if summary.expired > 0 { metadata["expired"] = "\(summary.expired)" }
+            if summary.left > 0 { metadata["leftToOthers"] = "\(summary.left)" }
             if let plan = summary.applied {
                 metadata["applied"] = "\(plan.revision.prefix(7)) +\(plan.count(.create)) ~\(plan.count(.update)) -\(plan.count(.delete))"
             }

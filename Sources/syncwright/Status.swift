@@ -40,7 +40,7 @@ extension Syncwright {
                         if !replicas.isEmpty {
                             print(RunText.table(["REPLICA", "HOST", "PID", "COMMAND", "LAST HEARTBEAT", "ROLE", "RUNS"], replicas.map { r in
                                 [r.id, r.host, "\(r.pid)", r.command, RunReport.timestamp(r.lastHeartbeat),
-                                 r.holdsStore ? "holds the store" : r.alive ? "standby" : "lost", "\(r.runsHeld)"]
+                                 r.holdsStore ? "leader" : r.alive ? "follower" : "lost", "\(r.runsHeld)"]
                             }, rightAligned: [2, 6]), terminator: "")
                         }
                     }

@@ -19,7 +19,7 @@ import Testing
         // The independent oracle: psql sees the same rows, dates in seconds since 1970.
         #expect(try server.psql("SELECT kind, name, file FROM objects; SELECT appliedAt FROM applies", database: url)
                 == "Policy|p|p.yaml\n1.25\n")
-        #expect(try server.psql("SELECT count(*) FROM syncwright_migrations", database: url) == "3\n")
+        #expect(try server.psql("SELECT count(*) FROM syncwright_migrations", database: url) == "4\n")
     }
 
     @Test func aStoreMadeByANewerVersionIsRefusedAndLeftAlone() throws {
@@ -30,7 +30,7 @@ import Testing
         let error = #expect(throws: StateError.self) { try PostgresStateStore(url: url) }
         #expect(error?.description.contains("made by a newer syncwright") == true, "\(String(describing: error))")
         #expect(error?.description.contains("v99: from the future") == true)
-        #expect(try server.psql("SELECT count(*) FROM syncwright_migrations", database: url) == "4\n")
+        #expect(try server.psql("SELECT count(*) FROM syncwright_migrations", database: url) == "5\n")
     }
 
     @Test func anUnreachableServerIsAClearErrorWithoutThePassword() throws {
@@ -201,5 +201,63 @@ import Testing
         // The new holder's writes go through.
         try storeB.record(report("run-a", status: .failed), logs: [:], page: page("run-a"), requests: [])
         #expect(try storeA.runReport(id: "run-a")?.status == .failed)
+    }
+
+    /// Replicas share the work: each has a lease of its own, and the runs of one whose lease ran
+    /// out are found for the leader to record, while a live one's are left alone.
+    @Test func theRunsOfALapsedReplicaAreOrphanedAndALiveOnesAreNot() throws {
+        let url = try PostgresServer.shared.get().createDatabase()
+        let (storeA, storeB) = (try PostgresStateStore(url: url), try PostgresStateStore(url: url))
+        let a = try storeA.lease(for: replica("a"), seconds: 1), b = try storeB.lease(for: replica("b"), seconds: 30)
+        #expect(try a.join().isEmpty)
+        #expect(try b.join().map(\.identity.id) == ["a"], "b sees a alive")
+        #expect(try b.acquire() == .acquired(previous: nil), "b leads; a follows")
+        try storeA.begin(RunInProgress(id: "run-a", collection: "ca", trigger: .schedule, revision: "abc", startedAt: at(1), pid: 1))
+        try storeB.begin(RunInProgress(id: "run-b", collection: "cb", trigger: .schedule, revision: "abc", startedAt: at(2), pid: 2))
+        #expect(try storeB.orphanedRuns().isEmpty, "both replicas are alive")
+        #expect(try storeB.replicas().map(\.runsHeld) == [1, 1])
+        usleep(1_300_000)
+        let orphans = try storeB.orphanedRuns()
+        #expect(orphans.map(\.run.id) == ["run-a"] && orphans.first?.replica?.identity == replica("a"))
+        // A lapsed lease is never renewed, though no one took anything over: a woken replica is done.
+        #expect(try !a.renew())
+        #expect(try a.acquire() == .lost)
+        #expect(throws: StateError.fenced(location: storeA.location, what: "recording the progress of run run-a")) {
+            try storeA.progress(run: "run-a", job: "j", finishedJobs: [])
+        }
+        // A run no replica owns (begun without a lease) is orphaned too.
+        let storeC = try PostgresStateStore(url: url)
+        try storeC.begin(RunInProgress(id: "run-c", collection: "cc", trigger: .manual, revision: "abc", startedAt: at(3), pid: 3))
+        #expect(try storeB.orphanedRuns().map(\.run.id) == ["run-a", "run-c"])
+    }
+
+    /// One run per destination across replicas: a claim is refused while another live replica's
+    /// run holds it (naming that run), passes on once given back, and is taken over once the
+    /// holder's lease ran out.
+    @Test func aDestinationIsClaimedByOneRunAtATime() throws {
+        let url = try PostgresServer.shared.get().createDatabase()
+        let (storeA, storeB) = (try PostgresStateStore(url: url), try PostgresStateStore(url: url))
+        let a = try storeA.lease(for: replica("a"), seconds: 1), b = try storeB.lease(for: replica("b"), seconds: 30)
+        _ = try a.join()
+        _ = try b.join()
+        #expect(try storeA.claimDestination("connection corp", run: "r1", holder: "run r1 on a") == nil)
+        #expect(try storeA.claimDestination("connection corp", run: "r1", holder: "run r1 on a") == nil, "the same run again")
+        #expect(try storeB.claimDestination("connection corp", run: "r2", holder: "run r2 on b") == "run r1 on a")
+        #expect(try storeA.claimDestination("connection corp", run: "r3", holder: "run r3 on a") == "run r1 on a",
+                "another run of the same replica waits too")
+        #expect(try storeB.claimDestination("connection partner", run: "r2", holder: "run r2 on b") == nil, "another destination")
+        try storeA.releaseDestination("connection corp", run: "r1")
+        #expect(try storeB.claimDestination("connection corp", run: "r2", holder: "run r2 on b") == nil)
+        try storeB.releaseDestination("connection corp", run: "r2")
+        #expect(try storeA.claimDestination("connection corp", run: "r4", holder: "run r4 on a") == nil)
+        usleep(1_300_000)
+        #expect(try storeB.claimDestination("connection corp", run: "r5", holder: "run r5 on b") == nil,
+                "the claim of a replica whose lease ran out is taken over")
+        let server = try PostgresServer.shared.get()
+        #expect(try server.psql("SELECT destination || ' ' || run || ' ' || replica FROM destinationClaims ORDER BY 1", database: url)
+            == "connection corp r5 b\nconnection partner r2 b\n")
+        b.release()
+        #expect(try server.psql("SELECT count(*) FROM destinationClaims", database: url) == "0\n",
+                "a replica that leaves gives its claims back")
     }
 }

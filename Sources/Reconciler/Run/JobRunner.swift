@@ -51,9 +51,20 @@ extension Workspace {
            context.trigger == .manual || workflow.onScheduledRuns == .require {
             return try requestApproval(entry, workflow: workflow, opened, context, &run)
         }
-        // A file destination is locked from its read to its commit: another job writing it
-        // meanwhile would lose this one's changes, or this one its.
+        // A destination is claimed from its read to its commit: another run writing it meanwhile
+        // would lose this one's changes, or this one its (see `DestinationClaim`). A file is also
+        // locked, for other processes on this machine.
+        var claim: DestinationClaim?
         var lock: DestinationLock?
+        if !context.preview {
+            let connection = opened.spec.destination.connection
+            claim = try claimDestination(
+                Self.destinationKey(connection: connection, writtenFile: opened.destination.traits.writtenFile),
+                connection: opened.destination.traits.writtenFile ?? "destination connection \(connection)", what: "job \(entry.job)",
+                runId: context.runId, holder: "collection \(context.collection), job \(entry.job), run \(context.runId), "
+                    + "\(ProcessInfo.processInfo.hostName) pid \(getpid())",
+                shouldStop: { context.control?.check() != nil })
+        }
         if !context.preview, let file = opened.destination.traits.writtenFile {
             lock = try DestinationLock(file: file, what: "job \(entry.job)",
                                        holder: "collection \(context.collection), job \(entry.job), run \(context.runId), pid \(getpid())",
@@ -71,6 +82,7 @@ extension Workspace {
                 // Read again by a later job: another may write it once the lock is free.
                 run.connections.evict(opened.spec.destination.connection)
             }
+            claim?.give()
         }
         let set = try plan(entry, opened, context, &run)
         logger.debug("job planned", metadata: [

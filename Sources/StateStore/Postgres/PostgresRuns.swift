@@ -7,11 +7,11 @@ extension PostgresStateStore {
 
     public func begin(_ run: RunInProgress) throws {
         let jobs = try RunInProgressRow.json(run.finishedJobs)
-        try write("recording that run \(run.id) started") { db in
+        try write("recording that run \(run.id) started") { db, member in
             try db.execute("""
-                INSERT INTO runsInProgress (id, collection, trigger, revision, startedAt, pid, job, finishedJobs)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                """, [run.id, run.collection, run.trigger.rawValue, run.revision, run.startedAt, run.pid, run.job, jobs])
+                INSERT INTO runsInProgress (id, collection, trigger, revision, startedAt, pid, job, finishedJobs, owner)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                """, [run.id, run.collection, run.trigger.rawValue, run.revision, run.startedAt, run.pid, run.job, jobs, member])
         }
     }
 
@@ -24,15 +24,17 @@ extension PostgresStateStore {
 
     public func runsInProgress() throws -> [RunInProgress] {
         try read("the runs in progress") { db in
-            try db.execute("SELECT * FROM runsInProgress ORDER BY startedAt, id").map { row in
-                let id = try row.text("id")
-                return RunInProgress(
-                    id: id, collection: try row.text("collection"), trigger: try row.decode(RunTrigger.self, "trigger", of: "run \(id)"),
-                    revision: try row.text("revision"), startedAt: try row.date("startedAt"), pid: try row.int("pid"),
-                    job: row.optional("job"),
-                    finishedJobs: try JSONDecoder().decode([RunReport.Job].self, from: Data(try row.text("finishedJobs").utf8)))
-            }
+            try db.execute("SELECT * FROM runsInProgress ORDER BY startedAt, id").map(Self.runInProgress)
         }
+    }
+
+    static func runInProgress(_ row: PGRow) throws -> RunInProgress {
+        let id = try row.text("id")
+        return RunInProgress(
+            id: id, collection: try row.text("collection"), trigger: try row.decode(RunTrigger.self, "trigger", of: "run \(id)"),
+            revision: try row.text("revision"), startedAt: try row.date("startedAt"), pid: try row.int("pid"),
+            job: row.optional("job"),
+            finishedJobs: try JSONDecoder().decode([RunReport.Job].self, from: Data(try row.text("finishedJobs").utf8)))
     }
 
     public func forgetRunInProgress(_ id: String) throws {

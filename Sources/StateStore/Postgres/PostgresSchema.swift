@@ -177,6 +177,16 @@ enum PostgresSchema {
         ("v3: each fire time is claimed once", """
             CREATE UNIQUE INDEX fires_claimed_once ON fires(schedule, target, fireTime);
             """),
+        ("v4: replicas share the work: runs have an owner, destinations a claim", """
+            ALTER TABLE runsInProgress ADD COLUMN owner TEXT COLLATE "C";
+            CREATE TABLE destinationClaims (
+                destination TEXT COLLATE "C" PRIMARY KEY,
+                replica TEXT COLLATE "C" NOT NULL,
+                run TEXT NOT NULL,
+                holder TEXT NOT NULL,
+                claimedAt DOUBLE PRECISION NOT NULL
+            );
+            """),
     ]
 }
 

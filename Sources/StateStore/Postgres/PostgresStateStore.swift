@@ -12,8 +12,9 @@ public final class PostgresStateStore: SharedStateStore, @unchecked Sendable {
     private let connection: PGConnection
     /// How to connect (for the lease's own connection).
     let parameters: [(String, String)]
-    /// The lease every write checks, while this process holds the store (see `StoreLease`).
-    private var fence: (holder: String, token: Int64)?
+    /// The replica every write checks is still alive, once this process joined the store as
+    /// one (see `StoreLease`); its runs in progress are recorded as its own.
+    private var member: String?
 
     /// The store's clock, now, as seconds since 1970 (in SQL).
     static let now = "EXTRACT(EPOCH FROM clock_timestamp())::double precision"
@@ -70,21 +71,20 @@ public final class PostgresStateStore: SharedStateStore, @unchecked Sendable {
     }
 
     /// Writes in one transaction: on any error nothing of it is stored. Sent again as
-    /// `PGConnection.transaction` says. While this process holds the store's lease, the
-    /// transaction first checks it still does (fencing), with BEGIN in one round trip; FOR SHARE,
-    /// so that a replica taking the lease over waits until this write has ended, and every later
-    /// write finds the lease moved.
-    func write(_ what: @autoclosure () -> String, _ body: (PGConnection) throws -> Void) throws(StateError) {
+    /// `PGConnection.transaction` says. Once this process joined the store as a replica, the
+    /// transaction first checks that its lease still runs (fencing), with BEGIN in one round
+    /// trip; FOR SHARE, so that a replica taking its runs over (`orphanedRuns`) waits until this
+    /// write has ended, and every later write finds the lease run out.
+    func write(_ what: @autoclosure () -> String, _ body: (PGConnection, _ member: String?) throws -> Void) throws(StateError) {
         lock.lock()
         defer { lock.unlock() }
-        let begin = fence.map { fence in
-            "BEGIN; SELECT 1 FROM storeLease WHERE holder = \(PGConnection.literal(fence.holder)) AND token = \(fence.token) "
-                + "AND leaseUntil > \(Self.now) FOR SHARE"
+        let begin = member.map { member in
+            "BEGIN; SELECT 1 FROM replicas WHERE id = \(PGConnection.literal(member)) AND leaseUntil > \(Self.now) FOR SHARE"
         } ?? "BEGIN"
         do {
             try connection.transaction(begin: begin) { begun in
-                if fence != nil && begun.isEmpty { throw StateError.fenced(location: location, what: what()) }
-                try body(connection)
+                if member != nil && begun.isEmpty { throw StateError.fenced(location: location, what: what()) }
+                try body(connection, member)
             }
         } catch let lost as PGCommitLost {
             throw .outcomeUnknown(location: location, what: what(), reason: lost.failure.message)
@@ -95,9 +95,14 @@ public final class PostgresStateStore: SharedStateStore, @unchecked Sendable {
         }
     }
 
-    /// Makes every later write check that `holder` still holds the lease with `token` (nil: none).
-    func setFence(_ fence: (holder: String, token: Int64)?) {
-        lock.withLock { self.fence = fence }
+    /// Writes in one transaction (see `write(_:_:)`), for a body that needs not know the replica.
+    func write(_ what: @autoclosure () -> String, _ body: (PGConnection) throws -> Void) throws(StateError) {
+        try write(what(), { db, _ in try body(db) })
+    }
+
+    /// Makes every later write check that the replica `id` is still alive (nil: none).
+    func setMember(_ id: String?) {
+        lock.withLock { member = id }
     }
 
     static func reason(_ error: any Error) -> String {
