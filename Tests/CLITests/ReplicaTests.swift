@@ -2,8 +2,8 @@ import Foundation
 import TestSupport
 import Testing
 
-/// Several reconcilers on one PostgreSQL store, as the built binary runs them: one holds the
-/// store and runs the collections, the others stand by and take over when it goes.
+/// Several reconcilers on one PostgreSQL store, as the built binary runs them: each runs
+/// scheduled fires, one leads (applies, publishes, notifies), and another takes the lead when it goes.
 @Suite(.serialized) struct ReplicaTests {
     /// A reconciler started in the background, its log in a file.
     final class Replica {
@@ -123,21 +123,24 @@ import Testing
         }
     }
 
-    /// A holder on `homes[0]` (waited for until it holds the store), then a standby on `homes[1]`.
-    static func holderAndStandby(_ homes: [String], folder: TemporaryFolder) throws -> (Replica, Replica) {
+    /// A leader on `homes[0]` (waited for until it leads), then a follower on `homes[1]`.
+    static func leaderAndFollower(_ homes: [String], folder: TemporaryFolder, listen: Bool = false) throws -> (Replica, Replica) {
         let a = try Replica(home: homes[0], folder: folder, name: "a")
         #expect(try wait(30) { try replicas(homes[1]).first?["holdsStore"] as? Bool == true }, "\(a.text)")
-        let b = try Replica(home: homes[1], folder: folder, name: "b")
-        #expect(try wait(30) { b.text.contains("standing by: the state store is held by syncwright reconcile on") }, "\(b.text)")
+        let b = try Replica(home: homes[1], folder: folder, name: "b", listen: listen)
+        #expect(try wait(30) { b.text.contains(Self.following) }, "\(b.text)")
         return (a, b)
     }
 
-    /// Waits until a job writes `folder/out/people.ldif` (its temp file exists).
-    static func waitUntilWriting(_ folder: TemporaryFolder) -> Bool {
+    /// What a replica that follows logs once it joined.
+    static let following = "joined the state store as a replica: this one runs scheduled fires, and syncwright reconcile on "
+
+    /// Waits until a job writes `folder/out/NAME` (its temp file exists).
+    static func waitUntilWriting(_ folder: TemporaryFolder, _ name: String = "people.ldif") -> Bool {
         let deadline = Date().addingTimeInterval(120)
         while Date() < deadline {
             let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.sub("out"))) ?? []
-            if names.contains(where: { $0.hasPrefix(".people.ldif.tmp-") }) { return true }
+            if names.contains(where: { $0.hasPrefix(".\(name).tmp-") }) { return true }
             usleep(5_000)
         }
         return false
@@ -173,66 +176,111 @@ import Testing
         return fixture
     }
 
-    @Test func aStandbyTakesOverWhenTheHolderIsKilledMidRun() throws {
-        let url = try PostgresServer.shared.get().createDatabase()
+    /// A follower killed while it writes: the leader records its run as lost, and the next fires
+    /// run on the leader. The leader is kept busy (its one run slot waits on a file the test
+    /// locks), so that the fires go to the follower: a replica claims no more than it can run.
+    @Test func aReplicaKilledMidRunIsAccountedForByTheLeader() throws {
+        let server = try PostgresServer.shared.get()
+        let url = try server.createDatabase()
         let folder = try TemporaryFolder("replicas")
-        let out = folder.sub("out/people.ldif")
+        let out = folder.sub("out/people.ldif"), held = folder.sub("out/held.ldif")
         let fixture = try Self.fixture(rows: 150_000, out: out, trigger: "every: 4s")
-        let homes = try Self.homes(fixture, ["a", "b"], url: url, in: folder)
+        try fixture.write([
+            "data/few.csv": "id,login\n1,one\n",
+            "held.yaml": """
+                apiVersion: syncwright.dev/v1
+                kind: Connection
+                metadata: { name: few }
+                spec: { type: csv, repoPath: data/few.csv }
+                ---
+                apiVersion: syncwright.dev/v1
+                kind: Connection
+                metadata: { name: held }
+                spec: { type: ldif, path: \(held) }
+                ---
+                apiVersion: syncwright.dev/v1
+                kind: Job
+                metadata: { name: hold }
+                spec:
+                  source: { connection: few }
+                  destination: { connection: held, objectClass: [inetOrgPerson], container: "ou=People,dc=corp", rdn: uid }
+                  mappings:
+                    - { source: id, destination: employeeNumber, key: true }
+                    - { source: login, destination: uid }
 
-        let (a, b) = try Self.holderAndStandby(homes, folder: folder)
-        let listed = try Self.replicas(homes[1])
-        #expect(listed.count == 2 && listed.map { $0["holdsStore"] as? Bool } == [true, false], "\(listed)")
-        #expect(listed.first?["pid"] as? Int == Int(a.process.processIdentifier))
-        // A run asked for on the standby's home is handed to the holder, through the store.
-        let handed = try syncwright(["run", "c", "--no-wait", "--home", homes[1]])
+                """,
+            "held-collection.yaml": Fixtures.collection("held", jobs: ["hold"]),
+        ])
+        try fixture.commit("a collection that waits on a locked file")
+        let homes = try Self.homes(fixture, ["a", "b"], url: url, in: folder)
+        let config = (homes[0] as NSString).appendingPathComponent("config.yaml")
+        try (try String(contentsOfFile: config, encoding: .utf8) + "maxConcurrentRuns: 1\n").write(toFile: config, atomically: true,
+                                                                                                  encoding: .utf8)
+        // The test holds the file's lock, so the leader's run of `held` waits with its one slot taken.
+        try FileManager.default.createDirectory(atPath: folder.sub("out"), withIntermediateDirectories: true)
+        let locker = try Daemon("/usr/bin/flock", [folder.sub("out/.held.ldif.lock"), "/bin/sleep", "600"], log: "/dev/null")
+        defer { locker.stop() }
+
+        let a = try Replica(home: homes[0], folder: folder, name: "a")
+        #expect(try Self.wait(30) { try Self.replicas(homes[1]).first?["holdsStore"] as? Bool == true }, "\(a.text)")
+        // A run asked for on a follower's home is handed to the leader, through the store.
+        let b = try Replica(home: homes[1], folder: folder, name: "b")
+        #expect(try Self.wait(30) { b.text.contains(Self.following) }, "\(b.text)")
+        let handed = try syncwright(["run", "held", "--no-wait", "--home", homes[1]])
         #expect(handed.status == 0 && handed.stdout.contains("to the reconciler on ") && handed.stdout.contains(
             "(pid \(a.process.processIdentifier))"), "\(handed.stdout)\(handed.stderr)")
+        let listed = try Self.replicas(homes[1])
+        #expect(listed.count == 2 && listed.map { $0["holdsStore"] as? Bool } == [true, false], "\(listed)")
 
-        // Killed while it writes the destination: its run is lost with it.
-        try #require(Self.waitUntilWriting(folder), "the holder was never seen writing: \(a.text)")
-        a.kill(SIGKILL)
-        a.process.waitUntilExit()
+        // The follower claims the fires the busy leader leaves, and is killed while it writes.
+        let owner = { try server.psql("SELECT r.pid FROM runsInProgress p JOIN replicas r ON r.id = p.owner "
+            + "WHERE p.collection = 'c'", database: url) }
+        try #require(try Self.wait(120) { try owner() == "\(b.process.processIdentifier)\n" }, "the follower never ran c: \(b.text)")
+        try #require(Self.waitUntilWriting(folder), "the follower was never seen writing: \(b.text)")
+        b.kill(SIGKILL)
+        b.process.waitUntilExit()
         let killedAt = Date()
-        let lost = try Self.lostRun(homes[1])
+        let lost = try Self.lostRun(homes[0])
         let tookOver = Date().timeIntervalSince(killedAt)
-        let run = try #require(lost, "no run was recorded as lost: \(b.text)")
-        #expect(run["status"] as? String == "failed")
+        let run = try #require(lost, "no run was recorded as lost: \(a.text)")
+        #expect(run["status"] as? String == "failed" && run["collection"] as? String == "c")
         let jobs = try #require(run["jobs"] as? [[String: Any]])
         #expect((jobs.first?["error"] as? String)?.hasPrefix("replicaLost: the replica that ran it (syncwright reconcile on ") == true,
                 "\(jobs)")
-        #expect(tookOver < 20, "taken over \(tookOver) s after the kill, with a lease of 3 s")
-        #expect(b.text.contains("took the state store over from syncwright reconcile on"), "\(b.text)")
+        #expect((jobs.first?["error"] as? String)?.contains("(pid \(b.process.processIdentifier))") == true, "\(jobs)")
+        #expect(tookOver < 20, "recorded \(tookOver) s after the kill, with a lease of 3 s")
 
-        // The next fires run on the survivor, each once, and each run is published once.
+        // Once the leader's slot is free, the next fires run on it, each once, and each run is published once.
+        locker.stop()
         #expect(try Self.wait(120) {
-            try Self.runs(homes[1]).contains { $0["status"] as? String == "succeeded" && ($0["startedAt"] as? String ?? "") > "\(run["startedAt"] ?? "")" }
-        }, "\(b.text)")
-        b.kill(SIGTERM)
-        b.process.waitUntilExit()
-        #expect(b.process.terminationStatus == 0, "\(b.text)")
-        let runs = try Self.runs(homes[1])
+            try Self.runs(homes[0]).contains { $0["collection"] as? String == "c" && $0["status"] as? String == "succeeded"
+                && ($0["startedAt"] as? String ?? "") > "\(run["startedAt"] ?? "")" }
+        }, "\(a.text)")
+        a.kill(SIGTERM)
+        a.process.waitUntilExit()
+        #expect(a.process.terminationStatus == 0, "\(a.text)")
+        let runs = try Self.runs(homes[0])
         let fires = runs.compactMap { $0["scheduledFor"] as? String }
         #expect(Set(fires).count == fires.count, "a fire time ran twice: \(fires)")
+        #expect(runs.contains { $0["collection"] as? String == "held" && $0["status"] as? String == "succeeded" },
+                "the handed run ended once its file was free")
         let published = try Self.publishedRuns(fixture)
         #expect(published.sorted() == runs.compactMap { $0["runId"] as? String }.sorted(), "each run published once: \(published)")
         #expect(try String(contentsOfFile: out, encoding: .utf8).components(separatedBy: "\ndn: ").count - 1 == 150_000)
-        #expect(try Self.replicas(homes[1]).allSatisfy { $0["holdsStore"] as? Bool == false }, "b gave the store back")
-        let waiting = try PostgresServer.shared.get().psql(
-            "SELECT count(*) FROM runRequests WHERE status IN ('queued', 'started')", database: url)
-        #expect(waiting == "0\n", "the handed run ended, on whichever replica")
+        let waiting = try server.psql("SELECT count(*) FROM runRequests WHERE status IN ('queued', 'started')", database: url)
+        #expect(waiting == "0\n", "the handed run ended")
     }
 
-    /// A holder paused past its lease (a stopped VM) finds, when it continues, that another
-    /// replica recorded its run; it writes nothing over that, and stops.
+    /// A leader paused past its lease (a stopped VM) finds, when it continues, that the replica
+    /// that took the lead recorded its run; it writes nothing over that, and stops.
     @Test func aPausedHolderWritesNothingOverTheReplicaThatTookOver() throws {
         let url = try PostgresServer.shared.get().createDatabase()
         let folder = try TemporaryFolder("paused")
         let out = folder.sub("out/people.ldif")
         let fixture = try Self.fixture(rows: 150_000, out: out, trigger: "atStartup: true")
         let homes = try Self.homes(fixture, ["a", "b"], url: url, in: folder)
-        let (a, b) = try Self.holderAndStandby(homes, folder: folder)
-        try #require(Self.waitUntilWriting(folder), "the holder was never seen writing: \(a.text)")
+        let (a, b) = try Self.leaderAndFollower(homes, folder: folder)
+        try #require(Self.waitUntilWriting(folder), "the leader was never seen writing: \(a.text)")
         a.kill(SIGSTOP)
         let run = try #require(try Self.lostRun(homes[1]), "b recorded nothing: \(b.text)")
         a.kill(SIGCONT)
@@ -326,8 +374,9 @@ import Testing
     }
 
     /// Three replicas, 50 collections firing every 5 s into ten shared LDIF files for about a
-    /// minute, and the holder killed halfway: every fire time is handled once (the store's
-    /// fires), every run is published once, and no write to a shared file is lost.
+    /// minute, and the leader killed halfway: the replicas share the runs, every fire time is
+    /// handled once (the store's fires), every run is published once, and no write to a shared
+    /// file is lost.
     @Test func threeReplicasRunEachFireOnceThroughAFailover() throws {
         let server = try PostgresServer.shared.get()
         let url = try server.createDatabase()
@@ -380,12 +429,15 @@ import Testing
         let recordedRuns = { Int((try? server.psql("SELECT count(*) FROM runs", database: url))?
             .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0 }
         #expect(Self.wait(90) { recordedRuns() >= 250 }, "five rounds of fires before the kill")
+        for replica in replicas {
+            #expect(replica.text.contains("run started"), "each replica ran some of the fires: \(replica.text)")
+        }
         replicas[0].kill(SIGKILL)
         replicas[0].process.waitUntilExit()
         let before = recordedRuns()
         #expect(Self.wait(90) { recordedRuns() >= before + 250 }, "\(replicas[1].text)\(replicas[2].text)")
-        let tookOver = replicas.dropFirst().filter { $0.text.contains("took the state store over") }
-        #expect(tookOver.count == 1, "one standby took over")
+        let tookOver = replicas.dropFirst().filter { $0.text.contains("took the lead over from syncwright reconcile on") }
+        #expect(tookOver.count == 1, "one follower took the lead over")
         for replica in replicas.dropFirst() { replica.kill(SIGTERM) }
         for replica in replicas.dropFirst() {
             replica.process.waitUntilExit()
@@ -408,44 +460,44 @@ import Testing
         }
     }
 
-    /// A standby serves its endpoints: alive, not ready, not holding the store; once it takes
-    /// the store over, ready and holding it. A standby told to stop while it waits exits 0.
-    @Test func aStandbyAnswersItsEndpoints() throws {
+    /// A follower serves its endpoints: alive, ready once it fetched (the leader applies), not
+    /// holding the lead; once it takes the lead, holding it. A follower told to stop exits 0.
+    @Test func aFollowerAnswersItsEndpoints() throws {
         let url = try PostgresServer.shared.get().createDatabase()
-        let folder = try TemporaryFolder("standby-endpoints")
+        let folder = try TemporaryFolder("follower-endpoints")
         let fixture = try Self.fixture(rows: 3, out: folder.sub("out.ldif"), trigger: "every: 2s")
         let homes = try Self.homes(fixture, ["a", "b", "c"], url: url, in: folder)
-        let a = try Replica(home: homes[0], folder: folder, name: "a")
-        #expect(try Self.wait(30) { try Self.replicas(homes[1]).first?["holdsStore"] as? Bool == true }, "\(a.text)")
-        let b = try Replica(home: homes[1], folder: folder, name: "b", listen: true)
-        #expect(Self.wait(30) { b.text.contains("standing by") }, "\(b.text)")
+        let (a, b) = try Self.leaderAndFollower(homes, folder: folder, listen: true)
+        #expect(try Self.wait(30) { try b.get("/readyz").status == 200 }, "\(b.text)")
         let health = try b.get("/healthz"), ready = try b.get("/readyz")
-        #expect(health.status == 200 && health.body["reason"]?.hasPrefix("standing by: the state store is held by syncwright reconcile on") == true,
-                "\(health)")
-        #expect(ready.status == 503 && ready.body["reason"]?.hasPrefix("standing by") == true, "\(ready)")
+        #expect(health.status == 200 && health.body["status"] == "ok", "\(health)")
+        #expect(ready.body["reason"]?.hasPrefix("the last fetch succeeded; this replica runs scheduled fires, and syncwright reconcile on ")
+                == true, "\(ready)")
         #expect(try b.metric("syncwright_store_held") == 0)
 
-        // The holder stops cleanly: it gives the lease back, and the standby takes over at once.
+        // The leader stops cleanly: it gives the lead back, and the follower takes it at its next beat.
         a.kill(SIGTERM)
         a.process.waitUntilExit()
         #expect(a.process.terminationStatus == 0, "\(a.text)")
-        #expect(try Self.wait(30) { try b.get("/readyz").status == 200 }, "\(b.text)")
-        #expect(try b.metric("syncwright_store_held") == 1)
-        #expect(b.text.contains("took the state store over: its holder gave it back"), "\(b.text)")
+        #expect(try Self.wait(30) { try b.metric("syncwright_store_held") == 1 }, "\(b.text)")
+        #expect(b.text.contains("took the lead: the replica that held it gave it back"), "\(b.text)")
+        #expect(try b.get("/readyz").body["reason"] == "the last fetch and apply succeeded" || Self.wait(10) {
+            (try? b.get("/readyz").body["reason"]) == "the last fetch and apply succeeded"
+        })
 
         let c = try Replica(home: homes[2], folder: folder, name: "c")
-        #expect(Self.wait(30) { c.text.contains("standing by") }, "\(c.text)")
+        #expect(Self.wait(30) { c.text.contains(Self.following) }, "\(c.text)")
         let asked = Date()
         c.kill(SIGTERM)
         c.process.waitUntilExit()
         #expect(c.process.terminationStatus == 0 && Date().timeIntervalSince(asked) < 10, "\(c.text)")
-        #expect(try Self.replicas(homes[1]).map { $0["id"] as? String }.count == 1, "the stopped standby is forgotten")
+        #expect(try Self.replicas(homes[1]).map { $0["id"] as? String }.count == 1, "the stopped follower is forgotten")
         b.kill(SIGTERM)
         b.process.waitUntilExit()
         #expect(b.process.terminationStatus == 0, "\(b.text)")
     }
 
-    /// A holder paused in the middle of writing a directory (LDAP, written chunk by chunk) writes
+    /// A leader paused in the middle of writing a directory (LDAP, written chunk by chunk) writes
     /// no further chunk once it wakes past its lease: it knows by its own clock that the lease
     /// ran out, and stops at the next safe point, before the store refuses it anything.
     @Test func aPausedHolderWritesNoFurtherChunkToADirectory() throws {
@@ -490,7 +542,7 @@ import Testing
         ])
         try fixture.commit("people into ldap")
         let homes = try Self.homes(fixture, ["a", "b"], url: url, in: folder)
-        let (a, b) = try Self.holderAndStandby(homes, folder: folder)
+        let (a, b) = try Self.leaderAndFollower(homes, folder: folder)
         let handed = try syncwright(["run", "c", "--no-wait", "--home", homes[1]])
         try #require(handed.status == 0, "\(handed.stderr)")
         let people = "ou=People,dc=corp,dc=example"
@@ -507,5 +559,106 @@ import Testing
                 == "replicaLost")
         b.kill(SIGTERM)
         b.process.waitUntilExit()
+    }
+
+    /// One run per destination across replicas: two collections write one LDAP directory, and
+    /// each of two replicas has one run slot, so the two runs run at once, one on each replica.
+    /// slapd's own createTimestamp shows that their writes did not interleave: the second
+    /// waited for the first's claim on the destination.
+    @Test func aDestinationIsWrittenByOneRunAtATimeAcrossReplicas() throws {
+        let slapd = try Slapd(suffixes: ["dc=corp,dc=example"], sizeLimit: 100_000)
+        let server = try PostgresServer.shared.get()
+        let url = try server.createDatabase()
+        let folder = try TemporaryFolder("one-destination")
+        let password = folder.sub("ldap-password")
+        try Slapd.syncPassword.write(toFile: password, atomically: true, encoding: .utf8)
+        let rows = 6_000
+        let fixture = try GitFixture()
+        var files = [
+            "connections.yaml": Fixtures.connection("one", repoPath: "data/one.csv") + "---\n"
+                + Fixtures.connection("two", repoPath: "data/two.csv") + """
+                ---
+                apiVersion: syncwright.dev/v1
+                kind: Connection
+                metadata: { name: corp }
+                spec:
+                  type: ldap
+                  url: \(slapd.url)
+                  baseDN: dc=corp,dc=example
+                  bindDN: \(Slapd.syncDN("dc=corp,dc=example"))
+                  passwordFrom: { file: \(password) }
+
+                """,
+        ]
+        for (index, name) in ["one", "two"].enumerated() {
+            files["data/\(name).csv"] = "id,login\n" + (1...rows).map { "\(index * rows + $0),\(name)-\($0)\n" }.joined()
+            files["jobs/\(name).yaml"] = """
+                apiVersion: syncwright.dev/v1
+                kind: Job
+                metadata: { name: load-\(name) }
+                spec:
+                  source: { connection: \(name) }
+                  destination: { connection: corp, objectClass: [inetOrgPerson], container: "ou=People,dc=corp,dc=example", rdn: uid }
+                  mappings:
+                    - { source: id, destination: employeeNumber, key: true }
+                    - { source: login, destination: uid }
+                    - { source: login, destination: cn }
+                    - { source: login, destination: sn }
+                  delete: false
+
+                """
+            files["collections/\(name).yaml"] = Fixtures.collection(name, jobs: ["load-\(name)"])
+        }
+        try fixture.write(files)
+        try fixture.commit("two collections, one directory")
+        let homes = try Self.homes(fixture, ["a", "b"], url: url, in: folder)
+        for home in homes {
+            let config = (home as NSString).appendingPathComponent("config.yaml")
+            try (try String(contentsOfFile: config, encoding: .utf8) + "maxConcurrentRuns: 1\n")
+                .write(toFile: config, atomically: true, encoding: .utf8)
+        }
+        let (a, b) = try Self.leaderAndFollower(homes, folder: folder)
+        // Scheduled once both replicas run, 8 s ahead: each claims one of the two fires.
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withFullDate, .withTime, .withColonSeparatorInTime, .withDashSeparatorInDate]
+        let once = formatter.string(from: Date().addingTimeInterval(8))
+        try fixture.write(["schedule.yaml": """
+            apiVersion: syncwright.dev/v1
+            kind: Schedule
+            metadata: { name: both }
+            spec:
+              targets: [one, two]
+              timezone: UTC
+              triggers:
+                - once: "\(once)"
+
+            """])
+        try fixture.commit("schedule")
+        let done = { try Self.runs(homes[0]).filter { $0["status"] as? String == "succeeded" } }
+        #expect(try Self.wait(120) { try done().count >= 2 }, "\(a.text)\(b.text)")
+        for replica in [a, b] { replica.kill(SIGTERM) }
+        for replica in [a, b] { replica.process.waitUntilExit() }
+        #expect(a.text.contains("run started") && b.text.contains("run started"), "one run on each replica: \(a.text)\(b.text)")
+        let runs = try done()
+        try #require(runs.count == 2, "\(runs)")
+        let (first, second) = (runs[0], runs[1])
+        let overlap = (first["startedAt"] as? String ?? "") <= (second["finishedAt"] as? String ?? "")
+            && (second["startedAt"] as? String ?? "") <= (first["finishedAt"] as? String ?? "")
+        #expect(overlap, "the two runs ran at the same time: \(runs)")
+
+        // slapd's oracle: the seconds in which each collection's entries were created.
+        var seconds: [String: Set<String>] = ["one": [], "two": []]
+        var uid = ""
+        for line in try slapd.search("ou=People,dc=corp,dc=example", "(uid=*)", ["uid", "createTimestamp"]).split(separator: "\n") {
+            if line.hasPrefix("uid: ") { uid = String(line.dropFirst(5)) }
+            if line.hasPrefix("createTimestamp: ") {
+                seconds[String(uid.prefix { $0 != "-" }), default: []].insert(String(line.dropFirst(17)))
+            }
+        }
+        #expect(try slapd.dns("ou=People,dc=corp,dc=example").count == 2 * rows)
+        let shared = seconds["one", default: []].intersection(seconds["two", default: []])
+        #expect(seconds["one", default: []].count >= 2 && seconds["two", default: []].count >= 2,
+                "each run wrote for more than a second, so the test can tell: \(seconds.mapValues(\.count))")
+        #expect(shared.count <= 1, "the two runs wrote the directory at the same time in \(shared.sorted())")
     }
 }
