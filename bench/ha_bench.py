@@ -6,16 +6,16 @@ The config repository is reconcile_bench's: N collections (one small CSV job eac
 schedules, the first D firing every minute, the rest once a day. Then, one after the other:
   1. SQLite: one home, `reconcile --interval 1h` through --rounds minute boundaries;
   2. PostgreSQL: a throwaway server (initdb into the work folder, as `nobody` when run as root),
-     3 homes made with `init --state`, 3 reconcilers; the first holds the store and runs the
-     fires, the others stand by. The same rounds.
-From each holder's log (`pass … ms=`, `run finished … cpuMs= jobsCpuMs=`): the pass that decided
-the due fires and started the runs, plus the runners' bookkeeping (CPU outside jobs) summed over
-the D runs = the scheduling overhead; divided by D, the overhead per fire.
+     3 homes made with `init --state`, 3 reconcilers sharing the fires (the first leads). The
+     same rounds.
+From each reconciler's log (`pass … ms=`, `run finished … cpuMs= jobsCpuMs=`), over all its
+rounds: the passes that decided due fires and started runs, plus the runners' bookkeeping (CPU
+outside jobs) = its scheduling overhead; divided by the runs it ran, its overhead per fire.
 
-Then the failover: 10 s before a minute boundary the holder is killed (SIGKILL); the D fires of
-that minute come due while no replica holds the store. Measured: from the kill to the first of
-those runs starting on another replica (its startedAt in the store), and from the fire time to it.
-The lease is --lease (default 15s).
+Then the failover: 10 s before a minute boundary the leader is killed (SIGKILL). Measured: from
+the kill until another replica holds the lead (the store's storeLease, polled), and from that
+minute's fire time to the first of its runs starting (its startedAt in the store). The lease is
+--lease (default 15s).
 
 Prints Markdown tables of medians. Never fails on timing.
 
@@ -74,9 +74,9 @@ def psql(port, sql, database="postgres"):
                            "-d", database, "-c", sql], check=True, capture_output=True, text=True).stdout.strip()
 
 
-def rounds_of(binary, homes, work, name, rounds, due):
-    """Starts a reconciler per home (the first holds the store), lets `rounds` minute boundaries
-    pass, stops them; the holder's complete rounds."""
+def rounds_of(binary, homes, work, name, rounds):
+    """Starts a reconciler per home (the first leads), lets `rounds` minute boundaries pass,
+    stops them; per reconciler, its scheduling work over all rounds."""
     logs, daemons = [], []
     for index, home in enumerate(homes):
         log = os.path.join(work, f"{name}-{index}.log")
@@ -93,7 +93,12 @@ def rounds_of(binary, homes, work, name, rounds, due):
             daemon.send_signal(signal.SIGTERM)
         for daemon in daemons:
             daemon.wait(timeout=120)
-    return [r for r in parse_rounds(logs[0]) if r["runs"] == due]
+    totals = []
+    for log in logs:
+        passes = parse_rounds(log)
+        totals.append({key: sum(r[key] for r in passes) for key in ("pass", "overhead", "jobs", "runs")}
+                      | {"passes": len(passes)})
+    return totals
 
 
 def main():
@@ -128,30 +133,29 @@ def main():
         print(f"generated and applied {args.collections} collections twice in {time.perf_counter() - t:.1f}s", file=sys.stderr)
 
         results = {
-            "1 reconciler, SQLite": rounds_of(args.binary, [sqlite_home], args.work, "sqlite", args.rounds, args.due),
-            "3 replicas, PostgreSQL (the holder)": rounds_of(args.binary, replica_homes, args.work, "postgres", args.rounds,
-                                                             args.due),
+            "1 reconciler, SQLite": rounds_of(args.binary, [sqlite_home], args.work, "sqlite", args.rounds),
+            "3 replicas, PostgreSQL": rounds_of(args.binary, replica_homes, args.work, "postgres", args.rounds),
         }
-        print(f"| {args.collections} scheduled collections, {args.due} due at once (medians) | "
-              + " | ".join(results) + " |")
-        print("|---|" + "---|" * len(results))
+        columns = [("SQLite", results["1 reconciler, SQLite"][0])] + [
+            (f"replica {i + 1}" + (" (leads)" if i == 0 else ""), t) for i, t in enumerate(results["3 replicas, PostgreSQL"])]
+        print(f"| {args.collections} scheduled collections, {args.due} due each minute, {args.rounds} minutes | "
+              + " | ".join(name for name, _ in columns) + " |")
+        print("|---|" + "---|" * len(columns))
 
         def row(name, value, unit="ms"):
-            cells = [f"{statistics.median([value(r) for r in rounds]):.1f} {unit} ({len(rounds)} rounds)" if rounds else "n/a"
-                     for rounds in results.values()]
-            print(f"| {name} | " + " | ".join(cells) + " |")
-        row("the pass: decide the due fires, record them, start the runs", lambda r: r["pass"])
-        row(f"runner bookkeeping, summed over the {args.due} runs", lambda r: r["overhead"])
-        row("scheduling overhead (pass + bookkeeping)", lambda r: r["pass"] + r["overhead"])
-        row("**overhead per fire**", lambda r: (r["pass"] + r["overhead"]) / args.due)
-        row(f"CPU time inside jobs, summed over the {args.due} runs", lambda r: r["jobs"])
-        sqlite_rounds, pg_rounds = results.values()
-        if sqlite_rounds and pg_rounds:
-            ratio = (statistics.median([r["pass"] + r["overhead"] for r in pg_rounds])
-                     / statistics.median([r["pass"] + r["overhead"] for r in sqlite_rounds]))
-            print(f"\nPostgreSQL holder / SQLite, overhead per fire: **{ratio:.2f}×**")
+            print(f"| {name} | " + " | ".join(f"{value(t):.1f} {unit}".rstrip() if t["runs"] else "n/a" for _, t in columns) + " |")
+        row("runs it ran", lambda t: t["runs"], "")
+        row("passes that started runs", lambda t: t["passes"], "")
+        row("those passes: decide the due fires, record them, start the runs", lambda t: t["pass"])
+        row("runner bookkeeping, summed over its runs", lambda t: t["overhead"])
+        row("**overhead per fire**", lambda t: (t["pass"] + t["overhead"]) / t["runs"])
+        base = columns[0][1]
+        if base["runs"]:
+            per_fire = (base["pass"] + base["overhead"]) / base["runs"]
+            ratios = [((t["pass"] + t["overhead"]) / t["runs"]) / per_fire for _, t in columns[1:] if t["runs"]]
+            print("\nreplica / SQLite, overhead per fire: " + ", ".join(f"**{r:.2f}×**" for r in ratios))
 
-        # Failover: the holder killed 10 s before the minute; that minute's fires come due meanwhile.
+        # Failover: the leader killed 10 s before the minute; that minute's fires come due meanwhile.
         logs, daemons = [], []
         for index, home in enumerate(replica_homes):
             log = os.path.join(args.work, f"failover-{index}.log")
@@ -161,24 +165,29 @@ def main():
             time.sleep(2)
         try:
             sleep_until_second(50)
+            leader = psql(port, "SELECT holder FROM storeLease", "sw")
             killed = time.time()
             daemons[0].send_signal(signal.SIGKILL)
             daemons[0].wait()
             fire = killed - killed % 60 + 60
-            time.sleep(max(0, fire - time.time()) + 40)
+            led = None
+            while time.time() < killed + 120:
+                holder = psql(port, "SELECT holder FROM storeLease WHERE leaseUntil > EXTRACT(EPOCH FROM clock_timestamp())", "sw")
+                if holder and holder != leader:
+                    led = time.time()
+                    break
+                time.sleep(0.1)
+            time.sleep(max(0, fire + 40 - time.time()))
             first = psql(port, f"SELECT min(startedAt) FROM runs WHERE startedAt > {killed}", "sw")
         finally:
             for daemon in daemons[1:]:
                 daemon.send_signal(signal.SIGTERM)
             for daemon in daemons[1:]:
                 daemon.wait(timeout=120)
-        if not first:
-            print("\nfailover: no run started after the kill within 40 s of the fire time")
-        else:
-            started = float(first)
-            print(f"\nfailover (lease {args.lease}): the holder killed 10 s before a fire time; the first of that minute's "
-                  f"runs started on another replica {started - killed:.1f} s after the kill, {started - fire:.1f} s after the "
-                  "fire time")
+        print(f"\nfailover (lease {args.lease}): the leader killed 10 s before a fire time; "
+              + (f"another replica led {led - killed:.1f} s after the kill; " if led else "no other replica led within 120 s; ")
+              + (f"the first of that minute's runs started {float(first) - fire:.1f} s after the fire time"
+                 if first else "no run started within 40 s of the fire time"))
     finally:
         server.send_signal(signal.SIGQUIT)
         server.wait(timeout=30)

@@ -384,7 +384,13 @@ public final class ReconcileLoop: @unchecked Sendable {
         }
         var toRun: [DueFire] = []
         var records: [FireRecord] = []
+        // On a shared store a replica claims no more fires than it has free run slots (the
+        // others take the rest): it decides no more due schedules than it can start.
+        let shared = workspace.isShared
+        let limit = workspace.home.config.concurrentRunLimit
+        let free = shared ? max(0, limit - lock.withLock { running.count }) : .max
         for state in due {
+            if toRun.count >= free { break }
             guard let nextFire = state.nextFire else { continue }
             guard let fires = try schedule(state.schedule) else {
                 records.append(FireRecord(schedule: state.schedule, target: state.target, fireTime: nextFire, handledAt: now,
@@ -426,8 +432,6 @@ public final class ReconcileLoop: @unchecked Sendable {
         let windows = toRun.isEmpty ? false : try workspace.hasSyncWindows()
         // On a shared store a replica claims no more fires than it has free run slots (the others
         // take the rest), and a collection running on another replica is skipped as running.
-        let shared = workspace.isShared
-        let limit = workspace.home.config.concurrentRunLimit
         let elsewhere = shared && !toRun.isEmpty
             ? Dictionary(try workspace.store.runsInProgress().map { ($0.collection, $0) }) { first, _ in first } : [:]
         for fire in toRun {
