@@ -87,8 +87,9 @@ def parse_rounds(log_path):
             values = fields(line)
             # The first pass also fetches and loads every schedule's state: not a round.
             if line.rstrip().endswith(" pass") and int(values.get("started", 0)) > 0 and "fetched" not in values:
-                current = {"pass": float(values["ms"]), "runs": 0, "overhead": 0.0, "jobs": 0.0, "publish": 0.0,
-                           "ids": []}
+                # publishMs: the part of the pass that published reports (the reconciler logs it).
+                current = {"pass": float(values["ms"]), "passPublish": float(values.get("publishMs", 0)), "runs": 0,
+                           "overhead": 0.0, "jobs": 0.0, "publish": 0.0, "ids": []}
                 rounds.append(current)
             elif "run finished" in line and current is not None:
                 current["runs"] += 1

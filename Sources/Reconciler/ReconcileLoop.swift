@@ -33,6 +33,8 @@ public struct PassSummary: Sendable {
     /// What sending the due notifications did.
     public var notified: DeliveryPass?
     public var milliseconds = 0
+    /// Of those, publishing the reports (in the pass's last phase).
+    public var publishMilliseconds = 0
     /// When the loop wakes next (the earlier of the next fire time and the next fetch).
     public var nextWake: Date?
 }
@@ -243,6 +245,7 @@ public final class ReconcileLoop: @unchecked Sendable {
         var phases = PhaseClock()
         defer { logger.debug("pass phases", metadata: phases.metadata([:])) }
         if leads && workspace.isShared { recoverLostRuns() }
+        if !leads { await fetchAppliedRevision() }
         do {
             if first && leads { try workspace.syncScheduleStates(at: now) }
             runs = try decide(at: now, startup: first && workspace.standing.firesAtStartup.get(), into: &summary)
@@ -281,7 +284,9 @@ public final class ReconcileLoop: @unchecked Sendable {
         }
         // One batch per pass, so that a pass stays short when thousands wait; when the batch was
         // full, the loop passes again at once (see `run`).
+        let publishing = DispatchTime.now().uptimeNanoseconds
         if publishNow { summary.published = try? await offload({ [workspace] in try workspace.publishPending(batches: 1) }) }
+        summary.publishMilliseconds = Int((DispatchTime.now().uptimeNanoseconds - publishing) / 1_000_000)
         phases.lap("publish")
         summary.milliseconds = Int((DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1_000_000)
         return (summary, runs)
@@ -303,6 +308,23 @@ public final class ReconcileLoop: @unchecked Sendable {
             try workspace.recoverInterruptedRuns(by: "reconcile")
         } catch {
             logger.error("cannot record the runs of a lost replica; tried again at the next pass", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// The applied revision a follower has in its clone (see `Workspace.fetchAppliedRevisionIfMissing`).
+    private var fetchedApplied: String?
+
+    /// On a follower, makes sure the clone has the revision the leader applied, before its runs read it.
+    private func fetchAppliedRevision() async {
+        let workspace = self.workspace
+        do {
+            let applied = try workspace.store.appliedRevision()?.revision
+            guard applied != lock.withLock({ fetchedApplied }) else { return }
+            let fetched = try await offload { try workspace.fetchAppliedRevisionIfMissing() }
+            lock.withLock { fetchedApplied = fetched }
+        } catch {
+            logger.warning("cannot fetch the revision the leader applied; runs that read the repository's files may fail",
+                           metadata: ["error": "\(error)"])
         }
     }
 
@@ -384,13 +406,24 @@ public final class ReconcileLoop: @unchecked Sendable {
         }
         var toRun: [DueFire] = []
         var records: [FireRecord] = []
-        // On a shared store a replica claims no more fires than it has free run slots (the
-        // others take the rest): it decides no more due schedules than it can start.
+        // On a shared store a replica claims its share of the due fires: as many as it has free
+        // run slots, or an even share among the live replicas when that is more (those wait
+        // for a slot here); the others take the rest. Each replica starts at its own place in
+        // the due list, so that they seldom reach for the same fires at once. It decides no
+        // more due schedules than it claims.
         let shared = workspace.isShared
         let limit = workspace.home.config.concurrentRunLimit
-        let free = shared ? max(0, limit - lock.withLock { running.count }) : .max
-        for state in due {
-            if toRun.count >= free { break }
+        var quota = Int.max
+        var ordered = due[...]
+        if shared {
+            let peers = workspace.standing.peers.get()
+            let share = (due.count + peers.count - 1) / max(1, peers.count)
+            quota = lock.withLock { running.count } >= limit ? 0 : max(limit - lock.withLock { running.count }, share)
+            let offset = min(due.count, peers.position * share)
+            ordered = due[offset...] + due[..<offset]
+        }
+        for state in ordered {
+            if toRun.count >= quota { break }
             guard let nextFire = state.nextFire else { continue }
             guard let fires = try schedule(state.schedule) else {
                 records.append(FireRecord(schedule: state.schedule, target: state.target, fireTime: nextFire, handledAt: now,
@@ -429,6 +462,7 @@ public final class ReconcileLoop: @unchecked Sendable {
             }
         }
         var runs: [StartedRun] = []
+        var starting = 0
         let windows = toRun.isEmpty ? false : try workspace.hasSyncWindows()
         // On a shared store a replica claims no more fires than it has free run slots (the others
         // take the rest), and a collection running on another replica is skipped as running.
@@ -468,7 +502,8 @@ public final class ReconcileLoop: @unchecked Sendable {
                     return .skip("skipped: \(target) is still running on another replica (run \(other.id), started "
                         + "\(RunReport.timestamp(other.startedAt)))")
                 }
-                if shared && running.count >= limit { return .leave }
+                if shared && starting >= quota { return .leave }
+                starting += 1
                 running[target] = (control, "schedule \(scheduleName) at \(FireDecision.stamp(fireTime))")
                 startedMinute[target] = (minute, [firedBy])
                 return .start

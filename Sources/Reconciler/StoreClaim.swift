@@ -50,6 +50,9 @@ final class ReplicaStanding: Sendable {
     let firesAtStartup = Locked(true)
     /// The leader, described, while this replica follows it.
     let leader = Locked<String?>(nil)
+    /// This replica's place among the live `reconcile` replicas (by id), and how many there
+    /// are, as of its last heartbeat: it decides where in the due fires it starts, and its share.
+    let peers = Locked<(position: Int, count: Int)>((0, 1))
 }
 
 /// This machine's clock, moved by an offset measured against the store's.
@@ -95,7 +98,10 @@ final class LeaseKeeper: Sendable {
         self.standing = standing
         validUntil = Locked(asked.advanced(by: .milliseconds(Int(lease.seconds * 1_000))))
         // (Renewals move it the same way: see `beat`.)
-        if let measured = try? lease.clockOffset() { offset.set(measured) }
+        if let measured = try? lease.measure() {
+            offset.set(measured.clockOffset)
+            standing.peers.set(measured.peers)
+        }
         DetachedThread.run { [self] in beat() }
     }
 
@@ -138,7 +144,9 @@ final class LeaseKeeper: Sendable {
                     }
                 }
                 validUntil.set(asked.advanced(by: .milliseconds(Int(lease.seconds * 1_000))))  // as in `init`
-                offset.set(try lease.clockOffset())
+                let measured = try lease.measure()
+                offset.set(measured.clockOffset)
+                standing.peers.set(measured.peers)
             } catch {
                 logger.warning("cannot renew the lease on the state store", metadata: ["error": "\(error)"])
                 if ContinuousClock.now >= validUntil.get() {

@@ -120,6 +120,19 @@ public final class Workspace: Sendable {
         }
     }
 
+    /// On a replica that follows: the applied revision (the leader applied it, from its own
+    /// fetch), fetched now when this replica's clone lacks it, since runs read the repository's
+    /// files at that revision. Returns the applied revision.
+    func fetchAppliedRevisionIfMissing() throws -> String? {
+        guard let revision = try store.appliedRevision()?.revision, let commit = ObjectID(hex: revision) else { return nil }
+        if (try? repository.commitInfo(commit)) == nil {
+            logger.info("fetching: the leader applied a revision this replica has not fetched yet",
+                        metadata: ["revision": "\(revision.prefix(7))"])
+            try fetch()
+        }
+        return revision
+    }
+
     /// The commit `ref` names, defaulting to the configured branch's tip.
     public func resolve(_ ref: String?) throws -> ObjectID {
         let name = ref ?? home.config.branch

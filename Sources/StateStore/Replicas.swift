@@ -80,8 +80,26 @@ public protocol StoreLease: AnyObject, Sendable {
     func renew() throws -> Bool
     /// Gives the lead back (another replica may take it at once), and leaves the store.
     func release()
-    /// The store's clock minus this machine's, in seconds, as measured now.
-    func clockOffset() throws -> TimeInterval
+    /// The store's clock minus this machine's, in seconds, as measured now; and this replica's
+    /// place among the live `reconcile` replicas (ordered by id), with their count.
+    func measure() throws -> LeaseMeasure
+}
+
+/// What a replica's heartbeat measures of the store besides renewing its lease.
+public struct LeaseMeasure: Sendable, Equatable {
+    /// The store's clock minus this machine's, in seconds.
+    public let clockOffset: TimeInterval
+    /// This replica's place among the live `reconcile` replicas, and their count (at least 1).
+    public let peers: (position: Int, count: Int)
+
+    public init(clockOffset: TimeInterval, peers: (position: Int, count: Int)) {
+        self.clockOffset = clockOffset
+        self.peers = peers
+    }
+
+    public static func == (a: LeaseMeasure, b: LeaseMeasure) -> Bool {
+        a.clockOffset == b.clockOffset && a.peers == b.peers
+    }
 }
 
 /// A run in progress whose replica's lease ran out: for the leader to record as lost.

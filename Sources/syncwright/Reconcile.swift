@@ -209,6 +209,7 @@ extension Syncwright {
             }
             if let published = summary.published {
                 metadata["published"] = "\(published.published.count)"
+                metadata["publishMs"] = "\(summary.publishMilliseconds)"
                 if published.waiting > 0 { metadata["queued"] = "\(published.waiting)" }
                 if let problem = published.problem { metadata["publishError"] = "\(problem)" }
             }

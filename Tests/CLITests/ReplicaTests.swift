@@ -669,4 +669,76 @@ import Testing
                 "each run wrote for more than a second, so the test can tell: \(seconds.mapValues(\.count))")
         #expect(shared.count <= 1, "the two runs wrote the directory at the same time in \(shared.sorted())")
     }
+
+    /// A follower runs a fire of a revision the leader applied from a fetch newer than its own:
+    /// it fetches that revision first, since the run reads the repository's files at it. The
+    /// follower fetches once an hour here, and the leader is kept busy (its one slot waits on a
+    /// locked file), so the fire is the follower's.
+    @Test func aFollowerFetchesTheRevisionTheLeaderApplied() throws {
+        let url = try PostgresServer.shared.get().createDatabase()
+        let folder = try TemporaryFolder("follower-fetch")
+        let held = folder.sub("out/held.ldif"), late = folder.sub("out/late.ldif")
+        let fixture = try Fixtures.csvToLDIF(csv: "id,login\n1,one\n", out: held, job: "hold")
+        let homes = try Self.homes(fixture, ["a", "b"], url: url, in: folder)
+        let config = (homes[0] as NSString).appendingPathComponent("config.yaml")
+        try (try String(contentsOfFile: config, encoding: .utf8) + "maxConcurrentRuns: 1\n").write(toFile: config, atomically: true,
+                                                                                                  encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: folder.sub("out"), withIntermediateDirectories: true)
+        let locked = open(folder.sub("out/.held.ldif.lock"), O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        try #require(locked >= 0 && flock(locked, LOCK_EX | LOCK_NB) == 0)
+        defer { close(locked) }
+        let a = try Replica(home: homes[0], folder: folder, name: "a")
+        #expect(try Self.wait(30) { try Self.replicas(homes[1]).first?["holdsStore"] as? Bool == true }, "\(a.text)")
+        #expect(try syncwright(["run", "c", "--no-wait", "--home", homes[1]]).status == 0)
+        let b = try Replica(home: homes[1], folder: folder, name: "b", interval: "1h")
+        #expect(try Self.wait(30) { b.text.contains(Self.following) }, "\(b.text)")
+
+        // A new revision: a collection whose data file only it has, due 6 s on.
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withFullDate, .withTime, .withColonSeparatorInTime, .withDashSeparatorInDate]
+        try fixture.write([
+            "data/late.csv": "id,login\n7,seven\n",
+            "late.yaml": """
+                apiVersion: syncwright.dev/v1
+                kind: Connection
+                metadata: { name: late-src }
+                spec: { type: csv, repoPath: data/late.csv }
+                ---
+                apiVersion: syncwright.dev/v1
+                kind: Connection
+                metadata: { name: late-dst }
+                spec: { type: ldif, path: \(late) }
+                ---
+                apiVersion: syncwright.dev/v1
+                kind: Job
+                metadata: { name: late }
+                spec:
+                  source: { connection: late-src }
+                  destination: { connection: late-dst, objectClass: [inetOrgPerson], container: "ou=People,dc=corp", rdn: uid }
+                  mappings:
+                    - { source: id, destination: employeeNumber, key: true }
+                    - { source: login, destination: uid }
+                ---
+                apiVersion: syncwright.dev/v1
+                kind: Schedule
+                metadata: { name: soon }
+                spec:
+                  targets: [late]
+                  timezone: UTC
+                  triggers:
+                    - once: "\(formatter.string(from: Date().addingTimeInterval(6)))"
+
+                """,
+            "late-collection.yaml": Fixtures.collection("late", jobs: ["late"]),
+        ])
+        try fixture.commit("a late collection")
+        #expect(try Self.wait(60) { try Self.runs(homes[1]).contains { $0["collection"] as? String == "late" } }, "\(a.text)\(b.text)")
+        let run = try Self.runs(homes[1]).first { $0["collection"] as? String == "late" }
+        #expect(run?["status"] as? String == "succeeded", "\(String(describing: run))")
+        #expect(b.text.contains("fetching: the leader applied a revision this replica has not fetched yet"), "\(b.text)")
+        #expect(b.text.contains("collection=late"), "the follower ran it: \(b.text)")
+        #expect((try? String(contentsOfFile: late, encoding: .utf8))?.contains("uid=seven,ou=People,dc=corp") == true)
+        for replica in [a, b] { replica.kill(SIGTERM) }
+        for replica in [a, b] { replica.process.waitUntilExit() }
+    }
 }

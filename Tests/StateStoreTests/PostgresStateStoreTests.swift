@@ -178,7 +178,9 @@ import Testing
         a.release()
         #expect(try b.acquire() == .acquired(previous: nil))
         #expect(try storeB.replicas().map(\.identity.id) == ["b"], "a released replica is forgotten")
-        #expect(abs(try b.clockOffset()) < 1, "the server runs on this machine's clock")
+        let measured = try b.measure()
+        #expect(abs(measured.clockOffset) < 1, "the server runs on this machine's clock")
+        #expect(measured.peers == (0, 1), "b is the one replica alive")
     }
 
     /// A holder that stops renewing (paused, cut off) loses the store, and its late writes are refused.
@@ -212,6 +214,7 @@ import Testing
         #expect(try a.join().isEmpty)
         #expect(try b.join().map(\.identity.id) == ["a"], "b sees a alive")
         #expect(try b.acquire() == .acquired(previous: nil), "b leads; a follows")
+        #expect(try a.measure().peers == (0, 2) && b.measure().peers == (1, 2), "each knows its place among the live replicas")
         try storeA.begin(RunInProgress(id: "run-a", collection: "ca", trigger: .schedule, revision: "abc", startedAt: at(1), pid: 1))
         try storeB.begin(RunInProgress(id: "run-b", collection: "cb", trigger: .schedule, revision: "abc", startedAt: at(2), pid: 2))
         #expect(try storeB.orphanedRuns().isEmpty, "both replicas are alive")

@@ -119,12 +119,18 @@ final class PostgresLease: StoreLease, @unchecked Sendable {
         joined = false
     }
 
-    func clockOffset() throws -> TimeInterval {
-        try transaction("reading the store's clock") { db in
+    func measure() throws -> LeaseMeasure {
+        try transaction("reading the store's clock and replicas") { db in
             let before = Date()
-            let server = try db.execute("SELECT \(Self.now) AS now")[0].double("now")
+            let rows = try db.execute("""
+                SELECT \(Self.now) AS now, id FROM replicas
+                WHERE leaseUntil > \(Self.now) AND (command = 'reconcile' OR id = $1) ORDER BY id
+                """, [replica.id])
             let after = Date()
-            return server - (before.timeIntervalSince1970 + after.timeIntervalSince1970) / 2
+            let server = try rows.first?.double("now") ?? (try db.execute("SELECT \(Self.now) AS now")[0].double("now"))
+            let ids = try rows.map { try $0.text("id") }
+            return LeaseMeasure(clockOffset: server - (before.timeIntervalSince1970 + after.timeIntervalSince1970) / 2,
+                                peers: (ids.firstIndex(of: replica.id) ?? 0, max(1, ids.count)))
         }
     }
 }
