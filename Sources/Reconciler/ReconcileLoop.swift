@@ -188,12 +188,17 @@ public final class ReconcileLoop: @unchecked Sendable {
     /// Sleeps until `deadline`, or until something asks for a pass (`wakeForPass`). A wake that
     /// only moves a webhook's spaced fetch earlier (`fetchNow`) moves the deadline, and the loop
     /// sleeps on: it is not a pass of its own.
+    ///
+    /// On a shared store it also looks at the store's next fire time every second: the leader
+    /// may have applied a schedule that fires sooner, or another replica may have left fires.
     private func sleep(until deadline: Date) async {
         var deadline = deadline
         let asked = lock.withLock { passWakes }
+        let shared = workspace.isShared
         while true {
+            let until = shared ? min(deadline, clock.now().addingTimeInterval(Self.sharedLookInterval)) : deadline
             await withTaskGroup(of: Void.self) { group in
-                group.addTask { [clock, deadline] in try? await clock.sleep(until: deadline) }
+                group.addTask { [clock, until] in try? await clock.sleep(until: until) }
                 group.addTask { [wake] in await wake.wait() }
                 await group.next()
                 group.cancelAll()
@@ -202,8 +207,12 @@ public final class ReconcileLoop: @unchecked Sendable {
             let (woken, fetchAt) = lock.withLock { (passWakes != asked || stopping, requestedFetch) }
             if woken { return }
             if let fetchAt, fetchAt < deadline { deadline = fetchAt }
+            if shared, let next = try? nextWake(), next < deadline { deadline = next }
         }
     }
+
+    /// How often a sleeping replica of a shared store looks at the store's next fire time (seconds).
+    static let sharedLookInterval: TimeInterval = 1
 
     /// Counts the wakes that ask for a pass (a run's end, a handed-over run, a stop, a push).
     private var passWakes = 0

@@ -26,7 +26,8 @@ extension Syncwright {
                 Only one reconcile, run or apply works on a home at a time: a second one fails at once, naming \
                 the holder. With a PostgreSQL store (state.postgres in config.yaml), any number of replicas, each \
                 with its own home, share the store and the work: each runs scheduled fires (each fire time runs \
-                once, on the replica that claims it first, and no replica claims more than it has free run slots), \
+                once, on the replica that claims it first; each claims its share: its free run slots, or an \
+                even share among the live replicas), \
                 one destination is written by one run at a time across them all, and one replica leads: it \
                 applies revisions, publishes, notifies, runs approved and handed-over runs, and records the runs \
                 of a replica whose lease ran out as failed (replicaLost). When the leader goes, another takes the \
