@@ -53,6 +53,16 @@ final class ReplicaStanding: Sendable {
     /// This replica's place among the live `reconcile` replicas (by id), and how many there
     /// are, as of its last heartbeat: it decides where in the due fires it starts, and its share.
     let peers = Locked<(position: Int, count: Int)>((0, 1))
+
+    /// Notes that this replica leads now, taken over from `previous` (logged) when its lease ran out.
+    func tookLead(from previous: ReplicaRecord?, logger: Logger) {
+        leader.set(nil)
+        tookLead.set(true)
+        leads.set(true)
+        if let previous {
+            logger.warning("took the lead over from \(Workspace.describe(previous)), whose lease ran out at \(RunReport.timestamp(previous.leaseUntil))")
+        }
+    }
 }
 
 /// This machine's clock, moved by an offset measured against the store's.
@@ -127,14 +137,8 @@ final class LeaseKeeper: Sendable {
                 } else {
                     switch try lease.acquire() {
                     case .acquired(let previous):
-                        standing.leader.set(nil)
-                        standing.tookLead.set(true)
-                        standing.leads.set(true)
-                        if let previous {
-                            logger.warning("took the lead over from \(Workspace.describe(previous)), whose lease ran out at \(RunReport.timestamp(previous.leaseUntil))")
-                        } else {
-                            logger.info("took the lead: the replica that held it gave it back")
-                        }
+                        standing.tookLead(from: previous, logger: logger)
+                        if previous == nil { logger.info("took the lead: the replica that held it gave it back") }
                         onLead.get()?()
                     case .heldBy(let holder):
                         standing.leader.set(Workspace.describe(holder))
@@ -211,12 +215,7 @@ extension Workspace {
                 }
                 switch try lease.acquire() {
                 case .acquired(let previous):
-                    standing.leads.set(true)
-                    standing.tookLead.set(true)
-                    standing.leader.set(nil)
-                    if let previous {
-                        logger.warning("took the lead over from \(Self.describe(previous)), whose lease ran out at \(RunReport.timestamp(previous.leaseUntil))")
-                    }
+                    standing.tookLead(from: previous, logger: logger)
                 case .heldBy(let holder):
                     guard follower else {
                         lease.release()

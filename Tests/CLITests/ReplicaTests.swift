@@ -156,6 +156,62 @@ import Testing
         return lost
     }
 
+    /// The LDAP connection `corp` to `slapd`'s dc=corp,dc=example, as its sync account (the
+    /// password in a file of `folder`).
+    static func corp(_ slapd: Slapd, _ folder: TemporaryFolder) throws -> String {
+        let password = folder.sub("ldap-password")
+        try Slapd.syncPassword.write(toFile: password, atomically: true, encoding: .utf8)
+        return """
+            apiVersion: syncwright.dev/v1
+            kind: Connection
+            metadata: { name: corp }
+            spec:
+              type: ldap
+              url: \(slapd.url)
+              baseDN: dc=corp,dc=example
+              bindDN: \(Slapd.syncDN("dc=corp,dc=example"))
+              passwordFrom: { file: \(password) }
+
+            """
+    }
+
+    /// A job `name` writing the CSV connection `source`'s rows into `corp` as people.
+    static func peopleJob(_ name: String, from source: String) -> String {
+        """
+        apiVersion: syncwright.dev/v1
+        kind: Job
+        metadata: { name: \(name) }
+        spec:
+          source: { connection: \(source) }
+          destination: { connection: corp, objectClass: [inetOrgPerson], container: "ou=People,dc=corp,dc=example", rdn: uid }
+          mappings:
+            - { source: id, destination: employeeNumber, key: true }
+            - { source: login, destination: uid }
+            - { source: login, destination: cn }
+            - { source: login, destination: sn }
+          delete: false
+
+        """
+    }
+
+    /// Gives `home` one run slot (`maxConcurrentRuns: 1` in its config.yaml).
+    static func oneRunSlot(_ home: String) throws {
+        let config = (home as NSString).appendingPathComponent("config.yaml")
+        try (try String(contentsOfFile: config, encoding: .utf8) + "maxConcurrentRuns: 1\n").write(toFile: config, atomically: true,
+                                                                                                  encoding: .utf8)
+    }
+
+    /// Takes the lock a job writing the file destination `file` takes (`flock` on `.NAME.lock`
+    /// beside it), as another process would; closing the descriptor frees it.
+    static func lock(destination file: String) throws -> Int32 {
+        let folder = (file as NSString).deletingLastPathComponent
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let fd = open((folder as NSString).appendingPathComponent(".\((file as NSString).lastPathComponent).lock"),
+                      O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0, flock(fd, LOCK_EX | LOCK_NB) == 0 else { throw ProcessFailure(description: "cannot lock \(file)") }
+        return fd
+    }
+
     /// A collection `c` copying `rows` CSV rows into the LDIF file `out`, fired by `trigger`.
     static func fixture(rows: Int, out: String, trigger: String) throws -> GitFixture {
         var csv = "id,login\n"
@@ -213,13 +269,9 @@ import Testing
         ])
         try fixture.commit("a collection that waits on a locked file")
         let homes = try Self.homes(fixture, ["a", "b"], url: url, in: folder)
-        let config = (homes[0] as NSString).appendingPathComponent("config.yaml")
-        try (try String(contentsOfFile: config, encoding: .utf8) + "maxConcurrentRuns: 1\n").write(toFile: config, atomically: true,
-                                                                                                  encoding: .utf8)
+        try Self.oneRunSlot(homes[0])
         // The test holds the file's lock, so the leader's run of `held` waits with its one slot taken.
-        try FileManager.default.createDirectory(atPath: folder.sub("out"), withIntermediateDirectories: true)
-        let locked = open(folder.sub("out/.held.ldif.lock"), O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        try #require(locked >= 0 && flock(locked, LOCK_EX | LOCK_NB) == 0)
+        let locked = try Self.lock(destination: held)
         var unlocked = false
         func unlock() {
             if !unlocked { close(locked) }
@@ -512,40 +564,12 @@ import Testing
         let slapd = try Slapd(suffixes: ["dc=corp,dc=example"])
         let url = try PostgresServer.shared.get().createDatabase()
         let folder = try TemporaryFolder("paused-ldap")
-        let password = folder.sub("ldap-password")
-        try Slapd.syncPassword.write(toFile: password, atomically: true, encoding: .utf8)
         let rows = 20_000
         let fixture = try GitFixture()
         try fixture.write([
             "data/people.csv": "id,login\n" + (1...rows).map { "\($0),user\($0)\n" }.joined(),
-            "connections.yaml": Fixtures.connection("people", repoPath: "data/people.csv") + """
-                ---
-                apiVersion: syncwright.dev/v1
-                kind: Connection
-                metadata: { name: corp }
-                spec:
-                  type: ldap
-                  url: \(slapd.url)
-                  baseDN: dc=corp,dc=example
-                  bindDN: \(Slapd.syncDN("dc=corp,dc=example"))
-                  passwordFrom: { file: \(password) }
-
-                """,
-            "job.yaml": """
-                apiVersion: syncwright.dev/v1
-                kind: Job
-                metadata: { name: load }
-                spec:
-                  source: { connection: people }
-                  destination: { connection: corp, objectClass: [inetOrgPerson], container: "ou=People,dc=corp,dc=example", rdn: uid }
-                  mappings:
-                    - { source: id, destination: employeeNumber, key: true }
-                    - { source: login, destination: uid }
-                    - { source: login, destination: cn }
-                    - { source: login, destination: sn }
-                  delete: false
-
-                """,
+            "connections.yaml": Fixtures.connection("people", repoPath: "data/people.csv") + "---\n" + (try Self.corp(slapd, folder)),
+            "job.yaml": Self.peopleJob("load", from: "people"),
             "collection.yaml": Fixtures.collection("c", jobs: ["load"]),
         ])
         try fixture.commit("people into ldap")
@@ -578,53 +602,21 @@ import Testing
         let server = try PostgresServer.shared.get()
         let url = try server.createDatabase()
         let folder = try TemporaryFolder("one-destination")
-        let password = folder.sub("ldap-password")
-        try Slapd.syncPassword.write(toFile: password, atomically: true, encoding: .utf8)
         let rows = 6_000
         let fixture = try GitFixture()
         var files = [
             "connections.yaml": Fixtures.connection("one", repoPath: "data/one.csv") + "---\n"
-                + Fixtures.connection("two", repoPath: "data/two.csv") + """
-                ---
-                apiVersion: syncwright.dev/v1
-                kind: Connection
-                metadata: { name: corp }
-                spec:
-                  type: ldap
-                  url: \(slapd.url)
-                  baseDN: dc=corp,dc=example
-                  bindDN: \(Slapd.syncDN("dc=corp,dc=example"))
-                  passwordFrom: { file: \(password) }
-
-                """,
+                + Fixtures.connection("two", repoPath: "data/two.csv") + "---\n" + (try Self.corp(slapd, folder)),
         ]
         for (index, name) in ["one", "two"].enumerated() {
             files["data/\(name).csv"] = "id,login\n" + (1...rows).map { "\(index * rows + $0),\(name)-\($0)\n" }.joined()
-            files["jobs/\(name).yaml"] = """
-                apiVersion: syncwright.dev/v1
-                kind: Job
-                metadata: { name: load-\(name) }
-                spec:
-                  source: { connection: \(name) }
-                  destination: { connection: corp, objectClass: [inetOrgPerson], container: "ou=People,dc=corp,dc=example", rdn: uid }
-                  mappings:
-                    - { source: id, destination: employeeNumber, key: true }
-                    - { source: login, destination: uid }
-                    - { source: login, destination: cn }
-                    - { source: login, destination: sn }
-                  delete: false
-
-                """
+            files["jobs/\(name).yaml"] = Self.peopleJob("load-\(name)", from: name)
             files["collections/\(name).yaml"] = Fixtures.collection(name, jobs: ["load-\(name)"])
         }
         try fixture.write(files)
         try fixture.commit("two collections, one directory")
         let homes = try Self.homes(fixture, ["a", "b"], url: url, in: folder)
-        for home in homes {
-            let config = (home as NSString).appendingPathComponent("config.yaml")
-            try (try String(contentsOfFile: config, encoding: .utf8) + "maxConcurrentRuns: 1\n")
-                .write(toFile: config, atomically: true, encoding: .utf8)
-        }
+        for home in homes { try Self.oneRunSlot(home) }
         let (a, b) = try Self.leaderAndFollower(homes, folder: folder)
         // Scheduled once both replicas run, 8 s ahead: each claims one of the two fires.
         let formatter = ISO8601DateFormatter()
@@ -680,12 +672,8 @@ import Testing
         let held = folder.sub("out/held.ldif"), late = folder.sub("out/late.ldif")
         let fixture = try Fixtures.csvToLDIF(csv: "id,login\n1,one\n", out: held, job: "hold")
         let homes = try Self.homes(fixture, ["a", "b"], url: url, in: folder)
-        let config = (homes[0] as NSString).appendingPathComponent("config.yaml")
-        try (try String(contentsOfFile: config, encoding: .utf8) + "maxConcurrentRuns: 1\n").write(toFile: config, atomically: true,
-                                                                                                  encoding: .utf8)
-        try FileManager.default.createDirectory(atPath: folder.sub("out"), withIntermediateDirectories: true)
-        let locked = open(folder.sub("out/.held.ldif.lock"), O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        try #require(locked >= 0 && flock(locked, LOCK_EX | LOCK_NB) == 0)
+        try Self.oneRunSlot(homes[0])
+        let locked = try Self.lock(destination: held)
         defer { close(locked) }
         let a = try Replica(home: homes[0], folder: folder, name: "a")
         #expect(try Self.wait(30) { try Self.replicas(homes[1]).first?["holdsStore"] as? Bool == true }, "\(a.text)")
