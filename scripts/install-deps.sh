@@ -13,7 +13,10 @@ packages=(libgit2-dev libssh2-1-dev libldap-dev libcurl4-openssl-dev libsqlite3-
   # libfaketime: a replica whose clock is off, in the replica tests.
   faketime
   # What scripts/test.sh prints when the tests hang: the processes, and each thread's stack.
-  procps gdb)
+  procps gdb
+  # A Samba Active Directory domain controller, the tests' AD peer (samba-ad-provision holds
+  # the schema files provisioning needs).
+  samba samba-ad-dc samba-ad-provision samba-dsdb-modules winbind)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -102,7 +102,11 @@ public final class LDAPDirectory: Directory {
         }
         guard code == LDAP_SUCCESS else {
             let who = settings.bindDN.map { "as \($0)" } ?? "anonymously"
-            throw DirectoryError.server(connection: what, problem: "binding \(who) to \(settings.url) failed: \(describe(ld, code))")
+            // Active Directory (and a slapd with `security simple_bind=…`) refuses a simple bind
+            // in clear text: say what to do about it.
+            let hint = code == LDAP_STRONG_AUTH_REQUIRED && settings.url.hasPrefix("ldap://") && !settings.startTLS
+                ? "; the server wants transport encryption for this bind: use an ldaps:// URL, or startTLS: true" : ""
+            throw DirectoryError.server(connection: what, problem: "binding \(who) to \(settings.url) failed: \(describe(ld, code))\(hint)")
         }
         connected = true
         handle = ld

@@ -202,6 +202,7 @@ public enum ManifestParser {
         let caFile = r.string("caFile")
         let insecureSkipVerify = r.bool("insecureSkipVerify")
         let pageSize = r.int("pageSize", in: 1...100_000)
+        let flavor = r.enumeration("flavor", LDAPFlavor.self)
         let maxOutstanding = r.int("maxOutstanding", in: 1...1_024)
         let timeout = r.duration("timeout", example: "30s or 2m")
         let maxValuesPerRequest = r.int("maxValuesPerRequest", in: 1...1_000_000)
@@ -218,7 +219,8 @@ public enum ManifestParser {
             if password != nil {
                 context.fail(r.value("passwordFrom"), "spec.passwordFrom", "only an ldap connection has passwordFrom")
             }
-            for field in ["baseDN", "startTLS", "caFile", "insecureSkipVerify", "pageSize", "maxOutstanding", "timeout", "maxValuesPerRequest"]
+            for field in ["baseDN", "startTLS", "caFile", "insecureSkipVerify", "pageSize", "maxOutstanding", "timeout", "maxValuesPerRequest",
+                          "flavor"]
             where r.has(field) {
                 context.fail(r.value(field), "spec.\(field)", "only an ldap connection has \(field)")
             }
@@ -252,6 +254,12 @@ public enum ManifestParser {
                 context.fail(r.value("insecureSkipVerify"), "spec.insecureSkipVerify",
                              "give caFile to trust a private CA, or insecureSkipVerify to trust anything, not both")
             }
+            // Active Directory refuses a simple bind without transport encryption (and a password
+            // sent in clear text is one an eavesdropper has).
+            if flavor == .activeDirectory, let url, url.hasPrefix("ldap://"), startTLS != true {
+                context.fail(r.value("url"), "spec.url", "Active Directory refuses plain binds without transport encryption: "
+                    + "use an ldaps:// URL, or startTLS: true")
+            }
         }
         if let repoPath, repoPath.hasPrefix("/") || repoPath.split(separator: "/").contains("..") {
             context.fail(r.value("repoPath"), "spec.repoPath",
@@ -260,7 +268,8 @@ public enum ManifestParser {
         return ConnectionSpec(type: type, path: path, repoPath: repoPath, baseDN: baseDN, url: url,
                               bindDN: bindDN, passwordFrom: password, delimiter: delimiter, secretAttributes: secrets,
                               startTLS: startTLS, caFile: caFile, insecureSkipVerify: insecureSkipVerify, pageSize: pageSize,
-                              maxOutstanding: maxOutstanding, timeout: timeout, maxValuesPerRequest: maxValuesPerRequest)
+                              maxOutstanding: maxOutstanding, timeout: timeout, maxValuesPerRequest: maxValuesPerRequest,
+                              flavor: flavor)
     }
 
     /// A secret named by reference (`{ env }` or `{ file }`), never written in a manifest.

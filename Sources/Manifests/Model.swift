@@ -53,6 +53,11 @@ public struct Metadata: Codable, Sendable, Equatable {
 
 public enum ConnectionType: String, Codable, Sendable, CaseIterable { case csv, ldif, ldap }
 
+/// What kind of LDAP server a connection speaks to. `activeDirectory` wants transport
+/// encryption (an ldaps:// URL or StartTLS), and reads 1,000 entries a page by default (AD's
+/// MaxPageSize).
+public enum LDAPFlavor: String, Codable, Sendable, CaseIterable { case generic, activeDirectory }
+
 /// A secret named by reference, never written in a manifest.
 public struct SecretReference: Codable, Sendable, Equatable {
     public var env: String?
@@ -84,8 +89,10 @@ public struct ConnectionSpec: Codable, Sendable, Equatable {
     public var caFile: String?
     /// ldap: accept any server certificate. Warned about in every run report.
     public var insecureSkipVerify: Bool?
-    /// ldap: entries per page of a search (default 500).
+    /// ldap: entries per page of a search (default 500; 1,000 for Active Directory).
     public var pageSize: Int?
+    /// ldap: the kind of server (default generic).
+    public var flavor: LDAPFlavor?
     /// ldap: write operations in flight at once (default 32).
     public var maxOutstanding: Int?
     /// ldap: how long to wait for the network or an answer, like `30s` (default 30s).
@@ -94,8 +101,9 @@ public struct ConnectionSpec: Codable, Sendable, Equatable {
     /// a group is sent in several requests.
     public var maxValuesPerRequest: Int?
 
-    public init(type: ConnectionType, path: String? = nil, repoPath: String? = nil, baseDN: String? = nil, url: String? = nil, bindDN: String? = nil, passwordFrom: SecretReference? = nil, delimiter: String? = nil, secretAttributes: [String]? = nil, startTLS: Bool? = nil, caFile: String? = nil, insecureSkipVerify: Bool? = nil, pageSize: Int? = nil, maxOutstanding: Int? = nil, timeout: String? = nil, maxValuesPerRequest: Int? = nil) {
+    public init(type: ConnectionType, path: String? = nil, repoPath: String? = nil, baseDN: String? = nil, url: String? = nil, bindDN: String? = nil, passwordFrom: SecretReference? = nil, delimiter: String? = nil, secretAttributes: [String]? = nil, startTLS: Bool? = nil, caFile: String? = nil, insecureSkipVerify: Bool? = nil, pageSize: Int? = nil, maxOutstanding: Int? = nil, timeout: String? = nil, maxValuesPerRequest: Int? = nil, flavor: LDAPFlavor? = nil) {
         self.type = type
+        self.flavor = flavor
         self.path = path
         self.repoPath = repoPath
         self.baseDN = baseDN

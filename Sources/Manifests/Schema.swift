@@ -179,7 +179,7 @@ public enum ManifestSchema {
 
     static func connection() -> Node {
         let ldapOnly = ["baseDN", "url", "bindDN", "passwordFrom", "startTLS", "caFile", "insecureSkipVerify", "pageSize",
-                        "maxOutstanding", "timeout", "maxValuesPerRequest"]
+                        "maxOutstanding", "timeout", "maxValuesPerRequest", "flavor"]
         let fileOnly = ["path", "repoPath", "delimiter"]
         func absent(_ fields: [String]) -> Node { ["properties": Dictionary(uniqueKeysWithValues: fields.map { ($0, false) as (String, Any) })] }
         return object("Where entries are read and written: a CSV or LDIF file, or an LDAP server.", [
@@ -199,6 +199,7 @@ public enum ManifestSchema {
             "caFile": string("A PEM file of the CA certificates to trust."),
             "insecureSkipVerify": bool("Trust any certificate (warned about in every report)."),
             "pageSize": int("Entries per page of a search.", 1...100_000),
+            "flavor": choice("generic, or activeDirectory: TLS required (ldaps:// or startTLS), 1,000 entries a page.", LDAPFlavor.self),
             "maxOutstanding": int("Requests in flight at once.", 1...1_024),
             "timeout": duration("How long one request may take, e.g. 30s or 2m."),
             "maxValuesPerRequest": int("Values of one attribute written per request.", 1...1_000_000),
@@ -208,6 +209,8 @@ public enum ManifestSchema {
              "else": ["allOf": [absent(ldapOnly), exactlyOne(["path", "repoPath"])]]],
             ["if": ["properties": ["type": ["const": "ldif"]]], "then": absent(["delimiter"])],
             ["not": ["required": ["caFile", "insecureSkipVerify"], "properties": ["insecureSkipVerify": ["const": true]]]],
+            ["if": ["required": ["flavor", "url"], "properties": ["flavor": ["const": "activeDirectory"], "url": ["pattern": "^ldap://"]]],
+             "then": ["required": ["startTLS"], "properties": ["startTLS": ["const": true]]]],
         ]])
     }
 

@@ -63,15 +63,15 @@ public final class Daemon: @unchecked Sendable {
     deinit { stop() }
 }
 
-/// Waits until something accepts TCP connections on 127.0.0.1:`port`, while `daemon` runs.
-func waitForPort(_ port: Int, daemon: Daemon, seconds: Double = 10) -> Bool {
+/// Waits until something accepts TCP connections on `host`:`port`, while `daemon` runs.
+func waitForPort(_ port: Int, host: String = "127.0.0.1", daemon: Daemon, seconds: Double = 10) -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline && daemon.isRunning {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = UInt16(port).bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_addr.s_addr = inet_addr(host)
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }

@@ -202,17 +202,18 @@ public final class Slapd: @unchecked Sendable {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-    /// A CA and a server certificate for 127.0.0.1 and localhost, made with openssl now. The
-    /// address is a DNS name too: mbedTLS (libgit2's TLS here) matches DNS names only.
-    public static func makeCertificates(in folder: String, name: String = "Test CA") throws -> TLSFiles {
+    /// A CA and a server certificate for `address` (127.0.0.1) and localhost, made with openssl
+    /// now. The address is a DNS name too: mbedTLS (libgit2's TLS here) matches DNS names only.
+    public static func makeCertificates(in folder: String, name: String = "Test CA", address: String = "127.0.0.1") throws
+        -> TLSFiles {
         func openssl(_ arguments: [String]) throws {
             let result = try runProcess("/usr/bin/openssl", arguments, in: folder)
             guard result.status == 0 else { throw ProcessFailure(description: "openssl \(arguments[0]) failed: \(result.stderr)") }
         }
         try openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
                      "-subj", "/CN=\(name)"])
-        try openssl(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"])
-        try "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:127.0.0.1\n".write(toFile: (folder as NSString).appendingPathComponent("san.ext"),
+        try openssl(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=\(address)"])
+        try "subjectAltName=IP:\(address),DNS:localhost,DNS:\(address)\n".write(toFile: (folder as NSString).appendingPathComponent("san.ext"),
                                                               atomically: true, encoding: .utf8)
         try openssl(["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
                      "-out", "server.pem", "-days", "2", "-extfile", "san.ext"])

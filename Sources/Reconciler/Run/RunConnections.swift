@@ -157,7 +157,8 @@ extension Workspace {
             let password = try spec.passwordFrom?.resolve("the password of \(what)")
             return LDAPDirectory(LDAPSettings(
                 url: url, startTLS: spec.startTLS ?? false, caFile: spec.caFile, insecureSkipVerify: spec.insecureSkipVerify ?? false,
-                bindDN: spec.bindDN, password: password, baseDN: baseDN, pageSize: spec.pageSize ?? 500,
+                bindDN: spec.bindDN, password: password, baseDN: baseDN,
+                pageSize: spec.pageSize ?? (spec.flavor == .activeDirectory ? 1_000 : 500),
                 timeout: spec.timeout.flatMap { DurationText($0)?.seconds } ?? 30, maxOutstanding: spec.maxOutstanding ?? 32),
                 what: what)
         }
