@@ -21,7 +21,7 @@ public struct PassSummary: Sendable {
     public var started: [String] = []
     public var merged = 0
     public var skipped = 0
-    /// Due fire times left to the other replicas of a shared store (no free run slot here).
+    /// Due fire times left to the other replicas of a shared store (beyond this one's share).
     public var left = 0
     /// Approved requests whose job was started in this pass.
     public var approved: [String] = []
@@ -386,7 +386,7 @@ public final class ReconcileLoop: @unchecked Sendable {
         case merge
         /// It is recorded as skipped, for this reason.
         case skip(String)
-        /// It is left unrecorded, for another replica of a shared store (this one has no free slot).
+        /// It is left unrecorded, for another replica of a shared store (beyond this one's share).
         case leave
     }
 
@@ -427,7 +427,8 @@ public final class ReconcileLoop: @unchecked Sendable {
         if shared {
             let peers = workspace.standing.peers.get()
             let share = (due.count + peers.count - 1) / max(1, peers.count)
-            quota = lock.withLock { running.count } >= limit ? 0 : max(limit - lock.withLock { running.count }, share)
+            let free = limit - lock.withLock { running.count }
+            quota = free <= 0 ? 0 : max(free, share)
             let offset = min(due.count, peers.position * share)
             ordered = due[offset...] + due[..<offset]
         }
@@ -473,8 +474,8 @@ public final class ReconcileLoop: @unchecked Sendable {
         var runs: [StartedRun] = []
         var starting = 0
         let windows = toRun.isEmpty ? false : try workspace.hasSyncWindows()
-        // On a shared store a replica claims no more fires than it has free run slots (the others
-        // take the rest), and a collection running on another replica is skipped as running.
+        // On a shared store a replica starts no more than its quota (the others take the rest),
+        // and a collection running on another replica is skipped as running.
         let elsewhere = shared && !toRun.isEmpty
             ? Dictionary(try workspace.store.runsInProgress().map { ($0.collection, $0) }) { first, _ in first } : [:]
         for fire in toRun {

@@ -108,10 +108,7 @@ final class LeaseKeeper: Sendable {
         self.standing = standing
         validUntil = Locked(asked.advanced(by: .milliseconds(Int(lease.seconds * 1_000))))
         // (Renewals move it the same way: see `beat`.)
-        if let measured = try? lease.measure() {
-            offset.set(measured.clockOffset)
-            standing.peers.set(measured.peers)
-        }
+        if let measured = try? lease.measure() { note(measured) }
         DetachedThread.run { [self] in beat() }
     }
 
@@ -148,9 +145,7 @@ final class LeaseKeeper: Sendable {
                     }
                 }
                 validUntil.set(asked.advanced(by: .milliseconds(Int(lease.seconds * 1_000))))  // as in `init`
-                let measured = try lease.measure()
-                offset.set(measured.clockOffset)
-                standing.peers.set(measured.peers)
+                note(try lease.measure())
             } catch {
                 logger.warning("cannot renew the lease on the state store", metadata: ["error": "\(error)"])
                 if ContinuousClock.now >= validUntil.get() {
@@ -159,6 +154,12 @@ final class LeaseKeeper: Sendable {
                 }
             }
         }
+    }
+
+    /// Keeps what a heartbeat measured: the store's clock, and this replica's place among the others.
+    private func note(_ measured: LeaseMeasure) {
+        offset.set(measured.clockOffset)
+        standing.peers.set(measured.peers)
     }
 
     private func markLost(_ why: String) {
@@ -187,7 +188,7 @@ extension Workspace {
     }
 
     /// The shared store and its lease settings, when config.yaml names one.
-    private var shared: (store: any SharedStateStore, seconds: TimeInterval)? {
+    var shared: (store: any SharedStateStore, seconds: TimeInterval)? {
         guard let store = store as? any SharedStateStore, let postgres = home.config.state?.postgres else { return nil }
         return (store, postgres.leaseSeconds)
     }

@@ -58,7 +58,7 @@ extension Workspace {
                           shouldStop: () -> Bool) throws -> DestinationClaim {
         let timeout = home.config.lockTimeout
         let deadline = Date().addingTimeInterval(timeout)
-        let shared = isShared ? store as? any SharedStateStore : nil
+        let shared = self.shared?.store
         while true {
             let other: String?
             if let shared {

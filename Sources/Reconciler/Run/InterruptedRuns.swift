@@ -20,7 +20,7 @@ extension Workspace {
     /// replica has just taken the lead, the runs `syncwright run` handed to the one before end too.
     @discardableResult
     public func recoverInterruptedRuns(by command: String, at now: Date = Date()) throws -> [RunReport] {
-        guard let shared = store as? any SharedStateStore, home.config.state?.postgres != nil else {
+        guard let shared = shared?.store else {
             return try store.runsInProgress().map { try recordUnfinished($0, by: command, lost: nil, at: now) }
         }
         guard standing.leads.get() else { return [] }
