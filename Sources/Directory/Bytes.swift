@@ -11,6 +11,13 @@ public enum Bytes {
         return memcmp(x, y, a.count) == 0
     }
 
+    /// Whether the bytes are valid UTF-8 (ASCII checked first, without building a string).
+    public static func isUTF8(_ value: UnsafeRawBufferPointer) -> Bool {
+        var ascii = true
+        for byte in value where byte >= 0x80 { ascii = false; break }
+        return ascii || String(validating: value.bindMemory(to: UInt8.self), as: UTF8.self) != nil
+    }
+
     /// Whether `haystack` holds `needle` at `offset` (false when it would run past the end).
     @inlinable
     public static func matches(_ haystack: UnsafeRawBufferPointer, at offset: Int, _ needle: UnsafeRawBufferPointer) -> Bool {

@@ -16,6 +16,9 @@ public struct LDAPSettings: Sendable {
     public var timeout: Int
     /// How many write operations may wait for their answers at once.
     public var maxOutstanding: Int
+    /// The server is Active Directory (`flavor: activeDirectory`): writes follow its rules
+    /// (`ActiveDirectory`).
+    public var activeDirectory = false
 
     public init(url: String, startTLS: Bool = false, caFile: String? = nil, insecureSkipVerify: Bool = false,
                 bindDN: String? = nil, password: String? = nil, baseDN: String, pageSize: Int = 500, timeout: Int = 30,
@@ -385,8 +388,26 @@ public final class LDAPDirectory: Directory {
 
     /// Applies each object's changes in order, keeping up to `maxOutstanding` operations in
     /// flight across objects. Two objects that touch the same DN never overlap.
-    public func apply(objects: [[DirectoryChange]], done: (Int, (any Error)?) -> Void) throws {
+    public func apply(objects given: [[DirectoryChange]], done: (Int, (any Error)?) -> Void) throws {
         let ld = try connection()
+        // Active Directory's order and encodings, worked out first; an object that breaks one of
+        // its rules fails here, and nothing of it is sent.
+        var objects = given
+        var afterCreate: [[String?]] = []
+        var refused: [Int: any Error] = [:]
+        if settings.activeDirectory {
+            for (object, changes) in given.enumerated() {
+                do {
+                    let steps = try ActiveDirectory.steps(for: changes)
+                    objects[object] = steps.map(\.change)
+                    afterCreate.append(steps.map(\.afterCreate))
+                } catch {
+                    objects[object] = []
+                    afterCreate.append([])
+                    refused[object] = error
+                }
+            }
+        }
         var next = 0
         var inFlight: [Int32: (object: Int, step: Int)] = [:]
         var busy: [String: Int] = [:] // normalised DN → objects in flight that touch it
@@ -414,7 +435,7 @@ public final class LDAPDirectory: Directory {
                 if dns.contains(where: { busy[$0] != nil }) { break } // wait for the other object first
                 let object = next
                 next += 1
-                guard !objects[object].isEmpty else { done(object, nil); continue }
+                guard !objects[object].isEmpty else { done(object, refused[object]); continue }
                 for dn in dns { busy[dn, default: 0] += 1 }
                 touching[object] = dns
                 _ = send(object, 0)
@@ -446,7 +467,12 @@ public final class LDAPDirectory: Directory {
             guard let (object, step) = inFlight.removeValue(forKey: id) else { continue }
             if code != LDAP_SUCCESS || result != LDAP_SUCCESS {
                 release(object)
-                done(object, DirectoryError.object(dn: nil, problem: LDAPResult.describe(code != LDAP_SUCCESS ? code : result, text)))
+                var reason = LDAPResult.describe(code != LDAP_SUCCESS ? code : result, text)
+                if settings.activeDirectory {
+                    reason = ActiveDirectory.explain(reason)
+                    if let prefix = afterCreate[object][step] { reason = "\(prefix): \(reason)" }
+                }
+                done(object, DirectoryError.object(dn: nil, problem: reason))
             } else if step + 1 < objects[object].count {
                 _ = send(object, step + 1)
             } else {

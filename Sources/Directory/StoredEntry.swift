@@ -35,12 +35,12 @@ public struct StoredEntry: Sendable {
         }
     }
 
-    /// The first value of `name` (ASCII case-insensitive) as text (invalid UTF-8 repaired), or
-    /// nil when the object has none: `Entry.firstValue(at: index(of:))`, without parsing a record.
+    /// The first value of `name` (ASCII case-insensitive) as a key (`Value.key`), or nil when
+    /// the object has none: `Entry.firstValue(at: index(of:))`, without parsing a record.
     public func firstValueText(of name: AttributeName, hint: Int = 0) -> String? {
         func text(_ entry: Entry) -> String? {
             guard let index = entry.index(of: name, hint: hint), let value = entry.firstValue(at: index) else { return nil }
-            return String(decoding: value, as: UTF8.self)
+            return Value.key(value)
         }
         switch form {
         case .entry(let entry):
@@ -48,7 +48,7 @@ public struct StoredEntry: Sendable {
         case .record(let file, let position):
             switch file.firstValue(of: name, at: position) {
             case .absent: return nil
-            case .found(let value): return String(decoding: value, as: UTF8.self)
+            case .found(let value): return Value.key(value)
             case .encoded:
                 // Base64, folded or CRLF: the parsed entry decides.
                 return (try? file.parse(position)).flatMap(text)

@@ -32,11 +32,13 @@ public struct JobOutcome: Sendable {
 }
 
 extension JobEngine {
-    /// How a value is shown in logs: masked for secret attributes.
+    /// How a value is shown in logs: masked for secret attributes; a binary GUID (`objectGUID`,
+    /// `mS-DS-ConsistencyGuid`) in its usual text form, other binary values as `base64:…`.
     public func show(_ attribute: AttributeName, _ values: [Value]) -> String {
         if values.isEmpty { return "(none)" }
         if secretAttributes.contains(attribute) { return "••••••" }
-        return values.map { LogText.escape($0.description) }.joined(separator: "; ")
+        let guid = Value.holdsGUIDs(attribute)
+        return values.map { LogText.escape(Value.show($0.bytes.withUnsafeBytes { Array($0)[...] }, guid: guid)) }.joined(separator: "; ")
     }
 
     /// The log lines for one change, as it would be applied.

@@ -24,6 +24,10 @@ extension JobEngine {
         var failsRow = false
         /// Values are only added, never removed (`membership: additive`).
         var additive = false
+        /// The destination holds text only (a CSV file): a copied binary value is written as
+        /// text, a GUID (`objectGUID`) in its usual form and anything else as `base64:…`.
+        var binaryAsText = false
+        var guid = false
     }
 
     /// The mapped values for a source entry, as an entry over `destinationNames` (no DN yet).
@@ -78,7 +82,7 @@ extension JobEngine {
             try emit(mapping, position, of: entry, columns: columns, into: &names, at: 0, multiValued: &multiValued, notes: &notes)
             var missing: [String] = [], ambiguous: [String] = []
             names.forEachValue(at: 0) { value in
-                let text = String(decoding: value, as: UTF8.self)
+                let text = Value.key(value)
                 switch targets.lookup(text) {
                 case .found(let dn): out.append(at: mapping.index, bytes: Array(dn.utf8)[...])
                 case .missing: missing.append(text)
@@ -105,6 +109,14 @@ extension JobEngine {
             if let separator {
                 entry.forEachRawValue(at: column) { value in
                     Bytes.forEachPart(of: value, separatedBy: separator) { target.append(at: index, bytes: UnsafeRawBufferPointer(rebasing: value[$0])) }
+                }
+            } else if mapping.binaryAsText {
+                entry.forEachRawValue(at: column) { value in
+                    if !(mapping.guid && Value.isBinaryGUID(value)), Bytes.isUTF8(value) {
+                        target.append(at: index, bytes: value)
+                    } else {
+                        Array(Value.show(Array(value)[...], guid: mapping.guid).utf8).withUnsafeBytes { target.append(at: index, bytes: $0) }
+                    }
                 }
             } else {
                 entry.forEachRawValue(at: column) { target.append(at: index, bytes: $0) }
@@ -169,7 +181,7 @@ extension JobEngine {
 
     /// A source row's key, from its desired entry.
     func sourceKey(_ desired: Entry) throws(TransformError) -> String {
-        if let key = key({ desired.firstValue(at: $0.index).map { String(decoding: $0, as: UTF8.self) } }) { return key }
+        if let key = key({ desired.firstValue(at: $0.index).map { Value.key($0) } }) { return key }
         let empty = keyMappings.first { desired.firstValue(at: $0.index) == nil }
         throw TransformError("its key \(empty?.destination ?? "") is empty")
     }
@@ -184,7 +196,7 @@ extension JobEngine {
         key { mapping in
             entry.index(of: mapping.destination, hint: mapping.index)
                 .flatMap { entry.firstValue(at: $0) }
-                .map { String(decoding: $0, as: UTF8.self) }
+                .map { Value.key($0) }
         }
     }
 

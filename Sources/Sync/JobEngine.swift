@@ -81,7 +81,9 @@ public struct JobEngine: Sendable {
                 return CompiledMapping(destination: destination, index: names.firstIndex(of: destination) ?? 0,
                                        way: way, key: m.key, newOnly: m.key || m.newOnly || generated,
                                        dnShaped: dnShaped || m.resolve != nil, reference: m.resolve,
-                                       failsRow: m.onUnresolved == .failRow, additive: m.membership == .additive)
+                                       failsRow: m.onUnresolved == .failRow, additive: m.membership == .additive,
+                                       binaryAsText: !destinationNeedsDN,
+                                       guid: Value.holdsGUIDs(destination) || m.source.map { Value.holdsGUIDs(AttributeName($0)) } == true)
             }
         } catch {
             throw TransformError("job \(name): \(error)")
@@ -168,7 +170,7 @@ public struct JobEngine: Sendable {
     }
 
     func describe(_ key: String) -> String {
-        "'" + key.replacingOccurrences(of: "\u{1F}", with: "', '") + "'"
+        "'" + key.split(separator: "\u{1F}", omittingEmptySubsequences: false).map { Value.showKey(String($0)) }.joined(separator: "', '") + "'"
     }
     /// Wall-clock laps, in milliseconds.
     struct Stopwatch {

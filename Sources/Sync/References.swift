@@ -81,7 +81,7 @@ public struct ReferenceTargets: Sendable {
     /// One sentence on the values of `attribute` that did not resolve (a few are named).
     func unresolvedReason(attribute: AttributeName, missing: [String], ambiguous: [String]) -> String {
         func list(_ values: [String]) -> String {
-            let shown = values.prefix(5).map { "'\($0)'" }.joined(separator: ", ")
+            let shown = values.prefix(5).map { "'\(Value.showKey($0))'" }.joined(separator: ", ")
             return values.count > 5 ? "\(shown) and \(values.count - 5) more" : shown
         }
         var parts: [String] = []
@@ -150,7 +150,7 @@ extension JobEngine {
                     var lookups: [String] = []
                     if let byName {
                         if let column = entry.index(of: byName) {
-                            entry.forEachValue(at: column) { lookups.append(String(decoding: $0, as: UTF8.self)) }
+                            entry.forEachValue(at: column) { lookups.append(Value.key($0)) }
                         }
                     } else {
                         lookups = [reference.from == .dn ? entry.dn : key]
@@ -216,7 +216,7 @@ extension JobEngine {
         try destination.read(ReadScope(base: reference.base, attributes: [attribute], filter: filter), pageSize: pageSize) { page in
             for entry in page {
                 guard let column = entry.index(of: attribute) else { continue }
-                entry.forEachValue(at: column) { targets.add(String(decoding: $0, as: UTF8.self), dn: entry.dn) }
+                entry.forEachValue(at: column) { targets.add(Value.key($0), dn: entry.dn) }
             }
         }
         return targets

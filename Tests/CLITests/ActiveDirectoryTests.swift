@@ -85,6 +85,95 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: folder.sub("users.ldif")), "nothing was written")
     }
 
+    /// objectGUID as a key, into a CSV file (its text form, python's uuid the oracle) and an LDIF
+    /// file (base64, as ldapsearch prints it); a rerun matches every row by it and writes nothing.
+    @Test func objectGUIDKeysGoToFilesAsTextAndAsBase64() throws {
+        let dc = try SambaDC.corp.get()
+        let folder = try TemporaryFolder("ad-guid")
+        let password = folder.sub("ad-password")
+        try SambaDC.adminPassword.write(toFile: password, atomically: true, encoding: .utf8)
+        let fixture = try GitFixture()
+        let users = "CN=Users,\(dc.baseDN)"
+        try fixture.write([
+            "connections.yaml": """
+                apiVersion: syncwright.dev/v1
+                kind: Connection
+                metadata: { name: ad }
+                spec:
+                  type: ldap
+                  flavor: activeDirectory
+                  url: \(dc.ldapsURL)
+                  caFile: \(dc.tls.caFile)
+                  baseDN: \(dc.baseDN)
+                  bindDN: \(dc.adminDN)
+                  passwordFrom: { file: \(password) }
+                ---
+                apiVersion: syncwright.dev/v1
+                kind: Connection
+                metadata: { name: sheet }
+                spec: { type: csv, path: \(folder.sub("users.csv")) }
+                ---
+                apiVersion: syncwright.dev/v1
+                kind: Connection
+                metadata: { name: ldif }
+                spec: { type: ldif, path: \(folder.sub("users.ldif")) }
+
+                """,
+            "jobs.yaml": """
+                apiVersion: syncwright.dev/v1
+                kind: Job
+                metadata: { name: to-csv }
+                spec:
+                  source: { connection: ad, base: "\(users)", filter: 'objectClass == "user"' }
+                  destination: { connection: sheet }
+                  mappings:
+                    - { source: objectGUID, destination: guid, key: true }
+                    - { source: sAMAccountName, destination: account }
+                ---
+                apiVersion: syncwright.dev/v1
+                kind: Job
+                metadata: { name: to-ldif }
+                spec:
+                  source: { connection: ad, base: "\(users)", filter: 'objectClass == "user"' }
+                  destination: { connection: ldif, objectClass: [extensibleObject], container: "ou=copy", rdn: uid }
+                  mappings:
+                    - { source: objectGUID, destination: objectGUID, key: true }
+                    - { source: sAMAccountName, destination: uid }
+                ---
+                apiVersion: syncwright.dev/v1
+                kind: JobCollection
+                metadata: { name: guids }
+                spec: { jobs: [ { job: to-csv }, { job: to-ldif } ] }
+
+                """,
+        ])
+        try fixture.commit("guids")
+        let home = try Home(fixture)
+        let (result, report) = try home.run("guids")
+        #expect(result.status == 0 && report["status"] as? String == "succeeded", "\(result.stdout)\(result.stderr)")
+        // The oracle: ldapsearch's base64 of each user's objectGUID, and python's uuid of it.
+        var expected: [String: String] = [:]
+        for (_, values) in try dc.entries(users, "(objectClass=user)", ["sAMAccountName", "objectGUID"]) {
+            if let name = values["samaccountname"]?.first, let guid = values["objectguid"]?.first { expected[name] = guid }
+        }
+        #expect(expected.count >= 2 && stats(report, 0)["created"] == expected.count, "\(expected) \(report)")
+        let script = "import base64, sys, uuid\nfor a in sys.argv[1:]: print(uuid.UUID(bytes_le=base64.b64decode(a)))"
+        let names = expected.keys.sorted()
+        let texts = try runProcess("/usr/bin/python3", ["-c", script] + names.map { String(expected[$0]!.dropFirst(7)) })
+            .stdout.split(separator: "\n").map(String.init)
+        let csv = try String(contentsOfFile: folder.sub("users.csv"), encoding: .utf8)
+        for (name, text) in zip(names, texts) { #expect(csv.contains("\(text),\(name)"), "\(name) \(text): \(csv)") }
+        let ldif = try String(contentsOfFile: folder.sub("users.ldif"), encoding: .utf8).replacingOccurrences(of: "\n ", with: "")
+        for name in names { #expect(ldif.contains("objectGUID:: \(expected[name]!.dropFirst(7))"), "\(name): \(ldif)") }
+        // A rerun finds every row by its GUID, in both files.
+        let (again, rerun) = try home.run("guids")
+        #expect(again.status == 0, "\(again.stderr)")
+        for job in 0..<2 {
+            #expect(stats(rerun, job)["unchanged"] == expected.count && stats(rerun, job)["created"] == 0
+                    && stats(rerun, job)["updated"] == 0 && stats(rerun, job)["deleted"] == 0, "\(rerun)")
+        }
+    }
+
     /// The flavor refuses an ldap:// URL without StartTLS before anything runs, at its line.
     @Test func theActiveDirectoryFlavorWantsTransportEncryption() throws {
         let folder = try TemporaryFolder("ad-flavor")

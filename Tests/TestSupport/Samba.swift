@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A throwaway Samba Active Directory domain controller: provisioned into a temporary folder
 /// (`samba-tool domain provision`), serving LDAP on a loopback address of its own (127.0.0.N)
@@ -21,14 +22,23 @@ public final class SambaDC: @unchecked Sendable {
     public var adminDN: String { "CN=Administrator,CN=Users,\(baseDN)" }
 
     /// Domain CORP.TEST on 127.0.0.2, for the whole test process.
-    public static let corp = Result { () throws -> SambaDC in
-        let dc = try SambaDC(address: "127.0.0.2", realm: "CORP.TEST", domain: "CORP")
+    public static let corp = Result { try shared(address: "127.0.0.2", realm: "CORP.TEST", domain: "CORP") }
+    /// Domain PARTNER.TEST on 127.0.0.3, for the whole test process: the second domain.
+    public static let partner = Result { try shared(address: "127.0.0.3", realm: "PARTNER.TEST", domain: "PARTNER") }
+
+    /// A DC for the rest of the test process, with a watchdog shell that stops it (and removes
+    /// its folder) once the process has ended, however it ended.
+    private static func shared(address: String, realm: String, domain: String) throws -> SambaDC {
+        let dc = try SambaDC(address: address, realm: realm, domain: domain)
         let script = "while kill -0 \(getpid()) 2>/dev/null; do sleep 1; done; kill -TERM \(dc.daemon.pid) 2>/dev/null; "
             + "sleep 3; kill -KILL \(dc.daemon.pid) 2>/dev/null; rm -rf '\(dc.folder.path)'"
-        sambaWatchdog = try Daemon("/bin/sh", ["-c", script], log: "/dev/null")
+        let watchdog = try Daemon("/bin/sh", ["-c", script], log: "/dev/null")
+        sambaWatchdogs.withLock { $0.append(watchdog) }
         return dc
     }
 
+    /// `domain` is the NetBIOS domain name; the DC's own NetBIOS name is `DC-<domain>`, so
+    /// that two DCs on one machine do not share one.
     public init(address: String, realm: String, domain: String) throws {
         folder = try TemporaryFolder("syncwright-samba")
         self.address = address
@@ -43,7 +53,7 @@ public final class SambaDC: @unchecked Sendable {
         // Samba reads its key only when the key is private.
         chmod(tls.keyFile, 0o600)
         let options = [
-            "interfaces=\(address)/8", "bind interfaces only=yes", "pid directory=\(folder.sub("pid"))",
+            "interfaces=\(address)/8", "bind interfaces only=yes", "netbios name=DC-\(domain)", "pid directory=\(folder.sub("pid"))",
             "winbindd socket directory=\(folder.sub("sockets"))", "ntp signd socket directory=\(folder.sub("ntp"))",
             "log file=\(folder.sub("log/log.%m"))", "ldb:nosync=true", "tls enabled=yes", "tls keyfile=\(tls.keyFile)",
             "tls certfile=\(tls.certificateFile)", "tls cafile=\(tls.caFile)",
@@ -81,15 +91,56 @@ public final class SambaDC: @unchecked Sendable {
         return result.stdout
     }
 
+    /// `search`, parsed: DN → attribute (lowercased) → values, a base64 (`::`) value kept as
+    /// `base64:…`.
+    public func entries(_ base: String? = nil, _ filter: String = "(objectClass=*)", _ attributes: [String] = [],
+                        scope: String = "sub") throws -> [String: [String: [String]]] {
+        var out: [String: [String: [String]]] = [:]
+        for record in try search(base, filter, attributes, scope: scope).components(separatedBy: "\n\n") {
+            var dn: String?
+            var values: [String: [String]] = [:]
+            for line in record.split(separator: "\n") {
+                guard let colon = line.firstIndex(of: ":") else { continue }
+                let name = line[..<colon].lowercased()
+                var rest = line[line.index(after: colon)...]
+                var value: String
+                if rest.hasPrefix(":") {
+                    rest = rest.dropFirst()
+                    let text = rest.trimmingCharacters(in: .whitespaces)
+                    value = "base64:" + text
+                    if name == "dn", let data = Data(base64Encoded: text) { value = String(decoding: data, as: UTF8.self) }
+                } else {
+                    value = rest.trimmingCharacters(in: .whitespaces)
+                }
+                if name == "dn" { dn = value } else { values[name, default: []].append(value) }
+            }
+            if let dn { out[dn] = values }
+        }
+        return out
+    }
+
     /// `ldapadd` over ldaps as the domain's Administrator.
-    public func add(_ ldif: String) throws {
-        let file = folder.sub("add-\(UUID().uuidString.prefix(8)).ldif")
+    public func add(_ ldif: String) throws { try modify(ldif, adding: true) }
+
+    /// `ldapmodify` over ldaps as the domain's Administrator: change records (or, with
+    /// `adding`, entries to add).
+    public func modify(_ ldif: String, adding: Bool = false) throws {
+        let file = folder.sub("change-\(UUID().uuidString.prefix(8)).ldif")
         try ldif.write(toFile: file, atomically: true, encoding: .utf8)
-        let result = try runProcess("/usr/bin/ldapadd", ["-x", "-H", ldapsURL, "-D", adminDN, "-w", Self.adminPassword, "-f", file],
+        let result = try runProcess("/usr/bin/ldapmodify", ["-x", "-H", ldapsURL, "-D", adminDN, "-w", Self.adminPassword, "-f", file]
+                                    + (adding ? ["-a"] : []),
                                     environment: ["LDAPTLS_CACERT": tls.caFile, "LDAPTLS_REQCERT": "demand"])
-        guard result.status == 0 else { throw ProcessFailure(description: "ldapadd failed: \(result.stderr)") }
+        guard result.status == 0 else { throw ProcessFailure(description: "ldapmodify failed: \(result.stderr)") }
+    }
+
+    /// Whether `dn` can bind with `password` over ldaps (checked with `ldapsearch` of the root DSE).
+    public func canBind(_ dn: String, password: String) throws -> Bool {
+        let result = try runProcess("/usr/bin/ldapsearch", ["-x", "-H", ldapsURL, "-D", dn, "-w", password, "-LLL", "-s", "base",
+                                                            "-b", "", "(objectClass=*)", "dnsHostName"],
+                                    environment: ["LDAPTLS_CACERT": tls.caFile, "LDAPTLS_REQCERT": "demand"])
+        return result.status == 0
     }
 }
 
-/// Kept so that it is never stopped (nor reaped) while the tests run.
-nonisolated(unsafe) private var sambaWatchdog: Daemon?
+/// Kept so that they are never stopped (nor reaped) while the tests run.
+private let sambaWatchdogs = Mutex<[Daemon]>([])

@@ -155,12 +155,13 @@ extension Workspace {
         if spec.type == .ldap {
             guard let url = spec.url, let baseDN = spec.baseDN else { throw ReconcilerError.connection(name: name, problem: "it names no url or baseDN") }
             let password = try spec.passwordFrom?.resolve("the password of \(what)")
-            return LDAPDirectory(LDAPSettings(
+            var settings = LDAPSettings(
                 url: url, startTLS: spec.startTLS ?? false, caFile: spec.caFile, insecureSkipVerify: spec.insecureSkipVerify ?? false,
                 bindDN: spec.bindDN, password: password, baseDN: baseDN,
                 pageSize: spec.pageSize ?? (spec.flavor == .activeDirectory ? 1_000 : 500),
-                timeout: spec.timeout.flatMap { DurationText($0)?.seconds } ?? 30, maxOutstanding: spec.maxOutstanding ?? 32),
-                what: what)
+                timeout: spec.timeout.flatMap { DurationText($0)?.seconds } ?? 30, maxOutstanding: spec.maxOutstanding ?? 32)
+            settings.activeDirectory = spec.flavor == .activeDirectory
+            return LDAPDirectory(settings, what: what)
         }
         let location: FileLocation
         if let repoPath = spec.repoPath {
