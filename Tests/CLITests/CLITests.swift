@@ -14,11 +14,11 @@ import Testing
         let firstPlan = try syncwright(["plan"] + home)
         #expect(firstPlan.status == 2)
         #expect(firstPlan.stdout.contains("+ JobCollection nightly-directory-sync  (collections/nightly-directory-sync.yaml)"))
-        #expect(firstPlan.stdout.contains("Plan: 20 to create, 0 to update, 0 to delete."))
+        #expect(firstPlan.stdout.contains("Plan: 28 to create, 0 to update, 0 to delete."))
 
         let apply = try syncwright(["apply"] + home)
         #expect(apply.status == 0, "\(apply.stderr)")
-        #expect(apply.stdout.contains("20 created, 0 updated, 0 deleted."))
+        #expect(apply.stdout.contains("28 created, 0 updated, 0 deleted."))
 
         let unchanged = try syncwright(["plan"] + home)
         #expect(unchanged.status == 0)
@@ -86,8 +86,9 @@ import Testing
         let result = try syncwright(["status", "--format", "json"], env: env)
         let document = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
         let collections = try #require(document["collections"] as? [[String: Any]])
-        #expect(collections.map { $0["name"] as? String } == ["nightly-directory-sync", "two-domain-sync"])
-        let jobs = try #require(collections.first?["jobs"] as? [[String: String]])
+        #expect(collections.map { $0["name"] as? String } == ["corp-to-partner-ad", "nightly-directory-sync", "partner-ad-passwords",
+                                                               "two-domain-sync"])
+        let jobs = try #require(collections.first { $0["name"] as? String == "nightly-directory-sync" }?["jobs"] as? [[String: String]])
         #expect(jobs.map { $0["job"] } == ["hr-users-to-corp", "hr-groups-to-corp", "corp-users-to-partner", "hr-contractors-to-corp"])
         let head = try fixture.git(["rev-parse", "HEAD"]).trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(document["appliedRevision"] as? String == head)
@@ -121,8 +122,8 @@ import Testing
         let examples = (packageRoot as NSString).appendingPathComponent("examples")
         let ok = try syncwright(["validate", "--path", examples])
         #expect(ok.status == 0)
-        #expect(ok.stdout == "Valid: 20 objects in \(examples) (6 Connection, 2 NotificationChannel, 7 Job, 1 JobCollectionTemplate, "
-                + "2 JobCollection, 1 Schedule, 1 Policy).\n")
+        #expect(ok.stdout == "Valid: 28 objects in \(examples) (9 Connection, 2 NotificationChannel, 10 Job, 1 JobCollectionTemplate, "
+                + "4 JobCollection, 1 Schedule, 1 Policy).\n")
 
         let folder = try TemporaryFolder()
         try FileManager.default.createDirectory(atPath: folder.sub("repo/jobs"), withIntermediateDirectories: true)
