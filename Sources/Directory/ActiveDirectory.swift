@@ -7,8 +7,8 @@ import Foundation
 ///   UTF-16LE. (A value already so encoded is left as it is.)
 /// - An account is created in AD's order: **disabled** (its `userAccountControl` with
 ///   ACCOUNTDISABLE set), **then its password**, **then enabled** (the `userAccountControl` the
-///   mapping gave). A failure after the first step leaves the account disabled, and its error
-///   says so.
+///   mapping gave), the last two in one modify request. A failure after the first step leaves
+///   the account disabled, and its error says so.
 /// - `sAMAccountName` longer than 20 characters is refused before it is sent (Windows refuses
 ///   it; Samba does not, and such an account cannot log on to Windows).
 /// - The server's terse refusals of a taken `sAMAccountName` or `userPrincipalName` say what to do.
@@ -93,15 +93,18 @@ public enum ActiveDirectory {
         var first = entry
         first[password] = []
         if let control { first[accountControl] = [Value(String(control | disabled))] }
+        // The password and the enabling go in one modify request, in that order: AD applies a
+        // request's modifications in order, and all or none of them, so the account is enabled
+        // only with its password set, and one round trip is saved.
+        var then: [Modification] = []
+        if !passwords.isEmpty { then.append(Modification(.replace, password, passwords.map(encodedPassword))) }
+        let enables = control.map { $0 & disabled == 0 } ?? false
+        if let control, enables { then.append(Modification(.replace, accountControl, [Value(String(control))])) }
         var steps = [Step(change: .add(first), afterCreate: nil)]
-        if !passwords.isEmpty {
-            steps.append(Step(change: .modify(dn: entry.dn, [Modification(.replace, password, passwords.map(encodedPassword))]),
-                              afterCreate: "created disabled, but its password was not set, so it stays disabled"))
-        }
-        if let control, control & disabled == 0 {
-            steps.append(Step(change: .modify(dn: entry.dn, [Modification(.replace, accountControl, [Value(String(control))])]),
-                              afterCreate: passwords.isEmpty ? "created disabled, but could not be enabled, so it stays disabled"
-                                  : "created disabled with its password set, but could not be enabled, so it stays disabled"))
+        if !then.isEmpty {
+            let what = passwords.isEmpty ? "could not be enabled" : enables ? "its password was not set, nor was it enabled"
+                : "its password was not set"
+            steps.append(Step(change: .modify(dn: entry.dn, then), afterCreate: "created disabled, but \(what), so it stays disabled"))
         }
         return steps
     }

@@ -261,7 +261,7 @@ import Testing
         func reason(_ cn: String) -> String {
             failures.first { $0["object"]?.lowercased().hasPrefix("cn=\(cn.lowercased()),") == true }?["reason"] ?? "none"
         }
-        #expect(reason("Frank Gryphon").hasPrefix("created disabled, but its password was not set, so it stays disabled: "
+        #expect(reason("Frank Gryphon").hasPrefix("created disabled, but its password was not set, nor was it enabled, so it stays disabled: "
                                                   + "constraintViolation"), "\(failures)")
         // Grace: refused before anything was sent.
         #expect(reason("Grace Mock") == "sAMAccountName 'grace-with-a-long-account-name' has 30 characters, and Active Directory "

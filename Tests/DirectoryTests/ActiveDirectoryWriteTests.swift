@@ -19,22 +19,28 @@ import Testing
         let entry = Entry(dn: dn, attributes: [("objectClass", ["user"]), ("sAMAccountName", ["erin"]),
                                                ("unicodePwd", ["Str0ng-Passw0rd!"]), ("userAccountControl", ["512"])])
         let steps = try ActiveDirectory.steps(for: [.add(entry)])
-        #expect(steps.count == 3)
-        guard steps.count == 3, case .add(let created) = steps[0].change else { return }
+        #expect(steps.count == 2)
+        guard steps.count == 2, case .add(let created) = steps[0].change else { return }
         #expect(created["userAccountControl"] == ["514"] && created["unicodePwd"].isEmpty && created["sAMAccountName"] == ["erin"])
         #expect(steps[0].afterCreate == nil)
+        // Then one request, applied in order and all or nothing: the password, then enabled.
         let password = try #require("\"Str0ng-Passw0rd!\"".data(using: .utf16LittleEndian))
-        #expect(steps[1].change == .modify(dn: dn, [Modification(.replace, "unicodePwd", [Value(password)])]))
-        #expect(steps[1].afterCreate == "created disabled, but its password was not set, so it stays disabled")
-        #expect(steps[2].change == .modify(dn: dn, [Modification(.replace, "userAccountControl", ["512"])]))
-        #expect(steps[2].afterCreate == "created disabled with its password set, but could not be enabled, so it stays disabled")
+        #expect(steps[1].change == .modify(dn: dn, [Modification(.replace, "unicodePwd", [Value(password)]),
+                                                    Modification(.replace, "userAccountControl", ["512"])]))
+        #expect(steps[1].afterCreate == "created disabled, but its password was not set, nor was it enabled, so it stays disabled")
     }
 
     @Test func aDisabledAccountOrOneWithNothingToOrderIsOneOrTwoSteps() throws {
         let disabled = Entry(dn: dn, attributes: [("unicodePwd", ["Str0ng-Passw0rd!"]), ("userAccountControl", ["66050"])])
         let steps = try ActiveDirectory.steps(for: [.add(disabled)])
-        #expect(steps.count == 2, "no enabling step: the account is to stay disabled")
+        #expect(steps.count == 2)
         if case .add(let created)? = steps.first?.change { #expect(created["userAccountControl"] == ["66050"]) }
+        #expect(steps.last?.change == .modify(dn: dn, [Modification(.replace, "unicodePwd", [ActiveDirectory.encodedPassword("Str0ng-Passw0rd!")])]),
+                "no enabling: the account is to stay disabled")
+        #expect(steps.last?.afterCreate == "created disabled, but its password was not set, so it stays disabled")
+        let enabledOnly = Entry(dn: dn, attributes: [("userAccountControl", ["512"])])
+        #expect(try ActiveDirectory.steps(for: [.add(enabledOnly)]).last?.afterCreate
+                == "created disabled, but could not be enabled, so it stays disabled")
         let plain = Entry(dn: dn, attributes: [("sAMAccountName", ["erin"]), ("title", ["Engineer"])])
         #expect(try ActiveDirectory.steps(for: [.add(plain)]).map(\.change) == [.add(plain)])
     }
