@@ -605,6 +605,12 @@ public protocol Directory: AnyObject {
     /// Says that a job writes secret attributes (passwords) here, so a file made new is made
     /// readable by its owner only. Nothing for a server.
     func willHoldSecrets()
+
+    /// Says that the next read of exactly `scope` will be read again right after (a job that
+    /// refers to its own rows looks them up, then plans): a server directory may keep that
+    /// read's entries in memory and hand them over again, once, rather than search twice. A
+    /// write forgets them. A hint: files ignore it.
+    func keepNextRead(of scope: ReadScope)
 }
 
 /// The fixed facts about a directory that decide how a job plans and runs against it.
@@ -653,6 +659,8 @@ extension Directory {
     public func declaredAttributes() throws -> [AttributeName]? { nil }
 
     public func willHoldSecrets() {}
+
+    public func keepNextRead(of scope: ReadScope) {}
 
     public func readStored(_ scope: ReadScope, pageSize: Int, _ page: ([StoredEntry]) throws -> Void) throws {
         try read(scope, pageSize: pageSize) { try page($0.map(StoredEntry.init)) }

@@ -67,6 +67,7 @@ public final class LDAPDirectory: Directory {
     /// The bound handle, connecting and binding on first use.
     func connection() throws -> OpaquePointer {
         if let handle { return handle }
+        _ = brokenPipesIgnored
         var ld: OpaquePointer?
         var code = ldap_initialize(&ld, settings.url)
         guard code == LDAP_SUCCESS, let ld else {
@@ -127,7 +128,32 @@ public final class LDAPDirectory: Directory {
 
     // MARK: Reading
 
+    /// A read to keep (`keepNextRead(of:)`), and once read, its pages.
+    private var kept: (scope: ReadScope, pages: [[Entry]]?)?
+    /// The most entries a kept read holds; a larger read is not kept, and is searched again.
+    static let keptEntriesLimit = 250_000
+
+    public func keepNextRead(of scope: ReadScope) { kept = (scope, nil) }
+
     public func read(_ scope: ReadScope, pageSize: Int, _ page: ([Entry]) throws -> Void) throws {
+        guard let keep = kept, keep.scope == scope else { return try search(scope, pageSize: pageSize, page) }
+        if let pages = keep.pages {
+            kept = nil
+            for entries in pages { try page(entries) }
+            return
+        }
+        kept = nil
+        var pages: [[Entry]]? = []
+        var count = 0
+        try search(scope, pageSize: pageSize) { entries in
+            count += entries.count
+            if count > Self.keptEntriesLimit { pages = nil } else { pages?.append(entries) }
+            try page(entries)
+        }
+        if let pages { kept = (scope, pages) }
+    }
+
+    private func search(_ scope: ReadScope, pageSize: Int, _ page: ([Entry]) throws -> Void) throws {
         let ld = try connection()
         let base = scope.base ?? settings.baseDN
         let size = ber_int_t(max(1, min(pageSize, settings.pageSize)))
@@ -389,6 +415,7 @@ public final class LDAPDirectory: Directory {
     /// Applies each object's changes in order, keeping up to `maxOutstanding` operations in
     /// flight across objects. Two objects that touch the same DN never overlap.
     public func apply(objects given: [[DirectoryChange]], done: (Int, (any Error)?) -> Void) throws {
+        kept = nil // what was read is no longer what is there
         let ld = try connection()
         // Active Directory's order and encodings, worked out first; an object that breaks one of
         // its rules fails here, and nothing of it is sent.
@@ -699,3 +726,7 @@ struct EntryReader {
         return out
     }
 }
+
+/// A request sent to a server that has gone must fail with EPIPE (and the job say so), not kill
+/// this process: libldap writes to its socket without MSG_NOSIGNAL, so SIGPIPE is ignored, once.
+private let brokenPipesIgnored: Void = { signal(SIGPIPE, SIG_IGN) }()

@@ -199,7 +199,7 @@ public enum ManifestSchema {
             "caFile": string("A PEM file of the CA certificates to trust."),
             "insecureSkipVerify": bool("Trust any certificate (warned about in every report)."),
             "pageSize": int("Entries per page of a search.", 1...100_000),
-            "flavor": choice("generic, or activeDirectory: TLS required (ldaps:// or startTLS), 1,000 entries a page.", LDAPFlavor.self),
+            "flavor": choice("generic, or activeDirectory: TLS required (ldaps:// or startTLS), 1,000 entries a page, and AD's write rules (unicodePwd, create disabled then enable, renames).", LDAPFlavor.self),
             "maxOutstanding": int("Requests in flight at once.", 1...1_024),
             "timeout": duration("How long one request may take, e.g. 30s or 2m."),
             "maxValuesPerRequest": int("Values of one attribute written per request.", 1...1_000_000),

@@ -125,7 +125,12 @@ extension JobEngine {
     /// object will have after this job ran (where it is, or where its rdn and container move it);
     /// a row without a match gives the DN it would be created at, when the job creates. A row
     /// that fails, shares its key, or has no DN gives none; a value two rows hold names none.
-    public func referenceTargets(for reference: ValueReference, source: Directory, destination: Directory) throws -> ReferenceTargets {
+    ///
+    /// With `planNext` (the job refers to its own rows, and is planned right after), the two
+    /// directories are asked to keep what this reads (`keepNextRead`), and the destination is
+    /// read with the plan's scope, so that the plan need not search either again.
+    public func referenceTargets(for reference: ValueReference, source: Directory, destination: Directory,
+                                 planNext: Bool = false) throws -> ReferenceTargets {
         var engine = self
         engine.ignoresReferences = true
         var targets = ReferenceTargets(source: reference.summary, valuesAreDNs: reference.from == .dn, foldsCase: false)
@@ -164,7 +169,11 @@ extension JobEngine {
         // The destination's objects by key (only the key attributes are read).
         var placed: [String: String] = [:]
         var twice: Set<String> = []
-        let keyScope = ReadScope(base: spec.destination.container, attributes: keyMappings.map(\.destination))
+        let keyScope = planNext ? destinationScope : ReadScope(base: spec.destination.container, attributes: keyMappings.map(\.destination))
+        if planNext && reference.by == nil {
+            source.keepNextRead(of: scope)
+            destination.keepNextRead(of: keyScope)
+        }
         do {
             try destination.readStored(keyScope, pageSize: pageSize) { page in
                 for entry in page {

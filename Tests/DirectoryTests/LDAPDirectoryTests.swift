@@ -36,6 +36,37 @@ import Testing
         #expect(pages.allSatisfy { $0 <= 3 })
     }
 
+    /// A kept read is handed over once more without a search (the server is stopped by then),
+    /// and a write through the directory forgets it.
+    @Test func aKeptReadIsReadOnceMoreFromMemoryAndAWriteForgetsIt() throws {
+        let server = try Slapd(suffixes: [Self.corp])
+        let directory = LDAPDirectory(settings(server), what: "connection corp")
+        try directory.apply(objects: (0..<5).map { [.add(person("k\($0)"))] }) { _, error in #expect(error == nil) }
+        let scope = ReadScope(base: Self.people, attributes: ["uid"], filter: "(uid=*)")
+        func uids() throws -> [String] {
+            var out: [String] = []
+            try directory.read(scope, pageSize: 2) { page in out += page.compactMap { $0["uid"].first?.text } }
+            return out.sorted()
+        }
+        directory.keepNextRead(of: scope)
+        let first = try uids()
+        #expect(first == (0..<5).map { "k\($0)" })
+        // Another scope is searched as usual, and leaves the kept read alone.
+        var other = 0
+        try directory.read(ReadScope(base: Self.people, attributes: ["cn"]), pageSize: 100) { other += $0.count }
+        #expect(other == 6) // the five, and ou=People
+        // A write forgets what was kept: the next read searches, and sees it.
+        try directory.apply(.add(person("k5")))
+        #expect(try uids().count == 6)
+        // Kept again, then the server goes away: the read after the kept one needs no server,
+        // and the one after that does.
+        directory.keepNextRead(of: scope)
+        #expect(try uids().count == 6)
+        server.stop()
+        #expect(try uids().count == 6)
+        #expect(throws: DirectoryError.self) { _ = try uids() }
+    }
+
     @Test func pipelinedWritesLandAndEachFailureNamesItsObject() throws {
         let server = try Slapd(suffixes: [Self.corp])
         let directory = LDAPDirectory(settings(server), what: "connection corp")

@@ -55,6 +55,11 @@ struct RunConnections {
     /// write there is seen by the later jobs, and nothing reaches the server.
     var previewing = false
     private var open: [String: Directory] = [:]
+    /// Where each `resolve: { job: … }` reference leads, once looked up in this run. Such
+    /// targets are where the referenced job leaves its rows (worked out as its plan would), so
+    /// they hold after that job has run too: a later job that refers to the same job's rows
+    /// reuses them rather than reading both directories again.
+    var jobTargets: [ValueReference: ReferenceTargets] = [:]
     private var jobs: [String: JobSpec] = [:]
     private var connections: [String: ConnectionSpec] = [:]
 
@@ -126,16 +131,24 @@ extension Workspace {
 
     /// Looks up where each reference of the job's mappings leads, as the directories are now
     /// (earlier jobs of this run have written theirs): another job's rows, planned read-only
-    /// against its destination, or the destination's own objects.
+    /// against its destination (once per run: see `jobTargets`), or the destination's own
+    /// objects (at each job, as they change).
     func resolveReferences(_ opened: inout OpenedJob, revision: String, directories: inout RunConnections) throws {
         for reference in opened.engine.references {
             let started = DispatchTime.now()
             do {
                 if let job = reference.job {
-                    let target = job == opened.engine.name ? opened
-                        : try prepare(job: job, revision: revision, directories: &directories)
-                    opened.engine.resolved[reference] = try target.engine.referenceTargets(
-                        for: reference, source: target.source, destination: target.destination)
+                    if let known = directories.jobTargets[reference] {
+                        opened.engine.resolved[reference] = known
+                    } else {
+                        let itself = job == opened.engine.name
+                        let target = itself ? opened : try prepare(job: job, revision: revision, directories: &directories)
+                        // A job's own rows: its plan reads the same, so the directories keep it.
+                        let targets = try target.engine.referenceTargets(for: reference, source: target.source,
+                                                                         destination: target.destination, planNext: itself)
+                        opened.engine.resolved[reference] = targets
+                        directories.jobTargets[reference] = targets
+                    }
                 } else {
                     opened.engine.resolved[reference] = try JobEngine.attributeTargets(
                         reference, destination: opened.destination, pageSize: opened.engine.pageSize)
