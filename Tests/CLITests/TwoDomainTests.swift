@@ -210,6 +210,17 @@ import Testing
         for text in [fifth.stdout, fifth.stderr, try syncwright(["history", "--format", "json"] + home.args).stdout] {
             #expect(!text.contains("N3w-Secret-pass!") && !text.contains("'abc'"), "a password was shown")
         }
+        // Nor is it kept: not in the state (SQLite, its log included), not in any report the
+        // home's repository holds (read back through the git CLI, which inflates them).
+        let homePath = home.folder.sub("home")
+        for name in (try FileManager.default.subpathsOfDirectory(atPath: homePath)) where !name.hasPrefix("repo.git") {
+            let bytes = FileManager.default.contents(atPath: (homePath as NSString).appendingPathComponent(name)) ?? Data()
+            #expect(bytes.range(of: Data("N3w-Secret-pass!".utf8)) == nil, "the password is in \(name)")
+        }
+        let reports = try runProcess("/usr/bin/git", ["--git-dir", (homePath as NSString).appendingPathComponent("repo.git"),
+                                                      "log", "-p", "--all"])
+        #expect(reports.status == 0 && reports.stdout.contains("partner-ad-passwords"), "\(reports.stderr)")
+        #expect(!reports.stdout.contains("N3w-Secret-pass!"), "a report holds the password")
     }
 
     /// New accounts from a file: created disabled, given their password, then enabled; a
