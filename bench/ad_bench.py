@@ -131,24 +131,34 @@ def source_ldif(n, staff, groups):
     return "".join(out)
 
 
+def password_b64():
+    """A random password that meets AD's policy, as unicodePwd takes it (quoted UTF-16LE), in base64."""
+    return base64.b64encode(f'"{secrets.token_urlsafe(12)}-Aa1!"'.encode("utf-16-le")).decode()
+
+
+def user_lines(i, guids, people, control):
+    """User i's attributes as Syncwright writes them into B (no manager, no password)."""
+    return (f"objectClass: user\ncn: Given{i} Surname{i}\nmS-DS-ConsistencyGuid:: {guids[f'Given{i} Surname{i}']}\n"
+            f"sAMAccountName: user{i}\nuserPrincipalName: user{i}@partner.example\ngivenName: Given{i}\nsn: Surname{i}\n"
+            f"displayName: Given{i} Surname{i}\nmail: user{i}@corp.example\ntitle: Engineer\nuserAccountControl: {control}\n")
+
+
+def manager_dn(i, people):
+    return f"CN=Given{i - i % 10} Surname{i - i % 10},{people}"
+
+
+def group_entries(n, guids, people, groups, header=""):
+    members = lambda g: "".join(f"member: CN=Given{i} Surname{i},{people}\n" for i in range(g * 10, g * 10 + 10))
+    return [f"dn: CN=Team {g},{groups}\n{header}objectClass: group\ncn: Team {g}\nmS-DS-ConsistencyGuid:: {guids[f'Team {g}']}\n"
+            f"sAMAccountName: team{g}\ndescription: Team {g}\ngroupType: -2147483646\n{members(g)}\n" for g in range(n // 10)]
+
+
 def copy_ldif(n, guids, people, groups):
     """The entries Syncwright writes into B, for ldapadd into C: the same attributes, each user
     one add with its password (quoted UTF-16LE) and enabled at once."""
-    out = []
-    for i in range(n):
-        password = base64.b64encode(f'"{secrets.token_urlsafe(12)}-Aa1!"'.encode("utf-16-le")).decode()
-        manager = f"manager: CN=Given{i - i % 10} Surname{i - i % 10},{people}\n" if i % 10 else ""
-        out.append(f"dn: CN=Given{i} Surname{i},{people}\nobjectClass: user\ncn: Given{i} Surname{i}\n"
-                   f"mS-DS-ConsistencyGuid:: {guids[f'Given{i} Surname{i}']}\nsAMAccountName: user{i}\n"
-                   f"userPrincipalName: user{i}@partner.example\ngivenName: Given{i}\nsn: Surname{i}\n"
-                   f"displayName: Given{i} Surname{i}\nmail: user{i}@corp.example\ntitle: Engineer\nuserAccountControl: 512\n"
-                   f"{manager}unicodePwd:: {password}\n\n")
-    for g in range(n // 10):
-        members = "".join(f"member: CN=Given{i} Surname{i},{people}\n" for i in range(g * 10, g * 10 + 10))
-        out.append(f"dn: CN=Team {g},{groups}\nobjectClass: group\ncn: Team {g}\n"
-                   f"mS-DS-ConsistencyGuid:: {guids[f'Team {g}']}\nsAMAccountName: team{g}\ndescription: Team {g}\n"
-                   f"groupType: -2147483646\n{members}\n")
-    return "".join(out)
+    users = [f"dn: CN=Given{i} Surname{i},{people}\n{user_lines(i, guids, people, 512)}"
+             f"{f'manager: {manager_dn(i, people)}' + chr(10) if i % 10 else ''}unicodePwd:: {password_b64()}\n\n" for i in range(n)]
+    return "".join(users + group_entries(n, guids, people, groups))
 
 
 def ordered_ldif(n, guids, people, groups):
@@ -156,23 +166,13 @@ def ordered_ldif(n, guids, people, groups):
     one modify that sets its password and enables it; managers and groups after every user."""
     out = []
     for i in range(n):
-        out.append(f"dn: CN=Given{i} Surname{i},{people}\nchangetype: add\nobjectClass: user\ncn: Given{i} Surname{i}\n"
-                   f"mS-DS-ConsistencyGuid:: {guids[f'Given{i} Surname{i}']}\nsAMAccountName: user{i}\n"
-                   f"userPrincipalName: user{i}@partner.example\ngivenName: Given{i}\nsn: Surname{i}\n"
-                   f"displayName: Given{i} Surname{i}\nmail: user{i}@corp.example\ntitle: Engineer\nuserAccountControl: 514\n\n")
-        password = base64.b64encode(f'"{secrets.token_urlsafe(12)}-Aa1!"'.encode("utf-16-le")).decode()
-        out.append(f"dn: CN=Given{i} Surname{i},{people}\nchangetype: modify\nreplace: unicodePwd\nunicodePwd:: {password}\n-\n"
+        dn = f"dn: CN=Given{i} Surname{i},{people}\n"
+        out.append(f"{dn}changetype: add\n{user_lines(i, guids, people, 514)}\n")
+        out.append(f"{dn}changetype: modify\nreplace: unicodePwd\nunicodePwd:: {password_b64()}\n-\n"
                    f"replace: userAccountControl\nuserAccountControl: 512\n-\n\n")
-    for i in range(n):
-        if i % 10:
-            out.append(f"dn: CN=Given{i} Surname{i},{people}\nchangetype: modify\nadd: manager\n"
-                       f"manager: CN=Given{i - i % 10} Surname{i - i % 10},{people}\n-\n\n")
-    for g in range(n // 10):
-        members = "".join(f"member: CN=Given{i} Surname{i},{people}\n" for i in range(g * 10, g * 10 + 10))
-        out.append(f"dn: CN=Team {g},{groups}\nchangetype: add\nobjectClass: group\ncn: Team {g}\n"
-                   f"mS-DS-ConsistencyGuid:: {guids[f'Team {g}']}\nsAMAccountName: team{g}\ndescription: Team {g}\n"
-                   f"groupType: -2147483646\n{members}\n")
-    return "".join(out)
+    out += [f"dn: CN=Given{i} Surname{i},{people}\nchangetype: modify\nadd: manager\nmanager: {manager_dn(i, people)}\n-\n\n"
+            for i in range(n) if i % 10]
+    return "".join(out + group_entries(n, guids, people, groups, header="changetype: add\n"))
 
 
 def guids_of(dc, *bases):

@@ -17,19 +17,19 @@ public struct Value: Hashable, Sendable, CustomStringConvertible, ExpressibleByS
     public var isEmpty: Bool { bytes.isEmpty }
 
     /// A value as a key that is compared as bytes: its text when it is valid UTF-8 (the common
-    /// case, and how keys have always been written), otherwise U+0001 and the bytes in hex. Two
-    /// values give one key only when their bytes are equal, so binary keys such as `objectGUID`
-    /// never collide (a lossy decoding would make every invalid byte U+FFFD).
+    /// case, and how keys have always been written), otherwise U+0001 and the bytes in base64.
+    /// Two values give one key only when their bytes are equal, so binary keys such as
+    /// `objectGUID` never collide (a lossy decoding would make every invalid byte U+FFFD).
     public static func key(_ bytes: some Collection<UInt8>) -> String {
         if bytes.first != 0x01, let text = String(validating: bytes, as: UTF8.self) { return text }
-        return "\u{1}" + hex(bytes)
+        return "\u{1}" + Data(bytes).base64EncodedString()
     }
 
     /// A key made by `key(_:)` as people read it: a binary one as its GUID (16 bytes) or
     /// `base64:…`, any other as it is.
     public static func showKey(_ key: String) -> String {
-        guard key.hasPrefix("\u{1}"), let bytes = fromHex(key.dropFirst()) else { return key }
-        return show(bytes[...])
+        guard key.hasPrefix("\u{1}"), let bytes = Data(base64Encoded: String(key.dropFirst())) else { return key }
+        return show(Array(bytes)[...])
     }
 
     /// Bytes as people read them: a GUID's usual form (`6f1c…-…`, its first three fields
@@ -51,41 +51,13 @@ public struct Value: Hashable, Sendable, CustomStringConvertible, ExpressibleByS
     public static func guidText(_ bytes: ArraySlice<UInt8>) -> String {
         let b = Array(bytes)
         let order = [3, 2, 1, 0, -1, 5, 4, -1, 7, 6, -1, 8, 9, -1, 10, 11, 12, 13, 14, 15]
-        return order.map { $0 < 0 ? "-" : hex([b[$0]]) }.joined()
+        return order.map { $0 < 0 ? "-" : String(format: "%02x", b[$0]) }.joined()
     }
 
     /// Whether an attribute holds GUIDs: `objectGUID`, `mS-DS-ConsistencyGuid` and the like
     /// (a name ending in `guid`, without case).
     public static func holdsGUIDs(_ name: AttributeName) -> Bool {
         name.name.lowercased().hasSuffix("guid")
-    }
-
-    static func hex(_ bytes: some Collection<UInt8>) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        out.reserveCapacity(bytes.count * 2)
-        for byte in bytes { out.append(digits[Int(byte >> 4)]); out.append(digits[Int(byte & 0xF)]) }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    static func fromHex(_ text: Substring) -> [UInt8]? {
-        let digits = Array(text.utf8)
-        guard digits.count % 2 == 0 else { return nil }
-        func nibble(_ c: UInt8) -> UInt8? {
-            switch c {
-            case 0x30...0x39: c - 0x30
-            case 0x61...0x66: c - 0x61 + 10
-            default: nil
-            }
-        }
-        var out: [UInt8] = []
-        var i = 0
-        while i < digits.count {
-            guard let high = nibble(digits[i]), let low = nibble(digits[i + 1]) else { return nil }
-            out.append(high << 4 | low)
-            i += 2
-        }
-        return out
     }
 
     /// The parts of `bytes` between `separator`s, trimmed of spaces; empty parts are dropped.

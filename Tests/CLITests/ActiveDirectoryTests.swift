@@ -8,20 +8,10 @@ import Testing
     /// by it) into the LDIF file `out`, through the connection `ad` (`connection` is its spec
     /// after `type: ldap`).
     static func fixture(_ dc: SambaDC, connection: String, out: String, folder: TemporaryFolder) throws -> GitFixture {
-        let password = folder.sub("ad-password")
-        try SambaDC.adminPassword.write(toFile: password, atomically: true, encoding: .utf8)
         let fixture = try GitFixture()
         try fixture.write([
             "connections.yaml": """
-                apiVersion: syncwright.dev/v1
-                kind: Connection
-                metadata: { name: ad }
-                spec:
-                  type: ldap
-                  baseDN: \(dc.baseDN)
-                  bindDN: \(dc.adminDN)
-                  passwordFrom: { file: \(password) }
-                \(connection)
+                \(try adConnection(dc, folder: folder, spec: connection))
                 ---
                 apiVersion: syncwright.dev/v1
                 kind: Connection
@@ -46,6 +36,24 @@ import Testing
         ])
         try fixture.commit("ad users")
         return fixture
+    }
+
+    /// The connection `ad` to `dc`, as its Administrator (the password in a file of `folder`),
+    /// with `spec` (indented lines: url, TLS, flavor) added to its spec.
+    static func adConnection(_ dc: SambaDC, folder: TemporaryFolder, spec: String) throws -> String {
+        let password = folder.sub("ad-password")
+        try SambaDC.adminPassword.write(toFile: password, atomically: true, encoding: .utf8)
+        return """
+            apiVersion: syncwright.dev/v1
+            kind: Connection
+            metadata: { name: ad }
+            spec:
+              type: ldap
+              baseDN: \(dc.baseDN)
+              bindDN: \(dc.adminDN)
+              passwordFrom: { file: \(password) }
+            \(spec)
+            """
     }
 
     @Test func usersAreReadOverLDAPSWithTheDCsCertificateVerified() throws {
@@ -90,23 +98,16 @@ import Testing
     @Test func objectGUIDKeysGoToFilesAsTextAndAsBase64() throws {
         let dc = try SambaDC.corp.get()
         let folder = try TemporaryFolder("ad-guid")
-        let password = folder.sub("ad-password")
-        try SambaDC.adminPassword.write(toFile: password, atomically: true, encoding: .utf8)
         let fixture = try GitFixture()
         let users = "CN=Users,\(dc.baseDN)"
+        let connection = try Self.adConnection(dc, folder: folder, spec: """
+              flavor: activeDirectory
+              url: \(dc.ldapsURL)
+              caFile: \(dc.tls.caFile)
+            """)
         try fixture.write([
             "connections.yaml": """
-                apiVersion: syncwright.dev/v1
-                kind: Connection
-                metadata: { name: ad }
-                spec:
-                  type: ldap
-                  flavor: activeDirectory
-                  url: \(dc.ldapsURL)
-                  caFile: \(dc.tls.caFile)
-                  baseDN: \(dc.baseDN)
-                  bindDN: \(dc.adminDN)
-                  passwordFrom: { file: \(password) }
+                \(connection)
                 ---
                 apiVersion: syncwright.dev/v1
                 kind: Connection
