@@ -41,6 +41,10 @@ public final class StagedDirectory: Directory {
 
     public func declaredAttributes() throws -> [AttributeName]? { try server.declaredAttributes() }
 
+    /// The server's read is kept: staged changes are laid over it at each read, and the server
+    /// itself is never written through this directory.
+    public func keepNextRead(of scope: ReadScope) { server.keepNextRead(of: scope) }
+
     public func read(_ scope: ReadScope, pageSize: Int, _ page: ([Entry]) throws -> Void) throws {
         guard !staged.isEmpty else { return try server.read(scope, pageSize: pageSize, page) }
         var seen: Set<String> = []
