@@ -96,8 +96,8 @@ import Testing
     }
 
     /// Users keyed by corp's objectGUID, with generated passwords, managers and groups; a rerun
-    /// that writes nothing; a rename and a disabled account in corp followed in partner; then
-    /// passwords from a file, one refused by the domain's policy.
+    /// that writes nothing; a rename and a disabled account in corp followed in partner;
+    /// passwords from a file, one refused by the domain's policy; a leaver deleted.
     @Test func theTwoDomainCollectionKeepsPartnerInStepWithCorp() throws {
         let w = try World(tag: "1")
         try w.corp.add([
@@ -221,6 +221,32 @@ import Testing
                                                       "log", "-p", "--all"])
         #expect(reports.status == 0 && reports.stdout.contains("partner-ad-passwords"), "\(reports.stderr)")
         #expect(!reports.stdout.contains("N3w-Secret-pass!"), "a report holds the password")
+
+        // 5. Carol leaves corp. One of three is more than the example's threshold (10%), so
+        // nothing is deleted; with the threshold raised in a commit, her partner account (found
+        // by her GUID) is deleted, and no other, and Team Red has no member left.
+        try w.corp.modify("dn: CN=Carol Dormouse,\(w.staff)\nchangetype: delete\n")
+        let (guarded, held) = try home.run("corp-to-partner-ad")
+        #expect(guarded.status != 0 && jobField(held, 0, "error") == "would delete 1 of 3 (33%), threshold 10%; nothing was changed "
+                + "(raise deleteThreshold if that is expected)", "\(held)")
+        #expect(try w.partnerEntries(w.people).count == 3)
+        let jobs = w.fixture.workTree + "/jobs.yaml"
+        try String(contentsOfFile: jobs, encoding: .utf8)
+            .replacingOccurrences(of: "deleteThreshold: { count: 25, percent: 10 }", with: "deleteThreshold: { count: 25, percent: 50 }")
+            .write(toFile: jobs, atomically: true, encoding: .utf8)
+        try w.fixture.commit("a leaver may be a third of a small domain")
+        let applied = try syncwright(["apply"] + home.args)
+        #expect(applied.status == 0, "\(applied.stderr)")
+        let (sixth, left) = try home.run("corp-to-partner-ad")
+        #expect(sixth.status == 0 && left["status"] as? String == "succeeded", "\(left)")
+        // AD drops a deleted account from its groups by itself (in corp and in partner), so the
+        // groups job finds nothing left to do.
+        #expect(stats(left, 0)["deleted"] == 1 && stats(left, 0)["unchanged"] == 2 && stats(left, 1)["unchanged"] == 2, "\(left)")
+        users = try w.partnerEntries(w.people)
+        #expect(Set(users.keys) == ["Alice Pleasance", "Bob Hatter"], "\(users.keys)")
+        groups = try w.partnerEntries(w.partnerGroups, "(objectClass=group)")
+        #expect(groups["Team Red"] != nil && groups["Team Red"]?["member"] == nil, "\(groups)")
+        #expect(Set(groups["Team Blue"]?["member"] ?? []) == [renamed, bob], "\(groups)")
     }
 
     /// New accounts from a file: created disabled, given their password, then enabled; a
