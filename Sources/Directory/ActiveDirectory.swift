@@ -16,7 +16,6 @@ public enum ActiveDirectory {
     public static let password = AttributeName("unicodePwd")
     public static let accountControl = AttributeName("userAccountControl")
     public static let accountName = AttributeName("sAMAccountName")
-    public static let principalName = AttributeName("userPrincipalName")
     /// userAccountControl's ACCOUNTDISABLE flag.
     public static let disabled = 0x2
     /// The longest sAMAccountName Windows accepts for a user or group.
