@@ -345,7 +345,11 @@ import Testing
         let out = folder.sub("out/people.ldif")
         let fixture = try Self.fixture(rows: 150_000, out: out, trigger: "atStartup: true")
         let homes = try Self.homes(fixture, ["a", "b"], url: url, in: folder)
+        // The leader's one run waits on the file, which the test holds until the follower is
+        // there: on a loaded machine the run could otherwise be over before then.
+        let locked = try Self.lock(destination: out)
         let (a, b) = try Self.leaderAndFollower(homes, folder: folder)
+        close(locked)
         try #require(Self.waitUntilWriting(folder), "the leader was never seen writing: \(a.text)")
         a.kill(SIGSTOP)
         let run = try #require(try Self.lostRun(homes[1]), "b recorded nothing: \(b.text)")
