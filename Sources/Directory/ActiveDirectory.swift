@@ -48,9 +48,9 @@ public enum ActiveDirectory {
                     } else if let rename = renaming(dn, by: m) {
                         // AD refuses to modify the naming attribute: it is renamed instead, and
                         // nothing is sent when the name is already so (after a rename step).
-                        if let rename {
+                        if let rename, case .rename(_, let newRDN, let newSuperior) = rename {
                             out.append(Step(change: rename, afterCreate: nil))
-                            target = renamed(dn, rename)
+                            target = DistinguishedName.renamed(dn, newRDN: newRDN, newSuperior: newSuperior)
                         }
                     } else {
                         kept.append(m)
@@ -74,12 +74,6 @@ public enum ActiveDirectory {
         if first[0].value == Array(text.utf8) { return .some(nil) }
         return .some(.rename(dn: dn, newRDN: DistinguishedName.make(rdnAttribute: first[0].type, value: text, container: ""),
                              newSuperior: nil))
-    }
-
-    static func renamed(_ dn: String, _ change: DirectoryChange) -> String {
-        guard case .rename(_, let newRDN, _) = change else { return dn }
-        let parent = DistinguishedName.split(dn).parent
-        return parent.isEmpty ? newRDN : "\(newRDN),\(parent)"
     }
 
     /// Create disabled, set the password, enable: as many of these steps as the entry needs.

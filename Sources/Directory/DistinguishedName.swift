@@ -69,6 +69,12 @@ public enum DistinguishedName {
         }
     }
 
+    /// The DN an object at `dn` has after a rename to `newRDN`, under `newSuperior` (or where it is).
+    public static func renamed(_ dn: String, newRDN: String, newSuperior: String?) -> String {
+        let parent = newSuperior ?? split(dn).parent
+        return parent.isEmpty ? newRDN : "\(newRDN),\(parent)"
+    }
+
     /// Splits a DN into its first RDN and the rest, honouring escapes.
     public static func split(_ dn: String) -> (rdn: String, parent: String) {
         var escaped = false

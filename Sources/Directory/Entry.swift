@@ -29,13 +29,13 @@ public struct Value: Hashable, Sendable, CustomStringConvertible, ExpressibleByS
     /// `base64:…`, any other as it is.
     public static func showKey(_ key: String) -> String {
         guard key.hasPrefix("\u{1}"), let bytes = Data(base64Encoded: String(key.dropFirst())) else { return key }
-        return show(Array(bytes)[...])
+        return show(bytes)
     }
 
     /// Bytes as people read them: a GUID's usual form (`6f1c…-…`, its first three fields
     /// little-endian, as Windows writes them) when `guid` is true and they are 16 bytes that are
     /// not all printable ASCII; else text when they are valid UTF-8, else `base64:…`.
-    public static func show(_ bytes: ArraySlice<UInt8>, guid: Bool = true) -> String {
+    public static func show(_ bytes: some Collection<UInt8>, guid: Bool = true) -> String {
         if guid, isBinaryGUID(bytes) { return guidText(bytes) }
         return String(validating: bytes, as: UTF8.self) ?? "base64:\(Data(bytes).base64EncodedString())"
     }
@@ -48,7 +48,7 @@ public struct Value: Hashable, Sendable, CustomStringConvertible, ExpressibleByS
 
     /// A 16-byte GUID as Windows writes it: `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, lowercase,
     /// with the first three fields little-endian.
-    public static func guidText(_ bytes: ArraySlice<UInt8>) -> String {
+    public static func guidText(_ bytes: some Collection<UInt8>) -> String {
         let b = Array(bytes)
         let order = [3, 2, 1, 0, -1, 5, 4, -1, 7, 6, -1, 8, 9, -1, 10, 11, 12, 13, 14, 15]
         return order.map { $0 < 0 ? "-" : String(format: "%02x", b[$0]) }.joined()

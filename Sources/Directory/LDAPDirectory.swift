@@ -518,8 +518,7 @@ public final class LDAPDirectory: Directory {
             case .modify(let dn, _), .delete(let dn): out.insert(dn.lowercased())
             case .rename(let dn, let newRDN, let newSuperior):
                 out.insert(dn.lowercased())
-                let parent = newSuperior ?? DistinguishedName.split(dn).parent
-                out.insert((parent.isEmpty ? newRDN : "\(newRDN),\(parent)").lowercased())
+                out.insert(DistinguishedName.renamed(dn, newRDN: newRDN, newSuperior: newSuperior).lowercased())
             }
         }
         return out

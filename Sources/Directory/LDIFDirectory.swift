@@ -231,8 +231,7 @@ public final class LDIFDirectory: Directory {
             guard let position = table.position(of: key), var entry = try entry(at: position) else {
                 throw DirectoryError.object(dn: dn, problem: "no such object: \(dn)")
             }
-            let parent = newSuperior ?? DistinguishedName.split(dn).parent
-            let newDN = parent.isEmpty ? newRDN : "\(newRDN),\(parent)"
+            let newDN = DistinguishedName.renamed(dn, newRDN: newRDN, newSuperior: newSuperior)
             let newKey = DistinguishedName.normalize(newDN)
             if newKey != key, let other = table.position(of: newKey), table.entries[other] != nil {
                 throw DirectoryError.object(dn: newDN, problem: Self.collision(newDN, (try? self.entry(at: other))??.dn ?? newDN))

@@ -117,8 +117,7 @@ public final class StagedDirectory: Directory {
         case .rename(let dn, let newRDN, let newSuperior):
             let key = DistinguishedName.normalize(dn)
             var entry = try current(dn, key)
-            let parent = newSuperior ?? DistinguishedName.split(dn).parent
-            let newDN = parent.isEmpty ? newRDN : "\(newRDN),\(parent)"
+            let newDN = DistinguishedName.renamed(dn, newRDN: newRDN, newSuperior: newSuperior)
             entry.dn = newDN
             stage(key, dn, .deleted)
             stage(DistinguishedName.normalize(newDN), newDN, .entry(entry))

@@ -38,7 +38,7 @@ extension JobEngine {
         if values.isEmpty { return "(none)" }
         if secretAttributes.contains(attribute) { return "••••••" }
         let guid = Value.holdsGUIDs(attribute)
-        return values.map { LogText.escape(Value.show($0.bytes.withUnsafeBytes { Array($0)[...] }, guid: guid)) }.joined(separator: "; ")
+        return values.map { LogText.escape(Value.show($0.bytes, guid: guid)) }.joined(separator: "; ")
     }
 
     /// The log lines for one change, as it would be applied.

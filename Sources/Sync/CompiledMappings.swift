@@ -27,6 +27,7 @@ extension JobEngine {
         /// The destination holds text only (a CSV file): a copied binary value is written as
         /// text, a GUID (`objectGUID`) in its usual form and anything else as `base64:…`.
         var binaryAsText = false
+        /// The source or destination attribute holds GUIDs (`Value.holdsGUIDs`).
         var guid = false
     }
 
@@ -115,7 +116,7 @@ extension JobEngine {
                     if !(mapping.guid && Value.isBinaryGUID(value)), Bytes.isUTF8(value) {
                         target.append(at: index, bytes: value)
                     } else {
-                        Array(Value.show(Array(value)[...], guid: mapping.guid).utf8).withUnsafeBytes { target.append(at: index, bytes: $0) }
+                        Array(Value.show(value, guid: mapping.guid).utf8).withUnsafeBytes { target.append(at: index, bytes: $0) }
                     }
                 }
             } else {

@@ -166,12 +166,13 @@ extension JobEngine {
             return (rows, found)
         }
         let early = source !== destination ? Background(readSource) : nil
-        // The destination's objects by key (only the key attributes are read).
+        // The destination's objects by key (only the key attributes are read, unless the plan
+        // reads next and keeps what this reads).
         var placed: [String: String] = [:]
         var twice: Set<String> = []
         let keyScope = planNext ? destinationScope : ReadScope(base: spec.destination.container, attributes: keyMappings.map(\.destination))
-        if planNext && reference.by == nil {
-            source.keepNextRead(of: scope)
+        if planNext {
+            if scope == sourceScope { source.keepNextRead(of: scope) } // (a `by` column widens it)
             destination.keepNextRead(of: keyScope)
         }
         do {
