@@ -168,6 +168,39 @@ extension Workspace {
         }
     }
 
+    /// How long a finished run's recording is tried again while the store cannot be reached.
+    static let recordPatience: TimeInterval = 60
+
+    /// `recordNotifying` for a run that has begun, tried again while the store cannot be reached
+    /// (a database restarting), for up to `recordPatience`: until it is recorded, its row says it
+    /// is still in progress, and its collection would not run again while this process lives. A
+    /// write refused because this replica lost its lease is not tried again (the replica that
+    /// takes over records the run). A try whose outcome was unknown may have stored it: then
+    /// it is not recorded twice.
+    func recordFinished(_ report: inout RunReport, collection: JobCollectionSpec?, logs: [String: [String]],
+                        requests: [ApprovalRequest], rendered: () -> Void = {}) throws {
+        let deadline = Date().addingTimeInterval(Self.recordPatience)
+        var pause: TimeInterval = 0.25
+        while true {
+            do {
+                try recordNotifying(&report, collection: collection, logs: logs, requests: requests, rendered: rendered)
+                return
+            } catch let error as StateError {
+                switch error {
+                case .writeFailed, .readFailed, .outcomeUnknown:
+                    if (try? store.runReport(id: report.runId)) != nil { return }
+                    guard Date() < deadline else { throw error }
+                    logger.warning("recording a finished run failed; trying again", metadata: [
+                        "run": "\(report.runId)", "in": "\(pause) s", "error": "\(error)"])
+                    Thread.sleep(forTimeInterval: pause)
+                    pause = min(pause * 2, 5)
+                default:
+                    throw error
+                }
+            }
+        }
+    }
+
     /// The triggers among `wanted` that hold for this run. `recovered`: it succeeded, and the
     /// collection's run before it did not.
     func firedTriggers(_ report: RunReport, wanted: [NotificationTrigger]) throws -> [NotificationTrigger] {

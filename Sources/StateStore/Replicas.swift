@@ -127,7 +127,8 @@ public protocol SharedStateStore: StateStore {
     func orphanedRuns() throws -> [OrphanedRun]
     /// Claims `destination` (a destination connection, or a written file) for `run` of this
     /// replica, described by `holder`. Nil once claimed; else how the run holding it describes
-    /// itself. A claim of a replica whose lease ran out is taken over.
+    /// itself. A claim of a replica whose lease ran out is taken over, and so is the claim of a
+    /// run already recorded (its release failed: the store could not be reached then).
     func claimDestination(_ destination: String, run: String, holder: String) throws -> String?
     /// Gives back the claim of `run` on `destination`.
     func releaseDestination(_ destination: String, run: String) throws

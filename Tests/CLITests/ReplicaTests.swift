@@ -420,6 +420,36 @@ import Testing
         #expect(try server.psql("SELECT count(*) FROM runsInProgress", database: "s") == "0\n", "no run left unaccounted for")
     }
 
+    /// The database goes away between a run's write and its recording, and comes back: the run
+    /// is recorded once it can be, and its collection is not left "running" for as long as the
+    /// replica lives (it was, when the recording failed once: every later fire was skipped as
+    /// running on another replica).
+    @Test func aRunFinishedWhileTheDatabaseIsDownIsRecordedWhenItReturns() throws {
+        let server = try PostgresServer()
+        try server.psql("CREATE DATABASE s")
+        let folder = try TemporaryFolder("pg-record")
+        let out = folder.sub("out/people.ldif")
+        let fixture = try Self.fixture(rows: 10, out: out, trigger: "every: 2s")
+        let home = try Self.homes(fixture, ["a"], url: server.url(database: "s"), lease: "15s", in: folder)[0]
+        // The first run waits on its file, which the test holds, with its run begun.
+        let locked = try Self.lock(destination: out)
+        let a = try Replica(home: home, folder: folder, name: "a")
+        try #require(try Self.wait(30) { try server.psql("SELECT count(*) FROM runsInProgress", database: "s") == "1\n" }, "\(a.text)")
+        server.stop()
+        close(locked) // the run writes its file now, and cannot record itself
+        #expect(Self.wait(30) { a.text.contains("recording a finished run failed; trying again") }, "\(a.text)")
+        try server.start()
+        #expect(try Self.wait(30) {
+            try Self.runs(home).filter { $0["collection"] as? String == "c" && $0["status"] as? String == "succeeded" }.count >= 3
+        }, "the run was recorded, and fires went on: \(a.text)")
+        #expect(!a.text.contains("still running on another replica"), "\(a.text)")
+        a.kill(SIGTERM)
+        a.process.waitUntilExit()
+        #expect(a.process.terminationStatus == 0, "\(a.text)")
+        #expect(try server.psql("SELECT count(*) FROM runsInProgress", database: "s") == "0\n", "no run left unaccounted for")
+        #expect(try String(contentsOfFile: out, encoding: .utf8).components(separatedBy: "\ndn: ").count - 1 == 10)
+    }
+
     /// `init --state`: bad settings are refused before anything is made.
     @Test func badStateSettingsAreRefusedAndNothingIsMade() throws {
         let folder = try TemporaryFolder("state-init")

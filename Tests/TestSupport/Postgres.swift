@@ -140,6 +140,11 @@ public final class PostgresServer: @unchecked Sendable {
     /// same port, with the same data.
     public func restart() throws {
         stop()
+        try start()
+    }
+
+    /// Starts a stopped server again, on the same port, with the same data.
+    public func start() throws {
         (port, daemon) = try Self.start(data: folder.sub("data"), sockets: folder.sub("sockets"), log: folder.sub("postgres.log"),
                                         port: port)
     }

@@ -175,7 +175,7 @@ extension Workspace {
             // Decided and queued with the run, in its transaction: a crash loses neither. Decided
             // on the collection's notification state as last seen; when another process changed
             // it meanwhile, nothing is recorded, and the run decides again on the state as it is.
-            try recordNotifying(&report, collection: collection, logs: run.logs, requests: requests) { timer.lap("render") }
+            try recordFinished(&report, collection: collection, logs: run.logs, requests: requests) { timer.lap("render") }
             timer.lap("record")
             logger.debug("run bookkeeping", metadata: timer.lapMetadata.mapValues { .string($0) })
             for observer in runObservers.get() { observer(report) }

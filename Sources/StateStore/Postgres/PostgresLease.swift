@@ -192,6 +192,7 @@ extension PostgresStateStore {
                     WHERE destinationClaims.run = excluded.run
                        OR NOT EXISTS (SELECT 1 FROM replicas r
                                       WHERE r.id = destinationClaims.replica AND r.leaseUntil > \(Self.now))
+                       OR EXISTS (SELECT 1 FROM runs WHERE runs.id = destinationClaims.run)
                 RETURNING run
                 """, [destination, member ?? "", run, holder])
             if claimed.isEmpty {
